@@ -1,0 +1,420 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/term"
+
+	"sdzero/data/dataset"
+	"sdzero/demo"
+	"sdzero/kernels"
+	"sdzero/kernels/cpu"
+	"sdzero/model"
+	"sdzero/train"
+	"sdzero/train/eval"
+	"sdzero/train/eval/bench"
+	"sdzero/train/plot"
+)
+
+// runEval implements `sdzero eval --model DIR --data FILE`.
+func runEval(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("eval", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	modelDir := fs.String("model", "", "model directory (config.json, safetensors, tokenizer files)")
+	data := fs.String("data", "", "problems: .jsonl or .parquet with question and answer fields")
+	tokDir := fs.String("tokenizer", "", "tokenizer directory (default: --model)")
+	runCfg := fs.String("config", "", "a run's config.yaml/.toml: use its prompt settings (system, suffix, stop tokens, P_r)")
+	suffix := fs.String("suffix", "\x00", "text appended to every question (default: the config's prompt.suffix)")
+	k := fs.Int("k", 8, "samples per problem")
+	temp := fs.Float64("temperature", 0.7, "sampling temperature (0 = greedy)")
+	topP := fs.Float64("top-p", 1, "nucleus sampling mass")
+	maxNew := fs.Int("max-new-tokens", 1024, "tokens per response")
+	batch := fs.Int("batch", 64, "sequences per Generate call")
+	limit := fs.Int("limit", 0, "use only the first N problems (0 = all)")
+	seed := fs.Uint64("seed", 1, "sampling seed")
+	revise := fs.Bool("revise", false, "also revise each response with the reviser prompt for its reward")
+	variant := fs.String("pr-variant", "", "r=0 reviser prompt: paper or official (default: the config's)")
+	out := fs.String("out", "", "write every sample with its reward to this JSONL file")
+	asJSON := fs.Bool("json", false, "print the report as JSON")
+	device := fs.String("device", "cpu", "backend: cpu or cuda[:N]")
+	threads := fs.Int("threads", 0, "CPU threads (0 = all cores)")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: sdzero eval --model DIR --data FILE [flags]\n\nReports avg@k, unbiased pass@k, mean response length and, with --revise,\ninitial/revised accuracy and correction/regression rates.")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(reorder(args)); err != nil {
+		return err
+	}
+	if *modelDir == "" || *data == "" {
+		fs.Usage()
+		return errors.New("eval: --model and --data are required")
+	}
+	cfg := train.DefaultConfig()
+	if *runCfg != "" {
+		c, err := train.LoadConfig(*runCfg)
+		if err != nil {
+			return err
+		}
+		cfg = c
+	}
+	if *suffix != "\x00" {
+		cfg.Prompt.Suffix = *suffix
+	}
+	if *variant != "" {
+		cfg.Prompt.RevisionVariant = *variant
+	}
+	exs, _, err := dataset.LoadMath(*data, dataset.Options{})
+	if err != nil {
+		return err
+	}
+	if *limit > 0 && len(exs) > *limit {
+		exs = exs[:*limit]
+	}
+	be, err := evalBackend(*device, *threads)
+	if err != nil {
+		return err
+	}
+	m, err := model.Load(*modelDir, be)
+	if err != nil {
+		return err
+	}
+	defer m.Free()
+	td := *tokDir
+	if td == "" {
+		td = *modelDir
+	}
+	p, err := train.NewPrompter(td, cfg.Prompt, m.Cfg.EOSTokenIDs)
+	if err != nil {
+		return err
+	}
+	opt := eval.Options{K: *k, Temperature: float32(*temp), TopP: float32(*topP), MaxNewTokens: *maxNew,
+		Seed: *seed, BatchSize: *batch, Revise: *revise, PRVariant: cfg.Prompt.RevisionVariant}
+	var f *os.File
+	if *out != "" {
+		if f, err = os.Create(*out); err != nil {
+			return fmt.Errorf("eval: %w", err)
+		}
+		defer f.Close()
+		opt.Samples = f
+	}
+	prog := newProgress(stderr, "eval")
+	opt.Progress = prog.update
+	rep, err := eval.Evaluate(context.Background(), PrompterSetup(m, p), exs, opt)
+	prog.done()
+	if err != nil {
+		return err
+	}
+	if f != nil {
+		if err := f.Close(); err != nil {
+			return fmt.Errorf("eval: %w", err)
+		}
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	}
+	rep.Print(stdout)
+	if *out != "" {
+		fmt.Fprintf(stdout, "samples: %s\n", *out)
+	}
+	return nil
+}
+
+// PrompterSetup connects a model and the trainer's prompter (chat template,
+// suffix, stop ids, P_r) to the evaluator, so that evaluation prompts are
+// byte-identical to training prompts.
+func PrompterSetup(m *model.Model, p *train.Prompter) eval.Setup {
+	return eval.Setup{
+		Gen:            m,
+		Prompt:         p.PromptIDs,
+		Encode:         p.Tok.Encode,
+		Decode:         p.Tok.Decode,
+		StopIDs:        p.Stop,
+		RevisionPrompt: func(r float64) string { return p.RevisionText(r > 0.5) },
+	}
+}
+
+// progress prints "label done/total" on one line when w is a terminal and
+// nothing otherwise (eval output is meant to be piped).
+type progress struct {
+	w     io.Writer
+	label string
+	tty   bool
+	t0    time.Time
+}
+
+func newProgress(w io.Writer, label string) *progress {
+	tty := false
+	if f, ok := w.(*os.File); ok {
+		tty = term.IsTerminal(int(f.Fd()))
+	}
+	return &progress{w: w, label: label, tty: tty, t0: time.Now()}
+}
+
+func (p *progress) update(done, total int) {
+	if !p.tty {
+		return
+	}
+	el := time.Since(p.t0).Seconds()
+	eta := 0.0
+	if done > 0 {
+		eta = el / float64(done) * float64(total-done)
+	}
+	fmt.Fprintf(p.w, "\r%s %d/%d sequences  %.0fs elapsed  ETA %.0fs ", p.label, done, total, el, eta)
+}
+
+func (p *progress) done() {
+	if p.tty {
+		fmt.Fprintln(p.w)
+	}
+}
+
+// runPlot implements `sdzero plot RUN [--out DIR]`.
+func runPlot(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("plot", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	out := fs.String("out", "", "directory for the PNG files (default RUN/plots)")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: sdzero plot RUN [--out DIR]\n\nDraws reward, accuracy, KL, response length and loss curves against step\nand cumulative generated samples from RUN/metrics.jsonl.")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(reorder(args)); err != nil {
+		return err
+	}
+	if fs.NArg() < 1 {
+		fs.Usage()
+		return errors.New("plot: missing RUN directory")
+	}
+	for _, run := range fs.Args() {
+		outDir := *out
+		if outDir != "" && fs.NArg() > 1 {
+			outDir = filepath.Join(outDir, filepath.Base(filepath.Clean(run)))
+		}
+		files, err := plot.Run(run, outDir)
+		if err != nil {
+			return err
+		}
+		for _, f := range files {
+			fmt.Fprintln(stdout, f)
+		}
+	}
+	return nil
+}
+
+// runBench implements `sdzero bench train|decode|distill`.
+func runBench(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	device := fs.String("device", "cpu", "backend: cpu or cuda[:N]")
+	threads := fs.Int("threads", 0, "CPU threads (0 = all cores)")
+	preset := fs.String("preset", "tiny", "model size: tiny, 0.6b, 4b or custom (tiny overridden by the dimension flags)")
+	layers := fs.Int("layers", 0, "override num_hidden_layers")
+	hidden := fs.Int("hidden", 0, "override hidden_size")
+	inter := fs.Int("intermediate", 0, "override intermediate_size")
+	heads := fs.Int("heads", 0, "override num_attention_heads")
+	kvHeads := fs.Int("kv-heads", 0, "override num_key_value_heads")
+	headDim := fs.Int("head-dim", 0, "override head_dim")
+	vocab := fs.Int("vocab", 0, "override vocab_size")
+	batch := fs.Int("batch", 8, "rows per step")
+	seq := fs.Int("seq", 256, "tokens per row (train; distill: student tokens, the teacher sees twice as many)")
+	prompt := fs.Int("prompt", 64, "decode: prompt tokens per row")
+	newTok := fs.Int("new", 64, "decode: new tokens per row")
+	steps := fs.Int("steps", 5, "timed steps")
+	warmup := fs.Int("warmup", 1, "untimed warm-up steps")
+	topK := fs.Int("topk", 64, "distill: teacher top-k of the mixed KL (0 = full-vocabulary reverse KL)")
+	seed := fs.Uint64("seed", 1, "random seed")
+	asJSON := fs.Bool("json", false, "print the result as JSON")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: sdzero bench train|decode|distill [flags]\n\nTimes steps of a randomly initialised model and prints tokens/s, ms/step,\nmodel TFLOP/s (formula printed) and memory.")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(reorder(args)); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return errors.New("bench: want exactly one of train, decode, distill")
+	}
+	cfg, err := bench.Preset(*preset)
+	if err != nil {
+		return err
+	}
+	for _, o := range []struct {
+		v   int
+		dst *int
+	}{{*layers, &cfg.Layers}, {*hidden, &cfg.Hidden}, {*inter, &cfg.Intermediate}, {*heads, &cfg.Heads},
+		{*kvHeads, &cfg.KVHeads}, {*headDim, &cfg.HeadDim}, {*vocab, &cfg.VocabSize}} {
+		if o.v > 0 {
+			*o.dst = o.v
+		}
+	}
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("bench: %w", err)
+	}
+	be, err := evalBackend(*device, *threads)
+	if err != nil {
+		return err
+	}
+	o := bench.Options{Batch: *batch, Seq: *seq, Prompt: *prompt, NewTokens: *newTok, Warmup: *warmup, Steps: *steps, TopK: *topK, Seed: *seed}
+	var r *bench.Result
+	switch fs.Arg(0) {
+	case "train":
+		r, err = bench.Train(be, cfg, o)
+	case "decode":
+		r, err = bench.Decode(be, cfg, o)
+	case "distill":
+		r, err = bench.Distill(be, cfg, o)
+	default:
+		return fmt.Errorf("bench: unknown benchmark %q (want train, decode or distill)", fs.Arg(0))
+	}
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(r)
+	}
+	fmt.Fprintf(stdout, "model: %s\n", cfg)
+	r.Print(stdout)
+	return nil
+}
+
+// evalBackend opens the compute backend named by device.
+func evalBackend(device string, threads int) (kernels.Backend, error) {
+	switch {
+	case device == "" || device == "cpu":
+		return cpu.New(threads), nil
+	case strings.HasPrefix(device, "cuda"):
+		return nil, fmt.Errorf("device %q: the CUDA backend is not available in this build", device)
+	}
+	return nil, fmt.Errorf("unknown device %q (want cpu or cuda[:N])", device)
+}
+
+// runDemo implements `sdzero demo` (what `make demo` runs).
+func runDemo(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	out := fs.String("out", "demo-out", "output directory (a previous demo output there is replaced)")
+	seed := fs.Uint64("seed", 0, "run seed (default: demo.yaml's seed)")
+	seeds := fs.String("seeds", "", "comma-separated seeds: run every method per seed and report mean and std")
+	quick := fs.Bool("quick", false, "smoke test: fewer steps and held-out problems (numbers not meaningful)")
+	regen := fs.Bool("regen-base", false, "pretrain the base model (trainer SFT phase) instead of using the shipped one")
+	saveBase := fs.String("save-base", "", "with --regen-base: also copy the base model here (e.g. demo/base)")
+	cfgPath := fs.String("config", "", "demo settings file (default: the embedded demo/demo.yaml)")
+	printCfg := fs.Bool("print-config", false, "print the embedded demo settings and exit")
+	device := fs.String("device", "cpu", "backend: cpu or cuda[:N]")
+	threads := fs.Int("threads", 0, "CPU threads (0 = all cores)")
+	verbose := fs.Bool("v", false, "show the trainer's progress lines")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: sdzero demo [flags]\n\nEnd-to-end demo on synthetic arithmetic with a tiny model: SRT + SD-Zero,\nRFT and GRPO at the same sample budget, held-out accuracy table and\nDIR/summary.json.")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(reorder(args)); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("demo: unexpected argument %q", fs.Arg(0))
+	}
+	if *printCfg {
+		_, err := stdout.Write(demo.DefaultYAML)
+		return err
+	}
+	if *saveBase != "" && !*regen {
+		return errors.New("demo: --save-base needs --regen-base")
+	}
+	var list []uint64
+	if *seeds != "" {
+		for _, f := range strings.Split(*seeds, ",") {
+			v, err := strconv.ParseUint(strings.TrimSpace(f), 10, 64)
+			if err != nil {
+				return fmt.Errorf("demo: --seeds %q: %w", *seeds, err)
+			}
+			list = append(list, v)
+		}
+	} else if *seed != 0 {
+		list = []uint64{*seed}
+	}
+	be, err := evalBackend(*device, *threads)
+	if err != nil {
+		return err
+	}
+	var trainOut io.Writer
+	if *verbose {
+		trainOut = stderr
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	sum, err := demo.Run(ctx, demo.Options{Out: *out, Seeds: list, Quick: *quick, RegenBase: *regen, SaveBase: *saveBase,
+		ConfigPath: *cfgPath, Backend: be, Log: stdout, TrainOut: trainOut})
+	if err != nil {
+		return err
+	}
+	cfg, err := demo.ParseConfig([]byte(sum.Config), *quick)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout)
+	demo.PrintTable(stdout, sum.Runs, cfg)
+	fmt.Fprintf(stdout, "\nbase model: %s (%s); total wall time %.1fs; summary: %s\n", sum.BaseModel, sum.Base, sum.Seconds,
+		filepath.Join(*out, "summary.json"))
+	return nil
+}
+
+// reorder moves flags before positional arguments so that both
+// `sdzero plot RUN --out D` and `sdzero plot --out D RUN` work (the flag
+// package stops at the first positional argument).
+func reorder(args []string) []string {
+	var flags, pos []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			pos = append(pos, args[i+1:]...)
+			break
+		}
+		if len(a) > 1 && a[0] == '-' {
+			flags = append(flags, a)
+			// A flag without "=" takes the next argument as its value
+			// unless it is boolean; callers list their boolean flags.
+			if !containsEq(a) && i+1 < len(args) && !isBoolFlag(a) {
+				flags = append(flags, args[i+1])
+				i++
+			}
+			continue
+		}
+		pos = append(pos, a)
+	}
+	return append(flags, pos...)
+}
+
+func containsEq(s string) bool {
+	for _, c := range s {
+		if c == '=' {
+			return true
+		}
+	}
+	return false
+}
+
+// boolFlags are the boolean flags of the commands in this file.
+var boolFlags = map[string]bool{"revise": true, "json": true, "quick": true, "regen-base": true, "h": true, "help": true}
+
+func isBoolFlag(a string) bool {
+	for len(a) > 0 && a[0] == '-' {
+		a = a[1:]
+	}
+	return boolFlags[a]
+}

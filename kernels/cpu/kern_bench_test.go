@@ -1,0 +1,22 @@
+package cpu
+
+import (
+	"math/rand/v2"
+	"testing"
+)
+
+// BenchmarkMicroKernel measures one micro-kernel on L1-resident panels
+// (kc = kcBlock), single-threaded: the ceiling for MatMul per core.
+func BenchmarkMicroKernel(b *testing.B) {
+	rng := rand.New(rand.NewPCG(1, 1))
+	for _, k := range microKernels() {
+		b.Run(k.name, func(b *testing.B) {
+			a, bb := randSlice(rng, k.mr*kcBlock), randSlice(rng, k.nr*kcBlock)
+			c := make([]float32, k.mr*k.nr)
+			for b.Loop() {
+				k.fn(kcBlock, a, bb, c, k.nr, true)
+			}
+			b.ReportMetric(2*float64(k.mr*k.nr*kcBlock)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
+	}
+}

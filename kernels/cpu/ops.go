@@ -1,0 +1,373 @@
+package cpu
+
+import (
+	"fmt"
+	"math"
+
+	"sdzero/kernels"
+)
+
+// grainElem is the smallest number of elements worth a goroutine in
+// streaming element-wise ops.
+const grainElem = 1 << 15
+
+// Fill sets every element of t to v.
+func (be *Backend) Fill(t kernels.Tensor, v float32) {
+	x := f32("Fill", t, t.N)
+	be.parallelFor(len(x), grainElem, func(lo, hi int) {
+		s := x[lo:hi]
+		for i := range s {
+			s[i] = v
+		}
+	})
+}
+
+// Scale multiplies x[0:n] by s.
+func (be *Backend) Scale(x kernels.Tensor, s float32, n int) {
+	v := f32("Scale", x, n)
+	be.parallelFor(n, grainElem, func(lo, hi int) {
+		p := v[lo:hi]
+		for i := range p {
+			p[i] *= s
+		}
+	})
+}
+
+// AXPY computes y += alpha*x over n elements.
+func (be *Backend) AXPY(y, x kernels.Tensor, alpha float32, n int) {
+	ys, xs := f32("AXPY", y, n), f32("AXPY", x, n)
+	be.parallelFor(n, grainElem, func(lo, hi int) {
+		yy, xx := ys[lo:hi], xs[lo:hi]
+		for i := range yy {
+			yy[i] += float32(alpha * xx[i])
+		}
+	})
+}
+
+// Add computes out = a + b over n elements.
+func (be *Backend) Add(out, a, b kernels.Tensor, n int) {
+	o, as, bs := f32("Add", out, n), f32("Add", a, n), f32("Add", b, n)
+	be.parallelFor(n, grainElem, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			o[i] = as[i] + bs[i]
+		}
+	})
+}
+
+// SumSquares returns the float64 sum of squares of x[0:n].
+func (be *Backend) SumSquares(x kernels.Tensor, n int) float64 {
+	v := f32("SumSquares", x, n)
+	part := make([]float64, max(1, be.chunks(n, grainElem)))
+	be.parallelForW(n, grainElem, func(w, lo, hi int) {
+		var s0, s1, s2, s3 float64
+		i := lo
+		for ; i+4 <= hi; i += 4 {
+			a, b, c, d := float64(v[i]), float64(v[i+1]), float64(v[i+2]), float64(v[i+3])
+			s0 += a * a
+			s1 += b * b
+			s2 += c * c
+			s3 += d * d
+		}
+		for ; i < hi; i++ {
+			a := float64(v[i])
+			s0 += a * a
+		}
+		part[w] = s0 + s1 + s2 + s3
+	})
+	var s float64
+	for _, p := range part {
+		s += p
+	}
+	return s
+}
+
+func checkDims(op string, dims ...int) {
+	for _, d := range dims {
+		if d < 0 {
+			panic(fmt.Sprintf("cpu %s: negative dimension in %v", op, dims))
+		}
+	}
+}
+
+// AddBias adds bias to every row of y [rows,dim].
+func (be *Backend) AddBias(y, bias kernels.Tensor, rows, dim int) {
+	const op = "AddBias"
+	checkDims(op, rows, dim)
+	ys, bs := f32(op, y, rows*dim), f32(op, bias, dim)
+	be.parallelFor(rows, 1+grainElem/(dim+1), func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			row := ys[r*dim : (r+1)*dim]
+			for j, b := range bs {
+				row[j] += b
+			}
+		}
+	})
+}
+
+// BiasBackward accumulates the column sums of dy [rows,dim] into dbias.
+func (be *Backend) BiasBackward(dbias, dy kernels.Tensor, rows, dim int) {
+	const op = "BiasBackward"
+	checkDims(op, rows, dim)
+	db, d := f32(op, dbias, dim), f32(op, dy, rows*dim)
+	// Parallel over columns: each worker owns a column range.
+	be.parallelFor(dim, 64, func(lo, hi int) {
+		acc := make([]float64, hi-lo)
+		for r := 0; r < rows; r++ {
+			row := d[r*dim+lo : r*dim+hi]
+			for j, v := range row {
+				acc[j] += float64(v)
+			}
+		}
+		for j := range acc {
+			db[lo+j] += float32(acc[j])
+		}
+	})
+}
+
+// Embedding gathers out[i] = table[ids[i]].
+func (be *Backend) Embedding(out, table, ids kernels.Tensor, n, dim int) {
+	const op = "Embedding"
+	checkDims(op, n, dim)
+	o, id := f32(op, out, n*dim), i32(op, ids, n)
+	tb := buf(op, table)
+	vocab := table.N / max(dim, 1)
+	t := f32(op, table, vocab*dim)
+	_ = tb
+	for i, v := range id {
+		row := o[i*dim : (i+1)*dim]
+		if v < 0 || int(v) >= vocab {
+			be.fail(op, "id %d at position %d outside table of %d rows", v, i, vocab)
+			clear(row)
+			continue
+		}
+		copy(row, t[int(v)*dim:(int(v)+1)*dim])
+	}
+}
+
+// EmbeddingBackward accumulates dout[i] into dtable[ids[i]].
+func (be *Backend) EmbeddingBackward(dtable, dout, ids kernels.Tensor, n, dim int) {
+	const op = "EmbeddingBackward"
+	checkDims(op, n, dim)
+	d, id := f32(op, dout, n*dim), i32(op, ids, n)
+	vocab := dtable.N / max(dim, 1)
+	t := f32(op, dtable, vocab*dim)
+	for i, v := range id {
+		if v < 0 || int(v) >= vocab {
+			be.fail(op, "id %d at position %d outside table of %d rows", v, i, vocab)
+			continue
+		}
+		row := t[int(v)*dim : (int(v)+1)*dim]
+		for j, g := range d[i*dim : (i+1)*dim] {
+			row[j] += g
+		}
+	}
+}
+
+// GatherRows copies dst[i] = src[idx[i]].
+func (be *Backend) GatherRows(dst, src, idx kernels.Tensor, n, dim int) {
+	const op = "GatherRows"
+	checkDims(op, n, dim)
+	d, id := f32(op, dst, n*dim), i32(op, idx, n)
+	rows := src.N / max(dim, 1)
+	s := f32(op, src, rows*dim)
+	for i, v := range id {
+		row := d[i*dim : (i+1)*dim]
+		if v < 0 || int(v) >= rows {
+			be.fail(op, "index %d at position %d outside %d rows", v, i, rows)
+			clear(row)
+			continue
+		}
+		copy(row, s[int(v)*dim:(int(v)+1)*dim])
+	}
+}
+
+// RMSNorm computes out = x*rstd*w per row, storing rstd.
+func (be *Backend) RMSNorm(out, rstd, x, w kernels.Tensor, rows, dim int, eps float32) {
+	const op = "RMSNorm"
+	checkDims(op, rows, dim)
+	o, rs, xs, ws := f32(op, out, rows*dim), f32(op, rstd, rows), f32(op, x, rows*dim), f32(op, w, dim)
+	be.parallelFor(rows, 1+4096/(dim+1), func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			xr := xs[r*dim : (r+1)*dim]
+			var ss float64
+			for _, v := range xr {
+				ss += float64(v) * float64(v)
+			}
+			// HF: x * torch.rsqrt(mean + eps) in float32, then weight * that.
+			mean := float32(ss / float64(dim))
+			s := float32(1 / math.Sqrt(float64(mean+eps)))
+			rs[r] = s
+			or := o[r*dim : (r+1)*dim]
+			for j, v := range xr {
+				or[j] = ws[j] * float32(v*s)
+			}
+		}
+	})
+}
+
+// RMSNormBackward accumulates into dx and dw.
+func (be *Backend) RMSNormBackward(dx, dw, dout, x, w, rstd kernels.Tensor, rows, dim int) {
+	const op = "RMSNormBackward"
+	checkDims(op, rows, dim)
+	dxs, dws := f32(op, dx, rows*dim), f32(op, dw, dim)
+	ds, xs, ws, rs := f32(op, dout, rows*dim), f32(op, x, rows*dim), f32(op, w, dim), f32(op, rstd, rows)
+	grain := 1 + 4096/(dim+1)
+	parts := make([][]float64, be.chunks(rows, grain))
+	be.parallelForW(rows, grain, func(w, lo, hi int) {
+		acc := make([]float64, dim)
+		for r := lo; r < hi; r++ {
+			xr, dr, dxr := xs[r*dim:(r+1)*dim], ds[r*dim:(r+1)*dim], dxs[r*dim:(r+1)*dim]
+			s := float64(rs[r])
+			var dot float64
+			for j, v := range xr {
+				g := float64(dr[j])
+				dot += g * float64(ws[j]) * float64(v)
+				acc[j] += g * float64(v) * s
+			}
+			c := dot * s * s * s / float64(dim)
+			for j, v := range xr {
+				dxr[j] += float32(float64(dr[j])*float64(ws[j])*s - float64(v)*c)
+			}
+		}
+		parts[w] = acc
+	})
+	for _, acc := range parts {
+		for j, v := range acc {
+			dws[j] += float32(v)
+		}
+	}
+}
+
+// ropeFreqs returns inv_freq as Hugging Face computes it in float32:
+// 1 / theta^(float32(2j)/dim).
+func ropeFreqs(headDim int, theta float32) []float32 {
+	half := headDim / 2
+	f := make([]float32, half)
+	for j := range f {
+		e := float32(2*j) / float32(headDim)
+		p := float32(math.Pow(float64(theta), float64(e)))
+		f[j] = 1 / p
+	}
+	return f
+}
+
+// RoPE rotates x [tokens,heads,headDim] in place (rotate_half layout).
+func (be *Backend) RoPE(x, pos kernels.Tensor, tokens, heads, headDim int, theta float32, inverse bool) {
+	const op = "RoPE"
+	checkDims(op, tokens, heads, headDim)
+	if headDim%2 != 0 {
+		panic(fmt.Sprintf("cpu %s: odd head dim %d", op, headDim))
+	}
+	xs, ps := f32(op, x, tokens*heads*headDim), i32(op, pos, tokens)
+	inv := ropeFreqs(headDim, theta)
+	half := headDim / 2
+	be.parallelFor(tokens, 1+2048/(heads*headDim+1), func(lo, hi int) {
+		cs := make([]float32, half)
+		sn := make([]float32, half)
+		for t := lo; t < hi; t++ {
+			p := float32(ps[t])
+			for j := range half {
+				a := p * inv[j]
+				c, s := math.Cos(float64(a)), math.Sin(float64(a))
+				cs[j], sn[j] = float32(c), float32(s)
+				if inverse {
+					sn[j] = -sn[j]
+				}
+			}
+			for h := range heads {
+				v := xs[(t*heads+h)*headDim : (t*heads+h+1)*headDim]
+				for j := range half {
+					x1, x2 := v[j], v[j+half]
+					v[j] = float32(x1*cs[j]) - float32(x2*sn[j])
+					v[j+half] = float32(x2*cs[j]) + float32(x1*sn[j])
+				}
+			}
+		}
+	})
+}
+
+// SwiGLU computes out = silu(gate)*up.
+func (be *Backend) SwiGLU(out, gate, up kernels.Tensor, n int) {
+	const op = "SwiGLU"
+	o, g, u := f32(op, out, n), f32(op, gate, n), f32(op, up, n)
+	be.parallelFor(n, 1<<13, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			x := g[i]
+			sig := 1 / (1 + exp32(-x))
+			o[i] = float32(x*sig) * u[i]
+		}
+	})
+}
+
+// SwiGLUBackward overwrites dgate and dup.
+func (be *Backend) SwiGLUBackward(dgate, dup, dout, gate, up kernels.Tensor, n int) {
+	const op = "SwiGLUBackward"
+	dg, du, d, g, u := f32(op, dgate, n), f32(op, dup, n), f32(op, dout, n), f32(op, gate, n), f32(op, up, n)
+	be.parallelFor(n, 1<<13, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			x := g[i]
+			sig := 1 / (1 + exp32(-x))
+			dy := d[i]
+			du[i] = dy * (x * sig)
+			dg[i] = dy * u[i] * (sig * (1 + x*(1-sig)))
+		}
+	})
+}
+
+// CacheWrite copies x [b,t,width] into cache [b,tmax,width] at start[r]+i.
+func (be *Backend) CacheWrite(cache, x, start kernels.Tensor, b, t, tmax, width int) {
+	const op = "CacheWrite"
+	checkDims(op, b, t, tmax, width)
+	c, xs, st := f32(op, cache, b*tmax*width), f32(op, x, b*t*width), i32(op, start, b)
+	for r := range b {
+		for i := range t {
+			p := int(st[r]) + i
+			if p < 0 || p >= tmax {
+				continue
+			}
+			copy(c[(r*tmax+p)*width:(r*tmax+p+1)*width], xs[(r*t+i)*width:(r*t+i+1)*width])
+		}
+	}
+}
+
+// AdamW applies one PyTorch AdamW step (foreach=False order of float32 ops).
+func (be *Backend) AdamW(p, g, m, v kernels.Tensor, n int, a kernels.AdamWParams) {
+	const op = "AdamW"
+	ps, gs, ms, vs := f32(op, p, n), f32(op, g, n), f32(op, m, n), f32(op, v, n)
+	if a.Step < 1 {
+		panic(fmt.Sprintf("cpu %s: step %d, want >= 1", op, a.Step))
+	}
+	lr, wd := float64(a.LR), float64(a.WeightDecay)
+	decay := float32(1 - lr*wd)
+	b1, b2 := float64(a.Beta1), float64(a.Beta2)
+	w1 := float32(1 - b1) // lerp weight
+	b2f := float32(b2)
+	c2 := float32(1 - b2)
+	bc1 := 1 - math.Pow(b1, float64(a.Step))
+	bc2 := 1 - math.Pow(b2, float64(a.Step))
+	stepSize := float32(-(lr / bc1))
+	bc2Sqrt := float32(math.Sqrt(bc2))
+	eps := a.Eps
+	scale := a.GradScale
+	be.parallelFor(n, 1<<14, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			gi := gs[i]
+			if scale != 1 {
+				gi = float32(gi * scale)
+			}
+			pi := float32(ps[i] * decay)
+			mi := ms[i]
+			// torch.lerp: weight < 0.5 -> self + w*(end-self).
+			if w1 < 0.5 {
+				mi = mi + float32(w1*(gi-mi))
+			} else {
+				mi = gi - float32((gi-mi)*(1-w1))
+			}
+			vi := float32(vs[i] * b2f)
+			vi = vi + float32(float32(c2*gi)*gi)
+			den := float32(float32(math.Sqrt(float64(vi)))/bc2Sqrt) + eps
+			pi = pi + float32(stepSize*mi)/den
+			ps[i], ms[i], vs[i] = pi, mi, vi
+		}
+	})
+}

@@ -1,0 +1,361 @@
+// attention.cu: causal grouped-query attention over a right-padded batch.
+//
+// Layouts: q, out, dq [B,T,HQ,D]; k, v, dk, dv [B,T,HKV,D]; lse, delta
+// [B,HQ,T]; query head h uses kv head h/(HQ/HKV). D <= 256 (each lane keeps
+// D/32 accumulators). Key/query tiles of 32 live in shared memory with rows
+// padded to D+1 floats where a lane walks a row (no bank conflicts).
+//
+// Forward: block = 8 warps = 8 consecutive queries of one (b, h); lane l
+// scores key j0+l of the tile; online softmax (flash-style); lse stored for
+// the backward. Backward: delta = rowsum(dout*out), then dq (per query warp,
+// over key tiles) and dk/dv (per key warp, over query tiles and the heads of
+// the group), both recomputing probabilities from lse. No atomics: the
+// results are deterministic.
+
+#define SDZ_AQ 8
+#define SDZ_AT 32
+#define SDZ_MAXA 8
+
+__device__ __forceinline__ int sdz_len(const int* lens, int b, int T) {
+  int n = lens[b];
+  return n < 0 ? 0 : (n > T ? T : n);
+}
+
+// smem: Ks[32][D+1], Vs[32][D], Qs[8][D]
+extern "C" __global__ void sdz_attn_fwd(float* out, float* lse, const float* q, const float* k, const float* v,
+                                        const int* lens, int B, int T, int HQ, int HKV, int D, float scale) {
+  extern __shared__ float smem[];
+  float* Ks = smem;
+  float* Vs = Ks + SDZ_AT * (D + 1);
+  float* Qs = Vs + SDZ_AT * D;
+  int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
+  int b = blockIdx.z, h = blockIdx.y, kvh = h / (HQ / HKV);
+  int i0 = blockIdx.x * SDZ_AQ;
+  int i = i0 + warp;
+  int len = sdz_len(lens, b, T);
+  bool qvalid = i < len;
+  float* qs = Qs + warp * D;
+  if (qvalid) {
+    const float* qr = q + (((long long)b * T + i) * HQ + h) * D;
+    for (int c = lane; c < D; c += 32) qs[c] = qr[c];
+  }
+  float m = -sdz_inf(), l = 0.f;
+  float acc[SDZ_MAXA];
+#pragma unroll
+  for (int a = 0; a < SDZ_MAXA; a++) acc[a] = 0.f;
+  int kend = min(i0 + SDZ_AQ, len);
+  for (int j0 = 0; j0 < kend; j0 += SDZ_AT) {
+    __syncthreads();
+    for (int idx = tid; idx < SDZ_AT * D; idx += blockDim.x) {
+      int jj = idx / D, c = idx - jj * D, j = j0 + jj;
+      float kv = 0.f, vv = 0.f;
+      if (j < kend) {
+        long long off = (((long long)b * T + j) * HKV + kvh) * D + c;
+        kv = k[off];
+        vv = v[off];
+      }
+      Ks[jj * (D + 1) + c] = kv;
+      Vs[jj * D + c] = vv;
+    }
+    __syncthreads();
+    if (qvalid) {
+      int j = j0 + lane;
+      float s = -sdz_inf();
+      if (j <= i) {
+        const float* kr = Ks + lane * (D + 1);
+        float dot = 0.f;
+        for (int c = 0; c < D; c++) dot += qs[c] * kr[c];
+        s = dot * scale;
+      }
+      float mnew = fmaxf(m, sdz_warp_max(s));
+      if (mnew != -sdz_inf()) {
+        float corr = expf(m - mnew);
+        float p = (s == -sdz_inf()) ? 0.f : expf(s - mnew);
+        l = l * corr + sdz_warp_sum(p);
+#pragma unroll
+        for (int a = 0; a < SDZ_MAXA; a++) acc[a] *= corr;
+        for (int jj = 0; jj < SDZ_AT; jj++) {
+          float pj = __shfl_sync(SDZ_FULL, p, jj);
+#pragma unroll
+          for (int a = 0; a < SDZ_MAXA; a++) {
+            int c = lane + 32 * a;
+            if (c < D) acc[a] += pj * Vs[jj * D + c];
+          }
+        }
+        m = mnew;
+      }
+    }
+  }
+  if (i < T) {
+    float* orow = out + (((long long)b * T + i) * HQ + h) * D;
+    float inv = (qvalid && l > 0.f) ? 1.f / l : 0.f;
+#pragma unroll
+    for (int a = 0; a < SDZ_MAXA; a++) {
+      int c = lane + 32 * a;
+      if (c < D) orow[c] = qvalid ? acc[a] * inv : 0.f;
+    }
+    if (lane == 0) lse[((long long)b * HQ + h) * T + i] = qvalid ? m + logf(l) : 0.f;
+  }
+}
+
+// sdz_attn_delta: delta[b,h,i] = sum_c dout*out (0 at padded positions).
+// One warp per (b, i, h) row; block of 8 warps.
+extern "C" __global__ void sdz_attn_delta(float* delta, const float* dout, const float* out, const int* lens, int B,
+                                          int T, int HQ, int D) {
+  int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  long long row = (long long)blockIdx.x * (blockDim.x >> 5) + warp;
+  if (row >= (long long)B * T * HQ) return;
+  int h = (int)(row % HQ);
+  long long bi = row / HQ;
+  int i = (int)(bi % T);
+  int b = (int)(bi / T);
+  float s = 0.f;
+  if (i < sdz_len(lens, b, T)) {
+    const float* d = dout + row * D;
+    const float* o = out + row * D;
+    for (int c = lane; c < D; c += 32) s += d[c] * o[c];
+  }
+  s = sdz_warp_sum(s);
+  if (lane == 0) delta[((long long)b * HQ + h) * T + i] = s;
+}
+
+// smem: Ks[32][D+1], Vs[32][D+1], Qs[8][D], dOs[8][D]
+extern "C" __global__ void sdz_attn_bwd_dq(float* dq, const float* dout, const float* lse, const float* delta,
+                                           const float* q, const float* k, const float* v, const int* lens, int B,
+                                           int T, int HQ, int HKV, int D, float scale) {
+  extern __shared__ float smem[];
+  float* Ks = smem;
+  float* Vs = Ks + SDZ_AT * (D + 1);
+  float* Qs = Vs + SDZ_AT * (D + 1);
+  float* dOs = Qs + SDZ_AQ * D;
+  int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
+  int b = blockIdx.z, h = blockIdx.y, kvh = h / (HQ / HKV);
+  int i0 = blockIdx.x * SDZ_AQ;
+  int i = i0 + warp;
+  int len = sdz_len(lens, b, T);
+  bool qvalid = i < len;
+  float* qs = Qs + warp * D;
+  float* dos = dOs + warp * D;
+  float li = 0.f, di = 0.f;
+  if (qvalid) {
+    long long ro = (((long long)b * T + i) * HQ + h) * D;
+    for (int c = lane; c < D; c += 32) {
+      qs[c] = q[ro + c];
+      dos[c] = dout[ro + c];
+    }
+    li = lse[((long long)b * HQ + h) * T + i];
+    di = delta[((long long)b * HQ + h) * T + i];
+  }
+  float acc[SDZ_MAXA];
+#pragma unroll
+  for (int a = 0; a < SDZ_MAXA; a++) acc[a] = 0.f;
+  int kend = min(i0 + SDZ_AQ, len);
+  for (int j0 = 0; j0 < kend; j0 += SDZ_AT) {
+    __syncthreads();
+    for (int idx = tid; idx < SDZ_AT * D; idx += blockDim.x) {
+      int jj = idx / D, c = idx - jj * D, j = j0 + jj;
+      float kv = 0.f, vv = 0.f;
+      if (j < kend) {
+        long long off = (((long long)b * T + j) * HKV + kvh) * D + c;
+        kv = k[off];
+        vv = v[off];
+      }
+      Ks[jj * (D + 1) + c] = kv;
+      Vs[jj * (D + 1) + c] = vv;
+    }
+    __syncthreads();
+    if (qvalid) {
+      int j = j0 + lane;
+      float ds = 0.f;
+      if (j <= i) {
+        const float* kr = Ks + lane * (D + 1);
+        const float* vr = Vs + lane * (D + 1);
+        float dot = 0.f, dp = 0.f;
+        for (int c = 0; c < D; c++) {
+          dot += qs[c] * kr[c];
+          dp += dos[c] * vr[c];
+        }
+        float p = expf(dot * scale - li);
+        ds = p * (dp - di);
+      }
+      for (int jj = 0; jj < SDZ_AT; jj++) {
+        float dsj = __shfl_sync(SDZ_FULL, ds, jj);
+#pragma unroll
+        for (int a = 0; a < SDZ_MAXA; a++) {
+          int c = lane + 32 * a;
+          if (c < D) acc[a] += dsj * Ks[jj * (D + 1) + c];
+        }
+      }
+    }
+  }
+  if (i < T) {
+    float* row = dq + (((long long)b * T + i) * HQ + h) * D;
+#pragma unroll
+    for (int a = 0; a < SDZ_MAXA; a++) {
+      int c = lane + 32 * a;
+      if (c < D) row[c] = qvalid ? acc[a] * scale : 0.f;
+    }
+  }
+}
+
+// One warp per key j of kv head kvh; loops over the query heads of the group
+// and over query tiles i >= j. smem: Qs[32][D+1], dOs[32][D+1], Kw[8][D],
+// Vw[8][D], Ls[32], Ds[32].
+extern "C" __global__ void sdz_attn_bwd_dkdv(float* dk, float* dv, const float* dout, const float* lse,
+                                             const float* delta, const float* q, const float* k, const float* v,
+                                             const int* lens, int B, int T, int HQ, int HKV, int D, float scale) {
+  extern __shared__ float smem[];
+  float* Qs = smem;
+  float* dOs = Qs + SDZ_AT * (D + 1);
+  float* Kw = dOs + SDZ_AT * (D + 1);
+  float* Vw = Kw + SDZ_AQ * D;
+  float* Ls = Vw + SDZ_AQ * D;
+  float* Ds = Ls + SDZ_AT;
+  int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
+  int b = blockIdx.z, kvh = blockIdx.y;
+  int G = HQ / HKV;
+  int j0b = blockIdx.x * SDZ_AQ;
+  int j = j0b + warp;
+  int len = sdz_len(lens, b, T);
+  bool kvalid = j < len;
+  float* kw = Kw + warp * D;
+  float* vw = Vw + warp * D;
+  if (kvalid) {
+    long long ro = (((long long)b * T + j) * HKV + kvh) * D;
+    for (int c = lane; c < D; c += 32) {
+      kw[c] = k[ro + c];
+      vw[c] = v[ro + c];
+    }
+  }
+  float ak[SDZ_MAXA], av[SDZ_MAXA];
+#pragma unroll
+  for (int a = 0; a < SDZ_MAXA; a++) {
+    ak[a] = 0.f;
+    av[a] = 0.f;
+  }
+  for (int g = 0; g < G; g++) {
+    int h = kvh * G + g;
+    for (int i0 = j0b; i0 < len; i0 += SDZ_AT) {
+      __syncthreads();
+      for (int idx = tid; idx < SDZ_AT * D; idx += blockDim.x) {
+        int ii = idx / D, c = idx - ii * D, i = i0 + ii;
+        float qv = 0.f, dv0 = 0.f;
+        if (i < len) {
+          long long off = (((long long)b * T + i) * HQ + h) * D + c;
+          qv = q[off];
+          dv0 = dout[off];
+        }
+        Qs[ii * (D + 1) + c] = qv;
+        dOs[ii * (D + 1) + c] = dv0;
+      }
+      if (tid < SDZ_AT) {
+        int i = i0 + tid;
+        Ls[tid] = i < len ? lse[((long long)b * HQ + h) * T + i] : 0.f;
+        Ds[tid] = i < len ? delta[((long long)b * HQ + h) * T + i] : 0.f;
+      }
+      __syncthreads();
+      if (kvalid) {
+        int i = i0 + lane;
+        float p = 0.f, ds = 0.f;
+        if (i >= j && i < len) {
+          const float* qr = Qs + lane * (D + 1);
+          const float* dr = dOs + lane * (D + 1);
+          float dot = 0.f, dp = 0.f;
+          for (int c = 0; c < D; c++) {
+            dot += qr[c] * kw[c];
+            dp += dr[c] * vw[c];
+          }
+          p = expf(dot * scale - Ls[lane]);
+          ds = p * (dp - Ds[lane]);
+        }
+        for (int ii = 0; ii < SDZ_AT; ii++) {
+          float pi = __shfl_sync(SDZ_FULL, p, ii);
+          float dsi = __shfl_sync(SDZ_FULL, ds, ii);
+#pragma unroll
+          for (int a = 0; a < SDZ_MAXA; a++) {
+            int c = lane + 32 * a;
+            if (c < D) {
+              av[a] += pi * dOs[ii * (D + 1) + c];
+              ak[a] += dsi * Qs[ii * (D + 1) + c];
+            }
+          }
+        }
+      }
+    }
+  }
+  if (j < T) {
+    long long ro = (((long long)b * T + j) * HKV + kvh) * D;
+#pragma unroll
+    for (int a = 0; a < SDZ_MAXA; a++) {
+      int c = lane + 32 * a;
+      if (c < D) {
+        dk[ro + c] = kvalid ? ak[a] * scale : 0.f;
+        dv[ro + c] = kvalid ? av[a] : 0.f;
+      }
+    }
+  }
+}
+
+// sdz_attn_decode: one block (4 warps) per (h, b); warps split the keys,
+// each keeps an online softmax, and the block merges them at the end.
+// q [B,HQ,D], kc/vc [B,TMAX,HKV,D], out [B,HQ,D]. smem: 4*(D+2) floats.
+extern "C" __global__ void sdz_attn_decode(float* out, const float* q, const float* kc, const float* vc,
+                                           const int* lens, int B, int TMAX, int HQ, int HKV, int D, float scale) {
+  extern __shared__ float smem[];
+  int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, nw = blockDim.x >> 5;
+  int h = blockIdx.x, b = blockIdx.y, kvh = h / (HQ / HKV);
+  int len = sdz_len(lens, b, TMAX);
+  const float* qr = q + ((long long)b * HQ + h) * D;
+  float qreg[SDZ_MAXA], acc[SDZ_MAXA];
+#pragma unroll
+  for (int a = 0; a < SDZ_MAXA; a++) {
+    int c = lane + 32 * a;
+    qreg[a] = c < D ? qr[c] : 0.f;
+    acc[a] = 0.f;
+  }
+  float m = -sdz_inf(), l = 0.f;
+  for (int j = warp; j < len; j += nw) {
+    const float* kr = kc + (((long long)b * TMAX + j) * HKV + kvh) * D;
+    const float* vr = vc + (((long long)b * TMAX + j) * HKV + kvh) * D;
+    float dot = 0.f;
+#pragma unroll
+    for (int a = 0; a < SDZ_MAXA; a++) {
+      int c = lane + 32 * a;
+      if (c < D) dot += qreg[a] * kr[c];
+    }
+    float s = sdz_warp_sum(dot) * scale;
+    float mnew = fmaxf(m, s);
+    float corr = expf(m - mnew);
+    float p = expf(s - mnew);
+    l = l * corr + p;
+#pragma unroll
+    for (int a = 0; a < SDZ_MAXA; a++) {
+      int c = lane + 32 * a;
+      if (c < D) acc[a] = acc[a] * corr + p * vr[c];
+    }
+    m = mnew;
+  }
+  float* wm = smem;
+  float* wl = wm + nw;
+  float* wa = wl + nw;
+  if (lane == 0) {
+    wm[warp] = m;
+    wl[warp] = l;
+  }
+#pragma unroll
+  for (int a = 0; a < SDZ_MAXA; a++) {
+    int c = lane + 32 * a;
+    if (c < D) wa[warp * D + c] = acc[a];
+  }
+  __syncthreads();
+  float M = -sdz_inf();
+  for (int w = 0; w < nw; w++) M = fmaxf(M, wm[w]);
+  float L = 0.f;
+  for (int w = 0; w < nw; w++) L += wm[w] == -sdz_inf() ? 0.f : wl[w] * expf(wm[w] - M);
+  float* orow = out + ((long long)b * HQ + h) * D;
+  for (int c = tid; c < D; c += blockDim.x) {
+    float s = 0.f;
+    for (int w = 0; w < nw; w++) s += wm[w] == -sdz_inf() ? 0.f : wa[w * D + c] * expf(wm[w] - M);
+    orow[c] = L > 0.f ? s / L : 0.f;
+  }
+}

@@ -1,0 +1,170 @@
+// loss.cu: per-row losses over logits [rows, vocab]: cross-entropy, log
+// probabilities and distillation divergences. One block per row; every
+// per-row statistic is an online (max, sum) reduction in a fixed order.
+// A null w means weight 1 everywhere; a null loss skips writing losses.
+
+#define SDZ_TOPK_MAX 1024
+
+extern "C" __global__ void sdz_cross_entropy(float* loss, float* dlogits, const float* logits, const int* targets,
+                                             const float* w, int rows, int vocab, float gscale, int* err, int code) {
+  __shared__ float shm[32], shs[32];
+  int r = blockIdx.x;
+  const float* x = logits + (long long)r * vocab;
+  float* dx = dlogits ? dlogits + (long long)r * vocab : 0;
+  int tgt = targets[r];
+  float wr = w ? w[r] : 1.f;
+  if (tgt >= vocab) {
+    if (threadIdx.x == 0) sdz_fail(err, code);
+  }
+  if (wr == 0.f || tgt < 0 || tgt >= vocab) {
+    if (threadIdx.x == 0 && loss) loss[r] = 0.f;
+    if (dx)
+      for (int j = threadIdx.x; j < vocab; j += blockDim.x) dx[j] = 0.f;
+    return;
+  }
+  float xt = x[tgt];
+  float m = -sdz_inf(), s = 0.f;
+  for (int j = threadIdx.x; j < vocab; j += blockDim.x) sdz_ms_add(m, s, x[j]);
+  sdz_block_ms(m, s, shm, shs);
+  float lse = m + logf(s);
+  if (threadIdx.x == 0 && loss) loss[r] = wr * (lse - xt);
+  if (dx) {
+    float c = gscale * wr;
+    for (int j = threadIdx.x; j < vocab; j += blockDim.x) {
+      float p = expf(x[j] - lse);
+      dx[j] = c * (j == tgt ? p - 1.f : p);
+    }
+  }
+}
+
+extern "C" __global__ void sdz_logprobs(float* out, const float* logits, const int* targets, int rows, int vocab,
+                                        int* err, int code) {
+  __shared__ float shm[32], shs[32];
+  int r = blockIdx.x;
+  const float* x = logits + (long long)r * vocab;
+  int tgt = targets[r];
+  if (tgt < 0 || tgt >= vocab) {
+    if (threadIdx.x == 0) {
+      out[r] = 0.f;
+      if (tgt >= vocab) sdz_fail(err, code);
+    }
+    return;
+  }
+  float m = -sdz_inf(), s = 0.f;
+  for (int j = threadIdx.x; j < vocab; j += blockDim.x) sdz_ms_add(m, s, x[j]);
+  sdz_block_ms(m, s, shm, shs);
+  if (threadIdx.x == 0) out[r] = x[tgt] - (m + logf(s));
+}
+
+// sdz_distill_full: p = softmax(s/T) (student), q = softmax(t/T) (teacher),
+// D = fw*KL(q||p) + (1-fw)*KL(p||q), loss = w*D,
+// ds = gscale*w*(fw*(p-q) + (1-fw)*p*(logp-logq-KL(p||q)))/T.
+extern "C" __global__ void sdz_distill_full(float* loss, float* dstudent, const float* sl, const float* tl,
+                                            const float* w, int rows, int vocab, float temp, float fw, float gscale) {
+  __shared__ float shm[32], shs[32];
+  __shared__ double shd[32];
+  int r = blockIdx.x;
+  const float* s = sl + (long long)r * vocab;
+  const float* t = tl + (long long)r * vocab;
+  float* ds = dstudent ? dstudent + (long long)r * vocab : 0;
+  float wr = w ? w[r] : 1.f;
+  if (wr == 0.f) {
+    if (threadIdx.x == 0 && loss) loss[r] = 0.f;
+    if (ds)
+      for (int j = threadIdx.x; j < vocab; j += blockDim.x) ds[j] = 0.f;
+    return;
+  }
+  float inv = 1.f / temp;
+  float ms = -sdz_inf(), ss = 0.f, mt = -sdz_inf(), st = 0.f;
+  for (int j = threadIdx.x; j < vocab; j += blockDim.x) {
+    sdz_ms_add(ms, ss, s[j] * inv);
+    sdz_ms_add(mt, st, t[j] * inv);
+  }
+  sdz_block_ms(ms, ss, shm, shs);
+  sdz_block_ms(mt, st, shm, shs);
+  float lses = ms + logf(ss), lset = mt + logf(st);
+  double kqp = 0.0, kpq = 0.0;
+  for (int j = threadIdx.x; j < vocab; j += blockDim.x) {
+    float lp = s[j] * inv - lses, lq = t[j] * inv - lset;
+    float p = expf(lp), q = expf(lq);
+    if (q > 0.f) kqp += (double)q * (double)(lq - lp);
+    if (p > 0.f) kpq += (double)p * (double)(lp - lq);
+  }
+  kqp = sdz_block_sum_d(kqp, shd);
+  kpq = sdz_block_sum_d(kpq, shd);
+  if (threadIdx.x == 0 && loss) loss[r] = wr * (float)((double)fw * kqp + (1.0 - (double)fw) * kpq);
+  if (ds) {
+    float c = gscale * wr * inv;
+    float kl = (float)kpq;
+    for (int j = threadIdx.x; j < vocab; j += blockDim.x) {
+      float lp = s[j] * inv - lses, lq = t[j] * inv - lset;
+      float p = expf(lp), q = expf(lq);
+      float rev = p > 0.f ? p * (lp - lq - kl) : 0.f;
+      ds[j] = c * (fw * (p - q) + (1.f - fw) * rev);
+    }
+  }
+}
+
+// sdz_distill_topk: as sdz_distill_full over the teacher's K largest logits
+// (ties: lower id), both distributions renormalised over those ids; the
+// student gradient is zero elsewhere. K <= SDZ_TOPK_MAX (1024).
+extern "C" __global__ void sdz_distill_topk(float* loss, float* dstudent, const float* sl, const float* tl,
+                                            const float* w, int rows, int vocab, int K, float temp, float fw,
+                                            float gscale) {
+  __shared__ int hist[256];
+  __shared__ int shi[40];
+  __shared__ int ids[SDZ_TOPK_MAX];
+  __shared__ float sv[SDZ_TOPK_MAX], tv[SDZ_TOPK_MAX];
+  __shared__ float shm[32], shs[32];
+  __shared__ double shd[32];
+  int r = blockIdx.x;
+  const float* s = sl + (long long)r * vocab;
+  const float* t = tl + (long long)r * vocab;
+  float* ds = dstudent ? dstudent + (long long)r * vocab : 0;
+  float wr = w ? w[r] : 1.f;
+  if (wr == 0.f) {
+    if (threadIdx.x == 0 && loss) loss[r] = 0.f;
+    if (ds)
+      for (int j = threadIdx.x; j < vocab; j += blockDim.x) ds[j] = 0.f;
+    return;
+  }
+  sdz_block_topk(t, vocab, K, ids, hist, shi);
+  float inv = 1.f / temp;
+  for (int i = threadIdx.x; i < K; i += blockDim.x) {
+    sv[i] = s[ids[i]] * inv;
+    tv[i] = t[ids[i]] * inv;
+  }
+  __syncthreads();
+  float ms = -sdz_inf(), ss = 0.f, mt = -sdz_inf(), st = 0.f;
+  for (int i = threadIdx.x; i < K; i += blockDim.x) {
+    sdz_ms_add(ms, ss, sv[i]);
+    sdz_ms_add(mt, st, tv[i]);
+  }
+  sdz_block_ms(ms, ss, shm, shs);
+  sdz_block_ms(mt, st, shm, shs);
+  float lses = ms + logf(ss), lset = mt + logf(st);
+  double kqp = 0.0, kpq = 0.0;
+  for (int i = threadIdx.x; i < K; i += blockDim.x) {
+    float lp = sv[i] - lses, lq = tv[i] - lset;
+    float p = expf(lp), q = expf(lq);
+    if (q > 0.f) kqp += (double)q * (double)(lq - lp);
+    if (p > 0.f) kpq += (double)p * (double)(lp - lq);
+  }
+  kqp = sdz_block_sum_d(kqp, shd);
+  kpq = sdz_block_sum_d(kpq, shd);
+  if (threadIdx.x == 0 && loss) loss[r] = wr * (float)((double)fw * kqp + (1.0 - (double)fw) * kpq);
+  if (ds) {
+    // Every read of s (which ds may alias) happened before the reductions'
+    // barriers above.
+    for (int j = threadIdx.x; j < vocab; j += blockDim.x) ds[j] = 0.f;
+    __syncthreads();
+    float c = gscale * wr * inv;
+    float kl = (float)kpq;
+    for (int i = threadIdx.x; i < K; i += blockDim.x) {
+      float lp = sv[i] - lses, lq = tv[i] - lset;
+      float p = expf(lp), q = expf(lq);
+      float rev = p > 0.f ? p * (lp - lq - kl) : 0.f;
+      ds[ids[i]] = c * (fw * (p - q) + (1.f - fw) * rev);
+    }
+  }
+}

@@ -1,0 +1,855 @@
+package cuda
+
+import (
+	"fmt"
+	"math"
+	"unsafe"
+
+	"sdzero/kernels"
+)
+
+// Kernel files.
+const (
+	fileElem = "elementwise.cu"
+	fileNorm = "norm.cu"
+	fileAttn = "attention.cu"
+	fileLoss = "loss.cu"
+	fileSamp = "sample.cu"
+)
+
+const (
+	attnQ       = 8  // queries (or keys) per attention block: one per warp
+	attnT       = 32 // keys (or queries) per shared-memory tile
+	attnMaxD    = 256
+	decodeWarps = 4
+	sortMax     = 1024 // sdz_sample_sorted's and sdz_distill_topk's limit
+	rowThreads  = 512  // threads per row for the loss and sampling kernels
+)
+
+// tensorBuf returns t's buffer, panicking with the op's name on misuse.
+func tensorBuf(op, name string, t kernels.Tensor) *devBuf {
+	if !t.Valid() {
+		panic(fmt.Sprintf("cuda %s: %s is the zero Tensor", op, name))
+	}
+	db, ok := t.Buf.(*devBuf)
+	if !ok {
+		panic(fmt.Sprintf("cuda %s: %s belongs to backend %q", op, name, t.Buf.Backend()))
+	}
+	if db.freed {
+		panic(fmt.Sprintf("cuda %s: %s used after Free", op, name))
+	}
+	if t.Off < 0 || t.N < 0 || t.Off+t.N > db.n {
+		panic(fmt.Sprintf("cuda %s: %s view [%d,%d) outside its %d-element buffer", op, name, t.Off, t.Off+t.N, db.n))
+	}
+	return db
+}
+
+// ptr checks that t has dtype dt and at least n elements, and returns the
+// device address of its first element.
+func ptr(op, name string, t kernels.Tensor, dt kernels.DType, n int) devPtr {
+	db := tensorBuf(op, name, t)
+	if t.DType != dt {
+		panic(fmt.Sprintf("cuda %s: %s is %s, want %s", op, name, t.DType, dt))
+	}
+	return sized(op, name, t, db, n)
+}
+
+// anyPtr is ptr without the dtype check.
+func anyPtr(op, name string, t kernels.Tensor, n int) devPtr {
+	return sized(op, name, t, tensorBuf(op, name, t), n)
+}
+
+func sized(op, name string, t kernels.Tensor, db *devBuf, n int) devPtr {
+	if n < 0 || n > t.N {
+		panic(fmt.Sprintf("cuda %s: %s has %d elements, need %d", op, name, t.N, n))
+	}
+	return devPtr(db.ptr + uintptr(t.Off*t.DType.Size()))
+}
+
+// optPtr is ptr for an optional tensor: 0 when t is the zero Tensor.
+func optPtr(op, name string, t kernels.Tensor, dt kernels.DType, n int) devPtr {
+	if !t.Valid() {
+		return 0
+	}
+	return ptr(op, name, t, dt, n)
+}
+
+func nonNeg(op string, dims ...int) {
+	for _, d := range dims {
+		if d < 0 {
+			panic(fmt.Sprintf("cuda %s: negative dimension in %v", op, dims))
+		}
+	}
+}
+
+func isFloat(d kernels.DType) bool { return d == kernels.F32 || d == kernels.BF16 || d == kernels.F16 }
+
+// Alloc returns a zero-filled tensor of n elements.
+func (b *Backend) Alloc(d kernels.DType, n int) (kernels.Tensor, error) {
+	if n < 0 {
+		return kernels.Tensor{}, fmt.Errorf("cuda Alloc: negative size %d", n)
+	}
+	size := d.Size()
+	if n > math.MaxInt/size {
+		return kernels.Tensor{}, fmt.Errorf("cuda Alloc: %d elements of %s overflow", n, d)
+	}
+	defer b.enter()()
+	p, c, err := b.alloc.get(n * size)
+	if err != nil {
+		return kernels.Tensor{}, fmt.Errorf("cuda Alloc %s[%d]: %w", d, n, err)
+	}
+	if n > 0 {
+		if err := b.drv.err("cuMemsetD8Async", b.drv.cuMemsetD8Async(p, 0, uint64(n*size), b.stream)); err != nil {
+			b.alloc.put(p, c)
+			return kernels.Tensor{}, fmt.Errorf("cuda Alloc %s[%d]: %w", d, n, err)
+		}
+	}
+	return kernels.Tensor{DType: d, N: n, Buf: &devBuf{ptr: p, class: c, n: n, dtype: d}}, nil
+}
+
+// Free returns a tensor's memory to the allocator's cache.
+func (b *Backend) Free(t kernels.Tensor) {
+	if !t.Valid() {
+		return
+	}
+	db := tensorBuf("Free", "tensor", t)
+	if t.Off != 0 || t.N != db.n {
+		panic(fmt.Sprintf("cuda Free: tensor is a view [%d,%d) of a %d-element buffer", t.Off, t.Off+t.N, db.n))
+	}
+	defer b.enter()()
+	db.freed = true
+	b.alloc.put(db.ptr, db.class)
+}
+
+// Upload copies src into dst, converting to dst's dtype.
+func (b *Backend) Upload(dst kernels.Tensor, src []float32) {
+	const op = "Upload"
+	p := anyPtr(op, "dst", dst, len(src))
+	if !isFloat(dst.DType) {
+		panic(fmt.Sprintf("cuda Upload: dst is %s, want F32, BF16 or F16", dst.DType))
+	}
+	if len(src) == 0 {
+		return
+	}
+	defer b.enter()()
+	sz := dst.DType.Size()
+	b.uploadChunks(op, uintptr(p), len(src)*sz, func(buf []byte, off int) {
+		i0 := off / sz
+		switch dst.DType {
+		case kernels.F32:
+			copy(buf, unsafe.Slice((*byte)(unsafe.Pointer(&src[i0])), len(buf)))
+		case kernels.BF16:
+			for i := 0; i < len(buf)/2; i++ {
+				h := f32ToBF16(src[i0+i])
+				buf[2*i], buf[2*i+1] = byte(h), byte(h>>8)
+			}
+		case kernels.F16:
+			for i := 0; i < len(buf)/2; i++ {
+				h := f32ToF16(src[i0+i])
+				buf[2*i], buf[2*i+1] = byte(h), byte(h>>8)
+			}
+		}
+	})
+}
+
+// Download copies src's first len(dst) elements to dst as float32.
+func (b *Backend) Download(dst []float32, src kernels.Tensor) {
+	const op = "Download"
+	p := anyPtr(op, "src", src, len(dst))
+	if !isFloat(src.DType) {
+		panic(fmt.Sprintf("cuda Download: src is %s, want F32, BF16 or F16", src.DType))
+	}
+	if len(dst) == 0 {
+		return
+	}
+	defer b.enter()()
+	sz := src.DType.Size()
+	b.downloadChunks(op, uintptr(p), len(dst)*sz, func(buf []byte, off int) {
+		i0 := off / sz
+		switch src.DType {
+		case kernels.F32:
+			copy(unsafe.Slice((*byte)(unsafe.Pointer(&dst[i0])), len(buf)), buf)
+		case kernels.BF16:
+			for i := 0; i < len(buf)/2; i++ {
+				dst[i0+i] = bf16ToF32(uint16(buf[2*i]) | uint16(buf[2*i+1])<<8)
+			}
+		case kernels.F16:
+			for i := 0; i < len(buf)/2; i++ {
+				dst[i0+i] = f16ToF32(uint16(buf[2*i]) | uint16(buf[2*i+1])<<8)
+			}
+		}
+	})
+}
+
+// UploadInt32 copies ids into an I32 tensor.
+func (b *Backend) UploadInt32(dst kernels.Tensor, src []int32) {
+	p := ptr("UploadInt32", "dst", dst, kernels.I32, len(src))
+	if len(src) == 0 {
+		return
+	}
+	defer b.enter()()
+	b.uploadChunks("UploadInt32", uintptr(p), 4*len(src), func(buf []byte, off int) {
+		copy(buf, unsafe.Slice((*byte)(unsafe.Pointer(&src[off/4])), len(buf)))
+	})
+}
+
+// DownloadInt32 copies an I32 tensor's first len(dst) elements to dst.
+func (b *Backend) DownloadInt32(dst []int32, src kernels.Tensor) {
+	p := ptr("DownloadInt32", "src", src, kernels.I32, len(dst))
+	if len(dst) == 0 {
+		return
+	}
+	defer b.enter()()
+	b.downloadChunks("DownloadInt32", uintptr(p), 4*len(dst), func(buf []byte, off int) {
+		copy(unsafe.Slice((*byte)(unsafe.Pointer(&dst[off/4])), len(buf)), buf)
+	})
+}
+
+// UploadRaw copies raw little-endian bytes into dst.
+func (b *Backend) UploadRaw(dst kernels.Tensor, src []byte) {
+	p := anyPtr("UploadRaw", "dst", dst, 0)
+	if len(src) > dst.N*dst.DType.Size() {
+		panic(fmt.Sprintf("cuda UploadRaw: %d bytes into a %d-byte tensor", len(src), dst.N*dst.DType.Size()))
+	}
+	if len(src) == 0 {
+		return
+	}
+	defer b.enter()()
+	b.uploadChunks("UploadRaw", uintptr(p), len(src), func(buf []byte, off int) { copy(buf, src[off:]) })
+}
+
+// DownloadRaw copies len(dst) bytes of src's storage.
+func (b *Backend) DownloadRaw(dst []byte, src kernels.Tensor) {
+	p := anyPtr("DownloadRaw", "src", src, 0)
+	if len(dst) > src.N*src.DType.Size() {
+		panic(fmt.Sprintf("cuda DownloadRaw: %d bytes from a %d-byte tensor", len(dst), src.N*src.DType.Size()))
+	}
+	if len(dst) == 0 {
+		return
+	}
+	defer b.enter()()
+	b.downloadChunks("DownloadRaw", uintptr(p), len(dst), func(buf []byte, off int) { copy(dst[off:], buf) })
+}
+
+// Copy copies src into dst (same dtype and N).
+func (b *Backend) Copy(dst, src kernels.Tensor) {
+	if dst.DType != src.DType || dst.N != src.N {
+		panic(fmt.Sprintf("cuda Copy: dst %s[%d] vs src %s[%d]", dst.DType, dst.N, src.DType, src.N))
+	}
+	pd := anyPtr("Copy", "dst", dst, dst.N)
+	ps := anyPtr("Copy", "src", src, src.N)
+	if dst.N == 0 {
+		return
+	}
+	defer b.enter()()
+	b.check("Copy", "cuMemcpyDtoDAsync", b.drv.cuMemcpyDtoDAsync(uintptr(pd), uintptr(ps), uint64(dst.N*dst.DType.Size()), b.stream))
+}
+
+// Convert copies src into dst converting between F32, BF16 and F16.
+func (b *Backend) Convert(dst, src kernels.Tensor) {
+	if dst.N != src.N || !isFloat(dst.DType) || !isFloat(src.DType) {
+		panic(fmt.Sprintf("cuda Convert: dst %s[%d] vs src %s[%d]", dst.DType, dst.N, src.DType, src.N))
+	}
+	if dst.DType == src.DType {
+		b.Copy(dst, src)
+		return
+	}
+	pd := anyPtr("Convert", "dst", dst, dst.N)
+	ps := anyPtr("Convert", "src", src, src.N)
+	if dst.N == 0 {
+		return
+	}
+	defer b.enter()()
+	b.launch("Convert", fileElem, "sdz_convert", b.gridStride(int64(dst.N)), dim3{256, 1, 1}, 0,
+		pd, int(dst.DType), ps, int(src.DType), int64(dst.N))
+}
+
+// Fill sets every element of an F32 tensor to v.
+func (b *Backend) Fill(t kernels.Tensor, v float32) {
+	p := ptr("Fill", "t", t, kernels.F32, t.N)
+	if t.N == 0 {
+		return
+	}
+	defer b.enter()()
+	b.check("Fill", "cuMemsetD32Async", b.drv.cuMemsetD32Async(uintptr(p), math.Float32bits(v), uint64(t.N), b.stream))
+}
+
+// Scale multiplies n elements of x by s.
+func (b *Backend) Scale(x kernels.Tensor, s float32, n int) {
+	p := ptr("Scale", "x", x, kernels.F32, n)
+	if n == 0 {
+		return
+	}
+	defer b.enter()()
+	b.launch("Scale", fileElem, "sdz_scale", b.gridStride(int64(n)), dim3{256, 1, 1}, 0, p, s, int64(n))
+}
+
+// AXPY computes y += alpha*x over n elements.
+func (b *Backend) AXPY(y, x kernels.Tensor, alpha float32, n int) {
+	py := ptr("AXPY", "y", y, kernels.F32, n)
+	px := ptr("AXPY", "x", x, kernels.F32, n)
+	if n == 0 {
+		return
+	}
+	defer b.enter()()
+	b.launch("AXPY", fileElem, "sdz_axpy", b.gridStride(int64(n)), dim3{256, 1, 1}, 0, py, px, alpha, int64(n))
+}
+
+// Add computes out = a + b over n elements.
+func (b *Backend) Add(out, a, c kernels.Tensor, n int) {
+	po := ptr("Add", "out", out, kernels.F32, n)
+	pa := ptr("Add", "a", a, kernels.F32, n)
+	pc := ptr("Add", "b", c, kernels.F32, n)
+	if n == 0 {
+		return
+	}
+	defer b.enter()()
+	b.launch("Add", fileElem, "sdz_add", b.gridStride(int64(n)), dim3{256, 1, 1}, 0, po, pa, pc, int64(n))
+}
+
+// SumSquares returns the sum of squares of x's first n elements, in double.
+func (b *Backend) SumSquares(x kernels.Tensor, n int) float64 {
+	p := ptr("SumSquares", "x", x, kernels.F32, n)
+	if n == 0 {
+		return 0
+	}
+	defer b.enter()()
+	g := grid1(int64(n), 256, sumsqParts)
+	b.launch("SumSquares", fileElem, "sdz_sumsq_partial", g, dim3{256, 1, 1}, 0, devPtr(b.sumsq), p, int64(n))
+	res := b.sumsq + 8*sumsqParts
+	b.launch("SumSquares", fileElem, "sdz_sumsq_final", dim3{1, 1, 1}, dim3{1024, 1, 1}, 0,
+		devPtr(res), devPtr(b.sumsq), int(g[0]))
+	out := math.NaN()
+	b.downloadChunks("SumSquares", res, 8, func(buf []byte, _ int) {
+		out = *(*float64)(unsafe.Pointer(&buf[0]))
+	})
+	if b.firstErr != nil {
+		return math.NaN()
+	}
+	return out
+}
+
+// MatMul computes C = alpha*op(A)*op(B) + beta*C through cuBLAS.
+func (b *Backend) MatMul(c, a, bm kernels.Tensor, m, n, k int, transA, transB bool, alpha, beta float32) {
+	b.gemm("MatMul", c, a, bm, 1, m, n, k, transA, transB, alpha, beta, 0, 0, 0, false)
+}
+
+// MatMulBatched runs batch MatMuls with element strides between matrices.
+func (b *Backend) MatMulBatched(c, a, bm kernels.Tensor, batch, m, n, k int, transA, transB bool, alpha, beta float32, strideA, strideB, strideC int) {
+	b.gemm("MatMulBatched", c, a, bm, batch, m, n, k, transA, transB, alpha, beta, strideA, strideB, strideC, true)
+}
+
+func cudaType(d kernels.DType) int32 {
+	switch d {
+	case kernels.BF16:
+		return cudaR16BF
+	case kernels.F16:
+		return cudaR16F
+	}
+	return cudaR32F
+}
+
+// gemm is row-major C = alpha*op(A)op(B) + beta*C as the column-major
+// C^T = op(B)^T op(A)^T: cuBLAS gets B first, then A, with m and n swapped.
+func (b *Backend) gemm(op string, c, a, bm kernels.Tensor, batch, m, n, k int, transA, transB bool, alpha, beta float32, sA, sB, sC int, batched bool) {
+	nonNeg(op, batch, m, n, k, sA, sB, sC)
+	for _, d := range []int{m, n, k, batch} {
+		if d > math.MaxInt32 {
+			panic(fmt.Sprintf("cuda %s: dimension %d exceeds 2^31-1", op, d))
+		}
+	}
+	if !isFloat(a.DType) || !isFloat(bm.DType) {
+		panic(fmt.Sprintf("cuda %s: A is %s and B is %s; want F32, BF16 or F16", op, a.DType, bm.DType))
+	}
+	need := func(stride, per int) int {
+		if batch == 0 {
+			return 0
+		}
+		return (batch-1)*stride + per
+	}
+	pc := ptr(op, "C", c, kernels.F32, need(sC, m*n))
+	pa := anyPtr(op, "A", a, need(sA, m*k))
+	pb := anyPtr(op, "B", bm, need(sB, k*n))
+	if m == 0 || n == 0 || batch == 0 {
+		return
+	}
+	defer b.enter()()
+	if k == 0 {
+		// C = beta*C (and BLAS semantics: beta == 0 overwrites).
+		for i := 0; i < batch; i++ {
+			pi := pc + devPtr(4*i*sC)
+			if beta == 0 {
+				b.check(op, "cuMemsetD32Async", b.drv.cuMemsetD32Async(uintptr(pi), 0, uint64(m*n), b.stream))
+			} else if beta != 1 {
+				b.launch(op, fileElem, "sdz_scale", b.gridStride(int64(m*n)), dim3{256, 1, 1}, 0, pi, beta, int64(m*n))
+			}
+		}
+		return
+	}
+	at, bt := a.DType, bm.DType
+	// Mixed input dtypes: widen the 16-bit operand to F32 in scratch.
+	var scratch [][2]int
+	defer func() {
+		for _, s := range scratch {
+			b.alloc.put(uintptr(s[0]), s[1])
+		}
+	}()
+	widen := func(p devPtr, d kernels.DType, cnt int) (devPtr, bool) {
+		sp, cls, ok := b.scratch(op, 4*cnt)
+		if !ok {
+			return 0, false
+		}
+		scratch = append(scratch, [2]int{int(sp), cls})
+		b.launch(op, fileElem, "sdz_convert", b.gridStride(int64(cnt)), dim3{256, 1, 1}, 0,
+			devPtr(sp), int(kernels.F32), p, int(d), int64(cnt))
+		return devPtr(sp), true
+	}
+	if at != bt {
+		var ok bool
+		if at != kernels.F32 {
+			if pa, ok = widen(pa, at, need(sA, m*k)); !ok {
+				return
+			}
+			at = kernels.F32
+		}
+		if bt != kernels.F32 {
+			if pb, ok = widen(pb, bt, need(sB, k*n)); !ok {
+				return
+			}
+			bt = kernels.F32
+		}
+	}
+	compute := int32(cublasCompute32F)
+	if at == kernels.F32 && b.opts.TF32 {
+		compute = cublasCompute32FTF32
+	}
+	opA, lda := int32(cublasOpN), int32(k)
+	if transA {
+		opA, lda = cublasOpT, int32(m)
+	}
+	opB, ldb := int32(cublasOpN), int32(n)
+	if transB {
+		opB, ldb = cublasOpT, int32(k)
+	}
+	// Host-pointer-mode scalars, read by cuBLAS during the call.
+	pAlpha := unsafe.Add(b.args, 16*maxKernelArgs)
+	pBeta := unsafe.Add(b.args, 16*maxKernelArgs+8)
+	*(*float32)(pAlpha) = alpha
+	*(*float32)(pBeta) = beta
+	var r int32
+	call := "cublasGemmEx"
+	if !batched {
+		r = b.blas.cublasGemmEx(b.cublas, opB, opA, int32(n), int32(m), int32(k), pAlpha,
+			uintptr(pb), cudaType(bt), ldb, uintptr(pa), cudaType(at), lda, pBeta,
+			uintptr(pc), cudaR32F, int32(n), compute, cublasGemmDefault)
+	} else {
+		call = "cublasGemmStridedBatchedEx"
+		r = b.blas.cublasGemmStridedBatchedEx(b.cublas, opB, opA, int32(n), int32(m), int32(k), pAlpha,
+			uintptr(pb), cudaType(bt), ldb, int64(sB), uintptr(pa), cudaType(at), lda, int64(sA), pBeta,
+			uintptr(pc), cudaR32F, int32(n), int64(sC), int32(batch), compute, cublasGemmDefault)
+	}
+	if r != 0 {
+		b.fail(op, fmt.Errorf("%w (m=%d n=%d k=%d transA=%v transB=%v A %s B %s)", b.blas.err(call, r), m, n, k, transA, transB, at, bt))
+	}
+}
+
+// AddBias adds bias [dim] to every row of y [rows,dim].
+func (b *Backend) AddBias(y, bias kernels.Tensor, rows, dim int) {
+	nonNeg("AddBias", rows, dim)
+	py := ptr("AddBias", "y", y, kernels.F32, rows*dim)
+	pb := ptr("AddBias", "bias", bias, kernels.F32, dim)
+	if rows == 0 || dim == 0 {
+		return
+	}
+	defer b.enter()()
+	b.launch("AddBias", fileElem, "sdz_add_bias", b.gridStride(int64(rows*dim)), dim3{256, 1, 1}, 0, py, pb, int64(rows), dim)
+}
+
+// BiasBackward accumulates the column sums of dy into dbias.
+func (b *Backend) BiasBackward(dbias, dy kernels.Tensor, rows, dim int) {
+	nonNeg("BiasBackward", rows, dim)
+	pd := ptr("BiasBackward", "dbias", dbias, kernels.F32, dim)
+	py := ptr("BiasBackward", "dy", dy, kernels.F32, rows*dim)
+	if rows == 0 || dim == 0 {
+		return
+	}
+	defer b.enter()()
+	b.colsum("BiasBackward", pd, py, 0, 0, rows, dim)
+}
+
+// colsum accumulates dst[col] += sum_r dy[r,col] (times x[r,col]*rstd[r]
+// when x != 0) deterministically: per-chunk partials, then a fixed-order sum.
+func (b *Backend) colsum(op string, dst, dy, x, rstd devPtr, rows, dim int) {
+	colBlocks := (dim + 31) / 32
+	chunks := max(1, min((4*b.numSM+colBlocks-1)/colBlocks, (rows+7)/8, 1024))
+	per := (rows + chunks - 1) / chunks
+	chunks = (rows + per - 1) / per
+	part, cls, ok := b.scratch(op, 4*chunks*dim)
+	if !ok {
+		return
+	}
+	defer b.alloc.put(part, cls)
+	b.launch(op, fileElem, "sdz_colsum_partial", dim3{uint32(colBlocks), uint32(chunks), 1}, dim3{32, 8, 1}, 0,
+		devPtr(part), dy, x, rstd, rows, dim, per)
+	b.launch(op, fileElem, "sdz_colsum_final", grid1(int64(dim), 256, math.MaxInt32), dim3{256, 1, 1}, 0,
+		dst, devPtr(part), chunks, dim)
+}
+
+// Embedding gathers rows of table: out[i] = table[ids[i]].
+func (b *Backend) Embedding(out, table, ids kernels.Tensor, n, dim int) {
+	nonNeg("Embedding", n, dim)
+	if dim == 0 || n == 0 {
+		return
+	}
+	po := ptr("Embedding", "out", out, kernels.F32, n*dim)
+	pt := ptr("Embedding", "table", table, kernels.F32, dim)
+	pi := ptr("Embedding", "ids", ids, kernels.I32, n)
+	defer b.enter()()
+	b.launch("Embedding", fileElem, "sdz_embedding", b.gridStride(int64(n*dim)), dim3{256, 1, 1}, 0,
+		po, pt, pi, n, dim, table.N/dim, devPtr(b.errWord), 1)
+}
+
+// EmbeddingBackward accumulates dout[i] into dtable[ids[i]] (atomic adds).
+func (b *Backend) EmbeddingBackward(dtable, dout, ids kernels.Tensor, n, dim int) {
+	nonNeg("EmbeddingBackward", n, dim)
+	if dim == 0 || n == 0 {
+		return
+	}
+	pt := ptr("EmbeddingBackward", "dtable", dtable, kernels.F32, dim)
+	po := ptr("EmbeddingBackward", "dout", dout, kernels.F32, n*dim)
+	pi := ptr("EmbeddingBackward", "ids", ids, kernels.I32, n)
+	defer b.enter()()
+	b.launch("EmbeddingBackward", fileElem, "sdz_embedding_bwd", b.gridStride(int64(n*dim)), dim3{256, 1, 1}, 0,
+		pt, po, pi, n, dim, dtable.N/dim, devPtr(b.errWord), 2)
+}
+
+// GatherRows copies rows: dst[i] = src[idx[i]] (any 2- or 4-byte dtype).
+func (b *Backend) GatherRows(dst, src, idx kernels.Tensor, n, dim int) {
+	nonNeg("GatherRows", n, dim)
+	if dst.DType != src.DType {
+		panic(fmt.Sprintf("cuda GatherRows: dst is %s, src is %s", dst.DType, src.DType))
+	}
+	if dim == 0 || n == 0 {
+		return
+	}
+	pd := anyPtr("GatherRows", "dst", dst, n*dim)
+	ps := anyPtr("GatherRows", "src", src, 0)
+	pi := ptr("GatherRows", "idx", idx, kernels.I32, n)
+	name := "sdz_gather4"
+	if dst.DType.Size() == 2 {
+		name = "sdz_gather2"
+	}
+	defer b.enter()()
+	b.launch("GatherRows", fileElem, name, b.gridStride(int64(n*dim)), dim3{256, 1, 1}, 0,
+		pd, ps, pi, n, dim, src.N/dim, devPtr(b.errWord), 3)
+}
+
+// RMSNorm normalises each row of x and scales by w; rstd keeps 1/rms.
+func (b *Backend) RMSNorm(out, rstd, x, w kernels.Tensor, rows, dim int, eps float32) {
+	nonNeg("RMSNorm", rows, dim)
+	po := ptr("RMSNorm", "out", out, kernels.F32, rows*dim)
+	pr := ptr("RMSNorm", "rstd", rstd, kernels.F32, rows)
+	px := ptr("RMSNorm", "x", x, kernels.F32, rows*dim)
+	pw := ptr("RMSNorm", "w", w, kernels.F32, dim)
+	if rows == 0 {
+		return
+	}
+	defer b.enter()()
+	b.launch("RMSNorm", fileNorm, "sdz_rmsnorm", dim3{uint32(rows), 1, 1}, dim3{256, 1, 1}, 0,
+		po, pr, px, pw, rows, dim, eps)
+}
+
+// RMSNormBackward accumulates into dx and dw (dw deterministically).
+func (b *Backend) RMSNormBackward(dx, dw, dout, x, w, rstd kernels.Tensor, rows, dim int) {
+	const op = "RMSNormBackward"
+	nonNeg(op, rows, dim)
+	pdx := ptr(op, "dx", dx, kernels.F32, rows*dim)
+	pdw := ptr(op, "dw", dw, kernels.F32, dim)
+	pdo := ptr(op, "dout", dout, kernels.F32, rows*dim)
+	px := ptr(op, "x", x, kernels.F32, rows*dim)
+	pw := ptr(op, "w", w, kernels.F32, dim)
+	pr := ptr(op, "rstd", rstd, kernels.F32, rows)
+	if rows == 0 || dim == 0 {
+		return
+	}
+	defer b.enter()()
+	b.launch(op, fileNorm, "sdz_rmsnorm_bwd_dx", dim3{uint32(rows), 1, 1}, dim3{256, 1, 1}, 0,
+		pdx, pdo, px, pw, pr, rows, dim)
+	b.colsum(op, pdw, pdo, px, pr, rows, dim)
+}
+
+// RoPE rotates x [tokens,heads,headDim] in place (HF rotate_half layout).
+func (b *Backend) RoPE(x, pos kernels.Tensor, tokens, heads, headDim int, theta float32, inverse bool) {
+	const op = "RoPE"
+	nonNeg(op, tokens, heads, headDim)
+	if headDim%2 != 0 {
+		panic(fmt.Sprintf("cuda RoPE: odd headDim %d", headDim))
+	}
+	px := ptr(op, "x", x, kernels.F32, tokens*heads*headDim)
+	pp := ptr(op, "pos", pos, kernels.I32, tokens)
+	if tokens == 0 || heads == 0 || headDim == 0 {
+		return
+	}
+	defer b.enter()()
+	tab, ok := b.ropeTable(op, theta, headDim)
+	if !ok {
+		return
+	}
+	inv := 0
+	if inverse {
+		inv = 1
+	}
+	b.launch(op, fileElem, "sdz_rope", b.gridStride(int64(tokens*heads*headDim/2)), dim3{256, 1, 1}, 0,
+		px, pp, devPtr(tab), tokens, heads, headDim, inv)
+}
+
+func attnCheck(op string, bsz, t, hq, hkv, d int) {
+	nonNeg(op, bsz, t, hq, hkv, d)
+	if hkv == 0 || hq%hkv != 0 {
+		panic(fmt.Sprintf("cuda %s: %d query heads not a multiple of %d kv heads", op, hq, hkv))
+	}
+	if d > attnMaxD {
+		panic(fmt.Sprintf("cuda %s: head dim %d > %d", op, d, attnMaxD))
+	}
+}
+
+// Attention is causal GQA over a right-padded batch (flash-style kernel).
+func (b *Backend) Attention(out, lse, q, k, v, lens kernels.Tensor, bsz, t, hq, hkv, d int, scale float32) {
+	const op = "Attention"
+	attnCheck(op, bsz, t, hq, hkv, d)
+	po := ptr(op, "out", out, kernels.F32, bsz*t*hq*d)
+	pl := ptr(op, "lse", lse, kernels.F32, bsz*hq*t)
+	pq := ptr(op, "q", q, kernels.F32, bsz*t*hq*d)
+	pk := ptr(op, "k", k, kernels.F32, bsz*t*hkv*d)
+	pv := ptr(op, "v", v, kernels.F32, bsz*t*hkv*d)
+	pn := ptr(op, "lens", lens, kernels.I32, bsz)
+	if bsz == 0 || t == 0 || hq == 0 || d == 0 {
+		return
+	}
+	defer b.enter()()
+	smem := 4 * (attnT*(d+1) + attnT*d + attnQ*d)
+	b.launch(op, fileAttn, "sdz_attn_fwd", dim3{uint32((t + attnQ - 1) / attnQ), uint32(hq), uint32(bsz)},
+		dim3{32 * attnQ, 1, 1}, smem, po, pl, pq, pk, pv, pn, bsz, t, hq, hkv, d, scale)
+}
+
+// AttentionBackward overwrites dq, dk and dv (deterministic, no atomics).
+func (b *Backend) AttentionBackward(dq, dk, dv, dout, out, lse, q, k, v, lens kernels.Tensor, bsz, t, hq, hkv, d int, scale float32) {
+	const op = "AttentionBackward"
+	attnCheck(op, bsz, t, hq, hkv, d)
+	nq, nkv := bsz*t*hq*d, bsz*t*hkv*d
+	pdq := ptr(op, "dq", dq, kernels.F32, nq)
+	pdk := ptr(op, "dk", dk, kernels.F32, nkv)
+	pdv := ptr(op, "dv", dv, kernels.F32, nkv)
+	pdo := ptr(op, "dout", dout, kernels.F32, nq)
+	po := ptr(op, "out", out, kernels.F32, nq)
+	pl := ptr(op, "lse", lse, kernels.F32, bsz*hq*t)
+	pq := ptr(op, "q", q, kernels.F32, nq)
+	pk := ptr(op, "k", k, kernels.F32, nkv)
+	pv := ptr(op, "v", v, kernels.F32, nkv)
+	pn := ptr(op, "lens", lens, kernels.I32, bsz)
+	if bsz == 0 || t == 0 || hq == 0 || d == 0 {
+		return
+	}
+	defer b.enter()()
+	delta, cls, ok := b.scratch(op, 4*bsz*hq*t)
+	if !ok {
+		return
+	}
+	defer b.alloc.put(delta, cls)
+	rows := bsz * t * hq
+	b.launch(op, fileAttn, "sdz_attn_delta", dim3{uint32((rows + 7) / 8), 1, 1}, dim3{256, 1, 1}, 0,
+		devPtr(delta), pdo, po, pn, bsz, t, hq, d)
+	smemQ := 4 * (2*attnT*(d+1) + 2*attnQ*d)
+	b.launch(op, fileAttn, "sdz_attn_bwd_dq", dim3{uint32((t + attnQ - 1) / attnQ), uint32(hq), uint32(bsz)},
+		dim3{32 * attnQ, 1, 1}, smemQ, pdq, pdo, pl, devPtr(delta), pq, pk, pv, pn, bsz, t, hq, hkv, d, scale)
+	smemKV := 4 * (2*attnT*(d+1) + 2*attnQ*d + 2*attnT)
+	b.launch(op, fileAttn, "sdz_attn_bwd_dkdv", dim3{uint32((t + attnQ - 1) / attnQ), uint32(hkv), uint32(bsz)},
+		dim3{32 * attnQ, 1, 1}, smemKV, pdk, pdv, pdo, pl, devPtr(delta), pq, pk, pv, pn, bsz, t, hq, hkv, d, scale)
+}
+
+// AttentionDecode attends one query per row to the first lens[r] cache rows.
+func (b *Backend) AttentionDecode(out, q, kc, vc, lens kernels.Tensor, bsz, tmax, hq, hkv, d int, scale float32) {
+	const op = "AttentionDecode"
+	attnCheck(op, bsz, tmax, hq, hkv, d)
+	po := ptr(op, "out", out, kernels.F32, bsz*hq*d)
+	pq := ptr(op, "q", q, kernels.F32, bsz*hq*d)
+	pk := ptr(op, "kc", kc, kernels.F32, bsz*tmax*hkv*d)
+	pv := ptr(op, "vc", vc, kernels.F32, bsz*tmax*hkv*d)
+	pn := ptr(op, "lens", lens, kernels.I32, bsz)
+	if bsz == 0 || hq == 0 || d == 0 {
+		return
+	}
+	defer b.enter()()
+	smem := 4 * (2*decodeWarps + decodeWarps*d)
+	b.launch(op, fileAttn, "sdz_attn_decode", dim3{uint32(hq), uint32(bsz), 1}, dim3{32 * decodeWarps, 1, 1}, smem,
+		po, pq, pk, pv, pn, bsz, tmax, hq, hkv, d, scale)
+}
+
+// CacheWrite copies x [b,t,width] into cache rows start[r].. (2- or 4-byte
+// elements; positions >= tmax are dropped).
+func (b *Backend) CacheWrite(cache, x, start kernels.Tensor, bsz, t, tmax, width int) {
+	const op = "CacheWrite"
+	nonNeg(op, bsz, t, tmax, width)
+	if cache.DType != x.DType {
+		panic(fmt.Sprintf("cuda CacheWrite: cache is %s, x is %s", cache.DType, x.DType))
+	}
+	pc := anyPtr(op, "cache", cache, bsz*tmax*width)
+	px := anyPtr(op, "x", x, bsz*t*width)
+	ps := ptr(op, "start", start, kernels.I32, bsz)
+	if bsz == 0 || t == 0 || width == 0 {
+		return
+	}
+	name := "sdz_cache_write4"
+	if x.DType.Size() == 2 {
+		name = "sdz_cache_write2"
+	}
+	defer b.enter()()
+	b.launch(op, fileElem, name, b.gridStride(int64(bsz*t*width)), dim3{256, 1, 1}, 0, pc, px, ps, bsz, t, tmax, width)
+}
+
+// SwiGLU computes out = silu(gate)*up.
+func (b *Backend) SwiGLU(out, gate, up kernels.Tensor, n int) {
+	po := ptr("SwiGLU", "out", out, kernels.F32, n)
+	pg := ptr("SwiGLU", "gate", gate, kernels.F32, n)
+	pu := ptr("SwiGLU", "up", up, kernels.F32, n)
+	if n == 0 {
+		return
+	}
+	defer b.enter()()
+	b.launch("SwiGLU", fileElem, "sdz_swiglu", b.gridStride(int64(n)), dim3{256, 1, 1}, 0, po, pg, pu, int64(n))
+}
+
+// SwiGLUBackward overwrites dgate and dup.
+func (b *Backend) SwiGLUBackward(dgate, dup, dout, gate, up kernels.Tensor, n int) {
+	const op = "SwiGLUBackward"
+	pdg := ptr(op, "dgate", dgate, kernels.F32, n)
+	pdu := ptr(op, "dup", dup, kernels.F32, n)
+	pdo := ptr(op, "dout", dout, kernels.F32, n)
+	pg := ptr(op, "gate", gate, kernels.F32, n)
+	pu := ptr(op, "up", up, kernels.F32, n)
+	if n == 0 {
+		return
+	}
+	defer b.enter()()
+	b.launch(op, fileElem, "sdz_swiglu_bwd", b.gridStride(int64(n)), dim3{256, 1, 1}, 0, pdg, pdu, pdo, pg, pu, int64(n))
+}
+
+// CrossEntropy computes the weighted per-row loss and optionally dlogits.
+// As on the CPU, an invalid w means weight 1 and an invalid loss is skipped.
+func (b *Backend) CrossEntropy(loss, dlogits, logits, targets, w kernels.Tensor, rows, vocab int, gscale float32) {
+	const op = "CrossEntropy"
+	nonNeg(op, rows, vocab)
+	pl := optPtr(op, "loss", loss, kernels.F32, rows)
+	pd := optPtr(op, "dlogits", dlogits, kernels.F32, rows*vocab)
+	px := ptr(op, "logits", logits, kernels.F32, rows*vocab)
+	pt := ptr(op, "targets", targets, kernels.I32, rows)
+	pw := optPtr(op, "w", w, kernels.F32, rows)
+	if rows == 0 {
+		return
+	}
+	defer b.enter()()
+	b.launch(op, fileLoss, "sdz_cross_entropy", dim3{uint32(rows), 1, 1}, dim3{rowThreads, 1, 1}, 0,
+		pl, pd, px, pt, pw, rows, vocab, gscale, devPtr(b.errWord), 4)
+}
+
+// LogProbs sets out[r] = log_softmax(logits[r])[targets[r]].
+func (b *Backend) LogProbs(out, logits, targets kernels.Tensor, rows, vocab int) {
+	const op = "LogProbs"
+	nonNeg(op, rows, vocab)
+	po := ptr(op, "out", out, kernels.F32, rows)
+	px := ptr(op, "logits", logits, kernels.F32, rows*vocab)
+	pt := ptr(op, "targets", targets, kernels.I32, rows)
+	if rows == 0 {
+		return
+	}
+	defer b.enter()()
+	b.launch(op, fileLoss, "sdz_logprobs", dim3{uint32(rows), 1, 1}, dim3{rowThreads, 1, 1}, 0,
+		po, px, pt, rows, vocab, devPtr(b.errWord), 5)
+}
+
+// Distill computes the per-row divergence between student and teacher
+// (invalid w: weight 1; invalid loss: not written; Temp <= 0: 1).
+func (b *Backend) Distill(loss, dstudent, s, t, w kernels.Tensor, rows, vocab int, p kernels.DistillParams, gscale float32) {
+	const op = "Distill"
+	nonNeg(op, rows, vocab)
+	if !(p.Temp > 0) {
+		p.Temp = 1 // as the CPU backend: no temperature
+	}
+	pl := optPtr(op, "loss", loss, kernels.F32, rows)
+	pd := optPtr(op, "dstudent", dstudent, kernels.F32, rows*vocab)
+	ps := ptr(op, "s", s, kernels.F32, rows*vocab)
+	pt := ptr(op, "t", t, kernels.F32, rows*vocab)
+	pw := optPtr(op, "w", w, kernels.F32, rows)
+	if rows == 0 || vocab == 0 {
+		return
+	}
+	defer b.enter()()
+	if p.TopK <= 0 || p.TopK >= vocab {
+		b.launch(op, fileLoss, "sdz_distill_full", dim3{uint32(rows), 1, 1}, dim3{rowThreads, 1, 1}, 0,
+			pl, pd, ps, pt, pw, rows, vocab, p.Temp, p.ForwardWeight, gscale)
+		return
+	}
+	if p.TopK > sortMax {
+		panic(fmt.Sprintf("cuda Distill: TopK %d > %d is not supported", p.TopK, sortMax))
+	}
+	b.launch(op, fileLoss, "sdz_distill_topk", dim3{uint32(rows), 1, 1}, dim3{rowThreads, 1, 1}, 0,
+		pl, pd, ps, pt, pw, rows, vocab, p.TopK, p.Temp, p.ForwardWeight, gscale)
+}
+
+// Sample draws one id per row (argmax for temp <= 0).
+func (b *Backend) Sample(out, logits, u kernels.Tensor, rows, vocab int, temp float32, topK int, topP float32) {
+	const op = "Sample"
+	nonNeg(op, rows, vocab)
+	po := ptr(op, "out", out, kernels.I32, rows)
+	px := ptr(op, "logits", logits, kernels.F32, rows*vocab)
+	if rows == 0 {
+		return
+	}
+	if vocab == 0 {
+		panic("cuda Sample: empty vocabulary")
+	}
+	if temp <= 0 {
+		defer b.enter()()
+		b.launch(op, fileSamp, "sdz_sample_argmax", dim3{uint32(rows), 1, 1}, dim3{rowThreads, 1, 1}, 0,
+			po, px, rows, vocab)
+		return
+	}
+	pu := ptr(op, "u", u, kernels.F32, rows)
+	k := topK
+	if k <= 0 || k >= vocab {
+		k = vocab
+	}
+	if k > sortMax && k < vocab {
+		panic(fmt.Sprintf("cuda Sample: topK %d > %d is not supported", topK, sortMax))
+	}
+	defer b.enter()()
+	if k <= sortMax {
+		b.launch(op, fileSamp, "sdz_sample_sorted", dim3{uint32(rows), 1, 1}, dim3{rowThreads, 1, 1}, 0,
+			po, px, pu, rows, vocab, k, temp, topP)
+		return
+	}
+	b.launch(op, fileSamp, "sdz_sample_full", dim3{uint32(rows), 1, 1}, dim3{rowThreads, 1, 1}, 0,
+		po, px, pu, rows, vocab, temp, topP)
+}
+
+// AdamW updates n parameters in one launch (PyTorch's AdamW).
+func (b *Backend) AdamW(p, g, m, v kernels.Tensor, n int, a kernels.AdamWParams) {
+	const op = "AdamW"
+	if a.Step < 1 {
+		panic(fmt.Sprintf("cuda AdamW: step %d < 1", a.Step))
+	}
+	pp := ptr(op, "p", p, kernels.F32, n)
+	pg := ptr(op, "g", g, kernels.F32, n)
+	pm := ptr(op, "m", m, kernels.F32, n)
+	pv := ptr(op, "v", v, kernels.F32, n)
+	if n == 0 {
+		return
+	}
+	bc1 := 1 - math.Pow(float64(a.Beta1), float64(a.Step))
+	bc2 := 1 - math.Pow(float64(a.Beta2), float64(a.Step))
+	stepSize := float32(float64(a.LR) / bc1)
+	bc2sqrt := float32(math.Sqrt(bc2))
+	defer b.enter()()
+	b.launch(op, fileElem, "sdz_adamw", b.gridStride(int64(n)), dim3{256, 1, 1}, 0,
+		pp, pg, pm, pv, int64(n), a.LR, a.Beta1, a.Beta2, a.Eps, a.WeightDecay, a.GradScale, stepSize, bc2sqrt)
+}

@@ -1,0 +1,227 @@
+package model
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// base configs in both transformers layouts, edited per case.
+const qwen3V5 = `{"architectures":["Qwen3ForCausalLM"],"model_type":"qwen3","vocab_size":512,"hidden_size":64,
+"intermediate_size":160,"num_hidden_layers":2,"num_attention_heads":4,"num_key_value_heads":2,"head_dim":16,
+"rms_norm_eps":1e-6,"rope_parameters":{"rope_theta":1000000.0,"rope_type":"default"},"tie_word_embeddings":true,
+"hidden_act":"silu","attention_bias":false,"use_sliding_window":false,"sliding_window":null,"max_window_layers":28,
+"layer_types":["full_attention","full_attention"],"bos_token_id":1,"eos_token_id":2,"max_position_embeddings":256,
+"attention_dropout":0.0,"custom_field":{"keep":[1,2]}}`
+
+const qwen2V4 = `{"architectures":["Qwen2ForCausalLM"],"model_type":"qwen2","vocab_size":151936,"hidden_size":896,
+"intermediate_size":4864,"num_hidden_layers":24,"num_attention_heads":14,"num_key_value_heads":2,
+"rms_norm_eps":1e-6,"rope_theta":1000000.0,"rope_scaling":null,"tie_word_embeddings":true,"hidden_act":"silu",
+"use_sliding_window":false,"sliding_window":32768,"max_window_layers":21,"bos_token_id":151643,
+"eos_token_id":151645,"torch_dtype":"bfloat16","max_position_embeddings":32768}`
+
+const llamaV4 = `{"architectures":["LlamaForCausalLM"],"model_type":"llama","vocab_size":32000,"hidden_size":2048,
+"intermediate_size":5632,"num_hidden_layers":22,"num_attention_heads":32,"num_key_value_heads":4,
+"rms_norm_eps":1e-5,"rope_theta":10000.0,"rope_scaling":null,"tie_word_embeddings":false,"hidden_act":"silu",
+"attention_bias":false,"mlp_bias":false,"bos_token_id":1,"eos_token_id":[2,3],"pretraining_tp":1}`
+
+// edit applies a JSON-merge-style patch (null deletes a key) to a config.
+func edit(t *testing.T, base string, patch map[string]any) []byte {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal([]byte(base), &m); err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range patch {
+		if v == nil {
+			delete(m, k)
+		} else {
+			m[k] = v
+		}
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestParseConfig(t *testing.T) {
+	cases := []struct {
+		name  string
+		base  string
+		patch map[string]any
+		check func(*Config) string
+		err   string // substring of the expected error
+	}{
+		{name: "qwen3 v5 layout", base: qwen3V5, check: func(c *Config) string {
+			if c.Arch != "qwen3" || !c.QKNorm || c.AttnBias || c.RopeTheta != 1e6 || !c.TieEmbeddings ||
+				c.HeadDim != 16 || c.KVHeads != 2 || c.BOSTokenID != 1 || !reflect.DeepEqual(c.EOSTokenIDs, []int{2}) {
+				return c.String()
+			}
+			return ""
+		}},
+		{name: "qwen3 v4 layout", base: qwen3V5, patch: map[string]any{"rope_parameters": nil, "rope_theta": 5e5},
+			check: func(c *Config) string {
+				if c.RopeTheta != 5e5 {
+					return c.String()
+				}
+				return ""
+			}},
+		{name: "qwen3 attention bias", base: qwen3V5, patch: map[string]any{"attention_bias": true},
+			check: func(c *Config) string {
+				if !c.AttnBias || !c.OBias {
+					return c.String()
+				}
+				return ""
+			}},
+		{name: "qwen2", base: qwen2V4, check: func(c *Config) string {
+			if c.Arch != "qwen2" || c.QKNorm || !c.AttnBias || c.OBias || c.HeadDim != 64 || c.RopeTheta != 1e6 {
+				return c.String()
+			}
+			return ""
+		}},
+		{name: "llama", base: llamaV4, check: func(c *Config) string {
+			if c.Arch != "llama" || c.QKNorm || c.AttnBias || c.HeadDim != 64 || c.TieEmbeddings ||
+				!reflect.DeepEqual(c.EOSTokenIDs, []int{2, 3}) || c.RMSNormEps != 1e-5 {
+				return c.String()
+			}
+			return ""
+		}},
+		{name: "llama biases", base: llamaV4, patch: map[string]any{"attention_bias": true, "mlp_bias": true},
+			check: func(c *Config) string {
+				if !c.AttnBias || !c.OBias || !c.MLPBias {
+					return c.String()
+				}
+				return ""
+			}},
+		{name: "kv heads default", base: llamaV4, patch: map[string]any{"num_key_value_heads": nil},
+			check: func(c *Config) string {
+				if c.KVHeads != 32 {
+					return c.String()
+				}
+				return ""
+			}},
+		{name: "rope default theta", base: llamaV4, patch: map[string]any{"rope_theta": nil},
+			check: func(c *Config) string {
+				if c.RopeTheta != 10000 {
+					return c.String()
+				}
+				return ""
+			}},
+		{name: "rope_scaling default type ok", base: llamaV4, patch: map[string]any{"rope_scaling": map[string]any{"rope_type": "default"}},
+			check: func(c *Config) string { return "" }},
+		{name: "llama3 rope scaling", base: llamaV4, patch: map[string]any{"rope_scaling": map[string]any{"rope_type": "llama3", "factor": 8.0}},
+			err: "rope_scaling.rope_type llama3"},
+		{name: "yarn v4 type key", base: qwen2V4, patch: map[string]any{"rope_scaling": map[string]any{"type": "yarn", "factor": 4.0}},
+			err: "rope_scaling.type yarn"},
+		{name: "v5 scaling", base: qwen3V5, patch: map[string]any{"rope_parameters": map[string]any{"rope_theta": 1e6, "rope_type": "linear", "factor": 2.0}},
+			err: "rope_parameters.rope_type linear"},
+		{name: "sliding window", base: qwen2V4, patch: map[string]any{"use_sliding_window": true},
+			err: "use_sliding_window"},
+		{name: "layer types", base: qwen3V5, patch: map[string]any{"layer_types": []string{"full_attention", "sliding_attention"}},
+			err: "layer_types[1]"},
+		{name: "moe arch", base: qwen3V5, patch: map[string]any{"architectures": []string{"Qwen3MoeForCausalLM"}, "model_type": "qwen3_moe"},
+			err: "Qwen3MoeForCausalLM"},
+		{name: "moe field", base: qwen3V5, patch: map[string]any{"num_experts": 8}, err: "num_experts"},
+		{name: "other model type", base: qwen3V5, patch: map[string]any{"architectures": nil, "model_type": "mistral"}, err: "mistral"},
+		{name: "gelu", base: llamaV4, patch: map[string]any{"hidden_act": "gelu"}, err: "hidden_act"},
+		{name: "mismatch", base: llamaV4, patch: map[string]any{"model_type": "qwen2"}, err: "does not match"},
+		{name: "missing hidden", base: llamaV4, patch: map[string]any{"hidden_size": nil}, err: "hidden_size is missing"},
+		{name: "bad gqa", base: llamaV4, patch: map[string]any{"num_key_value_heads": 5}, err: "multiple"},
+		{name: "quantised", base: llamaV4, patch: map[string]any{"quantization_config": map[string]any{"bits": 4}}, err: "quantization_config"},
+		{name: "mlp bias on qwen2", base: qwen2V4, patch: map[string]any{"mlp_bias": true}, err: "mlp_bias"},
+		{name: "string number", base: llamaV4, patch: map[string]any{"hidden_size": "2048"}, err: "hidden_size"},
+		{name: "partial rotary", base: qwen3V5, patch: map[string]any{"rope_parameters": map[string]any{"rope_theta": 1e6, "rope_type": "default", "partial_rotary_factor": 0.5}},
+			err: "partial_rotary_factor"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cfg, err := ParseConfig(edit(t, c.base, c.patch))
+			if c.err != "" {
+				if err == nil || !strings.Contains(err.Error(), c.err) {
+					t.Fatalf("err = %v, want one containing %q", err, c.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if msg := c.check(cfg); msg != "" {
+				t.Errorf("unexpected config: %s", msg)
+			}
+		})
+	}
+}
+
+// TestConfigRoundTrip writes and re-reads configs: interpreted fields are
+// kept, unknown fields survive, the RoPE layout is preserved.
+func TestConfigRoundTrip(t *testing.T) {
+	for _, base := range []string{qwen3V5, qwen2V4, llamaV4} {
+		c, err := ParseConfig([]byte(base))
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(t.TempDir(), "config.json")
+		if err := c.WriteJSON(path); err != nil {
+			t.Fatal(err)
+		}
+		c2, err := LoadConfig(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, b := *c, *c2
+		a.Raw, b.Raw = nil, nil
+		if !reflect.DeepEqual(a, b) {
+			t.Errorf("round trip changed the config:\n%+v\n%+v", a, b)
+		}
+		for k := range c.Raw {
+			if _, ok := c2.Raw[k]; !ok {
+				t.Errorf("field %q lost", k)
+			}
+		}
+		_, hadV5 := c.Raw["rope_parameters"]
+		_, hasV5 := c2.Raw["rope_parameters"]
+		_, hasV4 := c2.Raw["rope_theta"]
+		if hadV5 != hasV5 || (!hadV5 && !hasV4) {
+			t.Errorf("RoPE layout not preserved: %v", c2.Raw)
+		}
+	}
+	// A config built in code writes transformers 4's layout.
+	c := tinyConfig("llama")
+	path := filepath.Join(t.TempDir(), "config.json")
+	if err := c.WriteJSON(path); err != nil {
+		t.Fatal(err)
+	}
+	c2, err := LoadConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2.Raw = nil
+	if !reflect.DeepEqual(c, c2) {
+		t.Errorf("round trip changed the config:\n%+v\n%+v", c, c2)
+	}
+	if _, err := os.Stat(path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestNumParams(t *testing.T) {
+	c, err := ParseConfig([]byte(qwen2V4)) // Qwen2.5-0.5B
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := c.NumParams(), int64(494032768); got != want {
+		t.Errorf("Qwen2.5-0.5B NumParams = %d, want %d", got, want)
+	}
+	c, err = ParseConfig([]byte(llamaV4)) // TinyLlama-1.1B
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := c.NumParams(), int64(1100048384); got != want {
+		t.Errorf("TinyLlama NumParams = %d, want %d", got, want)
+	}
+}

@@ -1,0 +1,256 @@
+package model
+
+import (
+	"fmt"
+	"math"
+
+	"sdzero/kernels"
+)
+
+// setBatch checks a right-padded batch and uploads ids (padding replaced
+// by id 0), positions and lengths.
+func (a *Acts) setBatch(ids []int32, lens []int) error {
+	b := len(lens)
+	if b == 0 || b > a.B {
+		return fmt.Errorf("model: batch of %d rows for activations of %d rows", b, a.B)
+	}
+	if len(ids)%b != 0 {
+		return fmt.Errorf("model: %d ids do not split into %d rows", len(ids), b)
+	}
+	t := len(ids) / b
+	if t == 0 || t > a.T {
+		return fmt.Errorf("model: rows of %d tokens for activations of %d tokens", t, a.T)
+	}
+	V := int32(a.m.Cfg.VocabSize)
+	if cap(a.hostIDs) < b*t {
+		a.hostIDs = make([]int32, a.B*a.T)
+	}
+	host := a.hostIDs[:b*t]
+	pos := make([]int32, b*t)
+	hl := make([]int32, b)
+	for r := 0; r < b; r++ {
+		if lens[r] < 0 || lens[r] > t {
+			return fmt.Errorf("model: row %d has length %d, want 0..%d", r, lens[r], t)
+		}
+		hl[r] = int32(lens[r])
+		for i := 0; i < t; i++ {
+			id := ids[r*t+i]
+			if i >= lens[r] {
+				id = 0
+			} else if id < 0 || id >= V {
+				return fmt.Errorf("model: token id %d at row %d position %d is outside the vocabulary [0,%d)", id, r, i, V)
+			}
+			host[r*t+i] = id
+			pos[r*t+i] = int32(i)
+		}
+	}
+	be := a.m.BE
+	be.UploadInt32(a.ids, host)
+	be.UploadInt32(a.pos, pos)
+	be.UploadInt32(a.lens, hl)
+	a.b, a.t = b, t
+	return nil
+}
+
+// linear computes y[rows,out] = x[rows,in] W^T (+ bias).
+func linear(be kernels.Backend, y, x, w, bias kernels.Tensor, rows, out, in int) {
+	be.MatMul(y, x, w, rows, out, in, false, true, 1, 0)
+	if bias.Valid() {
+		be.AddBias(y, bias, rows, out)
+	}
+}
+
+// kvCache holds the keys and values of every layer for generation,
+// [b,tmax,hkv*d] per layer.
+type kvCache struct {
+	k, v  []kernels.Tensor
+	start kernels.Tensor // I32 [b] zeros, for the prefill write
+	b     int
+	tmax  int
+}
+
+// qkv computes the attention inputs of one layer from the normed input
+// x [n,H]: projections, biases, per-head q/k norm and RoPE at pos.
+func (m *Model) qkv(lp *layerParams, x, qp, kp, q, k, v, qrstd, krstd, pos kernels.Tensor, n int) {
+	c, be := m.Cfg, m.BE
+	H, d := c.Hidden, c.HeadDim
+	qd, kvd := c.Heads*d, c.KVHeads*d
+	eps := float32(c.RMSNormEps)
+	linear(be, qp, x, lp.wq, lp.bq, n, qd, H)
+	linear(be, kp, x, lp.wk, lp.bk, n, kvd, H)
+	linear(be, v, x, lp.wv, lp.bv, n, kvd, H)
+	if c.QKNorm {
+		be.RMSNorm(q, qrstd, qp, lp.qNorm, n*c.Heads, d, eps)
+		be.RMSNorm(k, krstd, kp, lp.kNorm, n*c.KVHeads, d, eps)
+	}
+	theta := float32(c.RopeTheta)
+	be.RoPE(q, pos, n, c.Heads, d, theta, false)
+	be.RoPE(k, pos, n, c.KVHeads, d, theta, false)
+}
+
+// mlpBlock computes the post-attention half of a layer: resOut = resMid +
+// down(silu(gate(ln2)) * up(ln2)) with ln2 = RMSNorm(resMid).
+func (m *Model) mlpBlock(lp *layerParams, resMid, ln2, rstd2, gate, up, act, down, resOut kernels.Tensor, n int) {
+	c, be := m.Cfg, m.BE
+	H, I := c.Hidden, c.Intermediate
+	be.RMSNorm(ln2, rstd2, resMid, lp.postNorm, n, H, float32(c.RMSNormEps))
+	linear(be, gate, ln2, lp.wGate, lp.bGate, n, I, H)
+	linear(be, up, ln2, lp.wUp, lp.bUp, n, I, H)
+	be.SwiGLU(act, gate, up, n*I)
+	linear(be, down, act, lp.wDown, lp.bDown, n, H, I)
+	be.Add(resOut, resMid, down, n*H)
+}
+
+// attnScale is the softmax scale 1/sqrt(head_dim).
+func (c *Config) attnScale() float32 { return float32(1 / math.Sqrt(float64(c.HeadDim))) }
+
+// forwardHidden runs the embedding, every layer and the final norm over the
+// batch set by setBatch; with cache, it also writes each layer's keys and
+// values into it (prefill).
+func (m *Model) forwardHidden(a *Acts, cache *kvCache) {
+	c, be := m.Cfg, m.BE
+	b, t := a.b, a.t
+	n := b * t
+	H, d := c.Hidden, c.HeadDim
+	qd, kvd := c.Heads*d, c.KVHeads*d
+	eps := float32(c.RMSNormEps)
+	v := func(x kernels.Tensor, w int) kernels.Tensor { return x.View(0, n*w) }
+	be.Embedding(v(a.res[0], H), m.p.embed, a.ids, n, H)
+	for l := 0; l < c.Layers; l++ {
+		lp, la := &m.p.layers[l], &a.layers[l]
+		x := v(a.res[l], H)
+		be.RMSNorm(v(la.ln1, H), v(la.rstd1, 1), x, lp.inNorm, n, H, eps)
+		var qrstd, krstd kernels.Tensor
+		if c.QKNorm {
+			qrstd, krstd = v(la.qrstd, c.Heads), v(la.krstd, c.KVHeads)
+		}
+		q, k, vv := v(la.q, qd), v(la.k, kvd), v(la.v, kvd)
+		m.qkv(lp, v(la.ln1, H), v(la.qp, qd), v(la.kp, kvd), q, k, vv, qrstd, krstd, v(a.pos, 1), n)
+		if cache != nil {
+			be.CacheWrite(cache.k[l], k, cache.start, b, t, cache.tmax, kvd)
+			be.CacheWrite(cache.v[l], vv, cache.start, b, t, cache.tmax, kvd)
+		}
+		be.Attention(v(la.att, qd), v(la.lse, c.Heads), q, k, vv, a.lens.View(0, b), b, t, c.Heads, c.KVHeads, d, c.attnScale())
+		linear(be, v(la.o, H), v(la.att, qd), lp.wo, lp.bo, n, H, qd)
+		be.Add(v(la.resMid, H), x, v(la.o, H), n*H)
+		m.mlpBlock(lp, v(la.resMid, H), v(la.ln2, H), v(la.rstd2, 1), v(la.gate, c.Intermediate),
+			v(la.up, c.Intermediate), v(la.act, c.Intermediate), v(la.down, H), v(a.res[l+1], H), n)
+	}
+	be.RMSNorm(v(a.lnf, H), v(a.rstdf, 1), v(a.res[c.Layers], H), m.p.norm, n, H, eps)
+}
+
+// Forward runs the model over a right-padded batch: ids holds b rows of t
+// tokens (b = len(lens) <= a.B, t <= a.T), row r has lens[r] real tokens.
+// Afterwards a.Logits() holds [b*t, Vocab] logits. Errors of the backend
+// ops surface at the next BE.Sync.
+func (m *Model) Forward(a *Acts, ids []int32, lens []int) error {
+	if err := m.check(a); err != nil {
+		return err
+	}
+	if err := a.setBatch(ids, lens); err != nil {
+		return err
+	}
+	if err := a.ensureLogits(); err != nil {
+		return err
+	}
+	m.forwardHidden(a, nil)
+	c := m.Cfg
+	n := a.b * a.t
+	m.BE.MatMul(a.logits.View(0, n*c.VocabSize), a.lnf.View(0, n*c.Hidden), m.p.head, n, c.VocabSize, c.Hidden, false, true, 1, 0)
+	return nil
+}
+
+// ForwardHidden is Forward without the output projection: afterwards
+// a.Hidden() holds the final-norm hidden states. With BackwardHidden it
+// lets a caller compute a loss over vocabulary chunks without a [b*t,V]
+// logits buffer.
+func (m *Model) ForwardHidden(a *Acts, ids []int32, lens []int) error {
+	if err := m.check(a); err != nil {
+		return err
+	}
+	if err := a.setBatch(ids, lens); err != nil {
+		return err
+	}
+	m.forwardHidden(a, nil)
+	return nil
+}
+
+func (m *Model) check(a *Acts) error {
+	if a == nil || a.m != m {
+		return fmt.Errorf("model: activations belong to another model")
+	}
+	if a.count {
+		return fmt.Errorf("model: activations are a memory estimate")
+	}
+	if m.closed {
+		return fmt.Errorf("model: used after Free")
+	}
+	return nil
+}
+
+// HeadWeight returns the output projection [Vocab,Hidden] (the embedding
+// when tied) and its gradient view.
+func (m *Model) HeadWeight() (w, grad kernels.Tensor) { return m.p.head, m.g.head }
+
+// TokenLogProbs returns, for each of the b*t positions, log p(targets[i] |
+// ids up to i) under the model (0 where targets[i] < 0 or i is padding).
+// The output projection runs in row chunks, so no [b*t,V] buffer is needed.
+func (m *Model) TokenLogProbs(a *Acts, ids []int32, lens []int, targets []int32) ([]float32, error) {
+	if len(targets) != len(ids) {
+		return nil, fmt.Errorf("model: %d targets for %d ids", len(targets), len(ids))
+	}
+	if err := m.ForwardHidden(a, ids, lens); err != nil {
+		return nil, err
+	}
+	c, be := m.Cfg, m.BE
+	n := a.b * a.t
+	V, H := c.VocabSize, c.Hidden
+	if err := a.ensureChunk(); err != nil {
+		return nil, err
+	}
+	tg := make([]int32, n)
+	for r := 0; r < a.b; r++ {
+		for i := 0; i < a.t; i++ {
+			j := r*a.t + i
+			tg[j] = targets[j]
+			if i >= lens[r] || tg[j] < 0 {
+				tg[j] = -1
+			} else if tg[j] >= int32(V) {
+				return nil, fmt.Errorf("model: target %d at row %d position %d is outside the vocabulary [0,%d)", tg[j], r, i, V)
+			}
+		}
+	}
+	be.UploadInt32(a.targets, tg)
+	for r0 := 0; r0 < n; r0 += a.chunkRows {
+		rows := min(a.chunkRows, n-r0)
+		logits := a.chunk.View(0, rows*V)
+		be.MatMul(logits, a.lnf.View(r0*H, rows*H), m.p.head, rows, V, H, false, true, 1, 0)
+		be.LogProbs(a.lp.View(r0, rows), logits, a.targets.View(r0, rows), rows, V)
+	}
+	out := make([]float32, n)
+	be.Download(out, a.lp.View(0, n))
+	if err := be.Sync(); err != nil {
+		return nil, fmt.Errorf("model: token log-probs: %w", err)
+	}
+	return out, nil
+}
+
+// chunkElems bounds the logits chunk of TokenLogProbs (64 MiB of F32).
+const chunkElems = 1 << 24
+
+func (a *Acts) ensureChunk() error {
+	if a.chunk.Valid() {
+		return nil
+	}
+	V := a.m.Cfg.VocabSize
+	a.chunkRows = max(1, min(a.B*a.T, chunkElems/V))
+	var err error
+	if a.chunk, err = a.alloc("logits chunk", kernels.F32, a.chunkRows*V); err != nil {
+		return err
+	}
+	if a.targets, err = a.alloc("targets", kernels.I32, a.B*a.T); err != nil {
+		return err
+	}
+	a.lp, err = a.alloc("log-probs", kernels.F32, a.B*a.T)
+	return err
+}

@@ -1,0 +1,267 @@
+package model
+
+import (
+	"fmt"
+	"math/rand/v2"
+
+	"sdzero/kernels"
+)
+
+// GenerateOptions control Generate.
+type GenerateOptions struct {
+	// MaxNewTokens is the most tokens generated per row.
+	MaxNewTokens int
+	// StopIDs end a row once it emits one of them (the stop id is kept in
+	// the output). None by default: not even the config's EOS.
+	StopIDs []int32
+	// Temperature <= 0 is greedy decoding (argmax, lowest id on ties).
+	Temperature float32
+	// TopK > 0 samples among the TopK most likely ids only.
+	TopK int
+	// TopP in (0,1) samples from the smallest set of ids whose probability
+	// reaches TopP; 0 or >= 1 is off.
+	TopP float32
+	// Seed makes sampling reproducible: the host draws one uniform per row
+	// per step from a PCG stream seeded with it.
+	Seed uint64
+}
+
+// decodeState holds the buffers of single-token decode steps for b rows.
+type decodeState struct {
+	b                   int
+	ids, pos, lens, out kernels.Tensor // I32 [b]
+	u                   kernels.Tensor // F32 [b]
+	x, ln, rstd, o      kernels.Tensor
+	qp, kp, q, k, v     kernels.Tensor
+	qrstd, krstd        kernels.Tensor
+	att                 kernels.Tensor
+	ln2, rstd2, down    kernels.Tensor
+	gate, up, act       kernels.Tensor
+	logits              kernels.Tensor // [b,V]
+	owned               []kernels.Tensor
+}
+
+func (m *Model) newDecodeState(b int) (*decodeState, error) {
+	c, be := m.Cfg, m.BE
+	H, I, V := c.Hidden, c.Intermediate, c.VocabSize
+	qd, kvd := c.Heads*c.HeadDim, c.KVHeads*c.HeadDim
+	s := &decodeState{b: b}
+	var err error
+	al := func(d kernels.DType, n int) kernels.Tensor {
+		if err != nil {
+			return kernels.Tensor{}
+		}
+		var t kernels.Tensor
+		t, err = be.Alloc(d, n)
+		if err == nil {
+			s.owned = append(s.owned, t)
+		}
+		return t
+	}
+	f := func(n int) kernels.Tensor { return al(kernels.F32, n) }
+	s.ids, s.pos, s.lens, s.out = al(kernels.I32, b), al(kernels.I32, b), al(kernels.I32, b), al(kernels.I32, b)
+	s.u = f(b)
+	s.x, s.ln, s.rstd, s.o = f(b*H), f(b*H), f(b), f(b*H)
+	s.q, s.k, s.v = f(b*qd), f(b*kvd), f(b*kvd)
+	s.qp, s.kp = s.q, s.k
+	if c.QKNorm {
+		s.qp, s.kp, s.qrstd, s.krstd = f(b*qd), f(b*kvd), f(b*c.Heads), f(b*c.KVHeads)
+	}
+	s.att = f(b * qd)
+	s.ln2, s.rstd2, s.down = f(b*H), f(b), f(b*H)
+	s.gate, s.up, s.act = f(b*I), f(b*I), f(b*I)
+	s.logits = f(b * V)
+	if err != nil {
+		s.free(be)
+		return nil, fmt.Errorf("model: decode buffers for %d rows: %w", b, err)
+	}
+	return s, nil
+}
+
+func (s *decodeState) free(be kernels.Backend) {
+	for _, t := range s.owned {
+		be.Free(t)
+	}
+	s.owned = nil
+}
+
+func (m *Model) newCache(b, tmax int) (*kvCache, error) {
+	c, be := m.Cfg, m.BE
+	kvd := c.KVHeads * c.HeadDim
+	kc := &kvCache{b: b, tmax: tmax, k: make([]kernels.Tensor, c.Layers), v: make([]kernels.Tensor, c.Layers)}
+	var err error
+	for l := 0; l < c.Layers && err == nil; l++ {
+		if kc.k[l], err = be.Alloc(kernels.F32, b*tmax*kvd); err == nil {
+			kc.v[l], err = be.Alloc(kernels.F32, b*tmax*kvd)
+		}
+	}
+	if err == nil {
+		kc.start, err = be.Alloc(kernels.I32, b)
+	}
+	if err != nil {
+		kc.free(be)
+		return nil, fmt.Errorf("model: KV cache for %d rows x %d positions: %w", b, tmax, err)
+	}
+	return kc, nil
+}
+
+func (kc *kvCache) free(be kernels.Backend) {
+	for l := range kc.k {
+		be.Free(kc.k[l])
+		be.Free(kc.v[l])
+	}
+	be.Free(kc.start)
+}
+
+// decodeStep runs one token per row through the model at positions pos
+// (s.ids, s.pos set by the caller; s.lens = pos+1), appending its keys and
+// values to the cache, and leaves the logits in s.logits.
+func (m *Model) decodeStep(s *decodeState, kc *kvCache) {
+	c, be := m.Cfg, m.BE
+	b := s.b
+	H, d := c.Hidden, c.HeadDim
+	kvd := c.KVHeads * d
+	eps := float32(c.RMSNormEps)
+	be.Embedding(s.x, m.p.embed, s.ids, b, H)
+	for l := 0; l < c.Layers; l++ {
+		lp := &m.p.layers[l]
+		be.RMSNorm(s.ln, s.rstd, s.x, lp.inNorm, b, H, eps)
+		m.qkv(lp, s.ln, s.qp, s.kp, s.q, s.k, s.v, s.qrstd, s.krstd, s.pos, b)
+		be.CacheWrite(kc.k[l], s.k, s.pos, b, 1, kc.tmax, kvd)
+		be.CacheWrite(kc.v[l], s.v, s.pos, b, 1, kc.tmax, kvd)
+		be.AttentionDecode(s.att, s.q, kc.k[l], kc.v[l], s.lens, b, kc.tmax, c.Heads, c.KVHeads, d, c.attnScale())
+		linear(be, s.o, s.att, lp.wo, lp.bo, b, H, c.Heads*d)
+		be.Add(s.x, s.x, s.o, b*H)
+		m.mlpBlock(lp, s.x, s.ln2, s.rstd2, s.gate, s.up, s.act, s.down, s.x, b)
+	}
+	be.RMSNorm(s.ln, s.rstd, s.x, m.p.norm, b, H, eps)
+	be.MatMul(s.logits, s.ln, m.p.head, b, c.VocabSize, H, false, true, 1, 0)
+}
+
+// Generate continues each prompt (rows may differ in length) with batched
+// KV-cache decoding and returns only the new tokens of each row. A row ends
+// after MaxNewTokens tokens or after emitting a stop id (kept).
+func (m *Model) Generate(prompts [][]int32, opt GenerateOptions) ([][]int32, error) {
+	if m.closed {
+		return nil, fmt.Errorf("model: used after Free")
+	}
+	b := len(prompts)
+	out := make([][]int32, b)
+	if b == 0 || opt.MaxNewTokens <= 0 {
+		return out, nil
+	}
+	c, be := m.Cfg, m.BE
+	V := c.VocabSize
+	P := 0
+	for r, p := range prompts {
+		if len(p) == 0 {
+			return nil, fmt.Errorf("model: prompt %d is empty", r)
+		}
+		for i, id := range p {
+			if id < 0 || int(id) >= V {
+				return nil, fmt.Errorf("model: prompt %d token %d is id %d, outside the vocabulary [0,%d)", r, i, id, V)
+			}
+		}
+		P = max(P, len(p))
+	}
+	stop := make(map[int32]bool, len(opt.StopIDs))
+	for _, id := range opt.StopIDs {
+		stop[id] = true
+	}
+	temp, topP := opt.Temperature, opt.TopP
+	if topP <= 0 || topP > 1 {
+		topP = 1
+	}
+	tmax := P + opt.MaxNewTokens
+
+	// Prefill all prompts as one right-padded batch, writing the cache.
+	kc, err := m.newCache(b, tmax)
+	if err != nil {
+		return nil, err
+	}
+	defer kc.free(be)
+	a, err := m.NewInferActs(b, P)
+	if err != nil {
+		return nil, err
+	}
+	defer a.Free()
+	s, err := m.newDecodeState(b)
+	if err != nil {
+		return nil, err
+	}
+	defer s.free(be)
+
+	ids := make([]int32, b*P)
+	lens := make([]int, b)
+	last := make([]int32, b)
+	for r, p := range prompts {
+		copy(ids[r*P:], p)
+		lens[r] = len(p)
+		last[r] = int32(r*P + len(p) - 1)
+	}
+	if err := a.setBatch(ids, lens); err != nil {
+		return nil, err
+	}
+	be.UploadInt32(kc.start, make([]int32, b))
+	m.forwardHidden(a, kc)
+	// Logits of each row's last prompt token.
+	be.UploadInt32(s.out, last)
+	be.GatherRows(s.ln, a.lnf, s.out, b, c.Hidden)
+	be.MatMul(s.logits, s.ln, m.p.head, b, V, c.Hidden, false, true, 1, 0)
+
+	rng := rand.New(rand.NewPCG(opt.Seed, 0x9e3779b97f4a7c15))
+	u := make([]float32, b)
+	next := make([]int32, b)
+	pos := make([]int32, b)
+	lensPlus := make([]int32, b)
+	done := make([]bool, b)
+	cur := make([]int32, b) // tokens in the cache per row
+	for r := range prompts {
+		cur[r] = int32(len(prompts[r]))
+	}
+	for step := 0; step < opt.MaxNewTokens; step++ {
+		for r := range u {
+			u[r] = float32(rng.Float64())
+			if u[r] >= 1 { // float32 rounding of values just below 1
+				u[r] = 0.99999994
+			}
+		}
+		be.Upload(s.u, u)
+		be.Sample(s.out, s.logits, s.u, b, V, temp, opt.TopK, topP)
+		be.DownloadInt32(next, s.out)
+		if err := be.Sync(); err != nil {
+			return nil, fmt.Errorf("model: generate step %d: %w", step, err)
+		}
+		alive := false
+		for r := range next {
+			if done[r] {
+				continue
+			}
+			out[r] = append(out[r], next[r])
+			if stop[next[r]] || len(out[r]) >= opt.MaxNewTokens {
+				done[r] = true
+			} else {
+				alive = true
+			}
+		}
+		if !alive {
+			break
+		}
+		// Feed the new tokens; finished rows rewrite their last slot.
+		for r := range next {
+			if done[r] {
+				next[r] = 0
+				pos[r] = cur[r] - 1
+			} else {
+				pos[r] = cur[r]
+				cur[r]++
+			}
+			lensPlus[r] = pos[r] + 1
+		}
+		be.UploadInt32(s.ids, next)
+		be.UploadInt32(s.pos, pos)
+		be.UploadInt32(s.lens, lensPlus)
+		m.decodeStep(s, kc)
+	}
+	return out, nil
+}

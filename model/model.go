@@ -1,0 +1,448 @@
+package model
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/nlpodyssey/safetensors"
+
+	"sdzero/kernels"
+)
+
+// ParamSpec locates one parameter inside the contiguous parameter (and
+// gradient) buffer.
+type ParamSpec struct {
+	// Name is the Hugging Face name ("model.layers.0.mlp.up_proj.weight").
+	Name string
+	// Shape is the PyTorch shape ([out,in] for linear weights).
+	Shape []int
+	// Off and N are the element offset and count in Params and Grads.
+	Off, N int
+	// Decay is false for norm weights and biases, which AdamW usually
+	// exempts from weight decay.
+	Decay bool
+}
+
+// paramAlign aligns every parameter's offset to 64 elements (256 bytes) so
+// that each tensor view starts on a cache line and satisfies GPU vector
+// alignment. The gaps are zero and stay zero.
+const paramAlign = 64
+
+// layerParams are the views of one decoder layer's parameters.
+type layerParams struct {
+	inNorm, postNorm  kernels.Tensor
+	wq, wk, wv, wo    kernels.Tensor
+	bq, bk, bv, bo    kernels.Tensor
+	qNorm, kNorm      kernels.Tensor
+	wGate, wUp, wDown kernels.Tensor
+	bGate, bUp, bDown kernels.Tensor
+}
+
+// Model is a decoder-only transformer whose parameters live in one
+// contiguous F32 buffer on a backend, with a gradient buffer of the same
+// layout.
+type Model struct {
+	Cfg *Config
+	BE  kernels.Backend
+	// Params holds every parameter; Grads the gradients, same layout.
+	Params kernels.Tensor
+	Grads  kernels.Tensor
+	// Specs lists the parameters in buffer order.
+	Specs []ParamSpec
+	// SrcDir is the directory the model was loaded from ("" for New); Save
+	// copies its tokenizer and generation files.
+	SrcDir string
+	// DiskDTypes maps each tensor name to its dtype on disk when loaded.
+	DiskDTypes map[string]string
+
+	index  map[string]int
+	p, g   modelParams
+	closed bool
+}
+
+// modelParams are typed views into Params or Grads.
+type modelParams struct {
+	embed, norm, head kernels.Tensor
+	layers            []layerParams
+}
+
+// layout computes the specs and the total (aligned) size.
+func layout(cfg *Config) ([]ParamSpec, int) {
+	shapes := cfg.paramShapes()
+	specs := make([]ParamSpec, len(shapes))
+	off := 0
+	for i, s := range shapes {
+		n := 1
+		for _, d := range s.shape {
+			n *= d
+		}
+		specs[i] = ParamSpec{Name: s.name, Shape: s.shape, Off: off, N: n, Decay: s.decay}
+		off += (n + paramAlign - 1) / paramAlign * paramAlign
+	}
+	return specs, off
+}
+
+// alloc builds a model with zeroed parameter and gradient buffers.
+func alloc(cfg *Config, be kernels.Backend) (*Model, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	specs, total := layout(cfg)
+	m := &Model{Cfg: cfg, BE: be, Specs: specs, index: make(map[string]int, len(specs))}
+	for i, s := range specs {
+		m.index[s.Name] = i
+	}
+	var err error
+	if m.Params, err = be.Alloc(kernels.F32, total); err != nil {
+		return nil, fmt.Errorf("allocate %d parameters: %w", total, err)
+	}
+	if m.Grads, err = be.Alloc(kernels.F32, total); err != nil {
+		be.Free(m.Params)
+		return nil, fmt.Errorf("allocate %d gradients: %w", total, err)
+	}
+	m.p = m.views(m.Params)
+	m.g = m.views(m.Grads)
+	return m, nil
+}
+
+// views slices buf (Params or Grads) into typed per-tensor views.
+func (m *Model) views(buf kernels.Tensor) modelParams {
+	get := func(name string) kernels.Tensor {
+		i, ok := m.index[name]
+		if !ok {
+			return kernels.Tensor{}
+		}
+		return buf.View(m.Specs[i].Off, m.Specs[i].N)
+	}
+	var mp modelParams
+	mp.embed = get("model.embed_tokens.weight")
+	mp.norm = get("model.norm.weight")
+	if m.Cfg.TieEmbeddings {
+		mp.head = mp.embed
+	} else {
+		mp.head = get("lm_head.weight")
+	}
+	mp.layers = make([]layerParams, m.Cfg.Layers)
+	for l := range mp.layers {
+		p := fmt.Sprintf("model.layers.%d.", l)
+		mp.layers[l] = layerParams{
+			inNorm: get(p + "input_layernorm.weight"), postNorm: get(p + "post_attention_layernorm.weight"),
+			wq: get(p + "self_attn.q_proj.weight"), wk: get(p + "self_attn.k_proj.weight"),
+			wv: get(p + "self_attn.v_proj.weight"), wo: get(p + "self_attn.o_proj.weight"),
+			bq: get(p + "self_attn.q_proj.bias"), bk: get(p + "self_attn.k_proj.bias"),
+			bv: get(p + "self_attn.v_proj.bias"), bo: get(p + "self_attn.o_proj.bias"),
+			qNorm: get(p + "self_attn.q_norm.weight"), kNorm: get(p + "self_attn.k_norm.weight"),
+			wGate: get(p + "mlp.gate_proj.weight"), wUp: get(p + "mlp.up_proj.weight"),
+			wDown: get(p + "mlp.down_proj.weight"),
+			bGate: get(p + "mlp.gate_proj.bias"), bUp: get(p + "mlp.up_proj.bias"),
+			bDown: get(p + "mlp.down_proj.bias"),
+		}
+	}
+	return mp
+}
+
+// New builds a randomly initialised model like transformers'
+// _init_weights: linear and embedding weights normal with std 0.02, biases
+// zero, norm weights one. The same seed gives the same weights.
+func New(cfg *Config, be kernels.Backend, seed uint64) (*Model, error) {
+	m, err := alloc(cfg, be)
+	if err != nil {
+		return nil, err
+	}
+	rng := rand.New(rand.NewPCG(seed, 0x5d2e0))
+	for _, s := range m.Specs {
+		host := make([]float32, s.N)
+		switch {
+		case strings.HasSuffix(s.Name, "norm.weight"):
+			for i := range host {
+				host[i] = 1
+			}
+		case strings.HasSuffix(s.Name, ".bias"):
+		default:
+			for i := range host {
+				host[i] = float32(rng.NormFloat64() * 0.02)
+			}
+		}
+		be.Upload(m.Params.View(s.Off, s.N), host)
+	}
+	if err := be.Sync(); err != nil {
+		m.Free()
+		return nil, fmt.Errorf("init model: %w", err)
+	}
+	return m, nil
+}
+
+// Load reads a Hugging Face model directory: config.json and
+// model.safetensors or a sharded model.safetensors.index.json. Weights may be
+// F32, BF16 or F16 on disk; they are held as F32. A missing, unexpected,
+// wrongly shaped or wrongly typed tensor is an error naming it and its file.
+func Load(dir string, be kernels.Backend) (*Model, error) {
+	cfg, err := LoadConfig(filepath.Join(dir, "config.json"))
+	if err != nil {
+		return nil, err
+	}
+	files, weightMap, err := checkpointFiles(dir)
+	if err != nil {
+		return nil, fmt.Errorf("load %s: %w", dir, err)
+	}
+	m, err := alloc(cfg, be)
+	if err != nil {
+		return nil, fmt.Errorf("load %s: %w", dir, err)
+	}
+	if err := m.loadWeights(files, weightMap); err != nil {
+		m.Free()
+		return nil, fmt.Errorf("load %s: %w", dir, err)
+	}
+	m.SrcDir = dir
+	return m, nil
+}
+
+// ignoredTensor reports tensors that HF checkpoints may carry and
+// transformers ignores on load: RoPE inverse-frequency buffers, and the
+// output projection of a tied model (it is the embedding).
+func (m *Model) ignoredTensor(name string) bool {
+	if strings.HasSuffix(name, "rotary_emb.inv_freq") {
+		return true
+	}
+	return name == "lm_head.weight" && m.Cfg.TieEmbeddings
+}
+
+func (m *Model) loadWeights(files []string, weightMap map[string]string) error {
+	found := make(map[string]string, len(m.Specs)) // tensor -> file
+	m.DiskDTypes = make(map[string]string, len(m.Specs))
+	for _, path := range files {
+		st, err := openSafetensors(path)
+		if err != nil {
+			if weightMap != nil {
+				return fmt.Errorf("shard of %s: %w", tensorsIn(weightMap, filepath.Base(path)), err)
+			}
+			return err
+		}
+		err = m.loadFile(st, weightMap, found)
+		st.Close()
+		if err != nil {
+			return err
+		}
+	}
+	for name, f := range weightMap {
+		if _, ok := found[name]; !ok && !m.ignoredTensor(name) {
+			return fmt.Errorf("model.safetensors.index.json maps tensor %q to %s, which does not hold it", name, f)
+		}
+	}
+	var missing []string
+	for _, s := range m.Specs {
+		if _, ok := found[s.Name]; !ok {
+			missing = append(missing, s.Name)
+		}
+	}
+	if len(missing) > 0 {
+		if len(missing) > 5 {
+			missing = append(missing[:5], fmt.Sprintf("... (%d in all)", len(missing)))
+		}
+		return fmt.Errorf("missing tensors: %s", strings.Join(missing, ", "))
+	}
+	return m.BE.Sync()
+}
+
+func (m *Model) loadFile(st *stFile, weightMap map[string]string, found map[string]string) error {
+	names := make([]string, 0, len(st.Tensors))
+	for n := range st.Tensors {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	base := filepath.Base(st.Path)
+	for _, name := range names {
+		t := st.Tensors[name]
+		if weightMap != nil {
+			if f, ok := weightMap[name]; ok && f != base {
+				return fmt.Errorf("%s: tensor %q is mapped to %s by the index", st.Path, name, f)
+			}
+		}
+		if m.ignoredTensor(name) {
+			continue
+		}
+		i, ok := m.index[name]
+		if !ok {
+			return fmt.Errorf("%s: unexpected tensor %q (not a parameter of %s)", st.Path, name, m.Cfg.Arch)
+		}
+		if prev, dup := found[name]; dup {
+			return fmt.Errorf("%s: tensor %q is also in %s", st.Path, name, prev)
+		}
+		spec := m.Specs[i]
+		if !equalShape(t.Shape, spec.Shape) {
+			return fmt.Errorf("%s: tensor %q has shape %v, want %v", st.Path, name, t.Shape, spec.Shape)
+		}
+		raw, err := st.read(t)
+		if err != nil {
+			return fmt.Errorf("%s: %w", st.Path, err)
+		}
+		dst := m.Params.View(spec.Off, spec.N)
+		switch t.DType {
+		case safetensors.F32:
+			m.BE.UploadRaw(dst, raw)
+		case safetensors.BF16, safetensors.F16:
+			m.BE.Upload(dst, decode16(raw, t.DType == safetensors.BF16))
+		default:
+			return fmt.Errorf("%s: tensor %q has dtype %s (want F32, BF16 or F16)", st.Path, name, t.DType)
+		}
+		found[name] = st.Path
+		m.DiskDTypes[name] = t.DType.String()
+	}
+	return nil
+}
+
+// tensorsIn names (some of) the tensors an index maps to file.
+func tensorsIn(weightMap map[string]string, file string) string {
+	var names []string
+	for n, f := range weightMap {
+		if f == file {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	if len(names) > 3 {
+		names = append(names[:3], fmt.Sprintf("... (%d tensors)", len(names)))
+	}
+	return "tensors " + strings.Join(names, ", ")
+}
+
+func equalShape(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// decode16 widens little-endian BF16 or F16 values to float32 (exactly).
+func decode16(raw []byte, bf16 bool) []float32 {
+	out := make([]float32, len(raw)/2)
+	for i := range out {
+		h := binary.LittleEndian.Uint16(raw[2*i:])
+		if bf16 {
+			out[i] = math.Float32frombits(uint32(h) << 16)
+		} else {
+			out[i] = f16ToF32(h)
+		}
+	}
+	return out
+}
+
+// f16ToF32 converts an IEEE half to float32 exactly.
+func f16ToF32(h uint16) float32 {
+	sign := uint32(h>>15) << 31
+	exp := uint32(h>>10) & 0x1f
+	frac := uint32(h) & 0x3ff
+	switch {
+	case exp == 0x1f: // Inf or NaN
+		return math.Float32frombits(sign | 0x7f800000 | frac<<13)
+	case exp == 0:
+		if frac == 0 {
+			return math.Float32frombits(sign)
+		}
+		// Subnormal half: value = frac * 2^-24.
+		v := float32(frac) * (1.0 / (1 << 24))
+		if sign != 0 {
+			v = -v
+		}
+		return v
+	}
+	return math.Float32frombits(sign | (exp+112)<<23 | frac<<13)
+}
+
+// Param returns the view of a parameter by HF name (the zero Tensor if
+// there is none).
+func (m *Model) Param(name string) kernels.Tensor {
+	i, ok := m.index[name]
+	if !ok {
+		if name == "lm_head.weight" && m.Cfg.TieEmbeddings {
+			return m.p.head
+		}
+		return kernels.Tensor{}
+	}
+	return m.Params.View(m.Specs[i].Off, m.Specs[i].N)
+}
+
+// Grad returns the view of a parameter's gradient by HF name.
+func (m *Model) Grad(name string) kernels.Tensor {
+	i, ok := m.index[name]
+	if !ok {
+		if name == "lm_head.weight" && m.Cfg.TieEmbeddings {
+			return m.g.head
+		}
+		return kernels.Tensor{}
+	}
+	return m.Grads.View(m.Specs[i].Off, m.Specs[i].N)
+}
+
+// Spec returns the spec of a parameter by HF name.
+func (m *Model) Spec(name string) (ParamSpec, bool) {
+	i, ok := m.index[name]
+	if !ok {
+		return ParamSpec{}, false
+	}
+	return m.Specs[i], true
+}
+
+// ZeroGrads sets every gradient to zero.
+func (m *Model) ZeroGrads() { m.BE.Fill(m.Grads, 0) }
+
+// CopyParamsFrom copies src's parameters into m (same config, same
+// backend), e.g. to sync a teacher with its student.
+func (m *Model) CopyParamsFrom(src *Model) {
+	if src.Params.N != m.Params.N {
+		panic(fmt.Sprintf("model: CopyParamsFrom with %d parameters into %d", src.Params.N, m.Params.N))
+	}
+	m.BE.Copy(m.Params, src.Params)
+}
+
+// Clone returns an independent copy of the model's parameters (gradients
+// zero), on the same backend.
+func (m *Model) Clone() (*Model, error) {
+	c, err := alloc(m.Cfg, m.BE)
+	if err != nil {
+		return nil, fmt.Errorf("clone model: %w", err)
+	}
+	c.CopyParamsFrom(m)
+	c.SrcDir = m.SrcDir
+	c.DiskDTypes = m.DiskDTypes
+	return c, m.BE.Sync()
+}
+
+// Free releases the parameter and gradient buffers.
+func (m *Model) Free() {
+	if m.closed {
+		return
+	}
+	m.closed = true
+	m.BE.Free(m.Params)
+	m.BE.Free(m.Grads)
+	m.Params, m.Grads = kernels.Tensor{}, kernels.Tensor{}
+}
+
+// DownloadParam copies a parameter to the host (for tests and tools).
+func (m *Model) DownloadParam(name string) ([]float32, error) {
+	t := m.Param(name)
+	if !t.Valid() {
+		return nil, fmt.Errorf("no parameter %q", name)
+	}
+	out := make([]float32, t.N)
+	m.BE.Download(out, t)
+	return out, m.BE.Sync()
+}
+
+// fileExists reports whether path is an existing regular file.
+func fileExists(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && fi.Mode().IsRegular()
+}

@@ -1,0 +1,379 @@
+package train
+
+import (
+	"bufio"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"io/fs"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"sdzero/kernels"
+)
+
+// stateVersion is the trainer.json format version.
+const stateVersion = 1
+
+// Checkpoint layout, relative to the run directory.
+const (
+	checkpointsDir = "checkpoints"
+	latestFile     = "latest"
+	stateFile      = "trainer.json"
+	optimFile      = "optim.safetensors"
+	modelSubdir    = "model"
+	teacherSubdir  = "teacher"
+	rftRoundFile   = "rft_round.jsonl"
+	metricsFile    = "metrics.jsonl"
+	configFile     = "config.yaml"
+	finalSubdir    = "final"
+)
+
+// trainerState is trainer.json: everything besides weights and moments that
+// a resumed run needs to continue bit-exactly.
+type trainerState struct {
+	Version int    `json:"version"`
+	Phase   string `json:"phase"`
+	// Step is the number of completed trainer steps.
+	Step       int `json:"step"`
+	TotalSteps int `json:"total_steps"`
+	// OptimStep is AdamW's step count (bias correction).
+	OptimStep int `json:"optim_step"`
+	// RNG is the PCG state (MarshalBinary) that seeds rollouts.
+	RNG     []byte       `json:"rng"`
+	Sampler samplerState `json:"sampler"`
+	// SamplesGenerated counts every generated response so far.
+	SamplesGenerated int64 `json:"samples_generated"`
+	// Teacher: "init" (the starting model, reloaded from config.model),
+	// "saved" (weights in the checkpoint's teacher/) or "" (no teacher).
+	Teacher         string `json:"teacher,omitempty"`
+	TeacherSyncStep int    `json:"teacher_sync_step"`
+	TeacherSyncs    int    `json:"teacher_syncs"`
+	// NonFiniteRun counts skipped steps in a row; NonFiniteTotal all.
+	NonFiniteRun   int `json:"nonfinite_run"`
+	NonFiniteTotal int `json:"nonfinite_total"`
+	// MetricsBytes is the size of metrics.jsonl at this step; a resumed
+	// run truncates the file there.
+	MetricsBytes int64  `json:"metrics_bytes"`
+	ConfigHash   string `json:"config_hash"`
+	// Phase-specific state.
+	Collect *collectState `json:"collect,omitempty"`
+	RFT     *rftState     `json:"rft,omitempty"`
+	// Files lists every file of the checkpoint with its size and CRC-32C,
+	// relative to the checkpoint directory.
+	Files map[string]fileSum `json:"files"`
+}
+
+type fileSum struct {
+	Size  int64  `json:"size"`
+	CRC32 uint32 `json:"crc32c"`
+}
+
+type collectState struct {
+	Kept        int   `json:"kept"`
+	Attempts    int   `json:"attempts"`
+	OutputBytes int64 `json:"output_bytes"`
+}
+
+type rftState struct {
+	Round   int          `json:"round"`
+	Kept    int          `json:"kept"`
+	Sampler samplerState `json:"sampler"`
+}
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// checkpointName is the directory name of the checkpoint after step.
+func checkpointName(step int) string { return fmt.Sprintf("step-%06d", step) }
+
+// writeFileAtomic writes data to path through a synced temp file and a
+// rename, so that path holds either its old or its new content.
+func writeFileAtomic(path string, data []byte) error {
+	return writeAtomic(path, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	})
+}
+
+func writeAtomic(path string, fill func(w io.Writer) error) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	tmp := f.Name()
+	bw := bufio.NewWriterSize(f, 1<<20)
+	err = fill(bw)
+	if err == nil {
+		err = bw.Flush()
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
+// sumFiles computes size and CRC-32C of every regular file under dir.
+func sumFiles(dir string) (map[string]fileSum, error) {
+	sums := map[string]fileSum{}
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, err := filepath.Rel(dir, path)
+		if err != nil {
+			return err
+		}
+		if rel == stateFile {
+			return nil
+		}
+		s, err := sumFile(path)
+		if err != nil {
+			return err
+		}
+		sums[filepath.ToSlash(rel)] = s
+		return nil
+	})
+	return sums, err
+}
+
+func sumFile(path string) (fileSum, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return fileSum{}, err
+	}
+	defer f.Close()
+	h := crc32.New(castagnoli)
+	n, err := io.Copy(h, f)
+	if err != nil {
+		return fileSum{}, fmt.Errorf("read %s: %w", path, err)
+	}
+	return fileSum{Size: n, CRC32: h.Sum32()}, nil
+}
+
+// verifyFiles checks every file trainer.json lists: present, same size,
+// same checksum. The error names the file.
+func verifyFiles(dir string, want map[string]fileSum) error {
+	names := make([]string, 0, len(want))
+	for n := range want {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		path := filepath.Join(dir, filepath.FromSlash(n))
+		st, err := os.Stat(path)
+		if err != nil {
+			return fmt.Errorf("checkpoint %s: file %s is missing: %w", dir, n, err)
+		}
+		w := want[n]
+		if st.Size() != w.Size {
+			return fmt.Errorf("checkpoint %s: file %s is truncated or corrupt: %d bytes, trainer.json records %d", dir, n, st.Size(), w.Size)
+		}
+		got, err := sumFile(path)
+		if err != nil {
+			return fmt.Errorf("checkpoint %s: %w", dir, err)
+		}
+		if got.CRC32 != w.CRC32 {
+			return fmt.Errorf("checkpoint %s: file %s is corrupt: CRC-32C %08x, trainer.json records %08x", dir, n, got.CRC32, w.CRC32)
+		}
+	}
+	return nil
+}
+
+// readState reads and checks trainer.json of a checkpoint directory.
+func readState(dir string) (*trainerState, error) {
+	path := filepath.Join(dir, stateFile)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint: %w", err)
+	}
+	var st trainerState
+	dec := json.NewDecoder(strings.NewReader(string(data)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&st); err != nil {
+		return nil, fmt.Errorf("checkpoint %s: corrupt or truncated: %w", path, err)
+	}
+	if st.Version != stateVersion {
+		return nil, fmt.Errorf("checkpoint %s: version %d, this build reads version %d", path, st.Version, stateVersion)
+	}
+	if st.Step < 0 || st.Step > st.TotalSteps || st.Files == nil {
+		return nil, fmt.Errorf("checkpoint %s: inconsistent state (step %d of %d)", path, st.Step, st.TotalSteps)
+	}
+	if len(st.RNG) > 0 {
+		if err := new(rand.PCG).UnmarshalBinary(st.RNG); err != nil {
+			return nil, fmt.Errorf("checkpoint %s: rng state: %w", path, err)
+		}
+	}
+	return &st, nil
+}
+
+// latestCheckpoint returns the directory that RUN/checkpoints/latest names.
+func latestCheckpoint(runDir string) (string, error) {
+	path := filepath.Join(runDir, checkpointsDir, latestFile)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return "", fmt.Errorf("resume %s: no checkpoint (%s is missing)", runDir, path)
+		}
+		return "", fmt.Errorf("resume %s: %w", runDir, err)
+	}
+	name := strings.TrimSpace(string(data))
+	if !strings.HasPrefix(name, "step-") || strings.ContainsAny(name, `/\`) {
+		return "", fmt.Errorf("resume %s: %s is corrupt (%q)", runDir, path, name)
+	}
+	dir := filepath.Join(runDir, checkpointsDir, name)
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		return "", fmt.Errorf("resume %s: %s names %s, which is missing", runDir, path, dir)
+	}
+	return dir, nil
+}
+
+// pruneCheckpoints removes all but the newest keep step-* directories
+// (and stale temp directories), never removing keepDir.
+func pruneCheckpoints(root string, keep int, keepDir string) error {
+	ents, err := os.ReadDir(root)
+	if err != nil {
+		return err
+	}
+	var steps []string
+	for _, e := range ents {
+		switch {
+		case e.IsDir() && strings.HasPrefix(e.Name(), "step-"):
+			steps = append(steps, e.Name())
+		case strings.HasPrefix(e.Name(), ".tmp-") || strings.HasPrefix(e.Name(), ".old-"):
+			os.RemoveAll(filepath.Join(root, e.Name()))
+		}
+	}
+	sort.Strings(steps)
+	for i := 0; i < len(steps)-keep; i++ {
+		if steps[i] == filepath.Base(keepDir) {
+			continue
+		}
+		if err := os.RemoveAll(filepath.Join(root, steps[i])); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Optimizer-moment file: a safetensors file with two F32 tensors "M" and
+// "V" of n elements each, copied raw (bit-exact).
+
+const rawChunk = 1 << 22 // elements per host transfer
+
+func writeMoments(path string, be kernels.Backend, n int, ts map[string]kernels.Tensor) error {
+	names := make([]string, 0, len(ts))
+	for k := range ts {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	type entry struct {
+		DType   string `json:"dtype"`
+		Shape   []int  `json:"shape"`
+		Offsets [2]int `json:"data_offsets"`
+	}
+	hdr := map[string]any{}
+	off := 0
+	for _, k := range names {
+		hdr[k] = entry{DType: "F32", Shape: []int{n}, Offsets: [2]int{off, off + 4*n}}
+		off += 4 * n
+	}
+	hj, err := json.Marshal(hdr)
+	if err != nil {
+		return err
+	}
+	for len(hj)%8 != 0 {
+		hj = append(hj, ' ')
+	}
+	return writeAtomic(path, func(w io.Writer) error {
+		var lenBuf [8]byte
+		binary.LittleEndian.PutUint64(lenBuf[:], uint64(len(hj)))
+		if _, err := w.Write(lenBuf[:]); err != nil {
+			return err
+		}
+		if _, err := w.Write(hj); err != nil {
+			return err
+		}
+		buf := make([]byte, 4*min(n, rawChunk))
+		for _, k := range names {
+			t := ts[k]
+			for o := 0; o < n; o += rawChunk {
+				c := min(rawChunk, n-o)
+				be.DownloadRaw(buf[:4*c], t.View(o, c))
+				if _, err := w.Write(buf[:4*c]); err != nil {
+					return err
+				}
+			}
+		}
+		return be.Sync()
+	})
+}
+
+func readMoments(path string, be kernels.Backend, n int, ts map[string]kernels.Tensor) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("optimizer state: %w", err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	var lenBuf [8]byte
+	if _, err := io.ReadFull(f, lenBuf[:]); err != nil {
+		return fmt.Errorf("optimizer state %s: truncated header: %w", path, err)
+	}
+	hl := binary.LittleEndian.Uint64(lenBuf[:])
+	if hl > 1<<20 || int64(hl)+8 > st.Size() {
+		return fmt.Errorf("optimizer state %s: corrupt header length %d", path, hl)
+	}
+	hj := make([]byte, hl)
+	if _, err := io.ReadFull(f, hj); err != nil {
+		return fmt.Errorf("optimizer state %s: %w", path, err)
+	}
+	var hdr map[string]struct {
+		DType   string `json:"dtype"`
+		Shape   []int  `json:"shape"`
+		Offsets [2]int `json:"data_offsets"`
+	}
+	if err := json.Unmarshal(hj, &hdr); err != nil {
+		return fmt.Errorf("optimizer state %s: corrupt header: %w", path, err)
+	}
+	base := int64(8 + hl)
+	for name, t := range ts {
+		e, ok := hdr[name]
+		if !ok {
+			return fmt.Errorf("optimizer state %s: tensor %s is missing", path, name)
+		}
+		if e.DType != "F32" || len(e.Shape) != 1 || e.Shape[0] != n || e.Offsets[1]-e.Offsets[0] != 4*n {
+			return fmt.Errorf("optimizer state %s: tensor %s is %s %v, want F32 [%d] (different model?)", path, name, e.DType, e.Shape, n)
+		}
+		if base+int64(e.Offsets[1]) > st.Size() {
+			return fmt.Errorf("optimizer state %s: tensor %s is truncated (file has %d bytes, needs %d)", path, name, st.Size(), base+int64(e.Offsets[1]))
+		}
+		buf := make([]byte, 4*min(n, rawChunk))
+		for o := 0; o < n; o += rawChunk {
+			c := min(rawChunk, n-o)
+			if _, err := f.ReadAt(buf[:4*c], base+int64(e.Offsets[0])+int64(4*o)); err != nil {
+				return fmt.Errorf("optimizer state %s: tensor %s: %w", path, name, err)
+			}
+			be.UploadRaw(t.View(o, c), buf[:4*c])
+		}
+	}
+	return be.Sync()
+}

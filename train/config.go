@@ -1,0 +1,656 @@
+// Package train runs sdzero's training phases on one shared machinery:
+// SD-Zero's self-revision training (srt-collect, srt) and on-policy
+// self-distillation (distill), and the baselines sft, rft, grpo and sdft.
+// Every phase uses the same prompt building, rollout, verification,
+// micro-batched forward/backward, AdamW step, metrics log and atomic
+// checkpoints, so that runs can be compared at equal sample budget and
+// resumed bit-exactly.
+//
+// Programmatic use:
+//
+//	cfg := train.DefaultConfig()
+//	cfg.Phase = "distill"; cfg.Model = "runs/srt/final"; ...
+//	res, err := train.Run(ctx, cfg, train.Options{Backend: be, Out: os.Stderr})
+//	res, err = train.Resume(ctx, res.RunDir, train.Options{Backend: be})
+package train
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// The phases Run accepts.
+const (
+	PhaseSFT        = "sft"
+	PhaseSRTCollect = "srt-collect"
+	PhaseSRT        = "srt"
+	PhaseDistill    = "distill"
+	PhaseRFT        = "rft"
+	PhaseGRPO       = "grpo"
+	PhaseSDFT       = "sdft"
+)
+
+// Phases lists every phase name, in the order of the method.
+var Phases = []string{PhaseSRTCollect, PhaseSRT, PhaseDistill, PhaseSFT, PhaseRFT, PhaseGRPO, PhaseSDFT}
+
+// Config holds every knob of a training run. Its YAML (or TOML) form is
+// the run file; DefaultConfig gives the defaults of the method spec, which
+// a file only needs to override. The resolved config is saved as
+// RUN/config.yaml and a resumed run uses exactly that.
+type Config struct {
+	// Phase is one of Phases.
+	Phase string `yaml:"phase" toml:"phase"`
+	// Model is the Hugging Face model directory to start from (config.json
+	// and safetensors weights).
+	Model string `yaml:"model" toml:"model"`
+	// Tokenizer is the directory holding tokenizer.json and
+	// tokenizer_config.json (chat template); empty means Model.
+	Tokenizer string `yaml:"tokenizer" toml:"tokenizer"`
+	// Out is the run directory (created; must not hold a previous run).
+	Out string `yaml:"out" toml:"out"`
+	// Seed seeds every random stream of the run (data order, sampling).
+	Seed uint64 `yaml:"seed" toml:"seed"`
+	// Device names the backend ("cpu", "cuda", "cuda:1"); used by the CLI.
+	Device string `yaml:"device" toml:"device"`
+	// Threads is the CPU backend's thread count (0 = all cores).
+	Threads int `yaml:"threads" toml:"threads"`
+
+	Data    DataConfig    `yaml:"data" toml:"data"`
+	Prompt  PromptConfig  `yaml:"prompt" toml:"prompt"`
+	Optim   OptimConfig   `yaml:"optim" toml:"optim"`
+	Train   LoopConfig    `yaml:"train" toml:"train"`
+	Rollout RolloutConfig `yaml:"rollout" toml:"rollout"`
+	Verify  VerifyConfig  `yaml:"verify" toml:"verify"`
+	Collect CollectConfig `yaml:"srt_collect" toml:"srt_collect"`
+	SRT     SRTConfig     `yaml:"srt" toml:"srt"`
+	Distill DistillConfig `yaml:"distill" toml:"distill"`
+	RFT     RFTConfig     `yaml:"rft" toml:"rft"`
+	GRPO    GRPOConfig    `yaml:"grpo" toml:"grpo"`
+	SDFT    SDFTConfig    `yaml:"sdft" toml:"sdft"`
+}
+
+// DataConfig selects the training problems.
+type DataConfig struct {
+	// Train is a .jsonl or .parquet file of problems.
+	Train string `yaml:"train" toml:"train"`
+	// Kind is "math" (verified by final answer) or "code" (by tests).
+	Kind string `yaml:"kind" toml:"kind"`
+	// QuestionField, AnswerField and SolutionField rename the record
+	// fields (empty = the dataset package's defaults).
+	QuestionField string `yaml:"question_field" toml:"question_field"`
+	AnswerField   string `yaml:"answer_field" toml:"answer_field"`
+	SolutionField string `yaml:"solution_field" toml:"solution_field"`
+	// Limit keeps only the first Limit problems (0 = all).
+	Limit int `yaml:"limit" toml:"limit"`
+	// SkipMalformed skips bad records (counted) instead of failing.
+	SkipMalformed bool `yaml:"skip_malformed" toml:"skip_malformed"`
+}
+
+// PromptConfig says how problems become token ids and how the reviser is
+// prompted.
+type PromptConfig struct {
+	// System is an optional system message.
+	System string `yaml:"system" toml:"system"`
+	// Suffix is appended to every question in the user message.
+	Suffix string `yaml:"suffix" toml:"suffix"`
+	// EnableThinking is passed to templates that support it (Qwen3).
+	EnableThinking bool `yaml:"enable_thinking" toml:"enable_thinking"`
+	// RevisionVariant selects P_r for r=0: "paper" or "official".
+	RevisionVariant string `yaml:"revision_variant" toml:"revision_variant"`
+	// RevisionCorrect and RevisionWrong override P_r for r=1 and r=0
+	// (empty = the variant's text).
+	RevisionCorrect string `yaml:"revision_correct" toml:"revision_correct"`
+	RevisionWrong   string `yaml:"revision_wrong" toml:"revision_wrong"`
+	// StopTokens end a generated turn; the first one found in the
+	// vocabulary also ends demonstrations (SFT targets). Token strings
+	// missing from the vocabulary are ignored; the model's EOS ids are
+	// always added.
+	StopTokens []string `yaml:"stop_tokens" toml:"stop_tokens"`
+}
+
+// OptimConfig configures AdamW and the learning-rate schedule.
+type OptimConfig struct {
+	LR          float64 `yaml:"lr" toml:"lr"`
+	MinLR       float64 `yaml:"min_lr" toml:"min_lr"`
+	WeightDecay float64 `yaml:"weight_decay" toml:"weight_decay"`
+	Beta1       float64 `yaml:"beta1" toml:"beta1"`
+	Beta2       float64 `yaml:"beta2" toml:"beta2"`
+	Eps         float64 `yaml:"eps" toml:"eps"`
+	// GradClip is the global gradient-norm clip (0 = none).
+	GradClip float64 `yaml:"grad_clip" toml:"grad_clip"`
+	// Schedule is "cosine", "linear" or "constant" (all after warm-up);
+	// empty picks cosine for sft/srt/rft and constant otherwise.
+	Schedule string `yaml:"schedule" toml:"schedule"`
+	// WarmupSteps is the linear warm-up length; negative means
+	// WarmupRatio * total steps.
+	WarmupSteps int     `yaml:"warmup_steps" toml:"warmup_steps"`
+	WarmupRatio float64 `yaml:"warmup_ratio" toml:"warmup_ratio"`
+	// DecayNormsAndBiases applies weight decay to norms and biases too.
+	DecayNormsAndBiases bool `yaml:"decay_norms_and_biases" toml:"decay_norms_and_biases"`
+}
+
+// LoopConfig configures the optimisation loop shared by all phases.
+type LoopConfig struct {
+	// Steps is the number of optimizer steps (srt-collect: prompt
+	// batches). 0 means Epochs passes over the data where that applies.
+	Steps int `yaml:"steps" toml:"steps"`
+	// Epochs is used when Steps is 0 (sft, srt, rft rounds).
+	Epochs int `yaml:"epochs" toml:"epochs"`
+	// BatchSize is the number of examples (sft, srt, rft) or prompts
+	// (distill, grpo, sdft, srt-collect) per step.
+	BatchSize int `yaml:"batch_size" toml:"batch_size"`
+	// MicroBatch is the number of sequences per forward/backward.
+	MicroBatch int `yaml:"micro_batch" toml:"micro_batch"`
+	// MaxSeqLen bounds every student sequence (prompt + response).
+	MaxSeqLen int `yaml:"max_seq_len" toml:"max_seq_len"`
+	// CheckpointEvery saves a checkpoint every N steps (0 = only at the
+	// end and on interrupt); KeepCheckpoints keeps the last K (>= 1).
+	CheckpointEvery int `yaml:"checkpoint_every" toml:"checkpoint_every"`
+	KeepCheckpoints int `yaml:"keep_checkpoints" toml:"keep_checkpoints"`
+	// LogEvery prints a plain progress line every N steps when the output
+	// is not a terminal.
+	LogEvery int `yaml:"log_every" toml:"log_every"`
+	// MaxNonFinite stops the run (state saved) after this many steps in a
+	// row were skipped for NaN/Inf loss or gradients.
+	MaxNonFinite int `yaml:"max_nonfinite" toml:"max_nonfinite"`
+	// FinalDType is the dtype of the final model export: "f32" or "bf16".
+	FinalDType string `yaml:"final_dtype" toml:"final_dtype"`
+}
+
+// RolloutConfig configures sampling from the student.
+type RolloutConfig struct {
+	// N is the number of samples per prompt (distill, sdft).
+	N            int     `yaml:"n" toml:"n"`
+	MaxNewTokens int     `yaml:"max_new_tokens" toml:"max_new_tokens"`
+	Temperature  float64 `yaml:"temperature" toml:"temperature"`
+	TopP         float64 `yaml:"top_p" toml:"top_p"`
+	TopK         int     `yaml:"top_k" toml:"top_k"`
+	// GenBatch bounds the rows of one Generate call.
+	GenBatch int `yaml:"gen_batch" toml:"gen_batch"`
+}
+
+// VerifyConfig configures the reward.
+type VerifyConfig struct {
+	// Workers bounds parallel verifications (0 = number of CPUs).
+	Workers int `yaml:"workers" toml:"workers"`
+	// Code sandbox limits (code datasets only).
+	TestTimeoutS    float64 `yaml:"test_timeout_s" toml:"test_timeout_s"`
+	CompileTimeoutS float64 `yaml:"compile_timeout_s" toml:"compile_timeout_s"`
+	MemoryMB        int     `yaml:"memory_mb" toml:"memory_mb"`
+	Python          string  `yaml:"python" toml:"python"`
+	Gxx             string  `yaml:"gxx" toml:"gxx"`
+}
+
+// CollectConfig configures srt-collect.
+type CollectConfig struct {
+	// NInit attempts per problem, NRev revisions per attempt.
+	NInit int `yaml:"n_init" toml:"n_init"`
+	NRev  int `yaml:"n_rev" toml:"n_rev"`
+	// Target stops collection after this many kept tuples (0 = one pass).
+	Target int `yaml:"target" toml:"target"`
+	// Output is the JSONL file of tuples (empty = RUN/srt_data.jsonl).
+	Output string `yaml:"output" toml:"output"`
+}
+
+// SRTConfig configures self-revision training on collected tuples.
+type SRTConfig struct {
+	// Data is the JSONL written by srt-collect.
+	Data string `yaml:"data" toml:"data"`
+	// Mode is "joint" (L_rev + L_gen in every step) or "two-stage"
+	// (revision loss for the first StageSplit of the steps, then
+	// generation loss).
+	Mode       string  `yaml:"mode" toml:"mode"`
+	StageSplit float64 `yaml:"stage_split" toml:"stage_split"`
+	// RevisionMask selects the tuples whose y_rev+EOS carry the revision
+	// loss: "all", "correct-init", "wrong-init" or "none".
+	RevisionMask string `yaml:"revision_mask" toml:"revision_mask"`
+	// GenerationMask selects the generation-loss tokens: "turn" (the whole
+	// assistant turn y_init+delimiter+y_rev+EOS), "revision" (y_rev+EOS)
+	// or "none".
+	GenerationMask string `yaml:"generation_mask" toml:"generation_mask"`
+}
+
+// DistillConfig configures SD-Zero's on-policy self-distillation.
+type DistillConfig struct {
+	// TeacherSyncEvery copies the student into the teacher every N steps
+	// (0 = frozen teacher).
+	TeacherSyncEvery int `yaml:"teacher_sync_every" toml:"teacher_sync_every"`
+	// Divergence is "mixed" (ForwardWeight*forward + rest reverse KL over
+	// the teacher's TopK ids), "reverse" or "forward" (full vocabulary).
+	Divergence    string  `yaml:"divergence" toml:"divergence"`
+	TopK          int     `yaml:"top_k" toml:"top_k"`
+	ForwardWeight float64 `yaml:"forward_weight" toml:"forward_weight"`
+	// Temperature scales both sets of logits.
+	Temperature float64 `yaml:"temperature" toml:"temperature"`
+	// TeacherMaxLen is the teacher input budget (0 = 2*max_seq_len).
+	TeacherMaxLen int `yaml:"teacher_max_len" toml:"teacher_max_len"`
+}
+
+// RFTConfig configures rejection-sampling fine-tuning.
+type RFTConfig struct {
+	// K samples per prompt; the correct ones (deduplicated) are kept.
+	K int `yaml:"k" toml:"k"`
+	// Rounds of collect-then-train; each round samples with the current
+	// model.
+	Rounds int `yaml:"rounds" toml:"rounds"`
+	// PromptsPerRound limits the prompts sampled per round (0 = all).
+	PromptsPerRound int `yaml:"prompts_per_round" toml:"prompts_per_round"`
+	// StepsPerRound is the optimizer steps per round (0 = Train.Epochs
+	// passes over the kept samples).
+	StepsPerRound int `yaml:"steps_per_round" toml:"steps_per_round"`
+}
+
+// GRPOConfig configures the GRPO baseline.
+type GRPOConfig struct {
+	// GroupSize samples per prompt.
+	GroupSize int `yaml:"group_size" toml:"group_size"`
+	// ClipLow and ClipHigh bound the importance ratio to
+	// [1-ClipLow, 1+ClipHigh].
+	ClipLow  float64 `yaml:"clip_low" toml:"clip_low"`
+	ClipHigh float64 `yaml:"clip_high" toml:"clip_high"`
+	// KLCoef weights the k3 KL estimate to the frozen initial model (0 =
+	// none, and no reference model is kept).
+	KLCoef float64 `yaml:"kl_coef" toml:"kl_coef"`
+	// AdvEps is added to the group std of the advantages.
+	AdvEps float64 `yaml:"adv_eps" toml:"adv_eps"`
+	// Updates is the number of optimizer steps per rollout batch (mu);
+	// old log-probs come from the rollout-time model.
+	Updates int `yaml:"updates" toml:"updates"`
+}
+
+// SDFTConfig configures the SDFT baseline (teacher = the model with the
+// demonstration in context).
+type SDFTConfig struct {
+	// DemoTemplate builds the teacher's user message; {question} and
+	// {solution} are replaced.
+	DemoTemplate string `yaml:"demo_template" toml:"demo_template"`
+	// EMARate moves the teacher toward the student after every step:
+	// teacher = (1-EMARate)*teacher + EMARate*student (0 = frozen).
+	EMARate float64 `yaml:"ema_rate" toml:"ema_rate"`
+	// Divergence, TopK, ForwardWeight, Temperature as in distill
+	// (default full-vocabulary reverse KL).
+	Divergence    string  `yaml:"divergence" toml:"divergence"`
+	TopK          int     `yaml:"top_k" toml:"top_k"`
+	ForwardWeight float64 `yaml:"forward_weight" toml:"forward_weight"`
+	Temperature   float64 `yaml:"temperature" toml:"temperature"`
+}
+
+// Revision prompts P_r (method spec; byte-identical in every phase).
+const (
+	RevisionCorrectText       = "Let me rephrase the above solution."
+	RevisionWrongPaperText    = "Wait, this response is not correct, let me start over."
+	RevisionWrongOfficialText = "Wait, this response is wrong. Let me correct it."
+)
+
+// DefaultSDFTTemplate is SDFT's default teacher prompt.
+const DefaultSDFTTemplate = "{question}\n\nThis is an example for a response to the question:\n{solution}\n\nNow answer with a response of your own, including the thinking process."
+
+// DefaultConfig returns a config holding the method spec's defaults.
+func DefaultConfig() *Config {
+	return &Config{
+		Phase:  PhaseDistill,
+		Seed:   1,
+		Device: "cpu",
+		Data:   DataConfig{Kind: "math"},
+		Prompt: PromptConfig{
+			Suffix:          "\nPlease reason step by step, and put your final answer within \\boxed{}.",
+			RevisionVariant: "paper",
+			StopTokens:      []string{"<|im_end|>", "<|endoftext|>"},
+		},
+		Optim: OptimConfig{
+			LR: 5e-6, WeightDecay: 0.01, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8,
+			GradClip: 1.0, WarmupSteps: -1, WarmupRatio: 0.05,
+		},
+		Train: LoopConfig{
+			Epochs: 1, BatchSize: 16, MicroBatch: 4, MaxSeqLen: 2048,
+			CheckpointEvery: 50, KeepCheckpoints: 2, LogEvery: 10, MaxNonFinite: 5,
+			FinalDType: "f32",
+		},
+		Rollout: RolloutConfig{N: 1, MaxNewTokens: 1024, Temperature: 0.7, TopP: 1.0, GenBatch: 64},
+		Verify:  VerifyConfig{TestTimeoutS: 5, CompileTimeoutS: 30, MemoryMB: 1024, Python: "python3", Gxx: "g++"},
+		Collect: CollectConfig{NInit: 1, NRev: 3},
+		SRT:     SRTConfig{Mode: "joint", StageSplit: 0.5, RevisionMask: "all", GenerationMask: "turn"},
+		Distill: DistillConfig{Divergence: "mixed", TopK: 64, ForwardWeight: 0.5, Temperature: 1.0},
+		RFT:     RFTConfig{K: 8, Rounds: 1},
+		GRPO:    GRPOConfig{GroupSize: 8, ClipLow: 0.2, ClipHigh: 0.2, AdvEps: 1e-6, Updates: 1},
+		SDFT:    SDFTConfig{DemoTemplate: DefaultSDFTTemplate, EMARate: 0.01, Divergence: "reverse", Temperature: 1.0},
+	}
+}
+
+// LoadConfig reads a YAML (.yaml, .yml) or TOML (.toml) run file over the
+// defaults. Unknown keys are errors naming the file.
+func LoadConfig(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("load config: %w", err)
+	}
+	cfg := DefaultConfig()
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".toml":
+		m, err := parseTOML(data)
+		if err != nil {
+			return nil, fmt.Errorf("config %s: %w", path, err)
+		}
+		if err := cfg.applyMap(m); err != nil {
+			return nil, fmt.Errorf("config %s: %w", path, err)
+		}
+	default:
+		if err := decodeYAMLStrict(data, cfg); err != nil {
+			return nil, fmt.Errorf("config %s: %w", path, err)
+		}
+	}
+	return cfg, nil
+}
+
+func decodeYAMLStrict(data []byte, cfg *Config) error {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	return nil
+}
+
+// applyMap decodes a generic tree (from TOML) over cfg, strictly.
+func (c *Config) applyMap(m map[string]any) error {
+	data, err := yaml.Marshal(m)
+	if err != nil {
+		return err
+	}
+	return decodeYAMLStrict(data, c)
+}
+
+// Set overrides one knob by its dotted YAML path ("optim.lr=1e-5",
+// "rollout.temperature=1", "prompt.stop_tokens=[a, b]"); the value is
+// parsed as YAML. Unknown keys are errors.
+func (c *Config) Set(kv string) error {
+	key, val, ok := strings.Cut(kv, "=")
+	key = strings.TrimSpace(key)
+	if !ok || key == "" {
+		return fmt.Errorf("--set %q: want key=value", kv)
+	}
+	var v any
+	if err := yaml.Unmarshal([]byte(val), &v); err != nil {
+		return fmt.Errorf("--set %s: value %q: %w", key, val, err)
+	}
+	if v == nil && strings.TrimSpace(val) == "" {
+		v = ""
+	}
+	parts := strings.Split(key, ".")
+	tree := map[string]any{}
+	cur := tree
+	for _, p := range parts[:len(parts)-1] {
+		next := map[string]any{}
+		cur[p] = next
+		cur = next
+	}
+	cur[parts[len(parts)-1]] = v
+	// Numbers given to string knobs ("--set model=123") must stay strings;
+	// yaml converts scalars to the field type when decoding, so marshal.
+	if err := c.applyMap(tree); err != nil {
+		return fmt.Errorf("--set %s: %w", key, err)
+	}
+	return nil
+}
+
+// Validate checks every knob and returns an error naming the first bad
+// one.
+func (c *Config) Validate() error {
+	bad := func(key string, format string, a ...any) error {
+		return fmt.Errorf("config: %s: %s", key, fmt.Sprintf(format, a...))
+	}
+	found := false
+	for _, p := range Phases {
+		found = found || p == c.Phase
+	}
+	if !found {
+		return bad("phase", "%q is not one of %s", c.Phase, strings.Join(Phases, ", "))
+	}
+	if c.Model == "" {
+		return bad("model", "required (a Hugging Face model directory)")
+	}
+	if c.Out == "" {
+		return bad("out", "required (the run directory)")
+	}
+	switch c.Phase {
+	case PhaseSRT:
+		if c.SRT.Data == "" {
+			return bad("srt.data", "required for phase srt (the JSONL written by srt-collect)")
+		}
+	default:
+		if c.Data.Train == "" {
+			return bad("data.train", "required for phase %s", c.Phase)
+		}
+	}
+	if c.Data.Kind != "math" && c.Data.Kind != "code" {
+		return bad("data.kind", "%q is not math or code", c.Data.Kind)
+	}
+	if c.Data.Limit < 0 {
+		return bad("data.limit", "negative")
+	}
+	if c.Prompt.RevisionVariant != "paper" && c.Prompt.RevisionVariant != "official" {
+		return bad("prompt.revision_variant", "%q is not paper or official", c.Prompt.RevisionVariant)
+	}
+	o := c.Optim
+	switch {
+	case !(o.LR > 0):
+		return bad("optim.lr", "must be > 0, got %g", o.LR)
+	case o.MinLR < 0 || o.MinLR > o.LR:
+		return bad("optim.min_lr", "must be in [0, lr], got %g", o.MinLR)
+	case o.WeightDecay < 0:
+		return bad("optim.weight_decay", "negative")
+	case o.Beta1 < 0 || o.Beta1 >= 1:
+		return bad("optim.beta1", "must be in [0,1), got %g", o.Beta1)
+	case o.Beta2 < 0 || o.Beta2 >= 1:
+		return bad("optim.beta2", "must be in [0,1), got %g", o.Beta2)
+	case !(o.Eps > 0):
+		return bad("optim.eps", "must be > 0")
+	case o.GradClip < 0:
+		return bad("optim.grad_clip", "negative")
+	case o.WarmupRatio < 0 || o.WarmupRatio >= 1:
+		return bad("optim.warmup_ratio", "must be in [0,1)")
+	}
+	switch o.Schedule {
+	case "", "cosine", "linear", "constant":
+	default:
+		return bad("optim.schedule", "%q is not cosine, linear or constant", o.Schedule)
+	}
+	t := c.Train
+	switch {
+	case t.Steps < 0:
+		return bad("train.steps", "negative")
+	case t.Steps == 0 && t.Epochs <= 0 && c.Phase != PhaseSRTCollect:
+		return bad("train.epochs", "must be > 0 when train.steps is 0")
+	case t.BatchSize <= 0:
+		return bad("train.batch_size", "must be > 0")
+	case t.MicroBatch <= 0:
+		return bad("train.micro_batch", "must be > 0")
+	case t.MaxSeqLen < 8:
+		return bad("train.max_seq_len", "must be >= 8, got %d", t.MaxSeqLen)
+	case t.CheckpointEvery < 0:
+		return bad("train.checkpoint_every", "negative")
+	case t.KeepCheckpoints < 1:
+		return bad("train.keep_checkpoints", "must be >= 1")
+	case t.LogEvery < 1:
+		return bad("train.log_every", "must be >= 1")
+	case t.MaxNonFinite < 1:
+		return bad("train.max_nonfinite", "must be >= 1")
+	case t.FinalDType != "f32" && t.FinalDType != "bf16":
+		return bad("train.final_dtype", "%q is not f32 or bf16", t.FinalDType)
+	}
+	r := c.Rollout
+	switch {
+	case r.N < 1:
+		return bad("rollout.n", "must be >= 1")
+	case r.MaxNewTokens < 1:
+		return bad("rollout.max_new_tokens", "must be >= 1")
+	case r.MaxNewTokens >= t.MaxSeqLen:
+		return bad("rollout.max_new_tokens", "%d leaves no room for the prompt in train.max_seq_len %d", r.MaxNewTokens, t.MaxSeqLen)
+	case r.Temperature < 0:
+		return bad("rollout.temperature", "negative")
+	case !(r.TopP > 0 && r.TopP <= 1):
+		return bad("rollout.top_p", "must be in (0,1], got %g", r.TopP)
+	case r.TopK < 0:
+		return bad("rollout.top_k", "negative")
+	case r.GenBatch < 1:
+		return bad("rollout.gen_batch", "must be >= 1")
+	}
+	if c.Verify.Workers < 0 {
+		return bad("verify.workers", "negative")
+	}
+	switch c.Phase {
+	case PhaseSRTCollect:
+		if c.Collect.NInit < 1 || c.Collect.NRev < 1 {
+			return bad("srt_collect.n_init/n_rev", "must be >= 1")
+		}
+		if c.Collect.Target < 0 {
+			return bad("srt_collect.target", "negative")
+		}
+	case PhaseSRT:
+		s := c.SRT
+		if s.Mode != "joint" && s.Mode != "two-stage" {
+			return bad("srt.mode", "%q is not joint or two-stage", s.Mode)
+		}
+		if s.Mode == "two-stage" && !(s.StageSplit > 0 && s.StageSplit < 1) {
+			return bad("srt.stage_split", "must be in (0,1)")
+		}
+		switch s.RevisionMask {
+		case "all", "correct-init", "wrong-init", "none":
+		default:
+			return bad("srt.revision_mask", "%q is not all, correct-init, wrong-init or none", s.RevisionMask)
+		}
+		switch s.GenerationMask {
+		case "turn", "revision", "none":
+		default:
+			return bad("srt.generation_mask", "%q is not turn, revision or none", s.GenerationMask)
+		}
+		if s.RevisionMask == "none" && s.GenerationMask == "none" {
+			return bad("srt", "revision_mask and generation_mask are both none: nothing to train")
+		}
+	case PhaseDistill:
+		d := c.Distill
+		if err := validDivergence("distill", d.Divergence, d.TopK, d.ForwardWeight, d.Temperature); err != nil {
+			return err
+		}
+		if d.TeacherSyncEvery < 0 {
+			return bad("distill.teacher_sync_every", "negative")
+		}
+		if d.TeacherMaxLen != 0 && d.TeacherMaxLen < t.MaxSeqLen/2 {
+			return bad("distill.teacher_max_len", "%d is too small (< max_seq_len/2)", d.TeacherMaxLen)
+		}
+	case PhaseRFT:
+		if c.RFT.K < 1 || c.RFT.Rounds < 1 {
+			return bad("rft.k/rounds", "must be >= 1")
+		}
+		if c.RFT.PromptsPerRound < 0 || c.RFT.StepsPerRound < 0 {
+			return bad("rft.prompts_per_round/steps_per_round", "negative")
+		}
+	case PhaseGRPO:
+		g := c.GRPO
+		switch {
+		case g.GroupSize < 2:
+			return bad("grpo.group_size", "must be >= 2")
+		case g.ClipLow < 0 || g.ClipLow >= 1 || g.ClipHigh < 0:
+			return bad("grpo.clip_low/clip_high", "must satisfy 0 <= clip_low < 1 and clip_high >= 0")
+		case g.KLCoef < 0:
+			return bad("grpo.kl_coef", "negative")
+		case !(g.AdvEps > 0):
+			return bad("grpo.adv_eps", "must be > 0")
+		case g.Updates < 1:
+			return bad("grpo.updates", "must be >= 1")
+		}
+	case PhaseSDFT:
+		s := c.SDFT
+		if err := validDivergence("sdft", s.Divergence, s.TopK, s.ForwardWeight, s.Temperature); err != nil {
+			return err
+		}
+		if s.EMARate < 0 || s.EMARate > 1 {
+			return bad("sdft.ema_rate", "must be in [0,1]")
+		}
+		if !strings.Contains(s.DemoTemplate, "{question}") || !strings.Contains(s.DemoTemplate, "{solution}") {
+			return bad("sdft.demo_template", "must contain {question} and {solution}")
+		}
+	}
+	return nil
+}
+
+func validDivergence(sec, div string, topK int, fw, temp float64) error {
+	switch div {
+	case "mixed", "reverse", "forward":
+	default:
+		return fmt.Errorf("config: %s.divergence: %q is not mixed, reverse or forward", sec, div)
+	}
+	if div == "mixed" && topK < 0 {
+		return fmt.Errorf("config: %s.top_k: negative", sec)
+	}
+	if fw < 0 || fw > 1 {
+		return fmt.Errorf("config: %s.forward_weight: must be in [0,1]", sec)
+	}
+	if !(temp > 0) {
+		return fmt.Errorf("config: %s.temperature: must be > 0", sec)
+	}
+	return nil
+}
+
+// YAML returns the resolved config as YAML.
+func (c *Config) YAML() ([]byte, error) { return yaml.Marshal(c) }
+
+// Hash identifies the resolved config (sha256 of its YAML, hex); a
+// checkpoint records it so that resuming under a changed config is caught.
+//
+// Device, Threads and Out are excluded: a run may be resumed on another
+// device or after its directory was moved.
+func (c *Config) Hash() string {
+	cc := *c
+	cc.Device, cc.Threads, cc.Out = "", 0, ""
+	b, err := cc.YAML()
+	if err != nil {
+		return "unhashable:" + err.Error()
+	}
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
+
+// RevisionPrompt returns P_r: the reviser's instruction for reward r
+// under variant ("paper" or "official"); any other variant is "paper".
+func RevisionPrompt(correct bool, variant string) string {
+	if correct {
+		return RevisionCorrectText
+	}
+	if variant == "official" {
+		return RevisionWrongOfficialText
+	}
+	return RevisionWrongPaperText
+}
+
+// revisionText is RevisionPrompt with the config's overrides.
+func (p PromptConfig) revisionText(correct bool) string {
+	if correct && p.RevisionCorrect != "" {
+		return p.RevisionCorrect
+	}
+	if !correct && p.RevisionWrong != "" {
+		return p.RevisionWrong
+	}
+	return RevisionPrompt(correct, p.RevisionVariant)
+}
+
+// defaultSchedule is the schedule used when optim.schedule is empty.
+func (c *Config) schedule() string {
+	if c.Optim.Schedule != "" {
+		return c.Optim.Schedule
+	}
+	switch c.Phase {
+	case PhaseSFT, PhaseSRT, PhaseRFT:
+		return "cosine"
+	}
+	return "constant"
+}

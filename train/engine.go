@@ -1,0 +1,233 @@
+package train
+
+import (
+	"fmt"
+	"math"
+
+	"sdzero/kernels"
+)
+
+// Loss passes: forward, per-token loss with its gradient written over the
+// logits, backward (gradients accumulate into the model's Grads), over
+// micro-batches of at most train.micro_batch right-padded rows.
+//
+// Token j of a sequence is predicted at position j-1; "weight of token j"
+// means the weight of that prediction. Weights already carry the global
+// normalisation (1 / tokens in the global batch), so the sum of the
+// per-row losses over all micro-batches is the batch loss.
+
+// lmPass describes a cross-entropy or policy-gradient pass.
+type lmPass struct {
+	seqs [][]int32
+	// weight returns the weight of token j of sequence i (j >= 1); 0 skips
+	// it. Used when dyn is nil.
+	weight func(i, j int) float32
+	// dyn, if set, computes the weight from the current log-probability of
+	// the token (policy gradient: weight = -dL/dlogp, since CrossEntropy
+	// with weight w has gradient w*(softmax - onehot) = -w * dlogp/dlogits).
+	// active says which tokens to consider.
+	active func(i, j int) bool
+	dyn    func(i, j int, logp float64) float32
+	// visit, if set, receives every weighted token with its weight and its
+	// row loss w*(-logp) (dyn passes: logp instead of the loss).
+	visit func(i, j int, w float32, v float64)
+}
+
+// runLM runs p and returns the summed weighted loss and the number of
+// weighted tokens.
+func (t *trainer) runLM(p lmPass) (loss float64, tokens int, err error) {
+	mb := t.cfg.Train.MicroBatch
+	V := t.m.Cfg.VocabSize
+	for s0 := 0; s0 < len(p.seqs); s0 += mb {
+		rows := p.seqs[s0:min(s0+mb, len(p.seqs))]
+		b := len(rows)
+		T := 0
+		for _, r := range rows {
+			T = max(T, len(r))
+		}
+		if T > t.cfg.Train.MaxSeqLen {
+			return 0, 0, fmt.Errorf("sequence of %d tokens exceeds max_seq_len %d", T, t.cfg.Train.MaxSeqLen)
+		}
+		n := b * T
+		ids := make([]int32, n)
+		lens := make([]int, b)
+		tg := make([]int32, n)
+		w := make([]float32, n)
+		for r, s := range rows {
+			copy(ids[r*T:], s)
+			lens[r] = len(s)
+			for pos := 0; pos < T; pos++ {
+				k := r*T + pos
+				tg[k] = -1
+				j := pos + 1
+				if j >= len(s) {
+					continue
+				}
+				if p.dyn != nil {
+					if p.active(s0+r, j) {
+						tg[k] = s[j]
+					}
+					continue
+				}
+				if wt := p.weight(s0+r, j); wt != 0 {
+					tg[k] = s[j]
+					w[k] = wt
+				}
+			}
+		}
+		if err := t.m.Forward(t.acts, ids, lens); err != nil {
+			return 0, 0, err
+		}
+		logits := t.acts.Logits()
+		t.be.UploadInt32(t.tgtBuf.View(0, n), tg)
+		var lp []float32
+		if p.dyn != nil {
+			t.be.LogProbs(t.lpBuf.View(0, n), logits, t.tgtBuf.View(0, n), n, V)
+			lp = make([]float32, n)
+			t.be.Download(lp, t.lpBuf.View(0, n))
+			for r := range rows {
+				for pos := 0; pos < T; pos++ {
+					k := r*T + pos
+					if tg[k] >= 0 {
+						w[k] = p.dyn(s0+r, pos+1, float64(lp[k]))
+						if w[k] == 0 {
+							// keep the target so that visit sees the token
+							continue
+						}
+					}
+				}
+			}
+		}
+		t.be.Upload(t.wBuf.View(0, n), w)
+		t.be.CrossEntropy(t.lossBuf.View(0, n), logits, logits, t.tgtBuf.View(0, n), t.wBuf.View(0, n), n, V, 1)
+		if err := t.m.Backward(t.acts, logits); err != nil {
+			return 0, 0, err
+		}
+		lbuf := make([]float32, n)
+		t.be.Download(lbuf, t.lossBuf.View(0, n))
+		if err := t.be.Sync(); err != nil {
+			return 0, 0, err
+		}
+		for r := range rows {
+			for pos := 0; pos < T; pos++ {
+				k := r*T + pos
+				if tg[k] < 0 || (p.dyn == nil && w[k] == 0) {
+					continue
+				}
+				tokens++
+				if p.dyn != nil {
+					if p.visit != nil {
+						p.visit(s0+r, pos+1, w[k], float64(lp[k]))
+					}
+					continue
+				}
+				loss += float64(lbuf[k])
+				if p.visit != nil {
+					p.visit(s0+r, pos+1, w[k], float64(lbuf[k]))
+				}
+			}
+		}
+	}
+	return loss, tokens, nil
+}
+
+// distillSeq pairs a student sequence with its teacher sequence: the n
+// tokens student[sStart:sStart+n] equal teacher[tStart:tStart+n], and the
+// teacher's distributions over them are the student's targets.
+type distillSeq struct {
+	student, teacher []int32
+	sStart, tStart   int
+	n                int
+	// w is the per-token weight (1/tokens in the global batch; 0 drops
+	// the sample).
+	w float32
+}
+
+// runDistill runs teacher forward, alignment (GatherRows), student forward,
+// Distill and backward over micro-batches; visit receives each token's
+// divergence D (unweighted). It returns the summed weighted loss and the
+// number of weighted tokens.
+func (t *trainer) runDistill(seqs []distillSeq, dp kernels.DistillParams, visit func(i int, d float64)) (loss float64, tokens int, err error) {
+	mb := t.cfg.Train.MicroBatch
+	V := t.m.Cfg.VocabSize
+	var live []int
+	for i, s := range seqs {
+		if s.w != 0 && s.n > 0 {
+			live = append(live, i)
+		}
+	}
+	for s0 := 0; s0 < len(live); s0 += mb {
+		rows := live[s0:min(s0+mb, len(live))]
+		b := len(rows)
+		Ts, Tt := 0, 0
+		for _, i := range rows {
+			Ts = max(Ts, len(seqs[i].student))
+			Tt = max(Tt, len(seqs[i].teacher))
+		}
+		ns, nt := b*Ts, b*Tt
+		tids := make([]int32, nt)
+		tlens := make([]int, b)
+		sids := make([]int32, ns)
+		slens := make([]int, b)
+		idx := make([]int32, ns)
+		w := make([]float32, ns)
+		for r, i := range rows {
+			s := seqs[i]
+			copy(tids[r*Tt:], s.teacher)
+			tlens[r] = len(s.teacher)
+			copy(sids[r*Ts:], s.student)
+			slens[r] = len(s.student)
+			for k := 0; k < s.n; k++ {
+				sp := r*Ts + s.sStart - 1 + k // predicts student[sStart+k]
+				idx[sp] = int32(r*Tt + s.tStart - 1 + k)
+				w[sp] = s.w
+			}
+		}
+		if err := t.teacher.Forward(t.tacts, tids, tlens); err != nil {
+			return 0, 0, fmt.Errorf("teacher forward: %w", err)
+		}
+		t.be.UploadInt32(t.idxBuf.View(0, ns), idx)
+		gath := t.gathBuf.View(0, ns*V)
+		t.be.GatherRows(gath, t.tacts.Logits(), t.idxBuf.View(0, ns), ns, V)
+		if err := t.m.Forward(t.acts, sids, slens); err != nil {
+			return 0, 0, fmt.Errorf("student forward: %w", err)
+		}
+		logits := t.acts.Logits()
+		t.be.Upload(t.wBuf.View(0, ns), w)
+		t.be.Distill(t.lossBuf.View(0, ns), logits, logits, gath, t.wBuf.View(0, ns), ns, V, dp, 1)
+		if err := t.m.Backward(t.acts, logits); err != nil {
+			return 0, 0, err
+		}
+		lbuf := make([]float32, ns)
+		t.be.Download(lbuf, t.lossBuf.View(0, ns))
+		if err := t.be.Sync(); err != nil {
+			return 0, 0, err
+		}
+		for r, i := range rows {
+			s := seqs[i]
+			for k := 0; k < s.n; k++ {
+				sp := r*Ts + s.sStart - 1 + k
+				loss += float64(lbuf[sp])
+				tokens++
+				if visit != nil {
+					visit(i, float64(lbuf[sp])/float64(s.w))
+				}
+			}
+		}
+	}
+	return loss, tokens, nil
+}
+
+// divergence maps a config's divergence name to DistillParams.
+func divergence(name string, topK int, fw, temp float64) kernels.DistillParams {
+	switch name {
+	case "reverse":
+		return kernels.DistillParams{Temp: float32(temp), TopK: 0, ForwardWeight: 0}
+	case "forward":
+		return kernels.DistillParams{Temp: float32(temp), TopK: 0, ForwardWeight: 1}
+	}
+	return kernels.DistillParams{Temp: float32(temp), TopK: topK, ForwardWeight: float32(fw)}
+}
+
+// finite reports whether x is neither NaN nor Inf.
+func finite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }

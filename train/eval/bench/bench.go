@@ -1,0 +1,412 @@
+// Package bench measures training, decoding and distillation throughput of
+// randomly initialised models on any backend: tokens/s, ms/step, model
+// TFLOP/s (with the formula used) and memory.
+package bench
+
+import (
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"runtime"
+	"time"
+
+	"sdzero/kernels"
+	"sdzero/model"
+	"sdzero/train/optim"
+)
+
+// Preset returns a model config by name: "tiny" (the demo's size class),
+// "0.6b" (Qwen3-0.6B) or "4b" (Qwen3-4B). "custom" starts from tiny and
+// is meant to be overridden dimension by dimension.
+func Preset(name string) (*model.Config, error) {
+	base := func() *model.Config {
+		return &model.Config{Arch: "qwen3", RMSNormEps: 1e-6, RopeTheta: 1e6, TieEmbeddings: true, QKNorm: true,
+			MaxPositions: 40960, BOSTokenID: -1}
+	}
+	c := base()
+	switch name {
+	case "tiny", "custom":
+		c.VocabSize, c.Hidden, c.Intermediate, c.Layers, c.Heads, c.KVHeads, c.HeadDim = 259, 128, 384, 4, 4, 2, 32
+		c.MaxPositions, c.RopeTheta = 1024, 10000
+		c.EOSTokenIDs = []int{258}
+	case "0.6b":
+		c.VocabSize, c.Hidden, c.Intermediate, c.Layers, c.Heads, c.KVHeads, c.HeadDim = 151936, 1024, 3072, 28, 16, 8, 128
+		c.EOSTokenIDs = []int{151645}
+	case "4b":
+		c.VocabSize, c.Hidden, c.Intermediate, c.Layers, c.Heads, c.KVHeads, c.HeadDim = 151936, 2560, 9728, 36, 32, 8, 128
+		c.EOSTokenIDs = []int{151645}
+	default:
+		return nil, fmt.Errorf("bench: unknown preset %q (want tiny, 0.6b, 4b or custom)", name)
+	}
+	return c, nil
+}
+
+// Options configure a benchmark.
+type Options struct {
+	// Batch rows of Seq tokens (train, distill: the student sequence; the
+	// teacher sees 2*Seq). Decode: Batch rows, Prompt tokens of prompt,
+	// NewTokens generated.
+	Batch, Seq, Prompt, NewTokens int
+	// Warmup and Steps: untimed and timed iterations.
+	Warmup, Steps int
+	// TopK of the distillation divergence (0 = full vocabulary reverse KL).
+	TopK int
+	// Seed of the random initialisation and inputs.
+	Seed uint64
+}
+
+// Result is a benchmark's measurements.
+type Result struct {
+	Kind          string  `json:"kind"`
+	Backend       string  `json:"backend"`
+	Params        int64   `json:"params"`
+	Batch         int     `json:"batch"`
+	Seq           int     `json:"seq"`
+	Steps         int     `json:"steps"`
+	MsPerStep     float64 `json:"ms_per_step"`
+	TokensPerSec  float64 `json:"tokens_per_sec"`
+	TFLOPs        float64 `json:"model_tflops"`
+	FLOPsPerToken float64 `json:"flops_per_token"`
+	Formula       string  `json:"flops_formula"`
+	// EstimatedBytes is the model package's estimate of parameters,
+	// gradients, optimiser state and activations (train/distill), or of
+	// parameters and caches (decode); HostBytes is the Go heap in use
+	// after the run (for the CPU backend this is where tensors live).
+	EstimatedBytes int64 `json:"estimated_bytes"`
+	HostBytes      int64 `json:"host_bytes"`
+}
+
+// matmulParams is the number of parameters that take part in matmuls per
+// token: all but the input embedding table, which is a gather (with tied
+// embeddings the table is the output projection and counts once).
+func matmulParams(c *model.Config) float64 {
+	n := float64(c.NumParams())
+	if !c.TieEmbeddings {
+		n -= float64(c.VocabSize) * float64(c.Hidden)
+	}
+	return n
+}
+
+// attnFLOPs is the attention score and value FLOPs per token of a forward
+// pass over a context of t tokens, counted as if non-causal (PaLM's
+// convention): 2 matmuls x 2 FLOPs x L x H x Q x T.
+func attnFLOPs(c *model.Config, t int) float64 {
+	return 4 * float64(c.Layers) * float64(c.Heads) * float64(c.HeadDim) * float64(t)
+}
+
+func randomIDs(rng *rand.Rand, n, vocab int) []int32 {
+	ids := make([]int32, n)
+	for i := range ids {
+		ids[i] = int32(rng.IntN(vocab))
+	}
+	return ids
+}
+
+func hostBytes() int64 {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return int64(ms.HeapInuse)
+}
+
+func sumMemory(items []model.MemoryItem) int64 {
+	var s int64
+	for _, it := range items {
+		s += it.Bytes
+	}
+	return s
+}
+
+// timeSteps runs warmup untimed and steps timed calls of f, syncing the
+// backend around the timed region.
+func timeSteps(be kernels.Backend, warmup, steps int, f func() error) (time.Duration, error) {
+	for i := 0; i < warmup; i++ {
+		if err := f(); err != nil {
+			return 0, err
+		}
+	}
+	if err := be.Sync(); err != nil {
+		return 0, err
+	}
+	t0 := time.Now()
+	for i := 0; i < steps; i++ {
+		if err := f(); err != nil {
+			return 0, err
+		}
+	}
+	if err := be.Sync(); err != nil {
+		return 0, err
+	}
+	return time.Since(t0), nil
+}
+
+func (o *Options) defaults() {
+	if o.Batch <= 0 {
+		o.Batch = 8
+	}
+	if o.Seq <= 0 {
+		o.Seq = 256
+	}
+	if o.Prompt <= 0 {
+		o.Prompt = 64
+	}
+	if o.NewTokens <= 0 {
+		o.NewTokens = 64
+	}
+	if o.Warmup < 0 {
+		o.Warmup = 0
+	}
+	if o.Steps <= 0 {
+		o.Steps = 5
+	}
+}
+
+// Train times full training steps: forward over Batch x Seq random
+// tokens, cross-entropy, backward and an AdamW step with clipping. Model
+// FLOPs per token: 6*N + 12*L*H*Q*T (N matmul parameters, T = Seq).
+func Train(be kernels.Backend, cfg *model.Config, o Options) (*Result, error) {
+	o.defaults()
+	m, err := model.New(cfg, be, o.Seed)
+	if err != nil {
+		return nil, fmt.Errorf("bench train: %w", err)
+	}
+	defer m.Free()
+	opt, err := optim.NewAdamW(m, optim.Config{LR: 1e-4, WeightDecay: 0.01})
+	if err != nil {
+		return nil, fmt.Errorf("bench train: %w", err)
+	}
+	defer opt.Free()
+	B, T, V := o.Batch, o.Seq, cfg.VocabSize
+	a, err := m.NewActs(B, T)
+	if err != nil {
+		return nil, fmt.Errorf("bench train: %w", err)
+	}
+	defer a.Free()
+	rng := rand.New(rand.NewPCG(o.Seed, 1))
+	ids := randomIDs(rng, B*T, V)
+	lens := make([]int, B)
+	targets := make([]int32, B*T)
+	for r := range lens {
+		lens[r] = T
+		for i := 0; i < T; i++ {
+			targets[r*T+i] = -1
+			if i+1 < T {
+				targets[r*T+i] = ids[r*T+i+1]
+			}
+		}
+	}
+	tg, w, loss, err := lossBuffers(be, B*T)
+	if err != nil {
+		return nil, fmt.Errorf("bench train: %w", err)
+	}
+	defer freeAll(be, tg, w, loss)
+	be.UploadInt32(tg, targets)
+	be.Fill(w, 1)
+	step := func() error {
+		m.ZeroGrads()
+		if err := m.Forward(a, ids, lens); err != nil {
+			return err
+		}
+		lg := a.Logits()
+		be.CrossEntropy(loss, lg, lg, tg, w, B*T, V, 1/float32(B*(T-1)))
+		if err := m.Backward(a, lg); err != nil {
+			return err
+		}
+		_, err := opt.Step(m, 1e-4, 1)
+		return err
+	}
+	dt, err := timeSteps(be, o.Warmup, o.Steps, step)
+	if err != nil {
+		return nil, fmt.Errorf("bench train: %w", err)
+	}
+	mem, _ := model.TrainingMemory(cfg, B, T)
+	fpt := 6*matmulParams(cfg) + 3*attnFLOPs(cfg, T)
+	return result("train", be, cfg, o, B*T, dt, fpt, "6*N + 12*L*H*Q*T per token (N = matmul params, T = seq)", sumMemory(mem)), nil
+}
+
+// Distill times SD-Zero distillation steps: a frozen teacher's
+// forward over Batch x 2*Seq tokens (its context holds the response
+// twice), the student's forward and backward over Batch x Seq, the
+// Distill divergence (TopK, 0.5 forward + 0.5 reverse KL; TopK 0 = full
+// reverse KL) and AdamW. FLOPs per student token: 6*N + 12*L*H*Q*T for the
+// student plus 2*(2*N + 4*L*H*Q*2T) for the teacher (two tokens per
+// student token).
+func Distill(be kernels.Backend, cfg *model.Config, o Options) (*Result, error) {
+	o.defaults()
+	m, err := model.New(cfg, be, o.Seed)
+	if err != nil {
+		return nil, fmt.Errorf("bench distill: %w", err)
+	}
+	defer m.Free()
+	teacher, err := m.Clone()
+	if err != nil {
+		return nil, fmt.Errorf("bench distill: teacher: %w", err)
+	}
+	defer teacher.Free()
+	opt, err := optim.NewAdamW(m, optim.Config{LR: 1e-4, WeightDecay: 0.01})
+	if err != nil {
+		return nil, fmt.Errorf("bench distill: %w", err)
+	}
+	defer opt.Free()
+	B, T, V := o.Batch, o.Seq, cfg.VocabSize
+	T2 := 2 * T
+	sa, err := m.NewActs(B, T)
+	if err != nil {
+		return nil, fmt.Errorf("bench distill: %w", err)
+	}
+	defer sa.Free()
+	ta, err := teacher.NewInferActs(B, T2)
+	if err != nil {
+		return nil, fmt.Errorf("bench distill: %w", err)
+	}
+	defer ta.Free()
+	rng := rand.New(rand.NewPCG(o.Seed, 2))
+	sids := randomIDs(rng, B*T, V)
+	tids := make([]int32, B*T2)
+	slens, tlens := make([]int, B), make([]int, B)
+	// The teacher row is a random context of T tokens followed by the
+	// student's row; teacher positions T-1 .. 2T-2 predict the student's
+	// tokens 0..T-1 — gathered to line up with the student's logits.
+	gidx := make([]int32, B*T)
+	for r := 0; r < B; r++ {
+		copy(tids[r*T2:], randomIDs(rng, T, V))
+		copy(tids[r*T2+T:], sids[r*T:(r+1)*T])
+		slens[r], tlens[r] = T, T2
+		for i := 0; i < T; i++ {
+			gidx[r*T+i] = int32(r*T2 + T + i)
+		}
+	}
+	tl, err := be.Alloc(kernels.F32, B*T*V)
+	if err != nil {
+		return nil, fmt.Errorf("bench distill: %w", err)
+	}
+	gi, err := be.Alloc(kernels.I32, B*T)
+	if err != nil {
+		be.Free(tl)
+		return nil, fmt.Errorf("bench distill: %w", err)
+	}
+	_, w, loss, err := lossBuffers(be, B*T)
+	if err != nil {
+		freeAll(be, tl, gi)
+		return nil, fmt.Errorf("bench distill: %w", err)
+	}
+	defer freeAll(be, tl, gi, w, loss)
+	be.UploadInt32(gi, gidx)
+	be.Fill(w, 1)
+	p := kernels.DistillParams{Temp: 1, TopK: o.TopK, ForwardWeight: 0.5}
+	if o.TopK == 0 {
+		p.ForwardWeight = 0
+	}
+	step := func() error {
+		if err := teacher.Forward(ta, tids, tlens); err != nil {
+			return err
+		}
+		be.GatherRows(tl, ta.Logits(), gi, B*T, V)
+		m.ZeroGrads()
+		if err := m.Forward(sa, sids, slens); err != nil {
+			return err
+		}
+		lg := sa.Logits()
+		be.Distill(loss, lg, lg, tl, w, B*T, V, p, 1/float32(B*T))
+		if err := m.Backward(sa, lg); err != nil {
+			return err
+		}
+		_, err := opt.Step(m, 1e-4, 1)
+		return err
+	}
+	dt, err := timeSteps(be, o.Warmup, o.Steps, step)
+	if err != nil {
+		return nil, fmt.Errorf("bench distill: %w", err)
+	}
+	mem, _ := model.TrainingMemory(cfg, B, T)
+	est := sumMemory(mem) + int64(B*T2*V+B*T*V)*4 + int64(cfg.NumParams())*4
+	fpt := 6*matmulParams(cfg) + 3*attnFLOPs(cfg, T) + 2*(2*matmulParams(cfg)+attnFLOPs(cfg, T2))
+	div := fmt.Sprintf("top-%d mixed KL", o.TopK)
+	if o.TopK == 0 {
+		div = "full reverse KL"
+	}
+	return result("distill", be, cfg, o, B*T, dt, fpt,
+		"student 6*N + 12*L*H*Q*T + teacher 2*(2*N + 4*L*H*Q*2T) per student token; "+div, est), nil
+}
+
+// Decode times Generate: Batch rows with random prompts of Prompt
+// tokens, NewTokens sampled tokens each (temperature 1, no stop ids), so
+// every row decodes the full length. FLOPs per generated token: 2*N +
+// 4*L*H*Q*(P + N/2) (the mean context), prefill included in the time but
+// not in the token count.
+func Decode(be kernels.Backend, cfg *model.Config, o Options) (*Result, error) {
+	o.defaults()
+	m, err := model.New(cfg, be, o.Seed)
+	if err != nil {
+		return nil, fmt.Errorf("bench decode: %w", err)
+	}
+	defer m.Free()
+	rng := rand.New(rand.NewPCG(o.Seed, 3))
+	prompts := make([][]int32, o.Batch)
+	for r := range prompts {
+		prompts[r] = randomIDs(rng, o.Prompt, cfg.VocabSize)
+	}
+	seed := o.Seed
+	step := func() error {
+		seed++
+		out, err := m.Generate(prompts, model.GenerateOptions{MaxNewTokens: o.NewTokens, Temperature: 1, TopP: 1, Seed: seed})
+		if err != nil {
+			return err
+		}
+		for r, row := range out {
+			if len(row) != o.NewTokens {
+				return fmt.Errorf("row %d generated %d tokens, want %d", r, len(row), o.NewTokens)
+			}
+		}
+		return nil
+	}
+	dt, err := timeSteps(be, o.Warmup, o.Steps, step)
+	if err != nil {
+		return nil, fmt.Errorf("bench decode: %w", err)
+	}
+	ctx := o.Prompt + o.NewTokens/2
+	fpt := 2*matmulParams(cfg) + attnFLOPs(cfg, ctx)
+	c := cfg
+	kv := int64(2*c.Layers*o.Batch*(o.Prompt+o.NewTokens)*c.KVHeads*c.HeadDim) * 4
+	est := c.NumParams()*4 + kv + int64(o.Batch*o.Prompt*c.VocabSize)*4
+	o.Seq = o.Prompt + o.NewTokens
+	return result("decode", be, cfg, o, o.Batch*o.NewTokens, dt, fpt,
+		"2*N + 4*L*H*Q*(P+new/2) per generated token (prefill timed, not counted)", est), nil
+}
+
+func result(kind string, be kernels.Backend, cfg *model.Config, o Options, tokensPerStep int, dt time.Duration, fpt float64, formula string, est int64) *Result {
+	sec := dt.Seconds() / float64(o.Steps)
+	tps := float64(tokensPerStep) / sec
+	return &Result{
+		Kind: kind, Backend: be.Name(), Params: cfg.NumParams(), Batch: o.Batch, Seq: o.Seq, Steps: o.Steps,
+		MsPerStep: sec * 1000, TokensPerSec: tps, FLOPsPerToken: fpt, TFLOPs: fpt * tps / 1e12, Formula: formula,
+		EstimatedBytes: est, HostBytes: hostBytes(),
+	}
+}
+
+func lossBuffers(be kernels.Backend, n int) (targets, w, loss kernels.Tensor, err error) {
+	if targets, err = be.Alloc(kernels.I32, n); err != nil {
+		return
+	}
+	if w, err = be.Alloc(kernels.F32, n); err != nil {
+		be.Free(targets)
+		return
+	}
+	if loss, err = be.Alloc(kernels.F32, n); err != nil {
+		freeAll(be, targets, w)
+	}
+	return
+}
+
+func freeAll(be kernels.Backend, ts ...kernels.Tensor) {
+	for _, t := range ts {
+		be.Free(t)
+	}
+}
+
+// Print writes a human-readable summary of r.
+func (r *Result) Print(w io.Writer) {
+	fmt.Fprintf(w, "%s on %s: %d params, batch %d, seq %d, %d timed steps\n", r.Kind, r.Backend, r.Params, r.Batch, r.Seq, r.Steps)
+	fmt.Fprintf(w, "  %.1f ms/step  %.0f tokens/s  %.4f model TFLOP/s\n", r.MsPerStep, r.TokensPerSec, r.TFLOPs)
+	fmt.Fprintf(w, "  FLOPs/token %.4g = %s\n", r.FLOPsPerToken, r.Formula)
+	fmt.Fprintf(w, "  memory: estimated %.1f MiB, Go heap in use %.1f MiB\n", float64(r.EstimatedBytes)/(1<<20), float64(r.HostBytes)/(1<<20))
+}

@@ -1,0 +1,63 @@
+package bench
+
+import (
+	"testing"
+
+	"sdzero/kernels/cpu"
+	"sdzero/model"
+)
+
+func tinyCfg(t *testing.T) *model.Config {
+	c, err := Preset("tiny")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Hidden, c.Intermediate, c.Layers, c.Heads, c.KVHeads, c.HeadDim = 32, 64, 1, 2, 1, 16
+	return c
+}
+
+func TestBenchesRun(t *testing.T) {
+	be := cpu.New(2)
+	o := Options{Batch: 2, Seq: 16, Prompt: 8, NewTokens: 8, Warmup: 1, Steps: 1, TopK: 8, Seed: 1}
+	for _, run := range []struct {
+		name string
+		f    func() (*Result, error)
+	}{
+		{"train", func() (*Result, error) { return Train(be, tinyCfg(t), o) }},
+		{"distill", func() (*Result, error) { return Distill(be, tinyCfg(t), o) }},
+		{"decode", func() (*Result, error) { return Decode(be, tinyCfg(t), o) }},
+	} {
+		r, err := run.f()
+		if err != nil {
+			t.Fatalf("%s: %v", run.name, err)
+		}
+		if r.Kind != run.name || !(r.TokensPerSec > 0) || !(r.FLOPsPerToken > 0) || r.EstimatedBytes <= 0 {
+			t.Errorf("%s: implausible result %+v", run.name, r)
+		}
+	}
+}
+
+func TestPresets(t *testing.T) {
+	cases := []struct {
+		name   string
+		params int64 // Qwen3 published sizes, tied embeddings
+	}{
+		{"0.6b", 596_049_920},
+		{"4b", 4_022_468_096},
+	}
+	for _, tc := range cases {
+		c, err := Preset(tc.name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		if got := c.NumParams(); got != tc.params {
+			t.Errorf("%s: %d params, want %d", tc.name, got, tc.params)
+		}
+	}
+	if _, err := Preset("7b"); err == nil {
+		t.Error("unknown preset accepted")
+	}
+}

@@ -1,0 +1,361 @@
+// Package plot draws line charts of a run's metrics as PNG files, with the
+// standard library's image packages and the basicfont bitmap face only (no
+// CGO, no fonts on disk).
+package plot
+
+import (
+	"fmt"
+	"image"
+	"image/color"
+	"image/draw"
+	"image/png"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"golang.org/x/image/font"
+	"golang.org/x/image/font/basicfont"
+	"golang.org/x/image/math/fixed"
+)
+
+// Series is one curve: points (X[i], Y[i]); NaN or Inf values are skipped.
+type Series struct {
+	Name string
+	X, Y []float64
+	// Smooth > 0 also draws an exponential moving average with that
+	// weight on the previous value (e.g. 0.9), bold, over a faint raw curve.
+	Smooth float64
+}
+
+// Chart is a titled line chart with labelled axes.
+type Chart struct {
+	Title, XLabel, YLabel string
+	Series                []Series
+	// Width and Height in pixels (defaults 800 x 500).
+	Width, Height int
+}
+
+// Palette is the series colours, in order.
+var Palette = []color.RGBA{
+	{31, 119, 180, 255},  // blue
+	{214, 39, 40, 255},   // red
+	{44, 160, 44, 255},   // green
+	{255, 127, 14, 255},  // orange
+	{148, 103, 189, 255}, // purple
+	{140, 86, 75, 255},   // brown
+	{227, 119, 194, 255}, // pink
+	{23, 190, 207, 255},  // cyan
+}
+
+var (
+	white   = color.RGBA{255, 255, 255, 255}
+	black   = color.RGBA{0, 0, 0, 255}
+	gridCol = color.RGBA{225, 225, 225, 255}
+	face    = basicfont.Face7x13
+)
+
+const (
+	charW   = 7
+	lineH   = 13
+	marginL = 80
+	marginR = 24
+	marginT = 36
+	marginB = 56
+)
+
+// Render draws the chart. It fails when no series has a finite point.
+func (c *Chart) Render() (*image.RGBA, error) {
+	w, h := c.Width, c.Height
+	if w <= 0 {
+		w = 800
+	}
+	if h <= 0 {
+		h = 500
+	}
+	if w < marginL+marginR+50 || h < marginT+marginB+50 {
+		return nil, fmt.Errorf("plot %q: %dx%d is too small", c.Title, w, h)
+	}
+	xmin, xmax, ymin, ymax := math.Inf(1), math.Inf(-1), math.Inf(1), math.Inf(-1)
+	npts := 0
+	for _, s := range c.Series {
+		if len(s.X) != len(s.Y) {
+			return nil, fmt.Errorf("plot %q: series %q has %d x and %d y values", c.Title, s.Name, len(s.X), len(s.Y))
+		}
+		for i := range s.X {
+			if !finite(s.X[i]) || !finite(s.Y[i]) {
+				continue
+			}
+			npts++
+			xmin, xmax = math.Min(xmin, s.X[i]), math.Max(xmax, s.X[i])
+			ymin, ymax = math.Min(ymin, s.Y[i]), math.Max(ymax, s.Y[i])
+		}
+	}
+	if npts == 0 {
+		return nil, fmt.Errorf("plot %q: no finite points", c.Title)
+	}
+	xt := niceTicks(xmin, xmax, 8)
+	yt := niceTicks(ymin, ymax, 6)
+	x0, x1 := xt[0], xt[len(xt)-1]
+	y0, y1 := yt[0], yt[len(yt)-1]
+
+	img := image.NewRGBA(image.Rect(0, 0, w, h))
+	draw.Draw(img, img.Bounds(), &image.Uniform{white}, image.Point{}, draw.Src)
+	pl, pr, pt, pb := marginL, w-marginR, marginT, h-marginB // plot area
+	px := func(x float64) float64 { return float64(pl) + (x-x0)/(x1-x0)*float64(pr-pl) }
+	py := func(y float64) float64 { return float64(pb) - (y-y0)/(y1-y0)*float64(pb-pt) }
+
+	// Grid, ticks and tick labels.
+	for _, v := range yt {
+		y := int(math.Round(py(v)))
+		hline(img, pl, pr, y, gridCol)
+		hline(img, pl-5, pl, y, black)
+		s := formatTick(v, yt)
+		drawText(img, pl-8-textWidth(s), y+4, s, black)
+	}
+	for _, v := range xt {
+		x := int(math.Round(px(v)))
+		vline(img, x, pt, pb, gridCol)
+		vline(img, x, pb, pb+5, black)
+		s := formatTick(v, xt)
+		drawText(img, x-textWidth(s)/2, pb+18, s, black)
+	}
+	// Axes box.
+	hline(img, pl, pr, pb, black)
+	hline(img, pl, pr, pt, black)
+	vline(img, pl, pt, pb, black)
+	vline(img, pr, pt, pb, black)
+
+	// Curves, clipped to the plot area.
+	clip := image.Rect(pl+1, pt+1, pr, pb)
+	for i, s := range c.Series {
+		col := Palette[i%len(Palette)]
+		raw := col
+		if s.Smooth > 0 {
+			raw = blend(col, white, 0.65)
+		}
+		polyline(img, clip, s.X, s.Y, px, py, raw, s.Smooth <= 0)
+		if s.Smooth > 0 {
+			polyline(img, clip, s.X, ema(s.Y, s.Smooth), px, py, col, true)
+		}
+	}
+
+	// Title, axis labels and legend.
+	drawText(img, (w-textWidth(c.Title))/2, 22, c.Title, black)
+	drawText(img, pl+(pr-pl-textWidth(c.XLabel))/2, h-14, c.XLabel, black)
+	drawTextVertical(img, 14, pt+(pb-pt+textWidth(c.YLabel))/2, c.YLabel, black)
+	if len(c.Series) > 1 || c.Series[0].Name != "" {
+		lw := 0
+		for _, s := range c.Series {
+			lw = max(lw, textWidth(legendName(s)))
+		}
+		lx, ly := pr-lw-40, pt+8
+		draw.Draw(img, image.Rect(lx-6, ly-4, pr-6, ly+len(c.Series)*16+2), &image.Uniform{color.NRGBA{255, 255, 255, 230}}, image.Point{}, draw.Over)
+		for i, s := range c.Series {
+			col := Palette[i%len(Palette)]
+			yy := ly + i*16 + 7
+			for t := -1; t <= 1; t++ {
+				hline(img, lx, lx+24, yy+t, col)
+			}
+			drawText(img, lx+30, yy+4, legendName(s), black)
+		}
+	}
+	return img, nil
+}
+
+func legendName(s Series) string {
+	if s.Smooth > 0 {
+		return s.Name + " (EMA " + strconv.FormatFloat(s.Smooth, 'g', -1, 64) + ")"
+	}
+	return s.Name
+}
+
+// WritePNG renders the chart and writes it to path atomically.
+func (c *Chart) WritePNG(path string) error {
+	img, err := c.Render()
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".plot-*.png")
+	if err != nil {
+		return fmt.Errorf("plot: %w", err)
+	}
+	if err := png.Encode(tmp, img); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return fmt.Errorf("plot: encode %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("plot: write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("plot: %w", err)
+	}
+	return nil
+}
+
+func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
+
+func ema(y []float64, beta float64) []float64 {
+	out := make([]float64, len(y))
+	var m float64
+	started := false
+	for i, v := range y {
+		if !finite(v) {
+			out[i] = math.NaN()
+			continue
+		}
+		if !started {
+			m, started = v, true
+		} else {
+			m = beta*m + (1-beta)*v
+		}
+		out[i] = m
+	}
+	return out
+}
+
+func blend(a, b color.RGBA, t float64) color.RGBA {
+	mix := func(x, y uint8) uint8 { return uint8(math.Round(float64(x)*(1-t) + float64(y)*t)) }
+	return color.RGBA{mix(a.R, b.R), mix(a.G, b.G), mix(a.B, b.B), 255}
+}
+
+// niceTicks returns evenly spaced round tick values covering [lo, hi],
+// about n of them (Heckbert's "nice numbers").
+func niceTicks(lo, hi float64, n int) []float64 {
+	if hi-lo < 1e-12*math.Max(1, math.Abs(hi)) {
+		d := math.Max(math.Abs(lo)*0.1, 0.5)
+		lo, hi = lo-d, hi+d
+	}
+	step := niceNum((hi-lo)/float64(n-1), true)
+	start := math.Floor(lo/step) * step
+	end := math.Ceil(hi/step) * step
+	var t []float64
+	for v := start; v <= end+step*0.5; v += step {
+		t = append(t, math.Round(v/step)*step)
+	}
+	return t
+}
+
+func niceNum(x float64, round bool) float64 {
+	e := math.Floor(math.Log10(x))
+	f := x / math.Pow(10, e)
+	var nf float64
+	switch {
+	case round && f < 1.5, !round && f <= 1:
+		nf = 1
+	case round && f < 3, !round && f <= 2:
+		nf = 2
+	case round && f < 7, !round && f <= 5:
+		nf = 5
+	default:
+		nf = 10
+	}
+	return nf * math.Pow(10, e)
+}
+
+// formatTick prints v with as many decimals as the tick spacing needs.
+func formatTick(v float64, ticks []float64) string {
+	step := 1.0
+	if len(ticks) > 1 {
+		step = ticks[1] - ticks[0]
+	}
+	if math.Abs(v) >= 1e6 || (v != 0 && math.Abs(v) < 1e-4) {
+		return strconv.FormatFloat(v, 'g', 3, 64)
+	}
+	dec := 0
+	if step < 1 {
+		dec = int(math.Ceil(-math.Log10(step) - 1e-9))
+	}
+	return strconv.FormatFloat(v, 'f', dec, 64)
+}
+
+func hline(img *image.RGBA, x0, x1, y int, c color.RGBA) {
+	for x := x0; x <= x1; x++ {
+		img.SetRGBA(x, y, c)
+	}
+}
+
+func vline(img *image.RGBA, x, y0, y1 int, c color.RGBA) {
+	for y := y0; y <= y1; y++ {
+		img.SetRGBA(x, y, c)
+	}
+}
+
+// polyline joins consecutive finite points with 2-pixel lines (1 pixel
+// when !bold); a single point becomes a small square.
+func polyline(img *image.RGBA, clip image.Rectangle, xs, ys []float64, px, py func(float64) float64, c color.RGBA, bold bool) {
+	prevOK := false
+	var ax, ay float64
+	single := 0
+	for i := range xs {
+		if !finite(xs[i]) || !finite(ys[i]) {
+			prevOK = false
+			continue
+		}
+		bx, by := px(xs[i]), py(ys[i])
+		if prevOK {
+			line(img, clip, ax, ay, bx, by, c, bold)
+		}
+		ax, ay, prevOK = bx, by, true
+		single++
+	}
+	if single == 1 {
+		for dx := -2; dx <= 2; dx++ {
+			for dy := -2; dy <= 2; dy++ {
+				setClip(img, clip, int(math.Round(ax))+dx, int(math.Round(ay))+dy, c)
+			}
+		}
+	}
+}
+
+func line(img *image.RGBA, clip image.Rectangle, x0, y0, x1, y1 float64, c color.RGBA, bold bool) {
+	n := int(math.Ceil(math.Max(math.Abs(x1-x0), math.Abs(y1-y0))))
+	if n == 0 {
+		n = 1
+	}
+	for i := 0; i <= n; i++ {
+		t := float64(i) / float64(n)
+		x := int(math.Round(x0 + (x1-x0)*t))
+		y := int(math.Round(y0 + (y1-y0)*t))
+		setClip(img, clip, x, y, c)
+		if bold {
+			setClip(img, clip, x+1, y, c)
+			setClip(img, clip, x, y+1, c)
+		}
+	}
+}
+
+func setClip(img *image.RGBA, clip image.Rectangle, x, y int, c color.RGBA) {
+	if image.Pt(x, y).In(clip) {
+		img.SetRGBA(x, y, c)
+	}
+}
+
+func textWidth(s string) int { return len([]rune(s)) * charW }
+
+// drawText draws s with its baseline at y.
+func drawText(img draw.Image, x, y int, s string, c color.RGBA) {
+	d := font.Drawer{Dst: img, Src: &image.Uniform{c}, Face: face, Dot: fixed.P(x, y)}
+	d.DrawString(s)
+}
+
+// drawTextVertical draws s rotated 90 degrees counter-clockwise, reading
+// bottom to top, starting at (x, y) (the text's bottom-left corner).
+func drawTextVertical(img *image.RGBA, x, y int, s string, c color.RGBA) {
+	tw := textWidth(s)
+	tmp := image.NewRGBA(image.Rect(0, 0, tw, lineH+2))
+	drawText(tmp, 0, lineH-2, s, c)
+	for ty := 0; ty < tmp.Bounds().Dy(); ty++ {
+		for tx := 0; tx < tw; tx++ {
+			p := tmp.RGBAAt(tx, ty)
+			if p.A == 0 {
+				continue
+			}
+			// (tx, ty) -> (x + ty, y - tx): rotate counter-clockwise.
+			img.SetRGBA(x+ty, y-tx, c)
+		}
+	}
+}
