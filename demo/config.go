@@ -38,6 +38,12 @@ type TaskConfig struct {
 	TrainSeed    uint64   `yaml:"train_seed"`
 	EvalSeed     uint64   `yaml:"eval_seed"`
 	PretrainSeed uint64   `yaml:"pretrain_seed"`
+	// RevisionDemos are the fractions of pretraining solutions turned into
+	// revision demonstrations (see RevisionDemos).
+	RevisionDemos struct {
+		Wrong float64 `yaml:"wrong"`
+		Right float64 `yaml:"right"`
+	} `yaml:"revision_demos"`
 }
 
 // BaseModelConfig is the architecture of the base model.

@@ -46,6 +46,8 @@ type Options struct {
 	// result there (config.json and model.safetensors).
 	RegenBase bool
 	SaveBase  string
+	// BaseOnly stops after obtaining (and evaluating) the base model.
+	BaseOnly bool
 	// ConfigPath replaces the embedded demo.yaml.
 	ConfigPath string
 	// Backend runs everything (required).
@@ -199,7 +201,19 @@ func Run(ctx context.Context, opt Options) (*Summary, error) {
 	if opt.RegenBase {
 		sum.Base = "regenerated"
 	}
+	if opt.BaseOnly {
+		mr := &MethodResult{Method: MethodBase, Model: base}
+		if err := r.evaluate(ctx, mr, opt.Seeds[0], filepath.Join(opt.Out, "eval-base.jsonl")); err != nil {
+			return nil, fmt.Errorf("evaluate base: %w", err)
+		}
+		r.logf("eval base     avg@%d %.3f  greedy %.3f  mean length %.1f  (%.1fs)", cfg.Eval.K, mr.Accuracy, mr.Greedy, mr.MeanLen, mr.EvalSeconds)
+		sum.Runs = []SeedResult{{Seed: opt.Seeds[0], Dir: opt.Out, Methods: []MethodResult{*mr}}}
+		opt.Seeds = opt.Seeds[:1]
+	}
 	for _, seed := range opt.Seeds {
+		if opt.BaseOnly {
+			break
+		}
 		sr, err := r.runSeed(ctx, seed, base)
 		if err != nil {
 			return nil, fmt.Errorf("demo seed %d: %w", seed, err)
@@ -281,7 +295,19 @@ func (r *runner) prepareData() error {
 		return err
 	}
 	if r.opt.RegenBase {
-		pre := filterOut(gen(t.Pretrain, t.PretrainSeed), held)
+		pc, err := r.cfg.PhaseConfig("pretrain", r.opt.Quick)
+		if err != nil {
+			return err
+		}
+		p, err := train.NewPrompter(r.tokDir, pc.Prompt, []int{tinytok.ImEndID})
+		if err != nil {
+			return err
+		}
+		pre, err := RevisionDemos(filterOut(gen(t.Pretrain, t.PretrainSeed), held), t.RevisionDemos.Wrong, t.RevisionDemos.Right,
+			p.RevisionText(false), p.RevisionText(true), t.PretrainSeed)
+		if err != nil {
+			return err
+		}
 		r.pretrainData = filepath.Join(dataDir, "pretrain.jsonl")
 		if err := dataset.WriteMathJSONL(r.pretrainData, pre); err != nil {
 			return err

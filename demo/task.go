@@ -12,7 +12,7 @@ import (
 // given number of digits and short column-wise worked solutions, e.g.
 //
 //	question "47+38"  solution "7+8=15\n4+3+1=8\n\boxed{85}"
-//	question "52-38"  solution "12-8=4\n4-3=1\n\boxed{14}"
+//	question "52-38"  solution "12-8=4\n5-3-1=1\n\boxed{14}"
 //
 // (one line per column, least significant first, "+1" / "-1" for a carry
 // or borrow). The format is terse on purpose: the demo's model reads bytes,
@@ -40,63 +40,131 @@ func Arithmetic(n, digits int, kinds []string, seed uint64) ([]dataset.MathExamp
 	out := make([]dataset.MathExample, n)
 	for i := range out {
 		a, b := lo+rng.IntN(hi-lo), lo+rng.IntN(hi-lo)
-		var q, sol string
-		var ans int
-		switch kinds[rng.IntN(len(kinds))] {
-		case "add":
-			q, sol, ans = fmt.Sprintf("%d+%d", a, b), addSolution(a, b), a+b
-		default:
+		op := byte('+')
+		if kinds[rng.IntN(len(kinds))] == "sub" {
+			op = '-'
 			if a < b {
 				a, b = b, a
 			}
-			q, sol, ans = fmt.Sprintf("%d-%d", a, b), subSolution(a, b), a-b
 		}
-		out[i] = dataset.MathExample{ID: fmt.Sprintf("arith-%d-%d", seed, i), Question: q, Answer: fmt.Sprint(ans),
-			Solution: sol + fmt.Sprintf("\\boxed{%d}", ans)}
+		sol, ans := Solve(a, b, op, -1, 0)
+		out[i] = dataset.MathExample{ID: fmt.Sprintf("arith-%d-%d", seed, i), Question: fmt.Sprintf("%d%c%d", a, op, b),
+			Answer: fmt.Sprint(ans), Solution: sol}
 	}
 	return out, nil
 }
 
-func addSolution(a, b int) string {
+// Solve writes the column-wise worked solution of a op b (op '+' or '-',
+// a >= b for '-') ending in \boxed{answer}, and returns it with the
+// answer it states. errCol >= 0 injects a slip in that column: its result
+// is off by delta, and the later columns and the answer follow from the
+// slip consistently, as a real mistake would.
+func Solve(a, b int, op byte, errCol, delta int) (string, int) {
 	var sb strings.Builder
-	carry := 0
-	for a > 0 || b > 0 {
+	carry, ans, place, col := 0, 0, 1, 0
+	for a > 0 || b > 0 || col == 0 {
 		da, db := a%10, b%10
-		s := da + db + carry
-		if carry > 0 {
-			fmt.Fprintf(&sb, "%d+%d+1=%d\n", da, db, s)
+		var r, digit int
+		if op == '+' {
+			r = da + db + carry
+			if col == errCol {
+				r = clampSlip(r, delta, 0, 18+carry)
+			}
+			if carry > 0 {
+				fmt.Fprintf(&sb, "%d+%d+1=%d\n", da, db, r)
+			} else {
+				fmt.Fprintf(&sb, "%d+%d=%d\n", da, db, r)
+			}
+			digit, carry = r%10, r/10
 		} else {
-			fmt.Fprintf(&sb, "%d+%d=%d\n", da, db, s)
+			next := 0
+			if da-carry < db {
+				next = 1
+			}
+			top := da + 10*next
+			r = top - db - carry
+			if col == errCol {
+				r = clampSlip(r, delta, 0, 9)
+			}
+			if carry > 0 {
+				fmt.Fprintf(&sb, "%d-%d-1=%d\n", top, db, r)
+			} else {
+				fmt.Fprintf(&sb, "%d-%d=%d\n", top, db, r)
+			}
+			digit, carry = r, next
 		}
-		carry = s / 10
+		ans += digit * place
+		place *= 10
 		a, b = a/10, b/10
+		col++
 	}
-	if sb.Len() == 0 {
-		sb.WriteString("0+0=0\n")
+	if op == '+' && carry > 0 {
+		ans += carry * place
 	}
-	return sb.String()
+	fmt.Fprintf(&sb, "\\boxed{%d}", ans)
+	return sb.String(), ans
 }
 
-func subSolution(a, b int) string {
-	var sb strings.Builder
-	borrow := 0
-	for a > 0 || b > 0 {
-		da, db := a%10, b%10
-		next := 0
-		if da-borrow < db {
-			next = 1
-		}
-		top := da + 10*next
-		if borrow > 0 {
-			fmt.Fprintf(&sb, "%d-%d-1=%d\n", top, db, top-db-1)
-		} else {
-			fmt.Fprintf(&sb, "%d-%d=%d\n", top, db, top-db)
-		}
-		borrow = next
+// clampSlip returns r+delta, or r-delta when that leaves [lo, hi].
+func clampSlip(r, delta, lo, hi int) int {
+	if r+delta < lo || r+delta > hi {
+		return r - delta
+	}
+	return r + delta
+}
+
+// Columns returns the number of solution lines of a op b.
+func Columns(a, b int) int {
+	n := 0
+	for a > 0 || b > 0 || n == 0 {
 		a, b = a/10, b/10
+		n++
 	}
-	if sb.Len() == 0 {
-		sb.WriteString("0-0=0\n")
+	return n
+}
+
+// RevisionDemos turns a fraction of pretraining examples into
+// demonstrations of revising within the same turn, the skill an instruct
+// LLM brings to SD-Zero and a model pretrained only on solutions lacks:
+// with probability fracWrong the solution becomes
+//
+//	<attempt with a slip> + "\n\n" + wrongPrompt + "\n\n" + <solution>
+//
+// and with probability fracRight
+//
+//	<solution> + "\n\n" + rightPrompt + "\n\n" + <solution>
+//
+// where the prompts are the trainer's P_r texts. Questions must be as made
+// by Arithmetic.
+func RevisionDemos(exs []dataset.MathExample, fracWrong, fracRight float64, wrongPrompt, rightPrompt string, seed uint64) ([]dataset.MathExample, error) {
+	rng := rand.New(rand.NewPCG(seed, 0x7e51))
+	out := make([]dataset.MathExample, len(exs))
+	for i, e := range exs {
+		out[i] = e
+		u := rng.Float64()
+		if u >= fracWrong+fracRight {
+			continue
+		}
+		var a, b int
+		var op byte
+		if _, err := fmt.Sscanf(strings.Replace(e.Question, "-", " - ", 1), "%d - %d", &a, &b); err == nil {
+			op = '-'
+		} else if _, err := fmt.Sscanf(strings.Replace(e.Question, "+", " + ", 1), "%d + %d", &a, &b); err == nil {
+			op = '+'
+		} else {
+			return nil, fmt.Errorf("demo task: example %s: question %q is not a+b or a-b", e.ID, e.Question)
+		}
+		sol, _ := Solve(a, b, op, -1, 0)
+		if u < fracWrong {
+			delta := 1 + rng.IntN(2)
+			if rng.IntN(2) == 0 {
+				delta = -delta
+			}
+			wrong, _ := Solve(a, b, op, rng.IntN(Columns(a, b)), delta)
+			out[i].Solution = wrong + "\n\n" + wrongPrompt + "\n\n" + sol
+		} else {
+			out[i].Solution = sol + "\n\n" + rightPrompt + "\n\n" + sol
+		}
 	}
-	return sb.String()
+	return out, nil
 }

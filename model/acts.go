@@ -12,7 +12,8 @@ import (
 // Inference acts (NewInferActs) share one set of per-layer buffers across
 // layers and cannot be used for Backward.
 type Acts struct {
-	m     *Model
+	m *Model
+	// B and T are the most rows and tokens per row the buffers hold.
 	B, T  int
 	train bool
 
@@ -35,6 +36,7 @@ type Acts struct {
 	chunkRows int
 	targets   kernels.Tensor // I32 [N]
 	lp        kernels.Tensor // F32 [N]
+	cew       kernels.Tensor // F32 [N] cross-entropy weights
 
 	grad *gradScratch // backward scratch, allocated on first Backward
 
@@ -45,16 +47,16 @@ type Acts struct {
 
 // layerActs are one layer's saved activations.
 type layerActs struct {
-	ln1, rstd1   kernels.Tensor // [N,H], [N]
+	ln1, rstd1   kernels.Tensor // [N,H] (shared, recomputed by the backward), [N]
 	qp, kp       kernels.Tensor // q/k projections before the q/k norm [N,qd], [N,kvd] (QKNorm only)
 	qrstd, krstd kernels.Tensor // [N*hq], [N*hkv] (QKNorm only)
 	q, k, v      kernels.Tensor // attention inputs after norm and RoPE
 	att, lse     kernels.Tensor // attention output [N,qd], lse [B,hq,T]
 	o            kernels.Tensor // o_proj output [N,H] (scratch)
 	resMid       kernels.Tensor // residual after attention [N,H]
-	ln2, rstd2   kernels.Tensor // [N,H], [N]
+	ln2, rstd2   kernels.Tensor // [N,H] (shared, recomputed by the backward), [N]
 	gate, up     kernels.Tensor // [N,I]
-	act          kernels.Tensor // silu(gate)*up [N,I]
+	act          kernels.Tensor // silu(gate)*up [N,I] (shared, recomputed by the backward)
 	down         kernels.Tensor // down_proj output [N,H] (scratch)
 }
 
@@ -138,10 +140,18 @@ func (a *Acts) allocAll() error {
 			a.res[l] = r
 		}
 	}
+	// The normed inputs (ln1, ln2) and silu(gate)*up are consumed at once
+	// by the next matmuls and recomputed by the backward from what is kept
+	// (residuals, gate, up), so all layers share one buffer of each: that
+	// saves 2*H+I floats per token per layer. o and down are consumed at
+	// once by the residual adds.
+	ln, act := f("scratch", N*H), f("scratch", N*I)
+	o, down := f("scratch", N*H), f("scratch", N*H)
 	bufs := make([]layerActs, nLayerBufs)
 	for i := range bufs {
 		la := &bufs[i]
-		la.ln1, la.rstd1 = f("norms", N*H), f("norms", N)
+		la.ln1, la.ln2, la.act, la.o, la.down = ln, ln, act, o, down
+		la.rstd1, la.rstd2 = f("norms", N), f("norms", N)
 		if c.QKNorm {
 			la.qp, la.kp = f("q/k/v", N*qd), f("q/k/v", N*kvd)
 			la.qrstd, la.krstd = f("norms", N*c.Heads), f("norms", N*c.KVHeads)
@@ -149,8 +159,7 @@ func (a *Acts) allocAll() error {
 		la.q, la.k, la.v = f("q/k/v", N*qd), f("q/k/v", N*kvd), f("q/k/v", N*kvd)
 		la.att, la.lse = f("attention", N*qd), f("attention", N*c.Heads)
 		la.resMid = f("residual stream", N*H)
-		la.ln2, la.rstd2 = f("norms", N*H), f("norms", N)
-		la.gate, la.up, la.act = f("mlp", N*I), f("mlp", N*I), f("mlp", N*I)
+		la.gate, la.up = f("mlp", N*I), f("mlp", N*I)
 		if !c.QKNorm {
 			la.qp, la.kp = la.q, la.k
 		}
@@ -158,12 +167,9 @@ func (a *Acts) allocAll() error {
 			return err
 		}
 	}
-	// o and down are consumed at once by the residual add: one scratch each.
-	o, down := f("scratch", N*H), f("scratch", N*H)
 	a.layers = make([]layerActs, c.Layers)
 	for l := range a.layers {
 		a.layers[l] = bufs[l%nLayerBufs]
-		a.layers[l].o, a.layers[l].down = o, down
 	}
 	a.lnf, a.rstdf = f("norms", N*H), f("norms", N)
 	return err

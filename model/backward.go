@@ -59,6 +59,9 @@ func (m *Model) BackwardHidden(a *Acts, dhidden kernels.Tensor) error {
 }
 
 func (m *Model) prepBackward(a *Acts) error {
+	if m.Frozen() {
+		return fmt.Errorf("model: Backward on a frozen model (no gradient buffer)")
+	}
 	if !a.train {
 		return fmt.Errorf("model: Backward needs training activations (NewActs), not inference ones")
 	}
@@ -77,6 +80,7 @@ func (m *Model) backwardHidden(a *Acts, dlnf kernels.Tensor) {
 	H, I, d := c.Hidden, c.Intermediate, c.HeadDim
 	qd, kvd := c.Heads*d, c.KVHeads*d
 	g := a.grad
+	eps := float32(c.RMSNormEps)
 	v := func(x kernels.Tensor, w int) kernels.Tensor { return x.View(0, n*w) }
 	dres := v(g.dres, H)
 	dln := v(g.dln, H)
@@ -85,12 +89,16 @@ func (m *Model) backwardHidden(a *Acts, dlnf kernels.Tensor) {
 	be.RMSNormBackward(dres, m.g.norm, dlnf, v(a.res[c.Layers], H), m.p.norm, v(a.rstdf, 1), n, H)
 	for l := c.Layers - 1; l >= 0; l-- {
 		lp, lg, la := &m.p.layers[l], &m.g.layers[l], &a.layers[l]
-		// MLP: res[l+1] = resMid + down(act).
+		// MLP: res[l+1] = resMid + down(act). act and ln2 live in shared
+		// buffers: recompute them (same ops, same values as the forward).
 		dact, dgate, dup := v(g.dact, I), v(g.dgate, I), v(g.dup, I)
-		linearBackward(be, dact, lg.wDown, lg.bDown, dres, v(la.act, I), lp.wDown, n, H, I, 0)
+		act, ln2 := v(la.act, I), v(la.ln2, H)
+		be.SwiGLU(act, v(la.gate, I), v(la.up, I), n*I)
+		linearBackward(be, dact, lg.wDown, lg.bDown, dres, act, lp.wDown, n, H, I, 0)
 		be.SwiGLUBackward(dgate, dup, dact, v(la.gate, I), v(la.up, I), n*I)
-		linearBackward(be, dln, lg.wGate, lg.bGate, dgate, v(la.ln2, H), lp.wGate, n, I, H, 0)
-		linearBackward(be, dln, lg.wUp, lg.bUp, dup, v(la.ln2, H), lp.wUp, n, I, H, 1)
+		be.RMSNorm(ln2, v(la.rstd2, 1), v(la.resMid, H), lp.postNorm, n, H, eps)
+		linearBackward(be, dln, lg.wGate, lg.bGate, dgate, ln2, lp.wGate, n, I, H, 0)
+		linearBackward(be, dln, lg.wUp, lg.bUp, dup, ln2, lp.wUp, n, I, H, 1)
 		// dres becomes d(resMid): the residual path plus the norm's.
 		be.RMSNormBackward(dres, lg.postNorm, dln, v(la.resMid, H), lp.postNorm, v(la.rstd2, 1), n, H)
 
@@ -112,10 +120,73 @@ func (m *Model) backwardHidden(a *Acts, dlnf kernels.Tensor) {
 			be.RMSNormBackward(dkp, lg.kNorm, dk, v(la.kp, kvd), lp.kNorm, v(la.krstd, c.KVHeads), n*c.KVHeads, d)
 		}
 		ln1 := v(la.ln1, H)
+		be.RMSNorm(ln1, v(la.rstd1, 1), v(a.res[l], H), lp.inNorm, n, H, eps)
 		linearBackward(be, dln, lg.wq, lg.bq, dqp, ln1, lp.wq, n, qd, H, 0)
 		linearBackward(be, dln, lg.wk, lg.bk, dkp, ln1, lp.wk, n, kvd, H, 1)
 		linearBackward(be, dln, lg.wv, lg.bv, dv, ln1, lp.wv, n, kvd, H, 1)
 		be.RMSNormBackward(dres, lg.inNorm, dln, v(a.res[l], H), lp.inNorm, v(la.rstd1, 1), n, H)
 	}
 	be.EmbeddingBackward(m.g.embed, dres, v(a.ids, 1), n, H)
+}
+
+// ForwardBackwardCE runs the forward, a weighted next-token cross-entropy
+// and the backward without a [b*t, Vocab] logits buffer: the output
+// projection, the loss and its gradient run over row chunks. targets[i] is
+// the id to predict at position i (< 0: none), weights[i] its weight
+// (nil: all 1). It returns sum_i weights[i]*CE_i and ACCUMULATES gscale
+// times its gradient into m.Grads.
+func (m *Model) ForwardBackwardCE(a *Acts, ids []int32, lens []int, targets []int32, weights []float32, gscale float32) (float64, error) {
+	if len(targets) != len(ids) || (weights != nil && len(weights) != len(ids)) {
+		return 0, fmt.Errorf("model: %d targets and %d weights for %d ids", len(targets), len(weights), len(ids))
+	}
+	if err := m.ForwardHidden(a, ids, lens); err != nil {
+		return 0, err
+	}
+	if err := m.prepBackward(a); err != nil {
+		return 0, err
+	}
+	if err := a.ensureChunk(); err != nil {
+		return 0, err
+	}
+	c, be := m.Cfg, m.BE
+	n := a.b * a.t
+	V, H := c.VocabSize, c.Hidden
+	tg := make([]int32, n)
+	w := make([]float32, n)
+	for r := 0; r < a.b; r++ {
+		for i := 0; i < a.t; i++ {
+			j := r*a.t + i
+			tg[j], w[j] = targets[j], 1
+			if weights != nil {
+				w[j] = weights[j]
+			}
+			if i >= lens[r] || tg[j] < 0 {
+				tg[j], w[j] = -1, 0
+			} else if tg[j] >= int32(V) {
+				return 0, fmt.Errorf("model: target %d at row %d position %d is outside the vocabulary [0,%d)", tg[j], r, i, V)
+			}
+		}
+	}
+	be.UploadInt32(a.targets, tg)
+	be.Upload(a.cew, w)
+	dln := a.grad.dln.View(0, n*H)
+	for r0 := 0; r0 < n; r0 += a.chunkRows {
+		rows := min(a.chunkRows, n-r0)
+		logits := a.chunk.View(0, rows*V)
+		x := a.lnf.View(r0*H, rows*H)
+		be.MatMul(logits, x, m.p.head, rows, V, H, false, true, 1, 0)
+		be.CrossEntropy(a.lp.View(r0, rows), logits, logits, a.targets.View(r0, rows), a.cew.View(r0, rows), rows, V, gscale)
+		linearBackward(be, dln.View(r0*H, rows*H), m.g.head, kernels.Tensor{}, logits, x, m.p.head, rows, V, H, 0)
+	}
+	losses := make([]float32, n)
+	be.Download(losses, a.lp.View(0, n))
+	m.backwardHidden(a, dln)
+	if err := be.Sync(); err != nil {
+		return 0, fmt.Errorf("model: cross-entropy step: %w", err)
+	}
+	var sum float64
+	for _, v := range losses {
+		sum += float64(v)
+	}
+	return sum, nil
 }

@@ -3,6 +3,14 @@
 // saved to safetensors (single file or sharded), an explicit forward and a
 // hand-written backward over one contiguous parameter buffer, and KV-cache
 // generation. Every computation is a kernels.Backend op.
+//
+// Entry points: Load/New build a Model (F32 Params and Grads buffers, Specs
+// locating each HF tensor); NewActs/NewInferActs preallocate activations
+// for B rows x T tokens; Forward (+ Logits) and Backward work on
+// right-padded batches; ForwardBackwardCE and TokenLogProbs do the same
+// without a [B*T, vocab] logits buffer (row chunks); Generate decodes with a
+// KV cache (no stop ids unless given: not even EOS); Save writes an HF
+// directory atomically. TimingBackend attributes time to ops.
 package model
 
 import (

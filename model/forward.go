@@ -243,7 +243,9 @@ func (a *Acts) ensureChunk() error {
 		return nil
 	}
 	V := a.m.Cfg.VocabSize
-	a.chunkRows = max(1, min(a.B*a.T, chunkElems/V))
+	if a.chunkRows <= 0 { // tests preset smaller chunks
+		a.chunkRows = max(1, min(a.B*a.T, chunkElems/V))
+	}
 	var err error
 	if a.chunk, err = a.alloc("logits chunk", kernels.F32, a.chunkRows*V); err != nil {
 		return err
@@ -251,6 +253,9 @@ func (a *Acts) ensureChunk() error {
 	if a.targets, err = a.alloc("targets", kernels.I32, a.B*a.T); err != nil {
 		return err
 	}
-	a.lp, err = a.alloc("log-probs", kernels.F32, a.B*a.T)
+	if a.lp, err = a.alloc("log-probs", kernels.F32, a.B*a.T); err != nil {
+		return err
+	}
+	a.cew, err = a.alloc("loss weights", kernels.F32, a.B*a.T)
 	return err
 }

@@ -144,6 +144,7 @@ func TestPaddedBatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	batch := download(be, a.Logits())
+	a.chunkRows = 5 // several output-projection chunks
 	lp, err := m.TokenLogProbs(a, ids, lens, targets)
 	if err != nil {
 		t.Fatal(err)
@@ -319,4 +320,69 @@ type countingBackend struct {
 func (c *countingBackend) Alloc(d kernels.DType, n int) (kernels.Tensor, error) {
 	c.bytes += int64(n) * int64(d.Size())
 	return c.Backend.Alloc(d, n)
+}
+
+// TestCloneAndCopy checks that Clone is independent and CopyParamsFrom
+// syncs.
+func TestCloneAndCopy(t *testing.T) {
+	be := testBackend()
+	m, err := New(tinyConfig("llama"), be, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Free()
+	c, err := m.Clone()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Free()
+	name := "model.layers.0.mlp.up_proj.weight"
+	orig := download(be, m.Param(name))
+	be.Fill(m.Param(name), 3)
+	if relErr(download(be, c.Param(name)), orig) != 0 {
+		t.Fatal("clone changed with the original")
+	}
+	c.CopyParamsFrom(m)
+	if got := download(be, c.Param(name)); got[0] != 3 {
+		t.Fatalf("CopyParamsFrom: %g, want 3", got[0])
+	}
+	if m.Param("lm_head.weight").Valid() != !m.Cfg.TieEmbeddings {
+		t.Error("lm_head view presence does not match tie_word_embeddings")
+	}
+}
+
+// TestFrozen checks that a frozen model forwards like the full one and
+// refuses Backward.
+func TestFrozen(t *testing.T) {
+	be := testBackend()
+	m, err := New(tinyConfig("qwen2"), be, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Free()
+	f, err := m.CloneFrozen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Free()
+	if !f.Frozen() || m.Frozen() || f.Grad("model.norm.weight").Valid() {
+		t.Fatal("Frozen flags wrong")
+	}
+	ids := []int32{3, 1, 4, 1, 5}
+	a, _ := f.NewActs(1, 5)
+	defer a.Free()
+	if err := f.Forward(a, ids, []int{5}); err != nil {
+		t.Fatal(err)
+	}
+	got := download(be, a.Logits())
+	if err := f.Backward(a, a.Logits()); err == nil {
+		t.Error("Backward accepted a frozen model")
+	}
+	f.ZeroGrads()
+	a2, _ := m.NewActs(1, 5)
+	defer a2.Free()
+	m.Forward(a2, ids, []int{5})
+	if e := relErr(got, download(be, a2.Logits())); e != 0 {
+		t.Errorf("frozen clone logits differ by %.3g", e)
+	}
 }

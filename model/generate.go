@@ -221,10 +221,7 @@ func (m *Model) Generate(prompts [][]int32, opt GenerateOptions) ([][]int32, err
 	}
 	for step := 0; step < opt.MaxNewTokens; step++ {
 		for r := range u {
-			u[r] = float32(rng.Float64())
-			if u[r] >= 1 { // float32 rounding of values just below 1
-				u[r] = 0.99999994
-			}
+			u[r] = rng.Float32() // in [0,1)
 		}
 		be.Upload(s.u, u)
 		be.Sample(s.out, s.logits, s.u, b, V, temp, opt.TopK, topP)

@@ -178,3 +178,49 @@ func TestFiniteDifferences(t *testing.T) {
 		}
 	}
 }
+
+// TestForwardBackwardCE checks the chunked loss path against Forward +
+// CrossEntropy + Backward, with a chunk smaller than the batch.
+func TestForwardBackwardCE(t *testing.T) {
+	for _, tied := range []bool{true, false} {
+		be := testBackend()
+		cfg := tinyConfig("qwen2")
+		cfg.TieEmbeddings = tied
+		m, err := New(cfg, be, 4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		randomize(t, m, 12)
+		b, T := 3, 5
+		lens := []int{5, 2, 4}
+		p := newLossProblem(t, m, b, T, lens, 9)
+		a, _ := m.NewActs(b, T)
+		want := p.eval(t, m, a, true)
+		be.Scale(m.Grads, 0.5, m.Grads.N) // gscale 0.5 below
+		ref := download(be, m.Grads)
+		tg := make([]int32, b*T)
+		w := make([]float32, b*T)
+		be.DownloadInt32(tg, p.targets)
+		be.Download(w, p.weights)
+		a2, _ := m.NewActs(b, T)
+		a2.chunkRows = 4 // force several chunks
+		if err := a2.ensureChunk(); err != nil {
+			t.Fatal(err)
+		}
+		m.ZeroGrads()
+		got, err := m.ForwardBackwardCE(a2, p.ids, lens, tg, w, 0.5)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if math.Abs(got-want) > 1e-6*math.Abs(want) {
+			t.Errorf("tied=%v: loss %g, want %g", tied, got, want)
+		}
+		if e := relErr(download(be, m.Grads), ref); e > 1e-6 {
+			t.Errorf("tied=%v: gradients differ by %.3g", tied, e)
+		}
+		a.Free()
+		a2.Free()
+		p.free(be)
+		m.Free()
+	}
+}

@@ -158,6 +158,7 @@ func tinyConfig(arch string) *Config {
 	switch arch {
 	case "qwen3":
 		c.QKNorm = true
+		c.HeadDim = 12 // heads*head_dim (48) != hidden (32), as in real Qwen3
 	case "qwen2":
 		c.AttnBias = true
 	case "llama":

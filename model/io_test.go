@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"github.com/nlpodyssey/safetensors"
 
 	"sdzero/kernels"
+	"sdzero/kernels/cpu"
 )
 
 // TestSaveLoadExact saves models in every layout and dtype and checks that
@@ -92,12 +94,43 @@ func TestSaveLoadExact(t *testing.T) {
 					t.Fatal(err)
 				}
 				m3.Free()
+				// And sharded twice into the same dir: fresh shard names,
+				// the old ones removed after the commit.
+				for k := 0; k < 2; k++ {
+					if err := m2.Save(dir, SaveOptions{DType: kernels.F32, MaxShardBytes: 20000}); err != nil {
+						t.Fatal(err)
+					}
+				}
+				m4, err := Load(dir, be)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, s := range m.Specs {
+					if relErr(download(be, m4.Param(s.Name)), download(be, m2.Param(s.Name))) != 0 {
+						t.Fatalf("%s changed after re-saving", s.Name)
+					}
+				}
+				m4.Free()
+				files, _ := filepath.Glob(filepath.Join(dir, "model-*.safetensors"))
+				var idx shardIndex
+				data, _ := os.ReadFile(filepath.Join(dir, "model.safetensors.index.json"))
+				json.Unmarshal(data, &idx)
+				used := map[string]bool{}
+				for _, f := range idx.WeightMap {
+					used[f] = true
+				}
+				if len(files) != len(used) {
+					t.Errorf("%d shard files for %d in the index", len(files), len(used))
+				}
+				if err := m2.Save(dir, SaveOptions{DType: kernels.F32}); err != nil {
+					t.Fatal(err)
+				}
 				entries, _ := os.ReadDir(dir)
 				for _, e := range entries {
 					if strings.HasPrefix(e.Name(), ".") {
 						t.Errorf("temp file %s left behind", e.Name())
 					}
-					if tc.shard > 0 && strings.HasPrefix(e.Name(), "model-") {
+					if strings.HasPrefix(e.Name(), "model-") || e.Name() == "model.safetensors.index.json" {
 						t.Errorf("stale shard %s left behind", e.Name())
 					}
 				}
@@ -315,3 +348,62 @@ func FuzzParseSafetensors(f *testing.F) {
 }
 
 var _ = errors.New
+
+// TestLoadVariants loads F16 weights, a tied checkpoint that still carries
+// lm_head.weight, and rotary inv_freq buffers (all accepted as HF does).
+func TestLoadVariants(t *testing.T) {
+	be := testBackend()
+	cfg := tinyConfig("qwen3")
+	cfg.TieEmbeddings = true
+	m, err := New(cfg, be, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Free()
+	randomize(t, m, 2)
+	dir := t.TempDir()
+	if err := cfg.WriteJSON(filepath.Join(dir, "config.json")); err != nil {
+		t.Fatal(err)
+	}
+	views := map[string]lazyView{}
+	want := map[string][]float32{}
+	for _, s := range m.Specs {
+		host := download(be, m.Param(s.Name))
+		raw := make([]byte, 2*len(host))
+		w := make([]float32, len(host))
+		for i, v := range host {
+			h := cpu.F32ToF16(v)
+			binary.LittleEndian.PutUint16(raw[2*i:], h)
+			w[i] = cpu.F16ToF32(h)
+		}
+		shape := make([]uint64, len(s.Shape))
+		for i, d := range s.Shape {
+			shape[i] = uint64(d)
+		}
+		views[s.Name] = rawView(safetensors.F16, shape, raw)
+		want[s.Name] = w
+	}
+	views["lm_head.weight"] = views["model.embed_tokens.weight"]
+	views["model.layers.0.self_attn.rotary_emb.inv_freq"] = rawView(safetensors.F32, []uint64{4}, make([]byte, 16))
+	writeST(t, filepath.Join(dir, "model.safetensors"), views)
+	m2, err := Load(dir, be)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m2.Free()
+	for name, w := range want {
+		if e := relErr(download(be, m2.Param(name)), w); e != 0 {
+			t.Errorf("%s: F16 load differs from the F16 values (%.3g)", name, e)
+		}
+		if m2.DiskDTypes[name] != "F16" {
+			t.Errorf("%s: disk dtype %q", name, m2.DiskDTypes[name])
+		}
+	}
+	// f16ToF32 agrees with the backend's conversion on every half value.
+	for h := 0; h < 1<<16; h++ {
+		a, b := f16ToF32(uint16(h)), cpu.F16ToF32(uint16(h))
+		if math.Float32bits(a) != math.Float32bits(b) && !(a != a && b != b) {
+			t.Fatalf("f16ToF32(%#04x) = %g, backend %g", h, a, b)
+		}
+	}
+}

@@ -88,8 +88,9 @@ func layout(cfg *Config) ([]ParamSpec, int) {
 	return specs, off
 }
 
-// alloc builds a model with zeroed parameter and gradient buffers.
-func alloc(cfg *Config, be kernels.Backend) (*Model, error) {
+// alloc builds a model with a zeroed parameter buffer and, withGrads, a
+// zeroed gradient buffer.
+func alloc(cfg *Config, be kernels.Backend, withGrads bool) (*Model, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -102,9 +103,11 @@ func alloc(cfg *Config, be kernels.Backend) (*Model, error) {
 	if m.Params, err = be.Alloc(kernels.F32, total); err != nil {
 		return nil, fmt.Errorf("allocate %d parameters: %w", total, err)
 	}
-	if m.Grads, err = be.Alloc(kernels.F32, total); err != nil {
-		be.Free(m.Params)
-		return nil, fmt.Errorf("allocate %d gradients: %w", total, err)
+	if withGrads {
+		if m.Grads, err = be.Alloc(kernels.F32, total); err != nil {
+			be.Free(m.Params)
+			return nil, fmt.Errorf("allocate %d gradients: %w", total, err)
+		}
 	}
 	m.p = m.views(m.Params)
 	m.g = m.views(m.Grads)
@@ -115,7 +118,7 @@ func alloc(cfg *Config, be kernels.Backend) (*Model, error) {
 func (m *Model) views(buf kernels.Tensor) modelParams {
 	get := func(name string) kernels.Tensor {
 		i, ok := m.index[name]
-		if !ok {
+		if !ok || !buf.Valid() {
 			return kernels.Tensor{}
 		}
 		return buf.View(m.Specs[i].Off, m.Specs[i].N)
@@ -151,7 +154,7 @@ func (m *Model) views(buf kernels.Tensor) modelParams {
 // _init_weights: linear and embedding weights normal with std 0.02, biases
 // zero, norm weights one. The same seed gives the same weights.
 func New(cfg *Config, be kernels.Backend, seed uint64) (*Model, error) {
-	m, err := alloc(cfg, be)
+	m, err := alloc(cfg, be, true)
 	if err != nil {
 		return nil, err
 	}
@@ -182,7 +185,13 @@ func New(cfg *Config, be kernels.Backend, seed uint64) (*Model, error) {
 // model.safetensors or a sharded model.safetensors.index.json. Weights may be
 // F32, BF16 or F16 on disk; they are held as F32. A missing, unexpected,
 // wrongly shaped or wrongly typed tensor is an error naming it and its file.
-func Load(dir string, be kernels.Backend) (*Model, error) {
+func Load(dir string, be kernels.Backend) (*Model, error) { return load(dir, be, true) }
+
+// LoadFrozen is Load without a gradient buffer (half the memory), for
+// scoring, generation and frozen teachers; Backward refuses such a model.
+func LoadFrozen(dir string, be kernels.Backend) (*Model, error) { return load(dir, be, false) }
+
+func load(dir string, be kernels.Backend, withGrads bool) (*Model, error) {
 	cfg, err := LoadConfig(filepath.Join(dir, "config.json"))
 	if err != nil {
 		return nil, err
@@ -191,7 +200,7 @@ func Load(dir string, be kernels.Backend) (*Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load %s: %w", dir, err)
 	}
-	m, err := alloc(cfg, be)
+	m, err := alloc(cfg, be, withGrads)
 	if err != nil {
 		return nil, fmt.Errorf("load %s: %w", dir, err)
 	}
@@ -373,8 +382,12 @@ func (m *Model) Param(name string) kernels.Tensor {
 	return m.Params.View(m.Specs[i].Off, m.Specs[i].N)
 }
 
-// Grad returns the view of a parameter's gradient by HF name.
+// Grad returns the view of a parameter's gradient by HF name (the zero
+// Tensor for a frozen model).
 func (m *Model) Grad(name string) kernels.Tensor {
+	if !m.Grads.Valid() {
+		return kernels.Tensor{}
+	}
 	i, ok := m.index[name]
 	if !ok {
 		if name == "lm_head.weight" && m.Cfg.TieEmbeddings {
@@ -394,8 +407,16 @@ func (m *Model) Spec(name string) (ParamSpec, bool) {
 	return m.Specs[i], true
 }
 
-// ZeroGrads sets every gradient to zero.
-func (m *Model) ZeroGrads() { m.BE.Fill(m.Grads, 0) }
+// ZeroGrads sets every gradient to zero (a no-op for a frozen model).
+func (m *Model) ZeroGrads() {
+	if m.Grads.Valid() {
+		m.BE.Fill(m.Grads, 0)
+	}
+}
+
+// Frozen reports whether the model has no gradient buffer (LoadFrozen,
+// CloneFrozen).
+func (m *Model) Frozen() bool { return !m.Grads.Valid() }
 
 // CopyParamsFrom copies src's parameters into m (same config, same
 // backend), e.g. to sync a teacher with its student.
@@ -408,8 +429,13 @@ func (m *Model) CopyParamsFrom(src *Model) {
 
 // Clone returns an independent copy of the model's parameters (gradients
 // zero), on the same backend.
-func (m *Model) Clone() (*Model, error) {
-	c, err := alloc(m.Cfg, m.BE)
+func (m *Model) Clone() (*Model, error) { return m.clone(true) }
+
+// CloneFrozen is Clone without a gradient buffer (a frozen teacher).
+func (m *Model) CloneFrozen() (*Model, error) { return m.clone(false) }
+
+func (m *Model) clone(withGrads bool) (*Model, error) {
+	c, err := alloc(m.Cfg, m.BE, withGrads)
 	if err != nil {
 		return nil, fmt.Errorf("clone model: %w", err)
 	}
@@ -426,7 +452,9 @@ func (m *Model) Free() {
 	}
 	m.closed = true
 	m.BE.Free(m.Params)
-	m.BE.Free(m.Grads)
+	if m.Grads.Valid() {
+		m.BE.Free(m.Grads)
+	}
 	m.Params, m.Grads = kernels.Tensor{}, kernels.Tensor{}
 }
 

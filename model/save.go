@@ -82,10 +82,30 @@ func (m *Model) Save(dir string, opt SaveOptions) error {
 	}
 	var fetchErr error
 	weightMap := map[string]string{}
+	// Shard names must not collide with the shards of a checkpoint already
+	// in dir: the old index keeps pointing at intact old shards until the
+	// new index replaces it.
+	shardName := func(i int, tag string) string {
+		return fmt.Sprintf("model-%05d-of-%05d%s.safetensors", i+1, len(shards), tag)
+	}
+	tag := ""
+	for try := 0; len(shards) > 1; try++ {
+		clash := false
+		for i := range shards {
+			if _, err := os.Lstat(filepath.Join(dir, shardName(i, tag))); err == nil {
+				clash = true
+				break
+			}
+		}
+		if !clash {
+			break
+		}
+		tag = fmt.Sprintf("-%d", try+2)
+	}
 	for i, sh := range shards {
 		name := "model.safetensors"
 		if len(shards) > 1 {
-			name = fmt.Sprintf("model-%05d-of-%05d.safetensors", i+1, len(shards))
+			name = shardName(i, tag)
 		}
 		views := make(map[string]lazyView, len(sh))
 		for _, s := range sh {
@@ -160,8 +180,9 @@ func (m *Model) Save(dir string, opt SaveOptions) error {
 		}
 	}
 
-	// Commit: shards first, then the index (the commit point of a sharded
-	// checkpoint), then config and extra files.
+	// Commit: shards first (fresh names), then the index (the commit point
+	// of a sharded checkpoint) or model.safetensors, then config and extra
+	// files.
 	for i := range tmps {
 		if err := os.Rename(tmps[i], finals[i]); err != nil {
 			cleanup()

@@ -302,3 +302,5 @@ func (tb *TimingBackend) AdamW(p, g, m, v kernels.Tensor, n int, a kernels.AdamW
 	defer tb.done("AdamW", "adamw", time.Now())
 	tb.Backend.AdamW(p, g, m, v, n, a)
 }
+
+var _ kernels.Backend = (*TimingBackend)(nil)

@@ -43,6 +43,9 @@ type trainerState struct {
 	// Step is the number of completed trainer steps.
 	Step       int `json:"step"`
 	TotalSteps int `json:"total_steps"`
+	// PlannedSteps is the plan derived from config and data (TotalSteps
+	// becomes Step when srt-collect reaches its target early).
+	PlannedSteps int `json:"planned_steps"`
 	// OptimStep is AdamW's step count (bias correction).
 	OptimStep int `json:"optim_step"`
 	// RNG is the PCG state (MarshalBinary) that seeds rollouts.
@@ -376,4 +379,23 @@ func readMoments(path string, be kernels.Backend, n int, ts map[string]kernels.T
 		}
 	}
 	return be.Sync()
+}
+
+// olderCheckpoints returns a hint naming the other checkpoints of a run,
+// for errors about a damaged latest one.
+func olderCheckpoints(runDir, bad string) string {
+	ents, err := os.ReadDir(filepath.Join(runDir, checkpointsDir))
+	if err != nil {
+		return ""
+	}
+	var names []string
+	for _, e := range ents {
+		if e.IsDir() && strings.HasPrefix(e.Name(), "step-") && e.Name() != filepath.Base(bad) {
+			names = append(names, e.Name())
+		}
+	}
+	if len(names) == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" (older checkpoints: %s; write one's name into %s to resume from it)", strings.Join(names, ", "), filepath.Join(runDir, checkpointsDir, latestFile))
 }

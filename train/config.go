@@ -1,17 +1,3 @@
-// Package train runs sdzero's training phases on one shared machinery:
-// SD-Zero's self-revision training (srt-collect, srt) and on-policy
-// self-distillation (distill), and the baselines sft, rft, grpo and sdft.
-// Every phase uses the same prompt building, rollout, verification,
-// micro-batched forward/backward, AdamW step, metrics log and atomic
-// checkpoints, so that runs can be compared at equal sample budget and
-// resumed bit-exactly.
-//
-// Programmatic use:
-//
-//	cfg := train.DefaultConfig()
-//	cfg.Phase = "distill"; cfg.Model = "runs/srt/final"; ...
-//	res, err := train.Run(ctx, cfg, train.Options{Backend: be, Out: os.Stderr})
-//	res, err = train.Resume(ctx, res.RunDir, train.Options{Backend: be})
 package train
 
 import (
@@ -59,23 +45,44 @@ type Config struct {
 	Out string `yaml:"out" toml:"out"`
 	// Seed seeds every random stream of the run (data order, sampling).
 	Seed uint64 `yaml:"seed" toml:"seed"`
-	// Device names the backend ("cpu", "cuda", "cuda:1"); used by the CLI.
+	// Device names the backend ("cpu", "cuda", "auto"); used by the CLI.
 	Device string `yaml:"device" toml:"device"`
 	// Threads is the CPU backend's thread count (0 = all cores).
 	Threads int `yaml:"threads" toml:"threads"`
 
-	Data    DataConfig    `yaml:"data" toml:"data"`
-	Prompt  PromptConfig  `yaml:"prompt" toml:"prompt"`
-	Optim   OptimConfig   `yaml:"optim" toml:"optim"`
-	Train   LoopConfig    `yaml:"train" toml:"train"`
+	// Data selects the problems; Prompt how they are rendered.
+	Data   DataConfig   `yaml:"data" toml:"data"`
+	Prompt PromptConfig `yaml:"prompt" toml:"prompt"`
+	// Optim is AdamW and the schedule; Train the shared loop.
+	Optim OptimConfig `yaml:"optim" toml:"optim"`
+	Train LoopConfig  `yaml:"train" toml:"train"`
+	// Rollout is student sampling; Verify the reward.
 	Rollout RolloutConfig `yaml:"rollout" toml:"rollout"`
 	Verify  VerifyConfig  `yaml:"verify" toml:"verify"`
+	// Collect, SRT, Distill, RFT, GRPO and SDFT are the phases' knobs.
 	Collect CollectConfig `yaml:"srt_collect" toml:"srt_collect"`
 	SRT     SRTConfig     `yaml:"srt" toml:"srt"`
 	Distill DistillConfig `yaml:"distill" toml:"distill"`
 	RFT     RFTConfig     `yaml:"rft" toml:"rft"`
 	GRPO    GRPOConfig    `yaml:"grpo" toml:"grpo"`
 	SDFT    SDFTConfig    `yaml:"sdft" toml:"sdft"`
+	// Eval is the optional held-out evaluation during training.
+	Eval EvalConfig `yaml:"eval" toml:"eval"`
+}
+
+// EvalConfig evaluates the student on held-out problems during training
+// (greedy by default) and logs eval_accuracy and eval_response_len in the
+// metrics of the steps it runs after.
+type EvalConfig struct {
+	// Data is a problem file of the same kind as data.train (empty = off).
+	Data string `yaml:"data" toml:"data"`
+	// Every runs the evaluation every N steps and after the last step.
+	Every int `yaml:"every" toml:"every"`
+	// Limit keeps the first Limit problems (0 = all).
+	Limit int `yaml:"limit" toml:"limit"`
+	// Temperature of the evaluation samples (0 = greedy); one sample per
+	// problem, max_new_tokens as in rollout.
+	Temperature float64 `yaml:"temperature" toml:"temperature"`
 }
 
 // DataConfig selects the training problems.
@@ -119,8 +126,10 @@ type PromptConfig struct {
 
 // OptimConfig configures AdamW and the learning-rate schedule.
 type OptimConfig struct {
-	LR          float64 `yaml:"lr" toml:"lr"`
-	MinLR       float64 `yaml:"min_lr" toml:"min_lr"`
+	// LR is the peak learning rate; MinLR the end of the decay.
+	LR    float64 `yaml:"lr" toml:"lr"`
+	MinLR float64 `yaml:"min_lr" toml:"min_lr"`
+	// WeightDecay, Beta1, Beta2 and Eps as in torch.optim.AdamW.
 	WeightDecay float64 `yaml:"weight_decay" toml:"weight_decay"`
 	Beta1       float64 `yaml:"beta1" toml:"beta1"`
 	Beta2       float64 `yaml:"beta2" toml:"beta2"`
@@ -169,7 +178,9 @@ type LoopConfig struct {
 // RolloutConfig configures sampling from the student.
 type RolloutConfig struct {
 	// N is the number of samples per prompt (distill, sdft).
-	N            int     `yaml:"n" toml:"n"`
+	N int `yaml:"n" toml:"n"`
+	// MaxNewTokens bounds a response; Temperature, TopP and TopK shape
+	// sampling (temperature 0 = greedy, top_p 1 and top_k 0 = off).
 	MaxNewTokens int     `yaml:"max_new_tokens" toml:"max_new_tokens"`
 	Temperature  float64 `yaml:"temperature" toml:"temperature"`
 	TopP         float64 `yaml:"top_p" toml:"top_p"`
@@ -182,7 +193,8 @@ type RolloutConfig struct {
 type VerifyConfig struct {
 	// Workers bounds parallel verifications (0 = number of CPUs).
 	Workers int `yaml:"workers" toml:"workers"`
-	// Code sandbox limits (code datasets only).
+	// Code sandbox limits and tools (code datasets only); empty Python and
+	// Gxx use the verify package's defaults (python3 and g++ on PATH).
 	TestTimeoutS    float64 `yaml:"test_timeout_s" toml:"test_timeout_s"`
 	CompileTimeoutS float64 `yaml:"compile_timeout_s" toml:"compile_timeout_s"`
 	MemoryMB        int     `yaml:"memory_mb" toml:"memory_mb"`
@@ -316,7 +328,7 @@ func DefaultConfig() *Config {
 			FinalDType: "f32",
 		},
 		Rollout: RolloutConfig{N: 1, MaxNewTokens: 1024, Temperature: 0.7, TopP: 1.0, GenBatch: 64},
-		Verify:  VerifyConfig{TestTimeoutS: 5, CompileTimeoutS: 30, MemoryMB: 1024, Python: "python3", Gxx: "g++"},
+		Verify:  VerifyConfig{TestTimeoutS: 5, CompileTimeoutS: 30, MemoryMB: 1024},
 		Collect: CollectConfig{NInit: 1, NRev: 3},
 		SRT:     SRTConfig{Mode: "joint", StageSplit: 0.5, RevisionMask: "all", GenerationMask: "turn"},
 		Distill: DistillConfig{Divergence: "mixed", TopK: 64, ForwardWeight: 0.5, Temperature: 1.0},
@@ -503,6 +515,9 @@ func (c *Config) Validate() error {
 		return bad("rollout.top_k", "negative")
 	case r.GenBatch < 1:
 		return bad("rollout.gen_batch", "must be >= 1")
+	}
+	if c.Eval.Data != "" && (c.Eval.Every < 1 || c.Eval.Limit < 0 || c.Eval.Temperature < 0) {
+		return bad("eval", "every must be >= 1, limit >= 0 and temperature >= 0 when eval.data is set")
 	}
 	if c.Verify.Workers < 0 {
 		return bad("verify.workers", "negative")

@@ -87,13 +87,8 @@ func (t *trainer) runLM(p lmPass) (loss float64, tokens int, err error) {
 			t.be.Download(lp, t.lpBuf.View(0, n))
 			for r := range rows {
 				for pos := 0; pos < T; pos++ {
-					k := r*T + pos
-					if tg[k] >= 0 {
+					if k := r*T + pos; tg[k] >= 0 {
 						w[k] = p.dyn(s0+r, pos+1, float64(lp[k]))
-						if w[k] == 0 {
-							// keep the target so that visit sees the token
-							continue
-						}
 					}
 				}
 			}
@@ -143,7 +138,8 @@ type distillSeq struct {
 	w float32
 }
 
-// runDistill runs teacher forward, alignment (GatherRows), student forward,
+// runDistill runs teacher forward, alignment (GatherRows of the teacher's
+// hidden states, then the output projection), student forward,
 // Distill and backward over micro-batches; visit receives each token's
 // divergence D (unweighted). It returns the summed weighted loss and the
 // number of weighted tokens.
@@ -183,12 +179,19 @@ func (t *trainer) runDistill(seqs []distillSeq, dp kernels.DistillParams, visit 
 				w[sp] = s.w
 			}
 		}
-		if err := t.teacher.Forward(t.tacts, tids, tlens); err != nil {
+		// The teacher's logits are needed only at the aligned positions:
+		// gather its final hidden states there and project just those rows
+		// (no [b*Tt, V] logits buffer, half the output-projection work).
+		if err := t.teacher.ForwardHidden(t.tacts, tids, tlens); err != nil {
 			return 0, 0, fmt.Errorf("teacher forward: %w", err)
 		}
+		H := t.m.Cfg.Hidden
 		t.be.UploadInt32(t.idxBuf.View(0, ns), idx)
+		hg := t.hidBuf.View(0, ns*H)
+		t.be.GatherRows(hg, t.tacts.Hidden(), t.idxBuf.View(0, ns), ns, H)
+		head, _ := t.teacher.HeadWeight()
 		gath := t.gathBuf.View(0, ns*V)
-		t.be.GatherRows(gath, t.tacts.Logits(), t.idxBuf.View(0, ns), ns, V)
+		t.be.MatMul(gath, hg, head, ns, V, H, false, true, 1, 0)
 		if err := t.m.Forward(t.acts, sids, slens); err != nil {
 			return 0, 0, fmt.Errorf("student forward: %w", err)
 		}

@@ -71,8 +71,9 @@ func (s *sampler) restore(st samplerState, n int) error {
 // Metrics keys written to metrics.jsonl (one JSON object per trainer step;
 // absent keys do not apply to the phase):
 //
-//	step, phase, lr, loss, grad_norm, skipped (1 when the step was skipped
-//	for NaN/Inf), tokens (loss tokens), tokens_per_s, step_s, elapsed_s,
+//	step, phase, lr, loss, grad_norm, skipped (1 when no update was applied:
+//	NaN/Inf, or no loss token in the batch), nonfinite (1 for NaN/Inf),
+//	tokens (loss tokens), tokens_per_s, step_s, elapsed_s,
 //	samples_generated (cumulative responses generated, all phases),
 //	reward_mean, accuracy (fraction of samples with reward 1),
 //	response_len (mean tokens), stop_rate (responses that ended with a stop
@@ -84,7 +85,9 @@ func (s *sampler) restore(st samplerState, n int) error {
 //	grpo: clip_frac, kl_ref, adv_abs_mean, zero_adv_groups;
 //	rft: round, kept (correct deduplicated samples of the round);
 //	srt-collect: attempts, attempt_acc, revisions, revision_acc, kept,
-//	kept_total, revision_acc_r0, revision_acc_r1.
+//	kept_total, revision_acc_r0, revision_acc_r1;
+//	with eval.data: eval_accuracy, eval_response_len (held-out, on the
+//	steps the evaluation ran after).
 type Metrics map[string]float64
 
 // metricsLog appends JSON lines to RUN/metrics.jsonl and tracks its size.
@@ -174,7 +177,7 @@ func newProgress(w io.Writer, phase string, startStep, total, every int) *progre
 	return p
 }
 
-var progressKeys = []string{"loss", "kl", "reward_mean", "accuracy", "response_len", "kept_total", "grad_norm", "lr"}
+var progressKeys = []string{"loss", "kl", "reward_mean", "accuracy", "eval_accuracy", "response_len", "kept_total", "grad_norm", "lr"}
 
 func (p *progress) update(step int, m Metrics) {
 	if p.w == nil {
@@ -230,16 +233,17 @@ func fmtDur(d time.Duration) string {
 
 // lrAt is the learning rate of optimizer step s (0-based) of total: linear
 // warm-up from base/warmup to base over the first warmup steps, then the
-// schedule's decay to minLR at the last step.
+// schedule's decay toward minLR, reached one step after the last (as
+// Hugging Face's schedulers, so that no step has a zero rate).
 func lrAt(schedule string, s, warmup, total int, base, minLR float64) float64 {
 	if warmup > 0 && s < warmup {
 		return base * float64(s+1) / float64(warmup)
 	}
 	decay := total - warmup
-	if decay <= 1 || schedule == "constant" {
+	if decay < 1 || schedule == "constant" {
 		return base
 	}
-	frac := float64(s-warmup) / float64(decay-1)
+	frac := float64(s-warmup) / float64(decay)
 	frac = math.Min(1, math.Max(0, frac))
 	switch schedule {
 	case "linear":

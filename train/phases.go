@@ -233,7 +233,7 @@ func (t *trainer) supervisedOn(all []lmSeq, batch []int, useRev, useGen bool, m 
 	}
 	var lossRev, lossGen float64
 	t.m.ZeroGrads()
-	loss, _, err := t.runLM(lmPass{
+	loss, tokens, err := t.runLM(lmPass{
 		seqs: seqs,
 		weight: func(i, j int) float32 {
 			w := float32(0)
@@ -263,7 +263,13 @@ func (t *trainer) supervisedOn(all []lmSeq, batch []int, useRev, useGen bool, m 
 		m["loss_rev"], m["loss_gen"] = lossRev, lossGen
 		m["tokens_rev"], m["tokens_gen"] = float64(nRev), float64(nGen)
 	}
-	m["tokens"] = float64(max(nRev, nGen))
+	m["tokens"] = float64(tokens)
+	if tokens == 0 {
+		// No loss token in this batch (e.g. a stage-1 batch without revision
+		// tokens): no update.
+		m["skipped"] = 1
+		return nil
+	}
 	return t.optimStep(m, loss)
 }
 
@@ -349,8 +355,7 @@ func (t *trainer) stepDistill(ctx context.Context) (Metrics, error) {
 		var ss, ts, n int
 		var tr, ok bool
 		if cfg.Phase == PhaseDistill {
-			delim := t.p.Tok.Encode(RevisionDelimiter(t.p.RevisionText(s.Reward == 1)))
-			st, te, ss, ts, n, tr, ok = DistillPair(x, s.Response, delim, t.p.Stop, budget)
+			st, te, ss, ts, n, tr, ok = DistillPair(x, s.Response, t.p.Delimiter(s.Reward == 1), t.p.Stop, budget)
 		} else {
 			tp := t.tprompts[t.usable[batch[s.Index]]]
 			y := s.Response
@@ -410,9 +415,7 @@ func (t *trainer) stepDistill(ctx context.Context) (Metrics, error) {
 	if tokens == 0 {
 		// Nothing to learn from (all dropped): no update.
 		m["skipped"] = 1
-		return m, nil
-	}
-	if err := t.optimStep(m, loss); err != nil {
+	} else if err := t.optimStep(m, loss); err != nil {
 		return nil, err
 	}
 	// Teacher updates after the student's step.
@@ -447,7 +450,6 @@ func (t *trainer) stepDistill(ctx context.Context) (Metrics, error) {
 func SDFTTeacherMessage(template, question, solution string) string {
 	return strings.NewReplacer("{question}", question, "{solution}", solution).Replace(template)
 }
-
 
 // GroupAdvantages returns (r - mean)/(std + eps) within consecutive
 // groups of g rewards, with the sample (n-1) standard deviation as in
@@ -871,7 +873,7 @@ func (c *collector) step(ctx context.Context, t *trainer) (Metrics, error) {
 		pr := t.p.RevisionText(a.Reward == 1)
 		tu := SRTTuple{ID: p.ID, Question: p.Question, Answer: p.Answer, PromptIDs: prompts[a.Index],
 			InitIDs: a.Response, InitText: a.Text, InitReward: a.Reward, RevisionPrompt: pr,
-			DelimIDs: t.p.Tok.Encode(RevisionDelimiter(pr)), RevIDs: rv.Response, RevText: rv.Text}
+			DelimIDs: t.p.Delimiter(a.Reward == 1), RevIDs: rv.Response, RevText: rv.Text}
 		key := tupleKey(tu)
 		if c.seen[key] {
 			continue

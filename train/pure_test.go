@@ -194,9 +194,10 @@ func TestLRSchedule(t *testing.T) {
 		{"cosine", 0, 2, 10, 0.5},
 		{"cosine", 1, 2, 10, 1},
 		{"cosine", 2, 2, 10, 1},
-		{"cosine", 9, 2, 10, 0.1},
-		{"linear", 9, 2, 10, 0.1},
-		{"linear", 5, 0, 11, 0.55},
+		{"cosine", 6, 2, 10, 0.55},
+		{"cosine", 9, 2, 10, 0.1 + 0.45*(1+math.Cos(math.Pi*7/8))},
+		{"linear", 9, 2, 10, 0.2125},
+		{"linear", 5, 0, 10, 0.55},
 		{"constant", 9, 2, 10, 1},
 		{"constant", 0, 4, 10, 0.25},
 	}

@@ -74,7 +74,7 @@ func TestResumeBitIdentical(t *testing.T) {
 		{PhaseDistill, 3, nil}, // teacher weights saved
 		{PhaseSDFT, 2, nil},    // EMA teacher saved
 		{PhaseGRPO, 1, nil},    // reference reloaded from the initial model
-		{PhaseRFT, 3, nil},     // interrupted inside round 1
+		{PhaseRFT, 4, func(c *Config) { c.RFT.StepsPerRound = 3 }}, // inside round 1
 		{PhaseSRTCollect, 1, func(c *Config) { c.Train.Steps = 3 }},
 	}
 	for _, tc := range cases {

@@ -69,11 +69,13 @@ type Prompter struct {
 	Stop []int32
 	// End is the id appended to demonstrations (the first stop id).
 	End int32
+
+	delim [2][]int32 // ids of RevisionDelimiter for r=0 and r=1
 }
 
 // NewPrompter loads tokenizer.json and the chat template from dir and
-// resolves the stop ids: cfg.StopTokens found in the vocabulary, then the
-// model's EOS ids.
+// resolves the stop ids: cfg.StopTokens (default <|im_end|>,
+// <|endoftext|>) found in the vocabulary, then the model's EOS ids.
 func NewPrompter(dir string, cfg PromptConfig, eos []int) (*Prompter, error) {
 	tok, err := tokenizer.LoadDir(dir)
 	if err != nil {
@@ -84,7 +86,11 @@ func NewPrompter(dir string, cfg PromptConfig, eos []int) (*Prompter, error) {
 		return nil, fmt.Errorf("chat template: %w", err)
 	}
 	p := &Prompter{Tok: tok, Tmpl: tmpl, Cfg: cfg}
-	for _, s := range cfg.StopTokens {
+	stops := cfg.StopTokens
+	if len(stops) == 0 {
+		stops = DefaultConfig().Prompt.StopTokens
+	}
+	for _, s := range stops {
 		if id, ok := tok.TokenID(s); ok && !isStop(id, p.Stop) {
 			p.Stop = append(p.Stop, id)
 		}
@@ -98,6 +104,8 @@ func NewPrompter(dir string, cfg PromptConfig, eos []int) (*Prompter, error) {
 		return nil, fmt.Errorf("prompt: none of the stop tokens %q is in the vocabulary of %s and the model has no EOS id", cfg.StopTokens, dir)
 	}
 	p.End = p.Stop[0]
+	p.delim[0] = tok.Encode(RevisionDelimiter(p.RevisionText(false)))
+	p.delim[1] = tok.Encode(RevisionDelimiter(p.RevisionText(true)))
 	return p, nil
 }
 
@@ -127,7 +135,18 @@ func (p *Prompter) RevisionText(correct bool) string { return p.Cfg.revisionText
 
 // ReviserInput is BuildReviserInput with this prompter's stop ids and P_r.
 func (p *Prompter) ReviserInput(promptIDs, y []int32, correct bool) []int32 {
-	return BuildReviserInput(promptIDs, y, p.Stop, p.RevisionText(correct), p.Tok)
+	yp := StripStop(y, p.Stop)
+	d := p.Delimiter(correct)
+	out := make([]int32, 0, len(promptIDs)+len(yp)+len(d)+len(y))
+	return append(append(append(out, promptIDs...), yp...), d...)
+}
+
+// Delimiter returns ids("\n\n" + P_r + "\n\n") for the reward (cached).
+func (p *Prompter) Delimiter(correct bool) []int32 {
+	if correct {
+		return p.delim[1]
+	}
+	return p.delim[0]
 }
 
 // ResponseText decodes a response without its final stop token.

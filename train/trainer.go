@@ -68,14 +68,29 @@ type Result struct {
 
 // Run starts a new run of cfg.Phase in cfg.Out. It validates the config,
 // refuses a directory that already holds a run, saves the resolved config
-// as RUN/config.yaml, and trains until the planned steps are done or ctx is
-// cancelled (then it saves a checkpoint and returns with Interrupted set).
+// (paths made absolute; cfg itself is not modified) as RUN/config.yaml, and
+// trains until the planned steps are done or ctx is cancelled: then it
+// finishes the current step, saves a checkpoint and returns with
+// Interrupted set.
 func Run(ctx context.Context, cfg *Config, opt Options) (*Result, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	if opt.Backend == nil {
 		return nil, errors.New("train: Options.Backend is nil")
+	}
+	// The saved config uses absolute paths, so that a resume from another
+	// working directory finds the same files.
+	cc := *cfg
+	cfg = &cc
+	for _, p := range []*string{&cfg.Model, &cfg.Tokenizer, &cfg.Data.Train, &cfg.SRT.Data, &cfg.Collect.Output, &cfg.Eval.Data} {
+		if *p != "" {
+			abs, err := filepath.Abs(*p)
+			if err != nil {
+				return nil, fmt.Errorf("config path %s: %w", *p, err)
+			}
+			*p = abs
+		}
 	}
 	runDir := cfg.Out
 	if _, err := os.Stat(filepath.Join(runDir, configFile)); err == nil {
@@ -128,7 +143,7 @@ func Resume(ctx context.Context, runDir string, opt Options) (*Result, error) {
 		return nil, fmt.Errorf("checkpoint %s: config hash %.12s does not match %s (%.12s): the config changed since the checkpoint", dir, st.ConfigHash, filepath.Join(runDir, configFile), h)
 	}
 	if err := verifyFiles(dir, st.Files); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w%s", err, olderCheckpoints(runDir, dir))
 	}
 	cfg.Out = runDir
 	t := &trainer{cfg: cfg, opt: opt, be: opt.Backend, runDir: runDir}
@@ -169,12 +184,13 @@ type trainer struct {
 	// tmax is the SDFT teacher's length budget.
 	tprompts [][]int32
 	tmax     int
-	usable  []int     // problems whose prompt fits (and, where needed, have a solution)
+	usable   []int // problems whose prompt fits (and, where needed, have a solution)
 
 	// device buffers for the loss passes, [MB*T]
 	lossBuf, wBuf, lpBuf kernels.Tensor
 	tgtBuf, idxBuf       kernels.Tensor
 	gathBuf              kernels.Tensor // [MB*T*V] teacher logits aligned to student rows
+	hidBuf               kernels.Tensor // [MB*T*H] teacher hidden states aligned to student rows
 
 	// phase data
 	seqs     []lmSeq // sft, srt: training sequences
@@ -184,6 +200,9 @@ type trainer struct {
 	warmup   int
 	done     bool // phase finished early (srt-collect target)
 	metric   Metrics
+
+	evalProbs   []*Problem // held-out evaluation (eval.data)
+	evalPrompts [][]int32
 }
 
 func (t *trainer) free() {
@@ -198,7 +217,7 @@ func (t *trainer) free() {
 			a.Free()
 		}
 	}
-	for _, b := range []kernels.Tensor{t.lossBuf, t.wBuf, t.lpBuf, t.tgtBuf, t.idxBuf, t.gathBuf} {
+	for _, b := range []kernels.Tensor{t.lossBuf, t.wBuf, t.lpBuf, t.tgtBuf, t.idxBuf, t.gathBuf, t.hidBuf} {
 		if b.Valid() {
 			t.be.Free(b)
 		}
@@ -252,6 +271,9 @@ func (t *trainer) setup(ctx context.Context, st *trainerState, ckpt string) erro
 	if t.m, err = model.Load(src, t.be); err != nil {
 		return fmt.Errorf("load model: %w", err)
 	}
+	// Checkpoints and the final export copy tokenizer and generation files
+	// from the starting model (an older checkpoint may have been pruned).
+	t.m.SrcDir = cfg.Model
 	if t.p, err = NewPrompter(t.tokDir(), cfg.Prompt, t.m.Cfg.EOSTokenIDs); err != nil {
 		return err
 	}
@@ -271,6 +293,10 @@ func (t *trainer) setup(ctx context.Context, st *trainerState, ckpt string) erro
 		if err := t.buildPrompts(); err != nil {
 			return err
 		}
+	}
+
+	if err := t.loadEval(); err != nil {
+		return err
 	}
 
 	// Phase data and plan.
@@ -305,15 +331,15 @@ func (t *trainer) setup(ctx context.Context, st *trainerState, ckpt string) erro
 	}
 
 	// State.
-	t.st = trainerState{Version: stateVersion, Phase: cfg.Phase, TotalSteps: t.st.TotalSteps, ConfigHash: cfg.Hash()}
+	t.st = trainerState{Version: stateVersion, Phase: cfg.Phase, TotalSteps: t.st.TotalSteps, PlannedSteps: t.st.TotalSteps, ConfigHash: cfg.Hash()}
 	t.rng = rand.NewPCG(cfg.Seed, cfg.Seed^0x6a09e667f3bcc909)
-	metricsTrunc := int64(-1)
+	metricsTrunc := int64(0) // a new run starts a new metrics file
 	if st != nil {
-		if st.TotalSteps != t.st.TotalSteps {
-			return fmt.Errorf("checkpoint %s: planned %d steps, the data now gives %d (data changed?)", ckpt, st.TotalSteps, t.st.TotalSteps)
+		if st.PlannedSteps != t.st.PlannedSteps {
+			return fmt.Errorf("checkpoint %s: planned %d steps, the config and data now give %d (data changed?)", ckpt, st.PlannedSteps, t.st.PlannedSteps)
 		}
 		t.st = *st
-		if err := error(nil); err != nil {
+		if err := t.rng.UnmarshalBinary(st.RNG); err != nil {
 			return fmt.Errorf("checkpoint %s: rng: %w", ckpt, err)
 		}
 		if t.smp != nil {
@@ -506,6 +532,9 @@ func (t *trainer) setupTeacher(st *trainerState, ckpt string) error {
 		if t.gathBuf, err = t.be.Alloc(kernels.F32, n); err != nil {
 			return fmt.Errorf("teacher logits buffer (%d floats): %w", n, err)
 		}
+		if t.hidBuf, err = t.be.Alloc(kernels.F32, mb*cfg.Train.MaxSeqLen*t.m.Cfg.Hidden); err != nil {
+			return fmt.Errorf("teacher hidden buffer: %w", err)
+		}
 	}
 	return nil
 }
@@ -550,6 +579,11 @@ func (t *trainer) loop(ctx context.Context) (*Result, error) {
 		m["elapsed_s"] = time.Since(start).Seconds()
 		if tok, ok := m["tokens"]; ok && m["step_s"] > 0 {
 			m["tokens_per_s"] = tok / m["step_s"]
+		}
+		if t.evalProbs != nil && (t.st.Step%cfg.Eval.Every == 0 || t.st.Step == t.st.TotalSteps || t.done) {
+			if err := t.evaluate(context.WithoutCancel(ctx), m); err != nil {
+				return fill(), fmt.Errorf("eval after step %d: %w", t.st.Step, err)
+			}
 		}
 		t.metric = m
 		if err := t.mlog.write(cfg.Phase, m); err != nil {
@@ -632,7 +666,7 @@ func (t *trainer) optimStep(m Metrics, loss float64) error {
 	if skip {
 		t.st.NonFiniteRun++
 		t.st.NonFiniteTotal++
-		m["skipped"] = 1
+		m["skipped"], m["nonfinite"] = 1, 1
 		t.prog.logf("step %d: non-finite loss or gradients, update skipped (%d in a row)", t.st.Step+1, t.st.NonFiniteRun)
 		return nil
 	}
@@ -684,6 +718,11 @@ func (t *trainer) save() (err error) {
 	if t.needsOptimizer() {
 		if err := t.m.Save(filepath.Join(tmp, modelSubdir), model.SaveOptions{DType: kernels.F32}); err != nil {
 			return err
+		}
+		if t.cfg.Tokenizer != "" {
+			if err := copyTokenizerFiles(t.cfg.Tokenizer, filepath.Join(tmp, modelSubdir)); err != nil {
+				return err
+			}
 		}
 		if err := t.hook("model"); err != nil {
 			return err
@@ -766,5 +805,53 @@ func (t *trainer) save() (err error) {
 	if err := pruneCheckpoints(root, t.cfg.Train.KeepCheckpoints, final); err != nil {
 		t.prog.logf("warning: pruning old checkpoints: %v", err)
 	}
+	return nil
+}
+
+// loadEval reads the held-out problems of eval.data.
+func (t *trainer) loadEval() error {
+	ec := t.cfg.Eval
+	if ec.Data == "" {
+		return nil
+	}
+	dc := t.cfg.Data
+	dc.Train, dc.Limit = ec.Data, ec.Limit
+	probs, _, err := LoadProblems(dc)
+	if err != nil {
+		return fmt.Errorf("eval: %w", err)
+	}
+	budget := t.cfg.Train.MaxSeqLen - t.cfg.Rollout.MaxNewTokens
+	for i := range probs {
+		ids, err := t.p.PromptIDs(probs[i].Question)
+		if err != nil {
+			return fmt.Errorf("eval problem %s: %w", probs[i].ID, err)
+		}
+		if len(ids) <= budget {
+			t.evalProbs = append(t.evalProbs, &probs[i])
+			t.evalPrompts = append(t.evalPrompts, ids)
+		}
+	}
+	if len(t.evalProbs) == 0 {
+		return fmt.Errorf("eval %s: no problem fits max_seq_len - max_new_tokens = %d", ec.Data, budget)
+	}
+	return nil
+}
+
+// evaluate samples one response per held-out problem with a fixed seed
+// (it does not touch the run's RNG) and records accuracy and length.
+func (t *trainer) evaluate(ctx context.Context, m Metrics) error {
+	opt := t.cfg.rolloutOptions(t.p.Stop, 1, t.cfg.Seed^0x51ed27ab)
+	opt.Temperature = float32(t.cfg.Eval.Temperature)
+	samples, err := Rollout(ctx, t.m, t.p, t.ver, t.evalProbs, t.evalPrompts, opt)
+	if err != nil {
+		return err
+	}
+	var acc, l float64
+	for _, s := range samples {
+		acc += s.Reward
+		l += float64(len(s.Response))
+	}
+	m["eval_accuracy"] = acc / float64(len(samples))
+	m["eval_response_len"] = l / float64(len(samples))
 	return nil
 }

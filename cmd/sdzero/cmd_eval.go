@@ -19,8 +19,6 @@ import (
 
 	"sdzero/data/dataset"
 	"sdzero/demo"
-	"sdzero/kernels"
-	"sdzero/kernels/cpu"
 	"sdzero/model"
 	"sdzero/train"
 	"sdzero/train/eval"
@@ -48,7 +46,7 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 	variant := fs.String("pr-variant", "", "r=0 reviser prompt: paper or official (default: the config's)")
 	out := fs.String("out", "", "write every sample with its reward to this JSONL file")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
-	device := fs.String("device", "cpu", "backend: cpu or cuda[:N]")
+	device := fs.String("device", "cpu", "backend: cpu, cuda or auto")
 	threads := fs.Int("threads", 0, "CPU threads (0 = all cores)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: sdzero eval --model DIR --data FILE [flags]\n\nReports avg@k, unbiased pass@k, mean response length and, with --revise,\ninitial/revised accuracy and correction/regression rates.")
@@ -82,7 +80,7 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 	if *limit > 0 && len(exs) > *limit {
 		exs = exs[:*limit]
 	}
-	be, err := evalBackend(*device, *threads)
+	be, err := openBackend(*device, *threads)
 	if err != nil {
 		return err
 	}
@@ -218,7 +216,7 @@ func runPlot(args []string, stdout, stderr io.Writer) error {
 func runBench(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	device := fs.String("device", "cpu", "backend: cpu or cuda[:N]")
+	device := fs.String("device", "cpu", "backend: cpu, cuda or auto")
 	threads := fs.Int("threads", 0, "CPU threads (0 = all cores)")
 	preset := fs.String("preset", "tiny", "model size: tiny, 0.6b, 4b or custom (tiny overridden by the dimension flags)")
 	layers := fs.Int("layers", 0, "override num_hidden_layers")
@@ -264,7 +262,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("bench: %w", err)
 	}
-	be, err := evalBackend(*device, *threads)
+	be, err := openBackend(*device, *threads)
 	if err != nil {
 		return err
 	}
@@ -293,17 +291,6 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// evalBackend opens the compute backend named by device.
-func evalBackend(device string, threads int) (kernels.Backend, error) {
-	switch {
-	case device == "" || device == "cpu":
-		return cpu.New(threads), nil
-	case strings.HasPrefix(device, "cuda"):
-		return nil, fmt.Errorf("device %q: the CUDA backend is not available in this build", device)
-	}
-	return nil, fmt.Errorf("unknown device %q (want cpu or cuda[:N])", device)
-}
-
 // runDemo implements `sdzero demo` (what `make demo` runs).
 func runDemo(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
@@ -314,9 +301,10 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 	quick := fs.Bool("quick", false, "smoke test: fewer steps and held-out problems (numbers not meaningful)")
 	regen := fs.Bool("regen-base", false, "pretrain the base model (trainer SFT phase) instead of using the shipped one")
 	saveBase := fs.String("save-base", "", "with --regen-base: also copy the base model here (e.g. demo/base)")
+	baseOnly := fs.Bool("base-only", false, "stop after obtaining and evaluating the base model")
 	cfgPath := fs.String("config", "", "demo settings file (default: the embedded demo/demo.yaml)")
 	printCfg := fs.Bool("print-config", false, "print the embedded demo settings and exit")
-	device := fs.String("device", "cpu", "backend: cpu or cuda[:N]")
+	device := fs.String("device", "cpu", "backend: cpu, cuda or auto")
 	threads := fs.Int("threads", 0, "CPU threads (0 = all cores)")
 	verbose := fs.Bool("v", false, "show the trainer's progress lines")
 	fs.Usage = func() {
@@ -348,7 +336,7 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 	} else if *seed != 0 {
 		list = []uint64{*seed}
 	}
-	be, err := evalBackend(*device, *threads)
+	be, err := openBackend(*device, *threads)
 	if err != nil {
 		return err
 	}
@@ -358,7 +346,7 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	sum, err := demo.Run(ctx, demo.Options{Out: *out, Seeds: list, Quick: *quick, RegenBase: *regen, SaveBase: *saveBase,
+	sum, err := demo.Run(ctx, demo.Options{Out: *out, Seeds: list, Quick: *quick, RegenBase: *regen, SaveBase: *saveBase, BaseOnly: *baseOnly,
 		ConfigPath: *cfgPath, Backend: be, Log: stdout, TrainOut: trainOut})
 	if err != nil {
 		return err
@@ -410,7 +398,7 @@ func containsEq(s string) bool {
 }
 
 // boolFlags are the boolean flags of the commands in this file.
-var boolFlags = map[string]bool{"revise": true, "json": true, "quick": true, "regen-base": true, "h": true, "help": true}
+var boolFlags = map[string]bool{"revise": true, "json": true, "quick": true, "regen-base": true, "base-only": true, "print-config": true, "v": true, "h": true, "help": true}
 
 func isBoolFlag(a string) bool {
 	for len(a) > 0 && a[0] == '-' {

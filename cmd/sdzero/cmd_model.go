@@ -303,7 +303,7 @@ func loadModel(mf modelFlags) (*model.Model, kernels.Backend, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	m, err := model.Load(*mf.dir, be)
+	m, err := model.LoadFrozen(*mf.dir, be)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -25,12 +25,12 @@ func (s *setFlags) Set(v string) error { *s = append(*s, v); return nil }
 func runTrain(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("train", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	cfgPath := fs.String("config", "", "run file (`YAML or TOML`) holding every knob; defaults from the method spec")
+	cfgPath := fs.String("config", "", "run `file` (YAML or TOML) holding every knob; defaults from the method spec")
 	phase := fs.String("phase", "", "phase: srt-collect | srt | distill | sft | rft | grpo | sdft (overrides the file)")
 	out := fs.String("out", "", "run `directory` (overrides the file's out)")
 	resume := fs.String("resume", "", "continue the run in this `directory` from its latest checkpoint")
-	device := fs.String("device", "", "backend: cpu, cuda, cuda:N (overrides the file)")
-	threads := fs.Int("threads", -1, "CPU threads (0 = all cores; overrides the file)")
+	device := fs.String("device", "", "backend: cpu, cuda or auto (overrides the file)")
+	threads := fs.Int("threads", -1, "CPU threads, 0 = all cores (default: the file's threads)")
 	modelDir := fs.String("model", "", "model `directory` to start from (overrides the file)")
 	data := fs.String("data", "", "training data `file` (overrides data.train)")
 	var sets setFlags

@@ -86,6 +86,12 @@ const maxCachedWord = 256
 // appendByteLevel tokenizes raw, a pre-tokenized piece whose byte-level
 // mapping is the model's input, appending the ids to dst.
 func (m *bpeModel) appendByteLevel(dst []int32, raw string) []int32 {
+	if len(raw) == 1 && m.contPrefix == "" && m.eowSuffix == "" {
+		// One byte is one symbol: no merge applies and no cache is needed.
+		if id := m.byteIDs[raw[0]]; id >= 0 {
+			return append(dst, id)
+		}
+	}
 	if len(raw) <= maxCachedWord {
 		if ids, ok := m.cache.get(raw); ok {
 			return append(dst, ids...)

@@ -75,13 +75,15 @@ func TestRoundTrip(t *testing.T) {
 			t.Fatalf("Decode(Encode(%q)) = %q, want %q", s, got, want)
 		}
 	}
-	for _, s := range []string{"a\xffb", "\xe2\x82", "ok\xf0\x9f\x99", "\xc3\x28"} {
-		var b strings.Builder
-		for _, r := range s {
-			b.WriteRune(r)
-		}
-		if got, want := tok.Encode(s), tok.Encode(b.String()); !slices.Equal(got, want) {
-			t.Errorf("Encode(%q) = %v, want the U+FFFD encoding %v", s, got, want)
+	// Invalid UTF-8: one U+FFFD per invalid byte.
+	for in, same := range map[string]string{
+		"a\xffb":         "a\ufffdb",
+		"\xe2\x82":       "\ufffd\ufffd",
+		"ok\xf0\x9f\x99": "ok\ufffd\ufffd\ufffd",
+		"\xc3\x28":       "\ufffd(",
+	} {
+		if got, want := tok.Encode(in), tok.Encode(same); !slices.Equal(got, want) {
+			t.Errorf("Encode(%q) = %v, want Encode(%q) = %v", in, got, same, want)
 		}
 	}
 }
@@ -190,6 +192,19 @@ func TestEncodeBatchMatchesEncode(t *testing.T) {
 	if len(tok.EncodeBatch(nil)) != 0 {
 		t.Fatal("EncodeBatch(nil) not empty")
 	}
+	// The same on a pre-tokenizer that runs on regexp2 (shared between
+	// goroutines).
+	pre := map[string]any{"type": "Sequence", "pretokenizers": []any{
+		map[string]any{"type": "Split", "pattern": map[string]any{"Regex": `\p{L}+|\s+(?!\S)`}, "behavior": "Isolated", "invert": false},
+		map[string]any{"type": "ByteLevel", "add_prefix_space": false, "use_regex": false},
+	}}
+	tiny := tinyTokenizer(t, []string{"h e", "l l"}, false, nil, map[string]any{"pre_tokenizer": pre})
+	got = tiny.EncodeBatch(texts)
+	for i, s := range texts {
+		if !slices.Equal(got[i], tiny.Encode(s)) {
+			t.Fatalf("regexp2 EncodeBatch[%d] differs for %q", i, s)
+		}
+	}
 }
 
 func TestQwenConfigAndSpecials(t *testing.T) {
@@ -252,6 +267,9 @@ func tinyTokenizer(t *testing.T, merges []string, pairForm bool, added []addedTo
 	for i := range added {
 		if added[i].ID == 0 {
 			added[i].ID = int32(len(vocab) + i)
+			if id, ok := vocab[added[i].Content]; ok {
+				added[i].ID = id
+			}
 		}
 	}
 	model := map[string]any{"type": "BPE", "vocab": vocab, "merges": ms, "byte_fallback": false, "ignore_merges": false}
@@ -355,7 +373,7 @@ func TestAddedTokenOptions(t *testing.T) {
 func bl(s string) []int32 { return byteIDs(s) }
 
 func TestTemplatePostProcessor(t *testing.T) {
-	added := []addedToken{{ID: 300, Content: "<|begin_of_text|>", Special: true}, {ID: 301, Content: "<|end|>", Special: true}}
+	added := []addedToken{{Content: "<|begin_of_text|>", Special: true}, {Content: "<|end|>", Special: true}}
 	post := map[string]any{
 		"type": "Sequence",
 		"processors": []any{
@@ -365,14 +383,14 @@ func TestTemplatePostProcessor(t *testing.T) {
 				"single": []any{map[string]any{"SpecialToken": map[string]any{"id": "<|begin_of_text|>", "type_id": 0}}, map[string]any{"Sequence": map[string]any{"id": "A", "type_id": 0}}, map[string]any{"SpecialToken": map[string]any{"id": "<|end|>", "type_id": 0}}},
 				"pair":   []any{},
 				"special_tokens": map[string]any{
-					"<|begin_of_text|>": map[string]any{"id": "<|begin_of_text|>", "ids": []int{300}, "tokens": []string{"<|begin_of_text|>"}},
-					"<|end|>":           map[string]any{"id": "<|end|>", "ids": []int{301}, "tokens": []string{"<|end|>"}},
+					"<|begin_of_text|>": map[string]any{"id": "<|begin_of_text|>", "ids": []int{256}, "tokens": []string{"<|begin_of_text|>"}},
+					"<|end|>":           map[string]any{"id": "<|end|>", "ids": []int{257}, "tokens": []string{"<|end|>"}},
 				},
 			},
 		},
 	}
 	tok := tinyTokenizer(t, nil, false, added, map[string]any{"post_processor": post})
-	if got := tok.EncodeSpecial("hi"); !slices.Equal(got, []int32{300, 'h', 'i', 301}) {
+	if got := tok.EncodeSpecial("hi"); !slices.Equal(got, []int32{256, 'h', 'i', 257}) {
 		t.Errorf("EncodeSpecial = %v", got)
 	}
 	if got := tok.Encode("hi"); !slices.Equal(got, []int32{'h', 'i'}) {
@@ -382,14 +400,31 @@ func TestTemplatePostProcessor(t *testing.T) {
 
 func TestByteLevelPrefixSpaceAndGPT2Regex(t *testing.T) {
 	pre := map[string]any{"type": "ByteLevel", "add_prefix_space": true, "use_regex": true}
-	tok := tinyTokenizer(t, nil, false, []addedToken{{ID: 400, Content: "<s>", Special: true}}, map[string]any{"pre_tokenizer": pre})
+	tok := tinyTokenizer(t, nil, false, []addedToken{{Content: "<s>", Special: true}}, map[string]any{"pre_tokenizer": pre})
 	// Each text segment between added tokens gets a prefix space.
-	want := append(append(bl(" hi"), 400), bl(" there")...)
+	s, _ := tok.TokenID("<s>")
+	want := append(append(bl(" hi"), s), bl(" there")...)
 	if got := tok.Encode("hi<s>there"); !slices.Equal(got, want) {
 		t.Errorf("add_prefix_space: %v, want %v", got, want)
 	}
 	if got := pieces(tok, "Don't  stop 123"); !slices.Equal(got, []string{" Don", "'t", " ", " stop", " 123"}) {
 		t.Errorf("GPT-2 pieces %q", got)
+	}
+	// Cases from Hugging Face's byte_level.rs unit tests (no prefix space).
+	tok = tinyTokenizer(t, nil, false, nil, nil)
+	for in, want := range map[string][]string{
+		"Hello there\nHello there":          {"Hello", " there", "\n", "Hello", " there"},
+		"Hello there       dear":            {"Hello", " there", "      ", " dear"},
+		"Hello my friend, how is your day?": {"Hello", " my", " friend", ",", " how", " is", " your", " day", "?"},
+	} {
+		if got := pieces(tok, in); !slices.Equal(got, want) {
+			t.Errorf("pieces(%q) = %q, want %q", in, got, want)
+		}
+	}
+	// The ByteLevel decoder keeps a token with a rune outside the byte
+	// table as its raw UTF-8 (decode_unknown_characters).
+	if got := string(appendByteLevelDecoded(appendByteLevelDecoded(nil, "Ġfriend!"), "[PA D]")); got != " friend![PA D]" {
+		t.Errorf("decoded %q", got)
 	}
 }
 
@@ -533,21 +568,83 @@ func TestJSONScanner(t *testing.T) {
 // TestNormalizedAddedToken: a normalized added token is matched, after the
 // normalizer, on its normalized form; a non-normalized one on the raw text.
 func TestNormalizedAddedToken(t *testing.T) {
-	added := []addedToken{{ID: 500, Content: "ﬁx", Normalized: true}, {ID: 501, Content: "ﬀ", Normalized: false}}
+	added := []addedToken{{Content: "ﬁx", Normalized: true}, {Content: "ﬀ", Normalized: false}}
 	tok := tinyTokenizer(t, nil, false, added, map[string]any{"normalizer": map[string]any{"type": "Sequence", "normalizers": []any{map[string]any{"type": "NFKC"}}}})
+	// Ids are assigned in order after the vocabulary, as Hugging Face does.
+	if id, _ := tok.TokenID("ﬁx"); id != 256 {
+		t.Fatalf("ﬁx has id %d, want 256", id)
+	}
+	if id, _ := tok.TokenID("ﬀ"); id != 257 {
+		t.Fatalf("ﬀ has id %d, want 257", id)
+	}
+	// A normalized added token decodes as its normalized content.
+	if got := tok.Decode([]int32{256, 257}); got != "fixﬀ" {
+		t.Errorf("Decode = %q, want %q", got, "fixﬀ")
+	}
 	cases := []struct {
 		in   string
 		want []int32
 	}{
-		{"ﬁx", []int32{500}},          // NFKC("ﬁx") = "fix" matches the normalized pattern
-		{"fix", []int32{500}},         // so does the plain text
-		{"ﬀ", []int32{501}},           // matched raw, before NFKC
+		{"ﬁx", []int32{256}},          // NFKC("ﬁx") = "fix" matches the normalized pattern
+		{"fix", []int32{256}},         // so does the plain text
+		{"ﬀ", []int32{257}},           // matched raw, before NFKC
 		{"ff", []int32{'f', 'f'}},     // the raw pattern does not match its normalized form
-		{"aﬁx", append(bl("a"), 500)}, // added tokens need no word boundary
+		{"aﬁx", append(bl("a"), 256)}, // added tokens need no word boundary
 	}
 	for _, c := range cases {
 		if got := tok.Encode(c.in); !slices.Equal(got, c.want) {
 			t.Errorf("Encode(%q) = %v, want %v", c.in, got, c.want)
+		}
+	}
+}
+
+// TestAddedTokenIDs: ids follow Hugging Face's assignment on load; a file
+// whose "id" fields disagree is refused rather than silently renumbered.
+func TestAddedTokenIDs(t *testing.T) {
+	vocab := map[string]int{"a": 0, "b": 1, "ab": 2}
+	mk := func(added ...map[string]any) error {
+		data, _ := json.Marshal(map[string]any{"added_tokens": added,
+			"model": map[string]any{"type": "BPE", "vocab": vocab, "merges": []string{"a b"}}})
+		_, err := Parse(data)
+		return err
+	}
+	tokJSON := func(id int, content string) map[string]any {
+		return map[string]any{"id": id, "content": content, "special": true}
+	}
+	if err := mk(tokJSON(3, "<s>"), tokJSON(2, "ab"), tokJSON(4, "</s>"), tokJSON(3, "<s>")); err != nil {
+		t.Errorf("consistent ids: %v", err)
+	}
+	for _, bad := range [][]map[string]any{
+		{tokJSON(0, "<s>")},                     // would be 3
+		{tokJSON(3, "<s>"), tokJSON(5, "</s>")}, // would be 4
+		{tokJSON(7, "ab")},                      // in the vocabulary as 2
+	} {
+		if err := mk(bad...); err == nil || !strings.Contains(err.Error(), "Hugging Face tokenizers gives it id") {
+			t.Errorf("%v: err = %v", bad, err)
+		}
+	}
+}
+
+// TestNFCFastPath: the fast path returns exactly what norm.NFC does, on
+// random text and on every BMP rune after each of a few starters.
+func TestNFCFastPath(t *testing.T) {
+	r := rand.New(rand.NewPCG(15, 16))
+	for i := 0; i < 5000; i++ {
+		s := randomText(r)
+		if got, want := nfcString(s), norm.NFC.String(s); got != want {
+			t.Fatalf("nfcString(%q) = %q, want %q", s, got, want)
+		}
+	}
+	for _, starter := range []string{"e", "가", "\u1100", "\u0300"} {
+		for c := rune(0x80); c < 0x10000; c++ {
+			if c >= 0xD800 && c < 0xE000 {
+				continue
+			}
+			for _, s := range []string{starter + string(c), string(c) + starter} {
+				if got, want := nfcString(s), norm.NFC.String(s); got != want {
+					t.Fatalf("nfcString(%q) = %q, want %q", s, got, want)
+				}
+			}
 		}
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync"
+	"unicode/utf8"
 
 	"golang.org/x/text/unicode/norm"
 )
@@ -26,7 +28,7 @@ func parseNormalizer(raw json.RawMessage) (normalizer, error) {
 	}
 	switch h.Type {
 	case "NFC":
-		return norm.NFC.String, nil
+		return nfcString, nil
 	case "NFD":
 		return norm.NFD.String, nil
 	case "NFKC":
@@ -55,6 +57,43 @@ func parseNormalizer(raw json.RawMessage) (normalizer, error) {
 		}, nil
 	}
 	return nil, fmt.Errorf("normalizer type %q is not supported (supported: NFC, NFD, NFKC, NFKD, Sequence)", h.Type)
+}
+
+// nfcSafe marks the BMP runes that are in NFC and start a segment
+// (canonical combining class 0, nothing composes with the rune before):
+// a string of such runes is already NFC. Built on first use (8 KiB).
+var nfcSafe = sync.OnceValue(func() *[0x10000 / 64]uint64 {
+	var t [0x10000 / 64]uint64
+	for r := rune(0); r < 0x10000; r++ {
+		if r >= 0xD800 && r < 0xE000 {
+			continue
+		}
+		s := string(r)
+		if norm.NFC.PropertiesString(s).BoundaryBefore() && norm.NFC.IsNormalString(s) {
+			t[r/64] |= 1 << (r % 64)
+		}
+	}
+	return &t
+})
+
+// nfcString is norm.NFC.String with a fast path for text made only of
+// segment-starting NFC runes (ASCII, most Latin, CJK, kana, Hangul
+// syllables, ...), which is returned as is.
+func nfcString(s string) string {
+	safe := nfcSafe()
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			i++
+			continue
+		}
+		r, w := utf8.DecodeRuneInString(s[i:])
+		if r >= 0x10000 || safe[r/64]&(1<<(r%64)) == 0 {
+			return norm.NFC.String(s)
+		}
+		i += w
+	}
+	return s
 }
 
 // Split behaviours of Hugging Face's SplitDelimiterBehavior.

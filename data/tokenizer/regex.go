@@ -2,6 +2,7 @@ package tokenizer
 
 import (
 	"fmt"
+	"sync"
 	"unicode"
 	"unicode/utf8"
 
@@ -106,6 +107,29 @@ var asciiClass = func() (t [128]uint8) {
 	return t
 }()
 
+// bmpClass is the class of every rune of the Basic Multilingual Plane,
+// built on first use (64 KiB) so that the scanners avoid the binary
+// searches of the unicode tables.
+var bmpClass = sync.OnceValue(func() *[0x10000]uint8 {
+	var t [0x10000]uint8
+	for r := rune(0); r < 0x10000; r++ {
+		t[r] = runeClass(r)
+	}
+	return &t
+})
+
+func runeClass(r rune) uint8 {
+	switch {
+	case unicode.IsLetter(r):
+		return clsLetter
+	case unicode.IsNumber(r):
+		return clsNumber
+	case unicode.IsSpace(r):
+		return clsSpace
+	}
+	return clsOther
+}
+
 // classAt returns the class and width of the rune starting at s[i].
 func classAt(s string, i int) (uint8, rune, int) {
 	c := s[i]
@@ -113,6 +137,9 @@ func classAt(s string, i int) (uint8, rune, int) {
 		return asciiClass[c], rune(c), 1
 	}
 	r, w := utf8.DecodeRuneInString(s[i:])
+	if r < 0x10000 {
+		return bmpClass()[r], r, w
+	}
 	switch {
 	case unicode.IsLetter(r):
 		return clsLetter, r, w

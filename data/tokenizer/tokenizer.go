@@ -11,14 +11,25 @@
 // TemplateProcessing, RobertaProcessing, BertProcessing and Sequence
 // post-processors. Any other component is a load error naming it.
 //
-// Regexes run on github.com/dlclark/regexp2 (backtracking, close to the
-// Oniguruma engine Hugging Face uses) except for the GPT-2, Llama 3 and
-// Qwen2 patterns, which have hand-written scanners tested against it.
+// Regexes follow Hugging Face's Oniguruma semantics. The GPT-2, Llama 3 and
+// Qwen2/Qwen3 patterns have hand-written scanners, tested identical to
+// github.com/dlclark/regexp2 (a backtracking engine close to Oniguruma) on
+// random and adversarial text (except that the scanners case-fold (?i) as
+// Oniguruma does, so "'ſ" (U+017F) is a contraction, which regexp2 misses);
+// any other pattern runs on regexp2.
+//
+// Added tokens get the ids Hugging Face gives them on load (their content's
+// id in the model vocabulary, else the next free id), not the "id" field.
 //
 // Text that is not valid UTF-8 (which cannot reach Hugging Face, whose
 // inputs are Rust strings) is encoded as if each invalid byte were U+FFFD.
 // truncation and padding in tokenizer.json are ignored: callers shape
-// batches themselves.
+// batches themselves. Decode is the tokenizers library's decode:
+// transformers' clean_up_tokenization_spaces is not applied.
+//
+// Parity is tested against Hugging Face tokenizers 0.23.2 on the fixture's
+// golden strings and on testdata/hf_reference.json.gz (about 700 strings
+// under the Qwen3 tokenizer and seven variants of its components).
 package tokenizer
 
 import (
@@ -191,6 +202,9 @@ func Parse(data []byte) (*Tokenizer, error) {
 		return nil, fmt.Errorf("model: %w", err)
 	}
 	t := &Tokenizer{model: model, special: map[int32]bool{}}
+	if f.AddedTokens, err = assignAddedIDs(f.AddedTokens, mf.Vocab); err != nil {
+		return nil, err
+	}
 
 	// id -> token over the model vocabulary and the added tokens.
 	maxID := int32(-1)
@@ -221,7 +235,12 @@ func Parse(data []byte) (*Tokenizer, error) {
 	var rawToks, normToks []addedToken
 	var rawPats, normPats []string
 	for _, a := range f.AddedTokens {
+		// Hugging Face decodes a normalized added token as its normalized
+		// content, and finds its id by the original content.
 		t.idToToken[a.ID] = a.Content
+		if a.Normalized && t.normalize != nil {
+			t.idToToken[a.ID] = t.normalize(a.Content)
+		}
 		t.known[a.ID] = true
 		t.tokenToID[a.Content] = a.ID
 		if a.Special {
@@ -257,6 +276,49 @@ func Parse(data []byte) (*Tokenizer, error) {
 		return nil, err
 	}
 	return t, nil
+}
+
+// assignAddedIDs gives the added tokens the ids Hugging Face gives them
+// when it loads tokenizer.json, and checks them against the "id" fields:
+// Hugging Face adds the tokens in order, each taking its content's id in
+// the model vocabulary, or its earlier id when the content was already
+// added (the later entry's options win), or else the next free id after
+// the model vocabulary and the tokens added so far; empty tokens are
+// ignored. It only warns when that differs from the file's "id", and the
+// tokens then silently get other ids than the file says, so a mismatch is
+// an error here.
+func assignAddedIDs(toks []addedToken, vocab map[string]int32) ([]addedToken, error) {
+	vocabSize := int32(len(vocab))
+	index := map[string]int{}
+	out := make([]addedToken, 0, len(toks))
+	maxAdded := int32(-1)
+	for i, a := range toks {
+		if a.Content == "" {
+			continue
+		}
+		declared := a.ID
+		if k, ok := index[a.Content]; ok {
+			a.ID = out[k].ID
+			out[k] = a
+		} else {
+			if id, ok := vocab[a.Content]; ok {
+				a.ID = id
+			} else {
+				a.ID = vocabSize
+				if maxAdded >= 0 && (maxAdded >= vocabSize || vocabSize == 0) {
+					a.ID = maxAdded + 1
+				}
+			}
+			maxAdded = max(maxAdded, a.ID)
+			index[a.Content] = len(out)
+			out = append(out, a)
+		}
+		if a.ID != declared {
+			return nil, fmt.Errorf("added_tokens[%d] %q has id %d, but Hugging Face tokenizers gives it id %d on load (added tokens take their vocabulary id, else the next id after the vocabulary and the earlier added tokens)",
+				i, a.Content, declared, a.ID)
+		}
+	}
+	return out, nil
 }
 
 // cutSpace splits a merge line "a b" at its single space.
@@ -320,10 +382,26 @@ func (t *Tokenizer) AppendEncode(dst []int32, text string) []int32 {
 	if text == "" {
 		return dst
 	}
-	e := encoder{t: t, ids: dst}
+	if dst == nil {
+		dst = make([]int32, 0, len(text)/3+8)
+	}
+	e := encoderPool.Get().(*encoder)
+	e.t, e.ids = t, dst
 	t.rawAdded.split(text, e.rawPiece)
-	return e.ids
+	ids := e.ids
+	// Keep the scratch buffers (unless huge) for the next call.
+	e.t, e.ids = nil, nil
+	if cap(e.pieces) > 1<<16 || cap(e.scratch) > 1<<16 {
+		e.pieces, e.next, e.scratch = nil, nil, nil
+	}
+	clear(e.pieces[:cap(e.pieces)])
+	clear(e.next[:cap(e.next)])
+	encoderPool.Put(e)
+	return ids
 }
+
+// encoderPool recycles encoders' scratch buffers between calls.
+var encoderPool = sync.Pool{New: func() any { return new(encoder) }}
 
 // encoder holds one Encode call's output and scratch buffers.
 type encoder struct {

@@ -35,6 +35,10 @@ var errUnsupported = errors.New("unsupported")
 // 10^{10^{10}} cannot exhaust memory or time.
 const maxBits = 1 << 14
 
+// maxTerms bounds the number of radical terms of one value (inverting a sum
+// of k independent square roots needs 2^k terms).
+const maxTerms = 256
+
 func algRat(r *big.Rat) alg {
 	a := alg{terms: map[string]*algTerm{}}
 	if r.Sign() != 0 {
@@ -120,6 +124,9 @@ func mulPrimes(p, q []*big.Int) (rat *big.Int, rest []*big.Int) {
 }
 
 func (a alg) mul(b alg) (alg, error) {
+	if len(a.terms)*len(b.terms) > maxTerms*maxTerms/4 {
+		return alg{}, errUnsupported
+	}
 	out := alg{terms: map[string]*algTerm{}}
 	for _, x := range a.terms {
 		for _, y := range b.terms {
@@ -131,6 +138,9 @@ func (a alg) mul(b alg) (alg, error) {
 			}
 			out.addTerm(rest, c)
 		}
+	}
+	if len(out.terms) > maxTerms {
+		return alg{}, errUnsupported
 	}
 	return out, nil
 }

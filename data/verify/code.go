@@ -40,6 +40,9 @@ type CodeOptions struct {
 	// TempDir is where per-run work directories are created (default
 	// os.TempDir()).
 	TempDir string
+
+	// noNamespaces forces fallback mode (tests of the fallback path).
+	noNamespaces bool
 }
 
 func (o CodeOptions) withDefaults() CodeOptions {
@@ -172,6 +175,9 @@ func Code(ctx context.Context, response string, ex dataset.CodeExample, opt Code
 		return res
 	}
 	info := ProbeSandbox()
+	if opt.noNamespaces {
+		info = SandboxInfo{Detail: "fallback forced"}
+	}
 	base := opt.TempDir
 	if base == "" {
 		base = os.TempDir()
@@ -264,6 +270,8 @@ func Code(ctx context.Context, response string, ex dataset.CodeExample, opt Code
 	}
 
 	for i, tc := range ex.Tests {
+		// Rewritten for every test: the work directory is writable, so an
+		// earlier run may have changed it.
 		if prog.Lang == "python" {
 			if err := os.WriteFile(filepath.Join(work, "main.py"), []byte(prog.Source), 0o644); err != nil {
 				res.Reason = "write source: " + err.Error()

@@ -1,7 +1,3 @@
-// Package verify computes binary rewards: Math compares a response's final
-// answer with a reference, Code runs a response's program against tests in
-// a sandbox, and Pool runs many verifications in parallel without ever
-// letting one crash or block the batch.
 package verify
 
 import (
@@ -28,7 +24,9 @@ type Result struct {
 // answer. The final answer is, in order of preference, the last
 // \boxed{...}/\fbox{...} (balanced braces), the text after the last "####",
 // or the text after the last "the answer is". If the response has a
-// "</think>" section end, only the text after it is searched first.
+// "</think>" section end, only the text after it is searched first. A
+// reference that is itself a worked solution contributes its last \boxed{}
+// or GSM8K "#### x".
 func Math(response, answer string) Result {
 	got, ok := ExtractAnswer(response)
 	if !ok {
@@ -37,6 +35,8 @@ func Math(response, answer string) Result {
 	ref := answer
 	if b, ok := dataset.LastBoxed(answer); ok {
 		ref = b
+	} else if g, ok := dataset.GSM8KAnswer(answer); ok {
+		ref = g
 	}
 	if strings.TrimSpace(ref) == "" {
 		return Result{Reason: "empty reference answer", Extracted: got}
@@ -171,10 +171,27 @@ func squash(s string) string { return spacesRe.ReplaceAllString(s, "") }
 // rational points. Anything it cannot parse is compared as a normalised
 // string.
 func Equivalent(a, b string) bool {
-	return equivalent(normalize(a), normalize(b), 0)
+	na, nb := normalize(a), normalize(b)
+	if len(na) > maxAnswerLen || len(nb) > maxAnswerLen {
+		return squash(na) == squash(nb)
+	}
+	c := &comparer{budget: compareBudget}
+	return c.equivalent(na, nb, 0)
 }
 
-func equivalent(a, b string, depth int) bool {
+const (
+	// maxAnswerLen is the longest normalised answer compared structurally;
+	// longer ones are compared as strings.
+	maxAnswerLen = 2000
+	// compareBudget bounds the scalar comparisons of one Equivalent call,
+	// so nested lists cannot make it quadratic-to-the-depth slow.
+	compareBudget = 400
+)
+
+// comparer carries the remaining work budget of one Equivalent call.
+type comparer struct{ budget int }
+
+func (c *comparer) equivalent(a, b string, depth int) bool {
 	if depth > 8 {
 		return squash(a) == squash(b)
 	}
@@ -192,19 +209,23 @@ func equivalent(a, b string, depth int) bool {
 	}
 	switch sa.kind {
 	case kindScalar:
+		c.budget--
+		if c.budget < 0 {
+			return false
+		}
 		return scalarEqual(a, b)
 	case kindBracket:
 		if sa.open != sb.open || sa.close != sb.close || len(sa.elems) != len(sb.elems) {
 			return false
 		}
 		for i := range sa.elems {
-			if !equivalent(sa.elems[i], sb.elems[i], depth+1) {
+			if !c.equivalent(sa.elems[i], sb.elems[i], depth+1) {
 				return false
 			}
 		}
 		return true
 	default: // sets, unions, bare lists: unordered
-		return unorderedEqual(sa.elems, sb.elems, depth)
+		return c.unorderedEqual(sa.elems, sb.elems, depth)
 	}
 }
 
@@ -221,28 +242,48 @@ func stripLHS(s, other string) string {
 	return s
 }
 
-func unorderedEqual(x, y []string, depth int) bool {
+// unorderedEqual reports whether x and y match as multisets: a perfect
+// bipartite matching under equivalence (Kuhn's augmenting paths).
+func (c *comparer) unorderedEqual(x, y []string, depth int) bool {
 	if len(x) != len(y) {
 		return false
 	}
-	used := make([]bool, len(y))
-	var match func(i int) bool
-	match = func(i int) bool {
-		if i == len(x) {
-			return true
-		}
+	n := len(x)
+	eq := make([][]bool, n)
+	for i := range x {
+		eq[i] = make([]bool, n)
+		any := false
 		for j := range y {
-			if !used[j] && equivalent(x[i], y[j], depth+1) {
-				used[j] = true
-				if match(i + 1) {
+			eq[i][j] = c.equivalent(x[i], y[j], depth+1)
+			any = any || eq[i][j]
+		}
+		if !any {
+			return false
+		}
+	}
+	matchOfY := make([]int, n)
+	for j := range matchOfY {
+		matchOfY[j] = -1
+	}
+	var augment func(i int, seen []bool) bool
+	augment = func(i int, seen []bool) bool {
+		for j := 0; j < n; j++ {
+			if eq[i][j] && !seen[j] {
+				seen[j] = true
+				if matchOfY[j] < 0 || augment(matchOfY[j], seen) {
+					matchOfY[j] = i
 					return true
 				}
-				used[j] = false
 			}
 		}
 		return false
 	}
-	return match(0)
+	for i := 0; i < n; i++ {
+		if !augment(i, make([]bool, n)) {
+			return false
+		}
+	}
+	return true
 }
 
 type structKind int
@@ -409,10 +450,17 @@ func decimalClose(lit *node, lv alg, other *node, ov alg) bool {
 	if len(digits) < minToleranceDigits {
 		return false
 	}
+	ulpRat := new(big.Rat).SetFrac(big.NewInt(1), new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(frac)), nil))
+	if a, ok := lv.rational(); ok {
+		if b, ok := ov.rational(); ok {
+			d := new(big.Rat).Sub(a, b)
+			return d.Abs(d).Cmp(ulpRat) <= 0
+		}
+	}
 	const prec = 256
 	diff := new(big.Float).SetPrec(prec).Sub(lv.float(prec), ov.float(prec))
 	diff.Abs(diff)
-	ulp := new(big.Float).SetPrec(prec).SetRat(new(big.Rat).SetFrac(big.NewInt(1), new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(frac)), nil)))
+	ulp := new(big.Float).SetPrec(prec).SetRat(ulpRat)
 	return diff.Cmp(ulp) <= 0
 }
 

@@ -210,6 +210,34 @@ var equivCases = []struct {
 	{"1/0", "2/0", false},
 	{"x^23", "x^{23}", false},
 	{"\\frac{1}{0}", "0", false},
+	// More wrong-but-close and equivalent forms.
+	{"\\frac{22}{7}", "\\pi", false},
+	{"3.14", "\\frac{22}{7}", false},
+	{"0.142857", "\\frac{1}{7}", false},
+	{"1.0e2", "100", true},
+	{"100", "10^2", true},
+	{"100", "10^3", false},
+	{"-\\infty", "-\\infty", true},
+	{"\\frac{1}{2}", "\\frac{1}{2}x", false},
+	{"x^2y", "yx^2", true},
+	{"(x+y)^2", "x^2+y^2", false},
+	{"5!", "120", false},
+	{"1/2", "2/4", true},
+	{"\\frac{a}{b}", "\\frac{b}{a}", false},
+	{"\\frac{1}{2}", "0.50", true},
+	{"-0.5", "\\frac{-1}{2}", true},
+	{"\\sqrt{3}/3", "\\frac{1}{\\sqrt{3}}", true},
+	{"2^{-1}", "0.5", true},
+	{"(1,2)", "1,2", false},
+	{"\\{1\\}", "1", false},
+	{"12.50", "12.5", true},
+	{"\\$12.50", "12.5", true},
+	{"x+1", "x+1.0001", false},
+	{"\\text{A}", "A", true},
+	{"0.999", "1", false},
+	{"0.9999999", "1", true},
+	{"999", "1000", false},
+	{"\\frac{3}{4}", "0.75\\%", true}, // \% is dropped, as the reference graders do
 }
 
 func TestEquivalent(t *testing.T) {
@@ -221,6 +249,7 @@ func TestEquivalent(t *testing.T) {
 			t.Errorf("Equivalent(%q, %q) (swapped) = %v, want %v", tc.b, tc.a, got, tc.want)
 		}
 	}
+	t.Logf("%d equivalence cases (each checked both ways)", len(equivCases))
 	if len(equivCases) < 150 {
 		t.Fatalf("only %d cases", len(equivCases))
 	}
@@ -266,6 +295,7 @@ func TestMath(t *testing.T) {
 		{"no idea", "12", 0, "no final answer"},
 		{`\boxed{12}`, `\boxed{12}`, 1, "ok"},
 		{`\boxed{12}`, "", 0, "empty reference"},
+		{`\boxed{1234}`, "so 1,000+234\n#### 1,234", 1, "ok"},
 	}
 	for _, tc := range tests {
 		r := Math(tc.resp, tc.ans)

@@ -50,9 +50,18 @@ func (p *Pool) Run(ctx context.Context, jobs []func() Result) []Result {
 		timeout = DefaultJobTimeout
 	}
 	for i := range jobs {
-		select {
-		case p.sem <- struct{}{}:
-		case <-ctx.Done():
+		acquired := false
+		if ctx.Err() == nil {
+			select {
+			case p.sem <- struct{}{}:
+				acquired = ctx.Err() == nil
+				if !acquired {
+					<-p.sem
+				}
+			case <-ctx.Done():
+			}
+		}
+		if !acquired {
 			for j := i; j < len(jobs); j++ {
 				results[j] = Result{Reason: "cancelled: " + ctx.Err().Error()}
 				done <- j

@@ -16,6 +16,7 @@ import (
 	"sync"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -52,6 +53,12 @@ import (
 // and processes that leave the group (setsid) are then not prevented; the
 // mode is reported by ProbeSandbox and in every Result.Reason that a sandbox
 // property could have affected.
+
+// ForceFallbackEnv, set to "1", makes ProbeSandbox choose fallback mode
+// without probing (for debugging, or where namespaces are unwanted).
+const ForceFallbackEnv = "SDZERO_SANDBOX_FALLBACK"
+
+const fallbackDetail = "rlimits, process group, Python socket disabled via sitecustomize; writes outside the work dir not prevented"
 
 const (
 	sandboxEnv  = "SDZERO_VERIFY_SANDBOX"
@@ -116,45 +123,85 @@ func sandboxChild(specJSON string) error {
 	if err := os.Chdir(s.Dir); err != nil {
 		return err
 	}
-	limits := []struct {
+	last := 40
+	if b, err := os.ReadFile("/proc/sys/kernel/cap_last_cap"); err == nil {
+		if v, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+			last = v
+		}
+	}
+	// Everything that allocates happens before the limits: once RLIMIT_AS
+	// is lower than this Go process's address space, the runtime could not
+	// map a thread stack or heap span. From here on only raw system calls
+	// run, on this locked thread, with GOMAXPROCS=1 and GC off (set by the
+	// parent), so the runtime has no reason to create a thread or map
+	// memory before execve replaces the process.
+	argv0, err := unix.BytePtrFromString(s.Argv[0])
+	if err != nil {
+		return err
+	}
+	argv, err := ptrSlice(s.Argv)
+	if err != nil {
+		return err
+	}
+	envv, err := ptrSlice(s.Env)
+	if err != nil {
+		return err
+	}
+	type limit struct {
 		res int
-		val uint64
-	}{
-		{unix.RLIMIT_CORE, 0},
-		{unix.RLIMIT_AS, uint64(s.MemBytes)},
-		{unix.RLIMIT_CPU, s.CPUSecs},
-		{unix.RLIMIT_NPROC, s.NProc},
-		{unix.RLIMIT_FSIZE, uint64(s.FileBytes)},
-		{unix.RLIMIT_NOFILE, 256},
+		val unix.Rlimit
 	}
-	for _, l := range limits {
-		if l.val == 0 && l.res != unix.RLIMIT_CORE {
-			continue
-		}
-		if err := unix.Setrlimit(l.res, &unix.Rlimit{Cur: l.val, Max: l.val}); err != nil {
-			return fmt.Errorf("setrlimit %d: %w", l.res, err)
+	var limits []limit
+	add := func(res int, v uint64, always bool) {
+		if v > 0 || always {
+			limits = append(limits, limit{res, unix.Rlimit{Cur: v, Max: v}})
 		}
 	}
+	add(unix.RLIMIT_CORE, 0, true)
+	add(unix.RLIMIT_CPU, s.CPUSecs, false)
+	add(unix.RLIMIT_NPROC, s.NProc, false)
+	add(unix.RLIMIT_FSIZE, uint64(s.FileBytes), false)
+	add(unix.RLIMIT_NOFILE, 256, true)
+	add(unix.RLIMIT_AS, uint64(s.MemBytes), false) // last
+	var drops []uintptr
 	if s.Namespaces {
-		last := 40
-		if b, err := os.ReadFile("/proc/sys/kernel/cap_last_cap"); err == nil {
-			if v, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
-				last = v
-			}
-		}
 		for c := 0; c <= last; c++ {
-			if s.KeepRead && c == unix.CAP_DAC_READ_SEARCH {
-				continue
-			}
-			if err := unix.Prctl(unix.PR_CAPBSET_DROP, uintptr(c), 0, 0, 0); err != nil && err != unix.EINVAL {
-				return fmt.Errorf("drop capability %d: %w", c, err)
+			if !(s.KeepRead && c == unix.CAP_DAC_READ_SEARCH) {
+				drops = append(drops, uintptr(c))
 			}
 		}
 	}
-	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
-		return fmt.Errorf("no_new_privs: %w", err)
+	for i := range limits {
+		l := &limits[i]
+		if _, _, e := unix.RawSyscall6(unix.SYS_PRLIMIT64, 0, uintptr(l.res), uintptr(unsafe.Pointer(&l.val)), 0, 0, 0); e != 0 {
+			return fmt.Errorf("setrlimit %d: %w", l.res, e)
+		}
 	}
-	return unix.Exec(s.Argv[0], s.Argv, s.Env)
+	for _, c := range drops {
+		if _, _, e := unix.RawSyscall6(unix.SYS_PRCTL, unix.PR_CAPBSET_DROP, c, 0, 0, 0, 0); e != 0 && e != unix.EINVAL {
+			return fmt.Errorf("drop capability %d: %w", c, e)
+		}
+	}
+	if _, _, e := unix.RawSyscall6(unix.SYS_PRCTL, unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0, 0); e != 0 {
+		return fmt.Errorf("no_new_privs: %w", e)
+	}
+	_, _, e := unix.RawSyscall(unix.SYS_EXECVE, uintptr(unsafe.Pointer(argv0)), uintptr(unsafe.Pointer(&argv[0])), uintptr(unsafe.Pointer(&envv[0])))
+	runtime.KeepAlive(argv)
+	runtime.KeepAlive(envv)
+	return fmt.Errorf("exec %s: %w", s.Argv[0], e)
+}
+
+// ptrSlice converts strings to a NULL-terminated array of C strings.
+func ptrSlice(ss []string) ([]*byte, error) {
+	out := make([]*byte, len(ss)+1)
+	for i, s := range ss {
+		p, err := unix.BytePtrFromString(s)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = p
+	}
+	return out, nil
 }
 
 var (
@@ -168,6 +215,10 @@ var (
 // works here, by running /bin/true-equivalent through the full sandbox.
 func ProbeSandbox() SandboxInfo {
 	probeOnce.Do(func() {
+		if os.Getenv(ForceFallbackEnv) == "1" {
+			probed = SandboxInfo{Detail: "fallback (forced by " + ForceFallbackEnv + "=1): " + fallbackDetail}
+			return
+		}
 		if _, err := selfExe(); err != nil {
 			probed = SandboxInfo{Detail: "fallback: cannot locate own executable for the sandbox wrapper: " + err.Error()}
 			return
@@ -192,7 +243,7 @@ func ProbeSandbox() SandboxInfo {
 			return
 		}
 		why := res.errText()
-		probed = SandboxInfo{Detail: "fallback (no namespace isolation: " + why + "): rlimits, process group, Python socket disabled via sitecustomize; writes outside the work dir not prevented"}
+		probed = SandboxInfo{Detail: "fallback (no namespace isolation: " + why + "): " + fallbackDetail}
 	})
 	return probed
 }
@@ -223,6 +274,13 @@ func (c *cappedBuffer) Write(p []byte) (int, error) {
 	return c.buf.Write(p)
 }
 
+// bytes returns a copy of what was kept.
+func (c *cappedBuffer) bytes() []byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return bytes.Clone(c.buf.Bytes())
+}
+
 func (c *cappedBuffer) exceeded() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -239,7 +297,8 @@ func runSandboxed(ctx context.Context, spec runSpec) runResult {
 	ss := sandboxSpec{
 		Argv: spec.argv, Env: spec.env, Dir: spec.dir, Namespaces: spec.namespaces,
 		MemBytes: spec.mem, NProc: spec.nproc, FileBytes: spec.fileBytes,
-		CPUSecs: uint64(spec.timeout/time.Second) + 2,
+		CPUSecs:  uint64(spec.timeout/time.Second) + 2,
+		KeepRead: spec.namespaces && os.Geteuid() == 0,
 	}
 	js, err := json.Marshal(ss)
 	if err != nil {
@@ -248,7 +307,9 @@ func runSandboxed(ctx context.Context, spec runSpec) runResult {
 	ctx, cancel := context.WithTimeout(ctx, spec.timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, exe, sandboxArg, string(js))
-	cmd.Env = []string{sandboxEnv + "=1"}
+	// One P and no GC keep the wrapper's runtime from starting threads or
+	// mapping memory after it has lowered RLIMIT_AS (see sandboxChild).
+	cmd.Env = []string{sandboxEnv + "=1", "GOMAXPROCS=1", "GOGC=off"}
 	cmd.Dir = spec.dir
 	attr := &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if spec.namespaces {
@@ -296,7 +357,7 @@ func runSandboxed(ctx context.Context, spec runSpec) runResult {
 	werr := cmd.Wait()
 	// Anything still in the group (fallback mode) dies now.
 	_ = syscall.Kill(-res.pgid, syscall.SIGKILL)
-	res.stdout, res.stderr = stdout.buf.Bytes(), stderr.buf.Bytes()
+	res.stdout, res.stderr = stdout.bytes(), stderr.bytes()
 	res.outputExceeded = stdout.exceeded()
 	res.timedOut = errors.Is(ctx.Err(), context.DeadlineExceeded)
 	if cmd.ProcessState == nil {

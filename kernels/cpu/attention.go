@@ -7,7 +7,8 @@ import (
 	"sdzero/kernels"
 )
 
-func dot(a, b []float32) float32 {
+// dotGo is the portable dot.
+func dotGo(a, b []float32) float32 {
 	b = b[:len(a)]
 	var s0, s1, s2, s3 float32
 	i := 0
@@ -23,8 +24,8 @@ func dot(a, b []float32) float32 {
 	return (s0 + s1) + (s2 + s3)
 }
 
-// axpy computes y += a*x.
-func axpy(y []float32, a float32, x []float32) {
+// axpyGo is the portable axpy.
+func axpyGo(y []float32, a float32, x []float32) {
 	x = x[:len(y)]
 	for i := range y {
 		y[i] += a * x[i]
@@ -63,6 +64,10 @@ func (be *Backend) Attention(out, lse, q, k, v, lens kernels.Tensor, b, t, hq, h
 	os, ls := f32(op, out, b*t*hq*d), f32(op, lse, b*hq*t)
 	qs, ks, vs := f32(op, q, b*t*hq*d), f32(op, k, b*t*hkv*d), f32(op, v, b*t*hkv*d)
 	L := be.rowLens(op, lens, b, t)
+	if scale > 0 && t >= attnBlockedMin {
+		be.attentionBlocked(os, ls, qs, ks, vs, L, b, t, hq, hkv, d, scale)
+		return
+	}
 	group := hq / hkv
 	be.parallelFor(b*hq, 1, func(lo, hi int) {
 		p := make([]float32, t)
@@ -111,6 +116,10 @@ func (be *Backend) AttentionBackward(dq, dk, dv, dout, out, lse, q, k, v, lens k
 	dos, os, ls := f32(op, dout, b*t*hq*d), f32(op, out, b*t*hq*d), f32(op, lse, b*hq*t)
 	qs, ks, vs := f32(op, q, b*t*hq*d), f32(op, k, b*t*hkv*d), f32(op, v, b*t*hkv*d)
 	L := be.rowLens(op, lens, b, t)
+	if scale > 0 && t >= attnBlockedMin {
+		be.attentionBackwardBlocked(dqs, dks, dvs, dos, os, ls, qs, ks, vs, L, b, t, hq, hkv, d, scale)
+		return
+	}
 	group := hq / hkv
 	// One task per (row, kv head): it owns dk/dv of that head and dq of
 	// the query heads in its group, so there are no write conflicts.
@@ -195,3 +204,5 @@ func (be *Backend) AttentionDecode(out, q, kc, vc, lens kernels.Tensor, b, tmax,
 		}
 	})
 }
+
+func logf64(x float64) float64 { return math.Log(x) }

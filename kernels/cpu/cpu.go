@@ -13,6 +13,7 @@ import (
 	"math"
 	"runtime"
 	"sync"
+	"unsafe"
 
 	"sdzero/kernels"
 )
@@ -24,6 +25,8 @@ type Backend struct {
 	pool    *pool
 	kern    microKernel
 	scratch gemmScratch
+	// rowScratch holds per-worker buffers for row-wise ops (see workerBuf).
+	rowScratch [][]float32
 
 	mu  sync.Mutex
 	err error // first error since the last Sync
@@ -100,6 +103,9 @@ func (be *Backend) Alloc(d kernels.DType, n int) (kernels.Tensor, error) {
 	switch d {
 	case kernels.F32:
 		b.f = make([]float32, n)
+		if n > 0 {
+			adviseHuge(unsafe.Pointer(&b.f[0]), 4*n)
+		}
 	case kernels.I32:
 		b.i = make([]int32, n)
 	case kernels.BF16, kernels.F16:

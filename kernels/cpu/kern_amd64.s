@@ -1,14 +1,24 @@
 #include "textflag.h"
 
-// func kern6x16AVX2(kc int, a, b, c *float32, ldc int, add bool)
-TEXT ·kern6x16AVX2(SB), NOSPLIT, $0-41
+// Micro-kernels: see microKernel in matmul.go. Element (i, p) of the A
+// panel is at a + p*as + 4*i bytes and element (p, j) of the B panel at
+// b + p*bs + 4*j bytes (as, bs are element strides, scaled here), so the
+// kernels read packed panels (as = mr, bs = nr) or, for interior tiles,
+// operands stored in the right layout directly.
+
+// func kern6x16AVX2(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, add bool)
+TEXT ·kern6x16AVX2(SB), NOSPLIT, $0-57
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
-	MOVQ b+16(FP), DI
-	MOVQ c+24(FP), DX
-	MOVQ ldc+32(FP), R8
+	MOVQ as+16(FP), R10
+	SHLQ $2, R10
+	MOVQ b+24(FP), DI
+	MOVQ bs+32(FP), R11
+	SHLQ $2, R11
+	MOVQ c+40(FP), DX
+	MOVQ ldc+48(FP), R8
 	SHLQ $2, R8
-	MOVBLZX add+40(FP), R9
+	MOVBLZX add+56(FP), R9
 	VXORPS Y4, Y4, Y4
 	VXORPS Y5, Y5, Y5
 	VXORPS Y6, Y6, Y6
@@ -42,8 +52,8 @@ loop6x16:
 	VBROADCASTSS 20(SI), Y3
 	VFMADD231PS Y0, Y3, Y14
 	VFMADD231PS Y1, Y3, Y15
-	ADDQ $24, SI
-	ADDQ $64, DI
+	ADDQ R10, SI
+	ADDQ R11, DI
 	DECQ CX
 	JNZ loop6x16
 	TESTQ R9, R9
@@ -102,15 +112,19 @@ store6x16:
 	VZEROUPPER
 	RET
 
-// func kern8x32AVX512(kc int, a, b, c *float32, ldc int, add bool)
-TEXT ·kern8x32AVX512(SB), NOSPLIT, $0-41
+// func kern8x32AVX512(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, add bool)
+TEXT ·kern8x32AVX512(SB), NOSPLIT, $0-57
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
-	MOVQ b+16(FP), DI
-	MOVQ c+24(FP), DX
-	MOVQ ldc+32(FP), R8
+	MOVQ as+16(FP), R10
+	SHLQ $2, R10
+	MOVQ b+24(FP), DI
+	MOVQ bs+32(FP), R11
+	SHLQ $2, R11
+	MOVQ c+40(FP), DX
+	MOVQ ldc+48(FP), R8
 	SHLQ $2, R8
-	MOVBLZX add+40(FP), R9
+	MOVBLZX add+56(FP), R9
 	VPXORD Z16, Z16, Z16
 	VPXORD Z17, Z17, Z17
 	VPXORD Z18, Z18, Z18
@@ -154,8 +168,8 @@ loop8x32:
 	VBROADCASTSS 28(SI), Z9
 	VFMADD231PS Z0, Z9, Z30
 	VFMADD231PS Z1, Z9, Z31
-	ADDQ $32, SI
-	ADDQ $128, DI
+	ADDQ R10, SI
+	ADDQ R11, DI
 	DECQ CX
 	JNZ loop8x32
 	TESTQ R9, R9
@@ -227,5 +241,74 @@ store8x32:
 	VMOVUPS Z30, (DX)
 	VMOVUPS Z31, 64(DX)
 	ADDQ R8, DX
+	VZEROUPPER
+	RET
+
+// func transpose8AVX2(src *float32, sstride int, dst *float32, dstride int, blocks int)
+// For each of blocks 8x8 blocks b: dst[(8b+p)*dstride + i] = src[i*sstride + 8b + p].
+TEXT ·transpose8AVX2(SB), NOSPLIT, $0-40
+	MOVQ src+0(FP), SI
+	MOVQ sstride+8(FP), R8
+	SHLQ $2, R8
+	MOVQ dst+16(FP), DI
+	MOVQ dstride+24(FP), R11
+	SHLQ $2, R11
+	MOVQ blocks+32(FP), CX
+	LEAQ (R8)(R8*2), R9
+	LEAQ (SI)(R8*4), R10
+	LEAQ (R11)(R11*2), R12
+	LEAQ (DI)(R11*4), R13
+	MOVQ R11, R14
+	SHLQ $3, R14
+	TESTQ CX, CX
+	JZ tdone
+tloop:
+	VMOVUPS (SI), Y0
+	VMOVUPS (SI)(R8*1), Y1
+	VMOVUPS (SI)(R8*2), Y2
+	VMOVUPS (SI)(R9*1), Y3
+	VMOVUPS (R10), Y4
+	VMOVUPS (R10)(R8*1), Y5
+	VMOVUPS (R10)(R8*2), Y6
+	VMOVUPS (R10)(R9*1), Y7
+	VUNPCKLPS Y1, Y0, Y8
+	VUNPCKHPS Y1, Y0, Y9
+	VUNPCKLPS Y3, Y2, Y10
+	VUNPCKHPS Y3, Y2, Y11
+	VUNPCKLPS Y5, Y4, Y12
+	VUNPCKHPS Y5, Y4, Y13
+	VUNPCKLPS Y7, Y6, Y14
+	VUNPCKHPS Y7, Y6, Y15
+	VSHUFPS $0x44, Y10, Y8, Y0
+	VSHUFPS $0xEE, Y10, Y8, Y1
+	VSHUFPS $0x44, Y11, Y9, Y2
+	VSHUFPS $0xEE, Y11, Y9, Y3
+	VSHUFPS $0x44, Y14, Y12, Y4
+	VSHUFPS $0xEE, Y14, Y12, Y5
+	VSHUFPS $0x44, Y15, Y13, Y6
+	VSHUFPS $0xEE, Y15, Y13, Y7
+	VPERM2F128 $0x20, Y4, Y0, Y8
+	VPERM2F128 $0x20, Y5, Y1, Y9
+	VPERM2F128 $0x20, Y6, Y2, Y10
+	VPERM2F128 $0x20, Y7, Y3, Y11
+	VPERM2F128 $0x31, Y4, Y0, Y12
+	VPERM2F128 $0x31, Y5, Y1, Y13
+	VPERM2F128 $0x31, Y6, Y2, Y14
+	VPERM2F128 $0x31, Y7, Y3, Y15
+	VMOVUPS Y8, (DI)
+	VMOVUPS Y9, (DI)(R11*1)
+	VMOVUPS Y10, (DI)(R11*2)
+	VMOVUPS Y11, (DI)(R12*1)
+	VMOVUPS Y12, (R13)
+	VMOVUPS Y13, (R13)(R11*1)
+	VMOVUPS Y14, (R13)(R11*2)
+	VMOVUPS Y15, (R13)(R12*1)
+	ADDQ $32, SI
+	ADDQ $32, R10
+	ADDQ R14, DI
+	ADDQ R14, R13
+	DECQ CX
+	JNZ tloop
+tdone:
 	VZEROUPPER
 	RET

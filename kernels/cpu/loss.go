@@ -81,35 +81,42 @@ func (be *Backend) CrossEntropy(loss, dlogits, logits, targets, w kernels.Tensor
 // expRow returns max(x) and sum(exp(x - max)) (float64), storing the
 // exponentials in dst when it is not nil (dst may alias x).
 func expRow(dst, x []float32) (float32, float64) {
+	mx := maxOf(x)
+	return mx, expSub(dst, x, mx)
+}
+
+// maxGo is the portable maxOf.
+func maxGo(x []float32) float32 {
 	mx := float32(math.Inf(-1))
 	for _, v := range x {
-		mx = max(mx, v)
+		if v > mx {
+			mx = v
+		}
 	}
+	return mx
+}
+
+// expSubGo is the portable expSubScaled.
+func expSubGo(dst, x []float32, m, scale float32) float64 {
 	var s0, s1 float64
 	i := 0
 	if dst != nil {
 		dst = dst[:len(x)]
-		for ; i+2 <= len(x); i += 2 {
-			e0, e1 := exp32(x[i]-mx), exp32(x[i+1]-mx)
-			dst[i], dst[i+1] = e0, e1
-			s0 += float64(e0)
-			s1 += float64(e1)
-		}
 		for ; i < len(x); i++ {
-			e := exp32(x[i] - mx)
+			e := exp32((x[i] - m) * scale)
 			dst[i] = e
 			s0 += float64(e)
 		}
-		return mx, s0 + s1
+		return s0
 	}
 	for ; i+2 <= len(x); i += 2 {
-		s0 += float64(exp32(x[i] - mx))
-		s1 += float64(exp32(x[i+1] - mx))
+		s0 += float64(exp32((x[i] - m) * scale))
+		s1 += float64(exp32((x[i+1] - m) * scale))
 	}
 	for ; i < len(x); i++ {
-		s0 += float64(exp32(x[i] - mx))
+		s0 += float64(exp32((x[i] - m) * scale))
 	}
-	return mx, s0 + s1
+	return s0 + s1
 }
 
 // scaleRow multiplies x by c.
@@ -234,13 +241,23 @@ func (be *Backend) Distill(loss, dstudent, s, t, w kernels.Tensor, rows, vocab i
 	if k <= 0 || k >= vocab {
 		k = 0
 	}
-	be.parallelFor(rows, rowGrain(vocab), func(lo, hi int) {
+	n := vocab
+	if k > 0 {
+		n = k
+	}
+	// Allocate the scratch before fanning out (workerBuf is not safe for concurrent use).
+	for w := range be.chunks(rows, rowGrain(vocab)) {
+		be.workerBuf(w, 2*n)
+	}
+	be.parallelForW(rows, rowGrain(vocab), func(w, lo, hi int) {
 		var ids []int
 		var sv, tv, gv []float32
 		if k > 0 {
 			ids = make([]int, 0, k)
 			sv, tv, gv = make([]float32, k), make([]float32, k), make([]float32, k)
 		}
+		buf := be.rowScratch[w][:2*n]
+		es, et := buf[:n], buf[n:]
 		for r := lo; r < hi; r++ {
 			sr, tr := ss[r*vocab:(r+1)*vocab], ts[r*vocab:(r+1)*vocab]
 			wr := weightAt(ws, r)
@@ -264,7 +281,7 @@ func (be *Backend) Distill(loss, dstudent, s, t, w kernels.Tensor, rows, vocab i
 				if dr != nil {
 					g = gv
 				}
-				d := divergence(sv, tv, g, inv, fw, float64(gscale)*float64(wr))
+				d := divergence(sv, tv, g, es, et, inv, fw, float64(gscale)*float64(wr))
 				if ls != nil {
 					ls[r] = float32(float64(wr) * d)
 				}
@@ -276,7 +293,7 @@ func (be *Backend) Distill(loss, dstudent, s, t, w kernels.Tensor, rows, vocab i
 				}
 				continue
 			}
-			d := divergence(sr, tr, dr, inv, fw, float64(gscale)*float64(wr))
+			d := divergence(sr, tr, dr, es, et, inv, fw, float64(gscale)*float64(wr))
 			if ls != nil {
 				ls[r] = float32(float64(wr) * d)
 			}
@@ -286,46 +303,43 @@ func (be *Backend) Distill(loss, dstudent, s, t, w kernels.Tensor, rows, vocab i
 
 // divergence returns fw*KL(q||p) + (1-fw)*KL(p||q) for p = softmax(s*inv),
 // q = softmax(t*inv), and if g is not nil sets g = gs * dD/ds (g may alias
-// s). With zs = s*inv, zt = t*inv, es = exp(zs - max zs), et likewise and
-// their sums Ss, St:
+// s; es and et are scratch of len(s)). With zs = s*inv, zt = t*inv,
+// es = exp(zs - max zs), et likewise and their sums Ss, St:
 //
 //	KL(q||p) = sum(et*(zt-zs))/St - (lt - ls)
 //	KL(p||q) = sum(es*(zs-zt))/Ss + (lt - ls)
 //
 // where ls, lt are the log-sum-exps, so one pass gives both.
-func divergence(s, t, g []float32, inv float64, fw, gs float64) float64 {
-	t = t[:len(s)]
-	ms, mt := float32(math.Inf(-1)), float32(math.Inf(-1))
-	for i, v := range s {
-		ms = max(ms, v)
-		mt = max(mt, t[i])
-	}
+func divergence(s, t, g, es, et []float32, inv float64, fw, gs float64) float64 {
+	t, es, et = t[:len(s)], es[:len(s)], et[:len(s)]
+	ms, mt := maxOf(s), maxOf(t)
 	inv32 := float32(inv)
-	var ss, st, a, b float64
+	ss := expSubScaled(es, s, ms, inv32)
+	st := expSubScaled(et, t, mt, inv32)
+	var a, b float64
 	for i, v := range s {
-		es := exp32((v - ms) * inv32)
-		et := exp32((t[i] - mt) * inv32)
-		dz := (float64(t[i]) - float64(v)) * inv // zt - zs
-		ss += float64(es)
-		st += float64(et)
-		a += float64(et) * dz
-		b -= float64(es) * dz
+		dz := float64(t[i]) - float64(v) // (zt - zs)/inv
+		a += float64(et[i]) * dz
+		b -= float64(es[i]) * dz
 	}
+	a *= inv
+	b *= inv
 	ls := float64(ms)*inv + math.Log(ss)
 	lt := float64(mt)*inv + math.Log(st)
 	klqp := a/st - (lt - ls)
 	klpq := b/ss + (lt - ls)
 	if g != nil {
-		c := gs * inv
-		ds := lt - ls
-		is, it := 1/ss, 1/st
+		g = g[:len(s)]
+		c := float32(gs * inv)
+		is, it := float32(1/ss), float32(1/st)
+		// log p - log q = (s - t)*inv + (lt - ls), minus KL(p||q).
+		off := float32(lt - ls - klpq)
+		fw32 := float32(fw)
+		rw := 1 - fw32
 		for i, v := range s {
-			es := exp32((v - ms) * inv32)
-			et := exp32((t[i] - mt) * inv32)
-			p, q := float64(es)*is, float64(et)*it
-			// log p - log q = (zs - zt) - (ls - lt)
-			lpq := (float64(v)-float64(t[i]))*inv + ds
-			g[i] = float32(c * (fw*(p-q) + (1-fw)*p*(lpq-klpq)))
+			p, q := es[i]*is, et[i]*it
+			d := (v-t[i])*inv32 + off
+			g[i] = c * (fw32*(p-q) + rw*p*d)
 		}
 	}
 	return fw*klqp + (1-fw)*klpq
@@ -377,19 +391,7 @@ func sampleRow(x []float32, u float64, temp float32, topK int, topP float32, ids
 		for i := range x {
 			ids = append(ids, i)
 		}
-		if needSort {
-			slices.SortFunc(ids, func(a, b int) int {
-				if better(x[a], a, x[b], b) {
-					return -1
-				}
-				if better(x[b], b, x[a], a) {
-					return 1
-				}
-				return 0
-			})
-		}
 	}
-	*idsp = ids
 	// Softmax of logits/temp over the candidates, in float64.
 	mx := math.Inf(-1)
 	for _, id := range ids {
@@ -402,7 +404,34 @@ func sampleRow(x []float32, u float64, temp float32, topK int, topP float32, ids
 		pr = append(pr, e)
 		sum += e
 	}
-	*prp = pr
+	if needSort && k == vocab {
+		// Only ids with probability >= eps = (1-topP)/(2 vocab) can be in
+		// the nucleus: the rest hold less than 1-topP in total, so the
+		// sorted prefix reaches topP before any of them. Sort just those.
+		eps := (1 - float64(topP)) / (2 * float64(vocab)) * sum
+		n := 0
+		for i, id := range ids {
+			if pr[i] >= eps {
+				ids[n] = id
+				n++
+			}
+		}
+		ids = ids[:n]
+		slices.SortFunc(ids, func(a, b int) int {
+			if better(x[a], a, x[b], b) {
+				return -1
+			}
+			if better(x[b], b, x[a], a) {
+				return 1
+			}
+			return 0
+		})
+		pr = pr[:n]
+		for i, id := range ids {
+			pr[i] = math.Exp(float64(x[id]/temp) - mx)
+		}
+	}
+	*idsp, *prp = ids, pr
 	if needSort {
 		// ids are sorted by logit, so by probability: keep the smallest
 		// prefix whose mass reaches topP (at least one id).

@@ -58,22 +58,7 @@ func (be *Backend) Add(out, a, b kernels.Tensor, n int) {
 func (be *Backend) SumSquares(x kernels.Tensor, n int) float64 {
 	v := f32("SumSquares", x, n)
 	part := make([]float64, max(1, be.chunks(n, grainElem)))
-	be.parallelForW(n, grainElem, func(w, lo, hi int) {
-		var s0, s1, s2, s3 float64
-		i := lo
-		for ; i+4 <= hi; i += 4 {
-			a, b, c, d := float64(v[i]), float64(v[i+1]), float64(v[i+2]), float64(v[i+3])
-			s0 += a * a
-			s1 += b * b
-			s2 += c * c
-			s3 += d * d
-		}
-		for ; i < hi; i++ {
-			a := float64(v[i])
-			s0 += a * a
-		}
-		part[w] = s0 + s1 + s2 + s3
-	})
+	be.parallelForW(n, grainElem, func(w, lo, hi int) { part[w] = sumSquares(v[lo:hi]) })
 	var s float64
 	for _, p := range part {
 		s += p
@@ -189,10 +174,7 @@ func (be *Backend) RMSNorm(out, rstd, x, w kernels.Tensor, rows, dim int, eps fl
 	be.parallelFor(rows, 1+4096/(dim+1), func(lo, hi int) {
 		for r := lo; r < hi; r++ {
 			xr := xs[r*dim : (r+1)*dim]
-			var ss float64
-			for _, v := range xr {
-				ss += float64(v) * float64(v)
-			}
+			ss := sumSquares(xr)
 			// HF: x * torch.rsqrt(mean + eps) in float32, then weight * that.
 			mean := float32(ss / float64(dim))
 			s := float32(1 / math.Sqrt(float64(mean+eps)))
@@ -261,39 +243,78 @@ func (be *Backend) RoPE(x, pos kernels.Tensor, tokens, heads, headDim int, theta
 	xs, ps := f32(op, x, tokens*heads*headDim), i32(op, pos, tokens)
 	inv := ropeFreqs(headDim, theta)
 	half := headDim / 2
-	be.parallelFor(tokens, 1+2048/(heads*headDim+1), func(lo, hi int) {
-		cs := make([]float32, half)
-		sn := make([]float32, half)
-		for t := lo; t < hi; t++ {
-			p := float32(ps[t])
-			for j := range half {
-				a := p * inv[j]
-				c, s := math.Cos(float64(a)), math.Sin(float64(a))
-				cs[j], sn[j] = float32(c), float32(s)
-				if inverse {
-					sn[j] = -sn[j]
-				}
+	// cos/sin rows per distinct position (batches repeat positions).
+	maxPos := 0
+	for _, p := range ps {
+		if p < 0 {
+			panic(fmt.Sprintf("cpu %s: negative position %d", op, p))
+		}
+		maxPos = max(maxPos, int(p))
+	}
+	var table []float32 // [pos][cos half | sin half], filled lazily
+	var done []bool
+	if maxPos < 4*tokens+64 {
+		table = make([]float32, (maxPos+1)*headDim)
+		done = make([]bool, maxPos+1)
+		for _, p := range ps {
+			if !done[p] {
+				ropeRow(table[int(p)*headDim:(int(p)+1)*headDim], float32(p), inv)
+				done[p] = true
 			}
+		}
+	}
+	be.parallelFor(tokens, 1+2048/(heads*headDim+1), func(lo, hi int) {
+		row := make([]float32, headDim)
+		for t := lo; t < hi; t++ {
+			cs := row
+			if table != nil {
+				cs = table[int(ps[t])*headDim : (int(ps[t])+1)*headDim]
+			} else {
+				ropeRow(row, float32(ps[t]), inv)
+			}
+			c, sn := cs[:half], cs[half:]
 			for h := range heads {
 				v := xs[(t*heads+h)*headDim : (t*heads+h+1)*headDim]
-				for j := range half {
-					x1, x2 := v[j], v[j+half]
-					v[j] = float32(x1*cs[j]) - float32(x2*sn[j])
-					v[j+half] = float32(x2*cs[j]) + float32(x1*sn[j])
+				x1s, x2s := v[:half], v[half:]
+				if inverse {
+					for j := range half {
+						x1, x2 := x1s[j], x2s[j]
+						x1s[j] = float32(x1*c[j]) + float32(x2*sn[j])
+						x2s[j] = float32(x2*c[j]) - float32(x1*sn[j])
+					}
+				} else {
+					for j := range half {
+						x1, x2 := x1s[j], x2s[j]
+						x1s[j] = float32(x1*c[j]) - float32(x2*sn[j])
+						x2s[j] = float32(x2*c[j]) + float32(x1*sn[j])
+					}
 				}
 			}
 		}
 	})
 }
 
+// ropeRow fills row [cos(p*inv[j]) ..., sin(p*inv[j]) ...] with the angle
+// rounded to float32 as Hugging Face computes it.
+func ropeRow(row []float32, p float32, inv []float32) {
+	half := len(inv)
+	for j, f := range inv {
+		a := float64(p * f)
+		row[j] = float32(math.Cos(a))
+		row[half+j] = float32(math.Sin(a))
+	}
+}
+
 // SwiGLU computes out = silu(gate)*up.
 func (be *Backend) SwiGLU(out, gate, up kernels.Tensor, n int) {
 	const op = "SwiGLU"
 	o, g, u := f32(op, out, n), f32(op, gate, n), f32(op, up, n)
-	be.parallelFor(n, 1<<13, func(lo, hi int) {
+	be.swigluChunks(n, func(e []float32, lo, hi int) {
+		// e = exp(-gate) by the vector exp, then silu(g) = g/(1+e).
+		expSubScaled(e, g[lo:hi], 0, -1)
 		for i := lo; i < hi; i++ {
 			x := g[i]
-			sig := 1 / (1 + exp32(-x))
+			sig := 1 / (1 + e[i-lo])
 			o[i] = float32(x*sig) * u[i]
 		}
 	})
@@ -303,13 +324,31 @@ func (be *Backend) SwiGLU(out, gate, up kernels.Tensor, n int) {
 func (be *Backend) SwiGLUBackward(dgate, dup, dout, gate, up kernels.Tensor, n int) {
 	const op = "SwiGLUBackward"
 	dg, du, d, g, u := f32(op, dgate, n), f32(op, dup, n), f32(op, dout, n), f32(op, gate, n), f32(op, up, n)
-	be.parallelFor(n, 1<<13, func(lo, hi int) {
+	be.swigluChunks(n, func(e []float32, lo, hi int) {
+		expSubScaled(e, g[lo:hi], 0, -1)
 		for i := lo; i < hi; i++ {
 			x := g[i]
-			sig := 1 / (1 + exp32(-x))
+			sig := 1 / (1 + e[i-lo])
 			dy := d[i]
 			du[i] = dy * (x * sig)
 			dg[i] = dy * u[i] * (sig * (1 + x*(1-sig)))
+		}
+	})
+}
+
+// swigluChunks runs fn over [0,n) in parallel chunks of at most
+// swigluBlock elements, each with a scratch slice of the chunk's length.
+func (be *Backend) swigluChunks(n int, fn func(e []float32, lo, hi int)) {
+	const swigluBlock = 4096
+	grain := 1 << 13
+	for w := range be.chunks(n, grain) {
+		be.workerBuf(w, swigluBlock)
+	}
+	be.parallelForW(n, grain, func(w, lo, hi int) {
+		e := be.rowScratch[w][:swigluBlock]
+		for b := lo; b < hi; b += swigluBlock {
+			bh := min(hi, b+swigluBlock)
+			fn(e[:bh-b], b, bh)
 		}
 	})
 }
@@ -347,27 +386,51 @@ func (be *Backend) AdamW(p, g, m, v kernels.Tensor, n int, a kernels.AdamWParams
 	bc2 := 1 - math.Pow(b2, float64(a.Step))
 	stepSize := float32(-(lr / bc1))
 	bc2Sqrt := float32(math.Sqrt(bc2))
-	eps := a.Eps
-	scale := a.GradScale
+	c := [8]float32{a.GradScale, decay, w1, b2f, c2, bc2Sqrt, a.Eps, stepSize}
 	be.parallelFor(n, 1<<14, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			gi := gs[i]
-			if scale != 1 {
-				gi = float32(gi * scale)
-			}
-			pi := float32(ps[i] * decay)
-			mi := ms[i]
-			// torch.lerp: weight < 0.5 -> self + w*(end-self).
-			if w1 < 0.5 {
-				mi = mi + float32(w1*(gi-mi))
-			} else {
-				mi = gi - float32((gi-mi)*(1-w1))
-			}
-			vi := float32(vs[i] * b2f)
-			vi = vi + float32(float32(c2*gi)*gi)
-			den := float32(float32(math.Sqrt(float64(vi)))/bc2Sqrt) + eps
-			pi = pi + float32(stepSize*mi)/den
-			ps[i], ms[i], vs[i] = pi, mi, vi
-		}
+		d := adamwVec(ps[lo:hi], gs[lo:hi], ms[lo:hi], vs[lo:hi], &c)
+		adamwGo(ps[lo+d:hi], gs[lo+d:hi], ms[lo+d:hi], vs[lo+d:hi], &c)
 	})
+}
+
+// adamwGo is one AdamW step over equal-length slices with the constants
+// c = [gradScale, decay, w1, beta2, 1-beta2, sqrt(bc2), eps, -lr/bc1],
+// each float32 operation rounded as PyTorch's foreach=False loop does.
+func adamwGo(ps, gs, ms, vs []float32, c *[8]float32) {
+	scale, decay, w1, b2, c2, bc2Sqrt, eps, stepSize := c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]
+	gs, ms, vs = gs[:len(ps)], ms[:len(ps)], vs[:len(ps)]
+	for i := range ps {
+		gi := float32(gs[i] * scale)
+		pi := float32(ps[i] * decay)
+		mi := ms[i]
+		// torch.lerp: weight < 0.5 -> self + w*(end-self).
+		if w1 < 0.5 {
+			mi = mi + float32(w1*(gi-mi))
+		} else {
+			mi = gi - float32((gi-mi)*(1-w1))
+		}
+		vi := float32(vs[i] * b2)
+		vi = vi + float32(float32(c2*gi)*gi)
+		den := float32(float32(math.Sqrt(float64(vi)))/bc2Sqrt) + eps
+		pi = pi + float32(stepSize*mi)/den
+		ps[i], ms[i], vs[i] = pi, mi, vi
+	}
+}
+
+// sumSquaresGo is the portable sumSquares.
+func sumSquaresGo(v []float32) float64 {
+	var s0, s1, s2, s3 float64
+	i := 0
+	for ; i+4 <= len(v); i += 4 {
+		a, b, c, d := float64(v[i]), float64(v[i+1]), float64(v[i+2]), float64(v[i+3])
+		s0 += a * a
+		s1 += b * b
+		s2 += c * c
+		s3 += d * d
+	}
+	for ; i < len(v); i++ {
+		a := float64(v[i])
+		s0 += a * a
+	}
+	return s0 + s1 + s2 + s3
 }

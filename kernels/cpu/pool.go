@@ -105,3 +105,17 @@ func (be *Backend) parallelFor(n, grain int, fn func(lo, hi int)) {
 		}
 	})
 }
+
+// workerBuf returns worker w's reusable float32 buffer of at least n
+// elements (contents unspecified), so that row-wise ops do not allocate on
+// every call. Only one op runs at a time, and within it each parallelForW
+// chunk index has its own buffer.
+func (be *Backend) workerBuf(w, n int) []float32 {
+	if len(be.rowScratch) <= w {
+		be.rowScratch = append(be.rowScratch, make([][]float32, w+1-len(be.rowScratch))...)
+	}
+	if len(be.rowScratch[w]) < n {
+		be.rowScratch[w] = make([]float32, n)
+	}
+	return be.rowScratch[w][:n]
+}

@@ -22,9 +22,9 @@ __device__ __forceinline__ int sdz_len(const int* lens, int b, int T) {
 }
 
 // smem: Ks[32][D+1], Vs[32][D], Qs[8][D]
-extern "C" __global__ void sdz_attn_fwd(float* out, float* lse, const float* q, const float* k, const float* v,
+extern "C" __global__ void __launch_bounds__(256) sdz_attn_fwd(float* out, float* lse, const float* q, const float* k, const float* v,
                                         const int* lens, int B, int T, int HQ, int HKV, int D, float scale) {
-  extern __shared__ float smem[];
+  SDZ_DYN_SMEM(float, smem);
   float* Ks = smem;
   float* Vs = Ks + SDZ_AT * (D + 1);
   float* Qs = Vs + SDZ_AT * D;
@@ -100,7 +100,7 @@ extern "C" __global__ void sdz_attn_fwd(float* out, float* lse, const float* q, 
 
 // sdz_attn_delta: delta[b,h,i] = sum_c dout*out (0 at padded positions).
 // One warp per (b, i, h) row; block of 8 warps.
-extern "C" __global__ void sdz_attn_delta(float* delta, const float* dout, const float* out, const int* lens, int B,
+extern "C" __global__ void __launch_bounds__(256) sdz_attn_delta(float* delta, const float* dout, const float* out, const int* lens, int B,
                                           int T, int HQ, int D) {
   int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   long long row = (long long)blockIdx.x * (blockDim.x >> 5) + warp;
@@ -120,10 +120,10 @@ extern "C" __global__ void sdz_attn_delta(float* delta, const float* dout, const
 }
 
 // smem: Ks[32][D+1], Vs[32][D+1], Qs[8][D], dOs[8][D]
-extern "C" __global__ void sdz_attn_bwd_dq(float* dq, const float* dout, const float* lse, const float* delta,
+extern "C" __global__ void __launch_bounds__(256) sdz_attn_bwd_dq(float* dq, const float* dout, const float* lse, const float* delta,
                                            const float* q, const float* k, const float* v, const int* lens, int B,
                                            int T, int HQ, int HKV, int D, float scale) {
-  extern __shared__ float smem[];
+  SDZ_DYN_SMEM(float, smem);
   float* Ks = smem;
   float* Vs = Ks + SDZ_AT * (D + 1);
   float* Qs = Vs + SDZ_AT * (D + 1);
@@ -201,10 +201,10 @@ extern "C" __global__ void sdz_attn_bwd_dq(float* dq, const float* dout, const f
 // One warp per key j of kv head kvh; loops over the query heads of the group
 // and over query tiles i >= j. smem: Qs[32][D+1], dOs[32][D+1], Kw[8][D],
 // Vw[8][D], Ls[32], Ds[32].
-extern "C" __global__ void sdz_attn_bwd_dkdv(float* dk, float* dv, const float* dout, const float* lse,
+extern "C" __global__ void __launch_bounds__(256) sdz_attn_bwd_dkdv(float* dk, float* dv, const float* dout, const float* lse,
                                              const float* delta, const float* q, const float* k, const float* v,
                                              const int* lens, int B, int T, int HQ, int HKV, int D, float scale) {
-  extern __shared__ float smem[];
+  SDZ_DYN_SMEM(float, smem);
   float* Qs = smem;
   float* dOs = Qs + SDZ_AT * (D + 1);
   float* Kw = dOs + SDZ_AT * (D + 1);
@@ -299,9 +299,9 @@ extern "C" __global__ void sdz_attn_bwd_dkdv(float* dk, float* dv, const float* 
 // sdz_attn_decode: one block (4 warps) per (h, b); warps split the keys,
 // each keeps an online softmax, and the block merges them at the end.
 // q [B,HQ,D], kc/vc [B,TMAX,HKV,D], out [B,HQ,D]. smem: 4*(D+2) floats.
-extern "C" __global__ void sdz_attn_decode(float* out, const float* q, const float* kc, const float* vc,
+extern "C" __global__ void __launch_bounds__(128) sdz_attn_decode(float* out, const float* q, const float* kc, const float* vc,
                                            const int* lens, int B, int TMAX, int HQ, int HKV, int D, float scale) {
-  extern __shared__ float smem[];
+  SDZ_DYN_SMEM(float, smem);
   int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, nw = blockDim.x >> 5;
   int h = blockIdx.x, b = blockIdx.y, kvh = h / (HQ / HKV);
   int len = sdz_len(lens, b, TMAX);

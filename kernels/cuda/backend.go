@@ -7,6 +7,13 @@
 // compiled by NVRTC for the device at first use and cached on disk. GEMMs go
 // through cuBLAS. Memory comes from a caching allocator over cuMemAlloc; all
 // work is queued on one stream, and errors surface at Sync.
+//
+// Testing without a GPU: besides unit tests of the library search, the
+// compile cache and the conversions, the tests build a CPU emulator of the
+// kernels with g++ (testdata/emu: CUDA threads as coroutines, warp
+// primitives as barriers) that also fakes the driver, cuBLAS and NVRTC, and
+// run the conformance suite through this package's real Go code against it.
+// On a GPU machine, scripts/gpu-check.sh prepares the real run.
 package cuda
 
 import (
@@ -14,6 +21,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"unsafe"
@@ -186,13 +194,21 @@ func (b *Backend) loadLibraries() error {
 		h, p, err := dlopen(k, s.Libs[k])
 		if err != nil {
 			failed = append(failed, k)
-			errs = append(errs, err.Error())
+			if s.Libs[k].Path != "" {
+				// Found but unusable (wrong architecture, missing
+				// dependency): the loader's message matters.
+				errs = append(errs, err.Error())
+			}
 			continue
 		}
 		handles[k], paths[k] = h, p
 	}
 	if len(failed) > 0 {
-		return fmt.Errorf("cuda: cannot load CUDA libraries: %s; %s", strings.Join(errs, "; "), s.describe(failed))
+		msg := "cuda: CUDA libraries not available: "
+		if len(errs) > 0 {
+			msg += strings.Join(errs, "; ") + "; "
+		}
+		return errors.New(msg + s.describe(failed))
 	}
 	if err := bindAll(handles[libDriver], paths[libDriver], b.drv.symbols()); err != nil {
 		return fmt.Errorf("cuda: %w", err)
@@ -337,7 +353,9 @@ func (b *Backend) init() error {
 		return err
 	}
 	if b.cacheDir, err = cacheDir(b.opts.CacheDir, os.Getenv); err != nil {
-		return err
+		// No user cache dir (HOME unset): the temp dir still saves
+		// recompiling within this machine's lifetime.
+		b.cacheDir = filepath.Join(os.TempDir(), "sdzero-cuda-cache")
 	}
 	if err := d.err("cuMemAllocHost", d.cuMemAllocHost(&b.args, argAreaBytes)); err != nil {
 		return err
@@ -616,7 +634,7 @@ func (b *Backend) launch(op, file, name string, grid, block dim3, smem int, args
 	}
 	// Layout of the pinned block: maxKernelArgs pointers, then one 8-byte
 	// slot per value. cuLaunchKernel copies the values before returning.
-	ptrs := unsafe.Slice((*unsafe.Pointer)(b.args), maxKernelArgs)
+	ptrs := unsafe.Slice((*uintptr)(b.args), maxKernelArgs)
 	vals := unsafe.Add(b.args, 8*maxKernelArgs)
 	for i, a := range args {
 		slot := unsafe.Add(vals, 8*i)
@@ -637,7 +655,7 @@ func (b *Backend) launch(op, file, name string, grid, block dim3, smem int, args
 		default:
 			panic(fmt.Sprintf("cuda: %s: unsupported kernel argument type %T", name, a))
 		}
-		ptrs[i] = slot
+		ptrs[i] = uintptr(slot)
 	}
 	r := b.drv.cuLaunchKernel(f, grid[0], grid[1], grid[2], block[0], block[1], block[2], uint32(smem), b.stream, b.args, 0)
 	b.check(op, "cuLaunchKernel "+name, r)

@@ -6,6 +6,12 @@
 
 #define SDZ_FULL 0xffffffffu
 
+// SDZ_DYN_SMEM declares the kernel's dynamic shared memory (a macro so the
+// CPU emulator used by the tests can supply its own).
+#ifndef SDZ_DYN_SMEM
+#define SDZ_DYN_SMEM(T, name) extern __shared__ T name[]
+#endif
+
 // sdz_inf returns +infinity.
 __device__ __forceinline__ float sdz_inf() { return __int_as_float(0x7f800000); }
 
@@ -241,4 +247,41 @@ __device__ void sdz_block_topk(const float* x, int n, int K, int* ids, int* hist
     outBase += selTotal;
   }
   __syncthreads();
+}
+
+// sdz_keep is the top-k filter of the large-row kernels: keys above the
+// K-th largest key kk, and the elements equal to it up to id ik (kk = 0 and
+// ik = INT_MAX keep everything).
+__device__ __forceinline__ bool sdz_keep(unsigned int k, int j, unsigned int kk, int ik) {
+  return k > kk || (k == kk && j <= ik);
+}
+
+// sdz_nth_eq returns the id of the want-th (0-based, in id order) kept
+// element whose key is key, or the last one when there are fewer. sh holds
+// >= 40 ints.
+__device__ int sdz_nth_eq(const float* x, int n, unsigned int key, long long want, unsigned int kk, int ik, int* sh) {
+  __shared__ int found, lastEq;
+  if (threadIdx.x == 0) {
+    found = -1;
+    lastEq = -1;
+  }
+  __syncthreads();
+  int base = 0;
+  for (int c0 = 0; c0 < n; c0 += blockDim.x) {
+    int i = c0 + threadIdx.x;
+    int eq = 0;
+    if (i < n) {
+      unsigned int k = sdz_key(x[i]);
+      eq = (k == key && sdz_keep(k, i, kk, ik)) ? 1 : 0;
+    }
+    int tot;
+    int rank = base + sdz_block_scan_flag(eq, sh, &tot);
+    if (eq && (long long)rank == want) found = i;
+    if (eq && rank == base + tot - 1) lastEq = i;
+    base += tot;
+  }
+  __syncthreads();
+  int id = found >= 0 ? found : lastEq;
+  __syncthreads();
+  return id;
 }

@@ -47,7 +47,7 @@ func kernelFiles() []string {
 	return out
 }
 
-var globalRE = regexp.MustCompile(`extern\s+"C"\s+__global__\s+void\s+([A-Za-z_][A-Za-z0-9_]*)\s*\(`)
+var globalRE = regexp.MustCompile(`extern\s+"C"\s+__global__\s+void\s+(?:__launch_bounds__\([^)]*\)\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*\(`)
 
 // kernelNames returns the extern "C" __global__ functions defined in src.
 func kernelNames(src string) []string {

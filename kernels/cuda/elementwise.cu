@@ -235,7 +235,7 @@ extern "C" __global__ void sdz_sumsq_partial(double* part, const float* x, long 
   if (threadIdx.x == 0) part[blockIdx.x] = s;
 }
 
-extern "C" __global__ void sdz_sumsq_final(double* out, const double* part, int nparts) {
+extern "C" __global__ void __launch_bounds__(1024) sdz_sumsq_final(double* out, const double* part, int nparts) {
   __shared__ double sh[32];
   double s = 0.0;
   for (int i = threadIdx.x; i < nparts; i += blockDim.x) s += part[i];

@@ -84,6 +84,7 @@ type Error struct {
 	Detail string
 }
 
+// Error formats the failure as "call: NAME (code): detail".
 func (e *Error) Error() string {
 	s := fmt.Sprintf("%s: %s (%d)", e.Call, e.Name, e.Code)
 	if e.Detail != "" && e.Detail != e.Name {
@@ -103,5 +104,5 @@ func resultName(table map[int32]string, prefix string, code int32) string {
 // isOOM reports whether err is a CUDA out-of-memory result.
 func isOOM(err error) bool {
 	var e *Error
-	return errors.As(err, &e) && e.Code == cuErrorOutOfMemory && strings.HasPrefix(e.Call, "cu")
+	return errors.As(err, &e) && e.Code == cuErrorOutOfMemory && strings.HasPrefix(e.Call, "cuMem")
 }

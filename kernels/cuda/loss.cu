@@ -5,7 +5,7 @@
 
 #define SDZ_TOPK_MAX 1024
 
-extern "C" __global__ void sdz_cross_entropy(float* loss, float* dlogits, const float* logits, const int* targets,
+extern "C" __global__ void __launch_bounds__(512) sdz_cross_entropy(float* loss, float* dlogits, const float* logits, const int* targets,
                                              const float* w, int rows, int vocab, float gscale, int* err, int code) {
   __shared__ float shm[32], shs[32];
   int r = blockIdx.x;
@@ -37,7 +37,7 @@ extern "C" __global__ void sdz_cross_entropy(float* loss, float* dlogits, const 
   }
 }
 
-extern "C" __global__ void sdz_logprobs(float* out, const float* logits, const int* targets, int rows, int vocab,
+extern "C" __global__ void __launch_bounds__(512) sdz_logprobs(float* out, const float* logits, const int* targets, int rows, int vocab,
                                         int* err, int code) {
   __shared__ float shm[32], shs[32];
   int r = blockIdx.x;
@@ -56,11 +56,14 @@ extern "C" __global__ void sdz_logprobs(float* out, const float* logits, const i
   if (threadIdx.x == 0) out[r] = x[tgt] - (m + logf(s));
 }
 
-// sdz_distill_full: p = softmax(s/T) (student), q = softmax(t/T) (teacher),
+// sdz_distill_full: p = softmax(s/T) (student), q = softmax(t/T) (teacher)
+// over the whole row, or over the teacher's K best when 0 < K < vocab,
 // D = fw*KL(q||p) + (1-fw)*KL(p||q), loss = w*D,
 // ds = gscale*w*(fw*(p-q) + (1-fw)*p*(logp-logq-KL(p||q)))/T.
-extern "C" __global__ void sdz_distill_full(float* loss, float* dstudent, const float* sl, const float* tl,
-                                            const float* w, int rows, int vocab, float temp, float fw, float gscale) {
+extern "C" __global__ void __launch_bounds__(512) sdz_distill_full(float* loss, float* dstudent, const float* sl, const float* tl,
+                                            const float* w, int rows, int vocab, int K, float temp, float fw, float gscale) {
+  __shared__ int hist[256];
+  __shared__ int shi[40];
   __shared__ float shm[32], shs[32];
   __shared__ double shd[32];
   int r = blockIdx.x;
@@ -74,9 +77,19 @@ extern "C" __global__ void sdz_distill_full(float* loss, float* dstudent, const 
       for (int j = threadIdx.x; j < vocab; j += blockDim.x) ds[j] = 0.f;
     return;
   }
+  // 0 < K < vocab: only the teacher's K best count (a mask, for K too
+  // large for sdz_distill_topk's shared memory).
+  unsigned int kk = 0u;
+  int ik = 0x7fffffff;
+  if (K > 0 && K < vocab) {
+    int needEq;
+    kk = sdz_radix_kth(t, vocab, K, hist, shi, &needEq);
+    ik = sdz_nth_eq(t, vocab, kk, needEq - 1, 0u, 0x7fffffff, shi);
+  }
   float inv = 1.f / temp;
   float ms = -sdz_inf(), ss = 0.f, mt = -sdz_inf(), st = 0.f;
   for (int j = threadIdx.x; j < vocab; j += blockDim.x) {
+    if (!sdz_keep(sdz_key(t[j]), j, kk, ik)) continue;
     sdz_ms_add(ms, ss, s[j] * inv);
     sdz_ms_add(mt, st, t[j] * inv);
   }
@@ -85,6 +98,7 @@ extern "C" __global__ void sdz_distill_full(float* loss, float* dstudent, const 
   float lses = ms + logf(ss), lset = mt + logf(st);
   double kqp = 0.0, kpq = 0.0;
   for (int j = threadIdx.x; j < vocab; j += blockDim.x) {
+    if (!sdz_keep(sdz_key(t[j]), j, kk, ik)) continue;
     float lp = s[j] * inv - lses, lq = t[j] * inv - lset;
     float p = expf(lp), q = expf(lq);
     if (q > 0.f) kqp += (double)q * (double)(lq - lp);
@@ -97,6 +111,10 @@ extern "C" __global__ void sdz_distill_full(float* loss, float* dstudent, const 
     float c = gscale * wr * inv;
     float kl = (float)kpq;
     for (int j = threadIdx.x; j < vocab; j += blockDim.x) {
+      if (!sdz_keep(sdz_key(t[j]), j, kk, ik)) {
+        ds[j] = 0.f;
+        continue;
+      }
       float lp = s[j] * inv - lses, lq = t[j] * inv - lset;
       float p = expf(lp), q = expf(lq);
       float rev = p > 0.f ? p * (lp - lq - kl) : 0.f;
@@ -108,7 +126,7 @@ extern "C" __global__ void sdz_distill_full(float* loss, float* dstudent, const 
 // sdz_distill_topk: as sdz_distill_full over the teacher's K largest logits
 // (ties: lower id), both distributions renormalised over those ids; the
 // student gradient is zero elsewhere. K <= SDZ_TOPK_MAX (1024).
-extern "C" __global__ void sdz_distill_topk(float* loss, float* dstudent, const float* sl, const float* tl,
+extern "C" __global__ void __launch_bounds__(512) sdz_distill_topk(float* loss, float* dstudent, const float* sl, const float* tl,
                                             const float* w, int rows, int vocab, int K, float temp, float fw,
                                             float gscale) {
   __shared__ int hist[256];

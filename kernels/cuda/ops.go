@@ -22,7 +22,7 @@ const (
 	attnT       = 32 // keys (or queries) per shared-memory tile
 	attnMaxD    = 256
 	decodeWarps = 4
-	sortMax     = 1024 // sdz_sample_sorted's and sdz_distill_topk's limit
+	sortMax     = 1024 // candidates sdz_sample_sorted and sdz_distill_topk hold in shared memory
 	rowThreads  = 512  // threads per row for the loss and sampling kernels
 )
 
@@ -784,16 +784,17 @@ func (b *Backend) Distill(loss, dstudent, s, t, w kernels.Tensor, rows, vocab in
 		return
 	}
 	defer b.enter()()
-	if p.TopK <= 0 || p.TopK >= vocab {
-		b.launch(op, fileLoss, "sdz_distill_full", dim3{uint32(rows), 1, 1}, dim3{rowThreads, 1, 1}, 0,
-			pl, pd, ps, pt, pw, rows, vocab, p.Temp, p.ForwardWeight, gscale)
+	if p.TopK > 0 && p.TopK < vocab && p.TopK <= sortMax {
+		b.launch(op, fileLoss, "sdz_distill_topk", dim3{uint32(rows), 1, 1}, dim3{rowThreads, 1, 1}, 0,
+			pl, pd, ps, pt, pw, rows, vocab, p.TopK, p.Temp, p.ForwardWeight, gscale)
 		return
 	}
-	if p.TopK > sortMax {
-		panic(fmt.Sprintf("cuda Distill: TopK %d > %d is not supported", p.TopK, sortMax))
+	k := p.TopK
+	if k >= vocab {
+		k = 0
 	}
-	b.launch(op, fileLoss, "sdz_distill_topk", dim3{uint32(rows), 1, 1}, dim3{rowThreads, 1, 1}, 0,
-		pl, pd, ps, pt, pw, rows, vocab, p.TopK, p.Temp, p.ForwardWeight, gscale)
+	b.launch(op, fileLoss, "sdz_distill_full", dim3{uint32(rows), 1, 1}, dim3{rowThreads, 1, 1}, 0,
+		pl, pd, ps, pt, pw, rows, vocab, k, p.Temp, p.ForwardWeight, gscale)
 }
 
 // Sample draws one id per row (argmax for temp <= 0).
@@ -819,9 +820,6 @@ func (b *Backend) Sample(out, logits, u kernels.Tensor, rows, vocab int, temp fl
 	if k <= 0 || k >= vocab {
 		k = vocab
 	}
-	if k > sortMax && k < vocab {
-		panic(fmt.Sprintf("cuda Sample: topK %d > %d is not supported", topK, sortMax))
-	}
 	defer b.enter()()
 	if k <= sortMax {
 		b.launch(op, fileSamp, "sdz_sample_sorted", dim3{uint32(rows), 1, 1}, dim3{rowThreads, 1, 1}, 0,
@@ -829,7 +827,7 @@ func (b *Backend) Sample(out, logits, u kernels.Tensor, rows, vocab int, temp fl
 		return
 	}
 	b.launch(op, fileSamp, "sdz_sample_full", dim3{uint32(rows), 1, 1}, dim3{rowThreads, 1, 1}, 0,
-		po, px, pu, rows, vocab, temp, topP)
+		po, px, pu, rows, vocab, k, temp, topP)
 }
 
 // AdamW updates n parameters in one launch (PyTorch's AdamW).

@@ -7,9 +7,10 @@
 // returns the first whose cumulative mass exceeds u * (kept mass). Masses
 // are exp((double)(x/temp) - max) in double, as on the CPU.
 //
-// Up to SDZ_SORT_MAX candidates are sorted in shared memory. A larger full
-// vocabulary is never sorted: top-p finds its cut-off element by a radix
-// descent on the mass, and the id-order walk is a segmented block scan.
+// Up to SDZ_SORT_MAX candidates are sorted in shared memory. Larger sets
+// are never sorted: top-k finds its K-th key by radix select, top-p its
+// cut-off element by a radix descent on the mass, and the id-order walk is
+// a segmented block scan.
 
 #define SDZ_SORT_MAX 1024
 
@@ -19,7 +20,7 @@ __device__ __forceinline__ bool sdz_before(float va, int ia, float vb, int ib) {
 
 __device__ __forceinline__ double sdz_mass(float x, float temp, double mx) { return exp((double)(x / temp) - mx); }
 
-extern "C" __global__ void sdz_sample_argmax(int* out, const float* logits, int rows, int vocab) {
+extern "C" __global__ void __launch_bounds__(512) sdz_sample_argmax(int* out, const float* logits, int rows, int vocab) {
   __shared__ float sv[32];
   __shared__ int si[32];
   int r = blockIdx.x;
@@ -86,7 +87,7 @@ __device__ void sdz_bitonic(float* cv, int* ci, int P, bool byId) {
 
 // sdz_sample_sorted handles n = min(K, vocab) <= SDZ_SORT_MAX candidates
 // (K >= vocab means the whole row).
-extern "C" __global__ void sdz_sample_sorted(int* out, const float* logits, const float* u, int rows, int vocab,
+extern "C" __global__ void __launch_bounds__(512) sdz_sample_sorted(int* out, const float* logits, const float* u, int rows, int vocab,
                                              int K, float temp, float topP) {
   __shared__ int hist[256];
   __shared__ int shi[40];
@@ -163,12 +164,13 @@ __device__ __forceinline__ float sdz_unkey(unsigned int k) {
   return __uint_as_float((k & 0x80000000u) ? (k & 0x7fffffffu) : ~k);
 }
 
-// sdz_mass_cross finds, in "before" order (value desc, id asc), the first
-// element whose cumulative mass is >= T. It returns that element's key and
-// sets *idOut to its id: the kept set of top-p is then key > kth, or key ==
-// kth and id <= *idOut. hd: 256 doubles; sh: >= 40 ints; shd: >= 32 doubles.
-__device__ unsigned int sdz_mass_cross(const float* x, int n, float temp, double mx, double T, double* hd, int* sh,
-                                       double* shd, int* idOut) {
+// sdz_mass_cross finds, in "before" order (value desc, id asc) over the kept
+// elements, the first whose cumulative mass is >= T. It returns that
+// element's key and sets *idOut to its id: the top-p set is then key > kth,
+// or key == kth and id <= *idOut. hd: 256 doubles; sh: >= 40 ints; shd:
+// >= 32 doubles.
+__device__ unsigned int sdz_mass_cross(const float* x, int n, float temp, double mx, double T, unsigned int kk, int ik,
+                                       double* hd, int* sh, double* shd, int* idOut) {
   unsigned int prefix = 0u, pmask = 0u;
   double above = 0.0;
   for (int shift = 24; shift >= 0; shift -= 8) {
@@ -177,7 +179,7 @@ __device__ unsigned int sdz_mass_cross(const float* x, int n, float temp, double
     for (int i = threadIdx.x; i < n; i += blockDim.x) {
       float v = x[i];
       unsigned int k = sdz_key(v);
-      if ((k & pmask) == prefix) atomicAdd(&hd[(k >> shift) & 255u], sdz_mass(v, temp, mx));
+      if ((k & pmask) == prefix && sdz_keep(k, i, kk, ik)) atomicAdd(&hd[(k >> shift) & 255u], sdz_mass(v, temp, mx));
     }
     __syncthreads();
     if (threadIdx.x == 0) {
@@ -209,8 +211,8 @@ __device__ unsigned int sdz_mass_cross(const float* x, int n, float temp, double
     above = shd[0];
     __syncthreads();
   }
-  // Every element with key == prefix has the same mass pv; the crossing is
-  // the want-th of them in id order (or the last one).
+  // Every kept element with key == prefix has the same mass pv; the
+  // crossing is the want-th of them in id order (or the last one).
   double pv = sdz_mass(sdz_unkey(prefix), temp, mx);
   long long want = 0x7fffffff;
   if (pv > 0.0) {
@@ -219,25 +221,7 @@ __device__ unsigned int sdz_mass_cross(const float* x, int n, float temp, double
     if (q > 2147483647.0) q = 2147483647.0;
     want = (long long)ceil(q) - 1;
   }
-  __shared__ int found, lastEq;
-  if (threadIdx.x == 0) {
-    found = -1;
-    lastEq = -1;
-  }
-  __syncthreads();
-  int base = 0;
-  for (int c0 = 0; c0 < n; c0 += blockDim.x) {
-    int i = c0 + threadIdx.x;
-    int eq = (i < n && sdz_key(x[i]) == prefix) ? 1 : 0;
-    int tot;
-    int rank = base + sdz_block_scan_flag(eq, sh, &tot);
-    if (eq && (long long)rank == want) found = i;
-    if (eq && rank == base + tot - 1) lastEq = i;
-    base += tot;
-  }
-  __syncthreads();
-  *idOut = found >= 0 ? found : lastEq;
-  __syncthreads();
+  *idOut = sdz_nth_eq(x, n, prefix, want, kk, ik, sh);
   return prefix;
 }
 
@@ -269,17 +253,27 @@ __device__ double sdz_block_exscan_d(double v, double* sh, double* total) {
   return sh[wid] + ex;
 }
 
-// sdz_sample_full samples from a whole row too large to sort (optionally
-// top-p filtered).
-extern "C" __global__ void sdz_sample_full(int* out, const float* logits, const float* u, int rows, int vocab,
-                                           float temp, float topP) {
+// sdz_sample_full samples from a row too large to sort in shared memory:
+// the whole row, or its K best (0 < K < vocab), optionally top-p filtered.
+extern "C" __global__ void __launch_bounds__(512) sdz_sample_full(int* out, const float* logits, const float* u,
+                                                                  int rows, int vocab, int K, float temp,
+                                                                  float topP) {
   __shared__ double hd[256];
+  __shared__ int hist[256];
   __shared__ int shi[40];
   __shared__ double shd[40];
   __shared__ float shf[32];
   __shared__ int crossT, lastT;
   int r = blockIdx.x;
   const float* x = logits + (long long)r * vocab;
+  // Top-k filter: the K-th largest key and the last id kept among its ties.
+  unsigned int kk = 0u;
+  int ik = 0x7fffffff;
+  if (K > 0 && K < vocab) {
+    int needEq;
+    kk = sdz_radix_kth(x, vocab, K, hist, shi, &needEq);
+    ik = sdz_nth_eq(x, vocab, kk, needEq - 1, 0u, 0x7fffffff, shi);
+  }
   float best = -sdz_inf();
   for (int j = threadIdx.x; j < vocab; j += blockDim.x) best = fmaxf(best, x[j] / temp);
   double mx = (double)sdz_block_max(best, shf);
@@ -288,9 +282,10 @@ extern "C" __global__ void sdz_sample_full(int* out, const float* logits, const 
   int idp = 0x7fffffff;
   if (cut) {
     double z = 0.0;
-    for (int j = threadIdx.x; j < vocab; j += blockDim.x) z += sdz_mass(x[j], temp, mx);
+    for (int j = threadIdx.x; j < vocab; j += blockDim.x)
+      if (sdz_keep(sdz_key(x[j]), j, kk, ik)) z += sdz_mass(x[j], temp, mx);
     z = sdz_block_sum_d(z, shd);
-    kth = sdz_mass_cross(x, vocab, temp, mx, (double)topP * z, hd, shi, shd, &idp);
+    kth = sdz_mass_cross(x, vocab, temp, mx, (double)topP * z, kk, ik, hd, shi, shd, &idp);
   }
   // Id-order walk: thread t owns the contiguous segment [j0, j1).
   int seg = (vocab + blockDim.x - 1) / blockDim.x;
@@ -299,7 +294,7 @@ extern "C" __global__ void sdz_sample_full(int* out, const float* logits, const 
   int lastMine = -1;
   for (int j = j0; j < j1; j++) {
     unsigned int k = sdz_key(x[j]);
-    if (cut && !(k > kth || (k == kth && j <= idp))) continue;
+    if (!sdz_keep(k, j, kk, ik) || (cut && !sdz_keep(k, j, kth, idp))) continue;
     double e = sdz_mass(x[j], temp, mx);
     s += e;
     if (e > 0.0) lastMine = j;
@@ -320,7 +315,7 @@ extern "C" __global__ void sdz_sample_full(int* out, const float* logits, const 
     int pick = lastMine;
     for (int j = j0; j < j1; j++) {
       unsigned int k = sdz_key(x[j]);
-      if (cut && !(k > kth || (k == kth && j <= idp))) continue;
+      if (!sdz_keep(k, j, kk, ik) || (cut && !sdz_keep(k, j, kth, idp))) continue;
       double e = sdz_mass(x[j], temp, mx);
       c += e;
       if (excl + c > target && e > 0.0) {

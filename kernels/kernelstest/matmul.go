@@ -102,7 +102,7 @@ func testMatMul(x *h) {
 // stay untouched.
 func testMatMulBatched(x *h) {
 	be := x.be
-	for _, c := range []mmCase{{3, 5, 7}, {17, 16, 33}, {1, 65, 64}, {64, 64, 1}} {
+	for _, c := range []mmCase{{3, 5, 7}, {17, 16, 33}, {1, 65, 64}, {64, 64, 1}, {33, 40, 65}} {
 		for combo := range 4 {
 			ta, tb := combo&1 != 0, combo&2 != 0
 			batch := 3

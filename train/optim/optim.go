@@ -31,6 +31,8 @@ type Config struct {
 // checkpoints can store and restore them. (The contract's "Step" field is
 // named Steps: Go cannot have a field and a method both named Step.)
 type AdamW struct {
+	// LR, Beta1, Beta2, Eps, WeightDecay and DecayNormsAndBiases are the
+	// settings of Config (LR is informational: Step takes the rate).
 	LR, Beta1, Beta2, Eps, WeightDecay float32
 	DecayNormsAndBiases                bool
 	// Steps is the number of updates taken (bias correction uses Steps+1
@@ -66,6 +68,9 @@ func NewAdamW(m *model.Model, cfg Config) (*AdamW, error) {
 	}
 	if o.Eps == 0 {
 		o.Eps = 1e-8
+	}
+	if m.Frozen() {
+		return nil, fmt.Errorf("optim: the model is frozen (no gradient buffer)")
 	}
 	if o.Beta1 < 0 || o.Beta1 >= 1 || o.Beta2 < 0 || o.Beta2 >= 1 || o.Eps < 0 || o.WeightDecay < 0 {
 		return nil, fmt.Errorf("optim: invalid AdamW settings betas (%g, %g) eps %g weight decay %g", o.Beta1, o.Beta2, o.Eps, o.WeightDecay)
@@ -122,8 +127,8 @@ func ClipScale(norm float64, maxNorm float32) float32 {
 // no clipping). It returns the norm before clipping. A non-finite norm
 // returns ErrNonFinite and changes nothing.
 func (o *AdamW) Step(m *model.Model, lr float32, clipNorm float32) (float64, error) {
-	if m.Params.N != o.M.N {
-		return 0, fmt.Errorf("optim: model has %d parameters, optimiser state %d", m.Params.N, o.M.N)
+	if m.Frozen() || m.Params.N != o.M.N {
+		return 0, fmt.Errorf("optim: model has %d parameters (frozen: %v), optimiser state %d", m.Params.N, m.Frozen(), o.M.N)
 	}
 	norm := GradNorm(m)
 	if math.IsNaN(norm) || math.IsInf(norm, 0) {

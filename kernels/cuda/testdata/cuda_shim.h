@@ -37,3 +37,8 @@ float fmaxf(float, float);
 double ceil(double);
 double floor(double);
 void sincos(double, double*, double*);
+double exp(double);
+int atomicMin(int*, int);
+int atomicMax(int*, int);
+double __shfl_up_sync(unsigned int, double, unsigned int);
+#define __launch_bounds__(...)

@@ -1,0 +1,119 @@
+//go:build amd64
+
+package cpu
+
+import "golang.org/x/sys/cpu"
+
+// hasFMA reports whether the AVX2/FMA vector routines can run (read-only
+// after start-up, derived from the hardware).
+var hasFMA = cpu.X86.HasAVX2 && cpu.X86.HasFMA
+
+//go:noescape
+func expSubAVX2(dst, x *float32, n int, m, scale float32) float64
+
+//go:noescape
+func maxAVX2(x *float32, n int) float32
+
+// maxOf returns the largest element of x (-Inf for an empty x).
+func maxOf(x []float32) float32 {
+	n8 := len(x) &^ 7
+	if !hasFMA || n8 == 0 {
+		return maxGo(x)
+	}
+	m := maxAVX2(&x[0], n8)
+	if n8 < len(x) {
+		m = max(m, maxGo(x[n8:]))
+	}
+	return m
+}
+
+//go:noescape
+func dotAVX2(a, b *float32, n int) float32
+
+//go:noescape
+func axpyAVX2(y, x *float32, n int, a float32)
+
+// expSub sets dst[i] = exp(x[i]-m) (dst nil: only sums) and returns the
+// float64 sum of those values. It is meant for x[i] <= m (softmax): the
+// vector path saturates at exp(88) and flushes below exp(-87.3) to ~1e-38.
+func expSub(dst, x []float32, m float32) float64 { return expSubScaled(dst, x, m, 1) }
+
+// expSubScaled is expSub of (x[i]-m)*scale.
+func expSubScaled(dst, x []float32, m, scale float32) float64 {
+	n8 := len(x) &^ 7
+	var s float64
+	if hasFMA && n8 > 0 {
+		var d *float32
+		if dst != nil {
+			_ = dst[len(x)-1]
+			d = &dst[0]
+		}
+		s = expSubAVX2(d, &x[0], n8, m, scale)
+	} else {
+		n8 = 0
+	}
+	if dst != nil {
+		return s + expSubGo(dst[n8:len(x)], x[n8:], m, scale)
+	}
+	return s + expSubGo(nil, x[n8:], m, scale)
+}
+
+// dot returns sum a[i]*b[i] over len(a) elements.
+func dot(a, b []float32) float32 {
+	n8 := len(a) &^ 7
+	if !hasFMA || n8 == 0 {
+		return dotGo(a, b)
+	}
+	_ = b[len(a)-1]
+	s := dotAVX2(&a[0], &b[0], n8)
+	if n8 < len(a) {
+		s += dotGo(a[n8:], b[n8:len(a)])
+	}
+	return s
+}
+
+// axpy computes y += a*x over len(y) elements.
+func axpy(y []float32, a float32, x []float32) {
+	n8 := len(y) &^ 7
+	if !hasFMA || n8 == 0 {
+		axpyGo(y, a, x)
+		return
+	}
+	_ = x[len(y)-1]
+	axpyAVX2(&y[0], &x[0], n8, a)
+	if n8 < len(y) {
+		axpyGo(y[n8:], a, x[n8:len(y)])
+	}
+}
+
+//go:noescape
+func adamwAVX2(p, gr, m, v *float32, n int, c *[8]float32)
+
+// adamwVec runs the vector AdamW over a prefix of the slices (all of equal
+// length) and returns how many elements it did; the caller finishes the
+// rest with adamwGo, which rounds identically.
+func adamwVec(p, g, m, v []float32, c *[8]float32) int {
+	n8 := len(p) &^ 7
+	if !hasFMA || n8 == 0 || c[2] >= 0.5 {
+		return 0
+	}
+	_, _, _ = g[n8-1], m[n8-1], v[n8-1]
+	adamwAVX2(&p[0], &g[0], &m[0], &v[0], n8, c)
+	return n8
+}
+
+//go:noescape
+func sumSquaresAVX2(x *float32, n int) float64
+
+// sumSquares returns the float64 sum of x[i]^2.
+func sumSquares(x []float32) float64 {
+	n8 := len(x) &^ 7
+	if !hasFMA || n8 == 0 {
+		return sumSquaresGo(x)
+	}
+	s := sumSquaresAVX2(&x[0], n8)
+	if n8 < len(x) {
+		s += sumSquaresGo(x[n8:])
+	}
+	return s
+}

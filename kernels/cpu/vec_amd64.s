@@ -1,0 +1,291 @@
+#include "textflag.h"
+
+// Constants for expSubAVX2, each replicated over 8 lanes.
+DATA expc<>+0(SB)/8, $0xc2aeac50c2aeac50   // -87.3365478515625 lower clamp
+DATA expc<>+8(SB)/8, $0xc2aeac50c2aeac50
+DATA expc<>+16(SB)/8, $0xc2aeac50c2aeac50
+DATA expc<>+24(SB)/8, $0xc2aeac50c2aeac50
+DATA expc<>+32(SB)/8, $0x42b0000042b00000  // 88.0 upper clamp
+DATA expc<>+40(SB)/8, $0x42b0000042b00000
+DATA expc<>+48(SB)/8, $0x42b0000042b00000
+DATA expc<>+56(SB)/8, $0x42b0000042b00000
+DATA expc<>+64(SB)/8, $0x3fb8aa3b3fb8aa3b  // log2(e)
+DATA expc<>+72(SB)/8, $0x3fb8aa3b3fb8aa3b
+DATA expc<>+80(SB)/8, $0x3fb8aa3b3fb8aa3b
+DATA expc<>+88(SB)/8, $0x3fb8aa3b3fb8aa3b
+DATA expc<>+96(SB)/8, $0x3f3180003f318000  // ln2 hi 0.693359375
+DATA expc<>+104(SB)/8, $0x3f3180003f318000
+DATA expc<>+112(SB)/8, $0x3f3180003f318000
+DATA expc<>+120(SB)/8, $0x3f3180003f318000
+DATA expc<>+128(SB)/8, $0xb95e8083b95e8083 // ln2 lo -2.12194440e-4
+DATA expc<>+136(SB)/8, $0xb95e8083b95e8083
+DATA expc<>+144(SB)/8, $0xb95e8083b95e8083
+DATA expc<>+152(SB)/8, $0xb95e8083b95e8083
+DATA expc<>+160(SB)/8, $0x3950696739506967 // 1.9875691500e-4
+DATA expc<>+168(SB)/8, $0x3950696739506967
+DATA expc<>+176(SB)/8, $0x3950696739506967
+DATA expc<>+184(SB)/8, $0x3950696739506967
+DATA expc<>+192(SB)/8, $0x3ab743ce3ab743ce // 1.3981999507e-3
+DATA expc<>+200(SB)/8, $0x3ab743ce3ab743ce
+DATA expc<>+208(SB)/8, $0x3ab743ce3ab743ce
+DATA expc<>+216(SB)/8, $0x3ab743ce3ab743ce
+DATA expc<>+224(SB)/8, $0x3c0889083c088908 // 8.3334519073e-3
+DATA expc<>+232(SB)/8, $0x3c0889083c088908
+DATA expc<>+240(SB)/8, $0x3c0889083c088908
+DATA expc<>+248(SB)/8, $0x3c0889083c088908
+DATA expc<>+256(SB)/8, $0x3d2aa9c13d2aa9c1 // 4.1665795894e-2
+DATA expc<>+264(SB)/8, $0x3d2aa9c13d2aa9c1
+DATA expc<>+272(SB)/8, $0x3d2aa9c13d2aa9c1
+DATA expc<>+280(SB)/8, $0x3d2aa9c13d2aa9c1
+DATA expc<>+288(SB)/8, $0x3e2aaaaa3e2aaaaa // 1.6666665459e-1
+DATA expc<>+296(SB)/8, $0x3e2aaaaa3e2aaaaa
+DATA expc<>+304(SB)/8, $0x3e2aaaaa3e2aaaaa
+DATA expc<>+312(SB)/8, $0x3e2aaaaa3e2aaaaa
+DATA expc<>+320(SB)/8, $0x3f0000003f000000 // 5.0000001201e-1
+DATA expc<>+328(SB)/8, $0x3f0000003f000000
+DATA expc<>+336(SB)/8, $0x3f0000003f000000
+DATA expc<>+344(SB)/8, $0x3f0000003f000000
+DATA expc<>+352(SB)/8, $0x3f8000003f800000 // 1.0
+DATA expc<>+360(SB)/8, $0x3f8000003f800000
+DATA expc<>+368(SB)/8, $0x3f8000003f800000
+DATA expc<>+376(SB)/8, $0x3f8000003f800000
+DATA expc<>+384(SB)/8, $0x0000007f0000007f // int32 127
+DATA expc<>+392(SB)/8, $0x0000007f0000007f
+DATA expc<>+400(SB)/8, $0x0000007f0000007f
+DATA expc<>+408(SB)/8, $0x0000007f0000007f
+GLOBL expc<>(SB), RODATA|NOPTR, $416
+
+// func expSubAVX2(dst, x *float32, n int, m, scale float32) float64
+// dst[i] = exp((x[i]-m)*scale) for i < n (n a multiple of 8; dst may be
+// nil), and returns the sum of those values accumulated in float64.
+TEXT ·expSubAVX2(SB), NOSPLIT, $0-40
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+	VBROADCASTSS m+24(FP), Y15
+	VBROADCASTSS scale+28(FP), Y12
+	VMOVUPS expc<>+0(SB), Y14
+	VMOVUPS expc<>+32(SB), Y13
+	VXORPD Y10, Y10, Y10
+	VXORPD Y11, Y11, Y11
+	SHRQ $3, CX
+	JZ expdone
+exploop:
+	VMOVUPS (SI), Y0
+	VSUBPS Y15, Y0, Y0
+	VMULPS Y12, Y0, Y0
+	VMAXPS Y0, Y14, Y0
+	VMINPS Y0, Y13, Y0
+	VMULPS expc<>+64(SB), Y0, Y1
+	VROUNDPS $0, Y1, Y1
+	VFNMADD231PS expc<>+96(SB), Y1, Y0
+	VFNMADD231PS expc<>+128(SB), Y1, Y0
+	VMOVUPS expc<>+160(SB), Y2
+	VFMADD213PS expc<>+192(SB), Y0, Y2
+	VFMADD213PS expc<>+224(SB), Y0, Y2
+	VFMADD213PS expc<>+256(SB), Y0, Y2
+	VFMADD213PS expc<>+288(SB), Y0, Y2
+	VFMADD213PS expc<>+320(SB), Y0, Y2
+	VMULPS Y0, Y0, Y3
+	VFMADD213PS Y0, Y3, Y2
+	VADDPS expc<>+352(SB), Y2, Y2
+	VCVTPS2DQ Y1, Y1
+	VPADDD expc<>+384(SB), Y1, Y1
+	VPSLLD $23, Y1, Y1
+	VMULPS Y1, Y2, Y2
+	TESTQ DI, DI
+	JZ expnostore
+	VMOVUPS Y2, (DI)
+	ADDQ $32, DI
+expnostore:
+	VCVTPS2PD X2, Y4
+	VADDPD Y4, Y10, Y10
+	VEXTRACTF128 $1, Y2, X5
+	VCVTPS2PD X5, Y5
+	VADDPD Y5, Y11, Y11
+	ADDQ $32, SI
+	DECQ CX
+	JNZ exploop
+expdone:
+	VADDPD Y11, Y10, Y10
+	VEXTRACTF128 $1, Y10, X11
+	VADDPD X11, X10, X10
+	VPERMILPD $1, X10, X11
+	VADDSD X11, X10, X10
+	MOVSD X10, ret+32(FP)
+	VZEROUPPER
+	RET
+
+// func dotAVX2(a, b *float32, n int) float32
+// Returns sum a[i]*b[i] for n a multiple of 8.
+TEXT ·dotAVX2(SB), NOSPLIT, $0-28
+	MOVQ a+0(FP), SI
+	MOVQ b+8(FP), DI
+	MOVQ n+16(FP), CX
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	SHRQ $3, CX
+	JZ dotdone
+	TESTQ $1, CX
+	JZ dotpairs
+	VMOVUPS (SI), Y2
+	VFMADD231PS (DI), Y2, Y0
+	ADDQ $32, SI
+	ADDQ $32, DI
+	DECQ CX
+	JZ dotdone
+dotpairs:
+	VMOVUPS (SI), Y2
+	VMOVUPS 32(SI), Y3
+	VFMADD231PS (DI), Y2, Y0
+	VFMADD231PS 32(DI), Y3, Y1
+	ADDQ $64, SI
+	ADDQ $64, DI
+	SUBQ $2, CX
+	JNZ dotpairs
+dotdone:
+	VADDPS Y1, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDPS X1, X0, X0
+	VMOVHLPS X0, X0, X1
+	VADDPS X1, X0, X0
+	VMOVSHDUP X0, X1
+	VADDSS X1, X0, X0
+	MOVSS X0, ret+24(FP)
+	VZEROUPPER
+	RET
+
+// func axpyAVX2(y, x *float32, n int, a float32)
+// y[i] += a*x[i] for n a multiple of 8.
+TEXT ·axpyAVX2(SB), NOSPLIT, $0-28
+	MOVQ y+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+	VBROADCASTSS a+24(FP), Y15
+	SHRQ $3, CX
+	JZ axpydone
+axpyloop:
+	VMOVUPS (DI), Y0
+	VFMADD231PS (SI), Y15, Y0
+	VMOVUPS Y0, (DI)
+	ADDQ $32, SI
+	ADDQ $32, DI
+	DECQ CX
+	JNZ axpyloop
+axpydone:
+	VZEROUPPER
+	RET
+
+// func maxAVX2(x *float32, n int) float32
+// Returns the largest of x[0:n], n a positive multiple of 8 (NaNs may be
+// skipped: callers propagate them through later arithmetic).
+TEXT ·maxAVX2(SB), NOSPLIT, $0-20
+	MOVQ x+0(FP), SI
+	MOVQ n+8(FP), CX
+	VMOVUPS (SI), Y0
+	VMOVAPS Y0, Y1
+	ADDQ $32, SI
+	SHRQ $3, CX
+	DECQ CX
+	JZ maxdone
+maxloop:
+	VMAXPS (SI), Y0, Y0
+	ADDQ $32, SI
+	DECQ CX
+	JZ maxdone
+	VMAXPS (SI), Y1, Y1
+	ADDQ $32, SI
+	DECQ CX
+	JNZ maxloop
+maxdone:
+	VMAXPS Y1, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VMAXPS X1, X0, X0
+	VMOVHLPS X0, X0, X1
+	VMAXPS X1, X0, X0
+	VMOVSHDUP X0, X1
+	VMAXSS X1, X0, X0
+	MOVSS X0, ret+16(FP)
+	VZEROUPPER
+	RET
+
+// func adamwAVX2(p, gr, m, v *float32, n int, c *[8]float32)
+// One AdamW step over n (a multiple of 8) elements with the float32
+// constants c = [gradScale, decay, w1, beta2, 1-beta2, sqrt(bc2), eps,
+// -lr/bc1], rounding every operation like the Go loop (no fused ops).
+TEXT ·adamwAVX2(SB), NOSPLIT, $0-48
+	MOVQ p+0(FP), DI
+	MOVQ gr+8(FP), SI
+	MOVQ m+16(FP), R8
+	MOVQ v+24(FP), R9
+	MOVQ n+32(FP), CX
+	MOVQ c+40(FP), AX
+	VBROADCASTSS 0(AX), Y8
+	VBROADCASTSS 4(AX), Y9
+	VBROADCASTSS 8(AX), Y10
+	VBROADCASTSS 12(AX), Y11
+	VBROADCASTSS 16(AX), Y12
+	VBROADCASTSS 20(AX), Y13
+	VBROADCASTSS 24(AX), Y14
+	VBROADCASTSS 28(AX), Y15
+	SHRQ $3, CX
+	JZ adamdone
+adamloop:
+	VMOVUPS (SI), Y0
+	VMULPS Y8, Y0, Y0
+	VMOVUPS (DI), Y1
+	VMULPS Y9, Y1, Y1
+	VMOVUPS (R8), Y2
+	VSUBPS Y2, Y0, Y3
+	VMULPS Y10, Y3, Y3
+	VADDPS Y3, Y2, Y2
+	VMOVUPS (R9), Y4
+	VMULPS Y11, Y4, Y4
+	VMULPS Y12, Y0, Y5
+	VMULPS Y0, Y5, Y5
+	VADDPS Y5, Y4, Y4
+	VSQRTPS Y4, Y6
+	VDIVPS Y13, Y6, Y6
+	VADDPS Y14, Y6, Y6
+	VMULPS Y15, Y2, Y7
+	VDIVPS Y6, Y7, Y7
+	VADDPS Y7, Y1, Y1
+	VMOVUPS Y1, (DI)
+	VMOVUPS Y2, (R8)
+	VMOVUPS Y4, (R9)
+	ADDQ $32, SI
+	ADDQ $32, DI
+	ADDQ $32, R8
+	ADDQ $32, R9
+	DECQ CX
+	JNZ adamloop
+adamdone:
+	VZEROUPPER
+	RET
+
+// func sumSquaresAVX2(x *float32, n int) float64
+// Returns sum x[i]^2 over n (a multiple of 8) elements, in float64.
+TEXT ·sumSquaresAVX2(SB), NOSPLIT, $0-24
+	MOVQ x+0(FP), SI
+	MOVQ n+8(FP), CX
+	VXORPD Y0, Y0, Y0
+	VXORPD Y1, Y1, Y1
+	SHRQ $3, CX
+	JZ ssdone
+ssloop:
+	VCVTPS2PD (SI), Y2
+	VCVTPS2PD 16(SI), Y3
+	VFMADD231PD Y2, Y2, Y0
+	VFMADD231PD Y3, Y3, Y1
+	ADDQ $32, SI
+	DECQ CX
+	JNZ ssloop
+ssdone:
+	VADDPD Y1, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDPD X1, X0, X0
+	VPERMILPD $1, X0, X1
+	VADDSD X1, X0, X0
+	MOVSD X0, ret+16(FP)
+	VZEROUPPER
+	RET

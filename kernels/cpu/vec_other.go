@@ -1,0 +1,25 @@
+//go:build !amd64
+
+package cpu
+
+// expSub sets dst[i] = exp(x[i]-m) (dst nil: only sums) and returns the
+// float64 sum of those values.
+func expSub(dst, x []float32, m float32) float64 { return expSubGo(dst, x, m, 1) }
+
+// expSubScaled is expSub of (x[i]-m)*scale.
+func expSubScaled(dst, x []float32, m, scale float32) float64 { return expSubGo(dst, x, m, scale) }
+
+// dot returns sum a[i]*b[i] over len(a) elements.
+func dot(a, b []float32) float32 { return dotGo(a, b) }
+
+// axpy computes y += a*x over len(y) elements.
+func axpy(y []float32, a float32, x []float32) { axpyGo(y, a, x) }
+
+// maxOf returns the largest element of x (-Inf for an empty x).
+func maxOf(x []float32) float32 { return maxGo(x) }
+
+// adamwVec has no vector path here: adamwGo does all the elements.
+func adamwVec(p, g, m, v []float32, c *[8]float32) int { return 0 }
+
+// sumSquares returns the float64 sum of x[i]^2.
+func sumSquares(x []float32) float64 { return sumSquaresGo(x) }
