@@ -365,6 +365,12 @@ func splitStructure(s string) structure {
 	if parts := splitTop(s, ","); len(parts) > 1 {
 		return structure{kind: kindList, elems: parts}
 	}
+	// a \pm b is the list a+b, a-b.
+	if parts := splitTop(s, `\pm`); len(parts) == 2 && parts[1] != "" {
+		return structure{kind: kindList, elems: []string{
+			parts[0] + "+(" + parts[1] + ")", parts[0] + "-(" + parts[1] + ")",
+		}}
+	}
 	return structure{kind: kindScalar}
 }
 

@@ -235,6 +235,11 @@ var equivCases = []struct {
 	{"x+1", "x+1.0001", false},
 	{"\\text{A}", "A", true},
 	{"0.999", "1", false},
+	{"1\\pm\\sqrt{2}", "1+\\sqrt{2}, 1-\\sqrt{2}", true},
+	{"1\\pm\\sqrt{2}", "1-\\sqrt{2}, 1+\\sqrt{2}", true},
+	{"\\pm 3", "3, -3", true},
+	{"1\\pm\\sqrt{2}", "1+\\sqrt{2}", false},
+	{"1\\pm\\sqrt{2}", "1\\pm\\sqrt{3}", false},
 	{"0.9999999", "1", true},
 	{"999", "1000", false},
 	{"\\frac{3}{4}", "0.75\\%", true}, // \% is dropped, as the reference graders do

@@ -216,7 +216,7 @@ func (b *Backend) loadLibraries() error {
 	if err := bindAll(handles[libBLAS], paths[libBLAS], b.blas.symbols()); err != nil {
 		return fmt.Errorf("cuda: %w", err)
 	}
-	if err := bindAll(handles[libBLASLt], paths[libBLASLt], []symbol{{"cublasLtGetVersion", &b.blas.cublasLtGetVersion}}); err != nil {
+	if err := bindAll(handles[libBLASLt], paths[libBLASLt], []symbol{{name: "cublasLtGetVersion", fptr: &b.blas.cublasLtGetVersion, optional: true}}); err != nil {
 		return fmt.Errorf("cuda: %w", err)
 	}
 	if err := bindAll(handles[libNVRTC], paths[libNVRTC], b.nvrtc.symbols()); err != nil {
@@ -339,7 +339,7 @@ func (b *Backend) init() error {
 		return err
 	}
 	var bv int32
-	if bl.cublasGetVersion(b.cublas, &bv) == 0 {
+	if bl.cublasGetVersion != nil && bl.cublasGetVersion(b.cublas, &bv) == 0 {
 		b.blasVer = int(bv)
 	}
 	if b.nvrtcVer, err = b.nvrtc.version(); err != nil {
@@ -521,7 +521,7 @@ func (b *Backend) MemoryStats() Stats {
 	defer b.enter()()
 	s := b.alloc.stats
 	var free, total uint64
-	if b.drv.cuMemGetInfo(&free, &total) == 0 {
+	if b.drv.cuMemGetInfo != nil && b.drv.cuMemGetInfo(&free, &total) == 0 {
 		s.FreeDeviceBytes, s.TotalDeviceBytes = int64(free), int64(total)
 	}
 	return s

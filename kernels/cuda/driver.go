@@ -43,7 +43,6 @@ type driverAPI struct {
 	cuDeviceGet               func(dev *int32, ordinal int32) int32
 	cuDeviceGetName           func(name *byte, n int32, dev int32) int32
 	cuDeviceGetAttribute      func(v *int32, attr int32, dev int32) int32
-	cuDeviceTotalMem          func(bytes *uint64, dev int32) int32
 	cuDevicePrimaryCtxRetain  func(ctx *uintptr, dev int32) int32
 	cuDevicePrimaryCtxRelease func(dev int32) int32
 	cuCtxSetCurrent           func(ctx uintptr) int32
@@ -103,10 +102,13 @@ type nvrtcAPI struct {
 	nvrtcGetErrorString       func(r int32) string
 }
 
-// symbol binds one C function of a dlopened library to fptr.
+// symbol binds one C function of a dlopened library to fptr. An optional
+// symbol (used for messages and statistics only) may be missing; its
+// function then stays nil.
 type symbol struct {
-	name string
-	fptr any
+	name     string
+	fptr     any
+	optional bool
 }
 
 // bindAll resolves every symbol in lib (a dlopen handle) and reports all
@@ -116,7 +118,9 @@ func bindAll(handle uintptr, path string, syms []symbol) error {
 	for _, s := range syms {
 		addr, err := purego.Dlsym(handle, s.name)
 		if err != nil || addr == 0 {
-			missing = append(missing, s.name)
+			if !s.optional {
+				missing = append(missing, s.name)
+			}
 			continue
 		}
 		purego.RegisterFunc(s.fptr, addr)
@@ -129,71 +133,70 @@ func bindAll(handle uintptr, path string, syms []symbol) error {
 
 func (d *driverAPI) symbols() []symbol {
 	return []symbol{
-		{"cuInit", &d.cuInit},
-		{"cuDriverGetVersion", &d.cuDriverGetVersion},
-		{"cuDeviceGetCount", &d.cuDeviceGetCount},
-		{"cuDeviceGet", &d.cuDeviceGet},
-		{"cuDeviceGetName", &d.cuDeviceGetName},
-		{"cuDeviceGetAttribute", &d.cuDeviceGetAttribute},
-		{"cuDeviceTotalMem_v2", &d.cuDeviceTotalMem},
-		{"cuDevicePrimaryCtxRetain", &d.cuDevicePrimaryCtxRetain},
-		{"cuDevicePrimaryCtxRelease_v2", &d.cuDevicePrimaryCtxRelease},
-		{"cuCtxSetCurrent", &d.cuCtxSetCurrent},
-		{"cuStreamCreate", &d.cuStreamCreate},
-		{"cuStreamDestroy_v2", &d.cuStreamDestroy},
-		{"cuStreamSynchronize", &d.cuStreamSynchronize},
-		{"cuMemAlloc_v2", &d.cuMemAlloc},
-		{"cuMemFree_v2", &d.cuMemFree},
-		{"cuMemAllocHost_v2", &d.cuMemAllocHost},
-		{"cuMemFreeHost", &d.cuMemFreeHost},
-		{"cuMemcpyHtoDAsync_v2", &d.cuMemcpyHtoDAsync},
-		{"cuMemcpyDtoHAsync_v2", &d.cuMemcpyDtoHAsync},
-		{"cuMemcpyDtoDAsync_v2", &d.cuMemcpyDtoDAsync},
-		{"cuMemsetD8Async", &d.cuMemsetD8Async},
-		{"cuMemsetD32Async", &d.cuMemsetD32Async},
-		{"cuMemGetInfo_v2", &d.cuMemGetInfo},
-		{"cuModuleLoadData", &d.cuModuleLoadData},
-		{"cuModuleUnload", &d.cuModuleUnload},
-		{"cuModuleGetFunction", &d.cuModuleGetFunction},
-		{"cuFuncSetAttribute", &d.cuFuncSetAttribute},
-		{"cuLaunchKernel", &d.cuLaunchKernel},
-		{"cuEventCreate", &d.cuEventCreate},
-		{"cuEventRecord", &d.cuEventRecord},
-		{"cuEventSynchronize", &d.cuEventSynchronize},
-		{"cuEventDestroy_v2", &d.cuEventDestroy},
-		{"cuGetErrorName", &d.cuGetErrorName},
-		{"cuGetErrorString", &d.cuGetErrorString},
+		{name: "cuInit", fptr: &d.cuInit},
+		{name: "cuDriverGetVersion", fptr: &d.cuDriverGetVersion},
+		{name: "cuDeviceGetCount", fptr: &d.cuDeviceGetCount},
+		{name: "cuDeviceGet", fptr: &d.cuDeviceGet},
+		{name: "cuDeviceGetName", fptr: &d.cuDeviceGetName},
+		{name: "cuDeviceGetAttribute", fptr: &d.cuDeviceGetAttribute},
+		{name: "cuDevicePrimaryCtxRetain", fptr: &d.cuDevicePrimaryCtxRetain},
+		{name: "cuDevicePrimaryCtxRelease_v2", fptr: &d.cuDevicePrimaryCtxRelease},
+		{name: "cuCtxSetCurrent", fptr: &d.cuCtxSetCurrent},
+		{name: "cuStreamCreate", fptr: &d.cuStreamCreate},
+		{name: "cuStreamDestroy_v2", fptr: &d.cuStreamDestroy},
+		{name: "cuStreamSynchronize", fptr: &d.cuStreamSynchronize},
+		{name: "cuMemAlloc_v2", fptr: &d.cuMemAlloc},
+		{name: "cuMemFree_v2", fptr: &d.cuMemFree},
+		{name: "cuMemAllocHost_v2", fptr: &d.cuMemAllocHost},
+		{name: "cuMemFreeHost", fptr: &d.cuMemFreeHost},
+		{name: "cuMemcpyHtoDAsync_v2", fptr: &d.cuMemcpyHtoDAsync},
+		{name: "cuMemcpyDtoHAsync_v2", fptr: &d.cuMemcpyDtoHAsync},
+		{name: "cuMemcpyDtoDAsync_v2", fptr: &d.cuMemcpyDtoDAsync},
+		{name: "cuMemsetD8Async", fptr: &d.cuMemsetD8Async},
+		{name: "cuMemsetD32Async", fptr: &d.cuMemsetD32Async},
+		{name: "cuMemGetInfo_v2", fptr: &d.cuMemGetInfo, optional: true},
+		{name: "cuModuleLoadData", fptr: &d.cuModuleLoadData},
+		{name: "cuModuleUnload", fptr: &d.cuModuleUnload},
+		{name: "cuModuleGetFunction", fptr: &d.cuModuleGetFunction},
+		{name: "cuFuncSetAttribute", fptr: &d.cuFuncSetAttribute},
+		{name: "cuLaunchKernel", fptr: &d.cuLaunchKernel},
+		{name: "cuEventCreate", fptr: &d.cuEventCreate},
+		{name: "cuEventRecord", fptr: &d.cuEventRecord},
+		{name: "cuEventSynchronize", fptr: &d.cuEventSynchronize},
+		{name: "cuEventDestroy_v2", fptr: &d.cuEventDestroy},
+		{name: "cuGetErrorName", fptr: &d.cuGetErrorName, optional: true},
+		{name: "cuGetErrorString", fptr: &d.cuGetErrorString, optional: true},
 	}
 }
 
 func (b *blasAPI) symbols() []symbol {
 	return []symbol{
-		{"cublasCreate_v2", &b.cublasCreate},
-		{"cublasDestroy_v2", &b.cublasDestroy},
-		{"cublasSetStream_v2", &b.cublasSetStream},
-		{"cublasSetMathMode", &b.cublasSetMathMode},
-		{"cublasGetVersion_v2", &b.cublasGetVersion},
-		{"cublasGetStatusName", &b.cublasGetStatusName},
-		{"cublasGemmEx", &b.cublasGemmEx},
-		{"cublasGemmStridedBatchedEx", &b.cublasGemmStridedBatchedEx},
+		{name: "cublasCreate_v2", fptr: &b.cublasCreate},
+		{name: "cublasDestroy_v2", fptr: &b.cublasDestroy},
+		{name: "cublasSetStream_v2", fptr: &b.cublasSetStream},
+		{name: "cublasSetMathMode", fptr: &b.cublasSetMathMode},
+		{name: "cublasGetVersion_v2", fptr: &b.cublasGetVersion, optional: true},
+		{name: "cublasGetStatusName", fptr: &b.cublasGetStatusName, optional: true},
+		{name: "cublasGemmEx", fptr: &b.cublasGemmEx},
+		{name: "cublasGemmStridedBatchedEx", fptr: &b.cublasGemmStridedBatchedEx},
 	}
 }
 
 func (n *nvrtcAPI) symbols() []symbol {
 	return []symbol{
-		{"nvrtcVersion", &n.nvrtcVersion},
-		{"nvrtcGetNumSupportedArchs", &n.nvrtcGetNumSupportedArchs},
-		{"nvrtcGetSupportedArchs", &n.nvrtcGetSupportedArchs},
-		{"nvrtcCreateProgram", &n.nvrtcCreateProgram},
-		{"nvrtcCompileProgram", &n.nvrtcCompileProgram},
-		{"nvrtcGetProgramLogSize", &n.nvrtcGetProgramLogSize},
-		{"nvrtcGetProgramLog", &n.nvrtcGetProgramLog},
-		{"nvrtcGetPTXSize", &n.nvrtcGetPTXSize},
-		{"nvrtcGetPTX", &n.nvrtcGetPTX},
-		{"nvrtcGetCUBINSize", &n.nvrtcGetCUBINSize},
-		{"nvrtcGetCUBIN", &n.nvrtcGetCUBIN},
-		{"nvrtcDestroyProgram", &n.nvrtcDestroyProgram},
-		{"nvrtcGetErrorString", &n.nvrtcGetErrorString},
+		{name: "nvrtcVersion", fptr: &n.nvrtcVersion},
+		{name: "nvrtcGetNumSupportedArchs", fptr: &n.nvrtcGetNumSupportedArchs},
+		{name: "nvrtcGetSupportedArchs", fptr: &n.nvrtcGetSupportedArchs},
+		{name: "nvrtcCreateProgram", fptr: &n.nvrtcCreateProgram},
+		{name: "nvrtcCompileProgram", fptr: &n.nvrtcCompileProgram},
+		{name: "nvrtcGetProgramLogSize", fptr: &n.nvrtcGetProgramLogSize},
+		{name: "nvrtcGetProgramLog", fptr: &n.nvrtcGetProgramLog},
+		{name: "nvrtcGetPTXSize", fptr: &n.nvrtcGetPTXSize},
+		{name: "nvrtcGetPTX", fptr: &n.nvrtcGetPTX},
+		{name: "nvrtcGetCUBINSize", fptr: &n.nvrtcGetCUBINSize},
+		{name: "nvrtcGetCUBIN", fptr: &n.nvrtcGetCUBIN},
+		{name: "nvrtcDestroyProgram", fptr: &n.nvrtcDestroyProgram},
+		{name: "nvrtcGetErrorString", fptr: &n.nvrtcGetErrorString, optional: true},
 	}
 }
 
@@ -220,7 +223,9 @@ func (d *driverAPI) err(call string, r int32) error {
 		if d.cuGetErrorName(r, &p) == 0 && p != nil {
 			e.Name = goString(p)
 		}
-		p = nil
+	}
+	if d != nil && d.cuGetErrorString != nil {
+		var p *byte
 		if d.cuGetErrorString(r, &p) == 0 && p != nil {
 			e.Detail = goString(p)
 		}

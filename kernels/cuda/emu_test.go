@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/ebitengine/purego"
 )
 
 // The CPU emulator: every kernel file compiled by g++ with testdata/emu/emu.h
@@ -141,4 +143,32 @@ func newEmulated(t *testing.T) *Backend {
 		}
 	})
 	return be
+}
+
+// TestEmulatedBind checks symbol binding against a real shared library:
+// a missing required symbol is an error naming it and the library; a
+// missing optional one leaves the function nil.
+func TestEmulatedBind(t *testing.T) {
+	path := filepath.Join(emulatorLibDir(t), "libcuda.so.1")
+	h, err := purego.Dlopen(path, rtldNowGlobal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var initFn, missing, optional func(uint32) int32
+	err = bindAll(h, path, []symbol{
+		{name: "cuInit", fptr: &initFn},
+		{name: "cuNoSuchFunction", fptr: &missing},
+		{name: "cuNoSuchOptional", fptr: &optional, optional: true},
+	})
+	if err == nil || !strings.Contains(err.Error(), "cuNoSuchFunction") || !strings.Contains(err.Error(), path) ||
+		strings.Contains(err.Error(), "cuNoSuchOptional") {
+		t.Errorf("bindAll error: %v", err)
+	}
+	if initFn == nil || initFn(0) != 0 || missing != nil || optional != nil {
+		t.Error("bound functions wrong")
+	}
+	var d driverAPI
+	if err := bindAll(h, path, d.symbols()); err != nil {
+		t.Errorf("driver symbols: %v", err)
+	}
 }
