@@ -29,6 +29,7 @@ import (
 	"sdzero/model"
 	"sdzero/train"
 	"sdzero/train/eval"
+	"sdzero/train/plot"
 )
 
 // Options control a demo run.
@@ -46,6 +47,10 @@ type Options struct {
 	// result there (config.json and model.safetensors).
 	RegenBase bool
 	SaveBase  string
+	// BaseDir, if set, is used as the base model instead of the shipped
+	// one (a model directory with config.json and safetensors weights
+	// whose vocabulary is the demo tokenizer's).
+	BaseDir string
 	// BaseOnly stops after obtaining (and evaluating) the base model.
 	BaseOnly bool
 	// ConfigPath replaces the embedded demo.yaml.
@@ -197,9 +202,13 @@ func Run(ctx context.Context, opt Options) (*Summary, error) {
 		return nil, err
 	}
 	sum.BaseModel, sum.BaseSeconds = base, time.Since(tb).Seconds()
-	sum.Base = "shipped"
-	if opt.RegenBase {
+	switch {
+	case opt.RegenBase:
 		sum.Base = "regenerated"
+	case opt.BaseDir != "":
+		sum.Base = "given"
+	default:
+		sum.Base = "shipped"
 	}
 	if opt.BaseOnly {
 		mr := &MethodResult{Method: MethodBase, Model: base}
@@ -351,6 +360,10 @@ func filterOut(exs []dataset.MathExample, skip map[string]bool) []dataset.MathEx
 // one pretrained now with the trainer's SFT phase.
 func (r *runner) baseModel(ctx context.Context) (string, error) {
 	dir := filepath.Join(r.out, "base")
+	if r.opt.BaseDir != "" && !r.opt.RegenBase {
+		r.logf("base: %s", r.opt.BaseDir)
+		return r.opt.BaseDir, nil
+	}
 	if !r.opt.RegenBase {
 		if err := writeShippedBase(dir); err != nil {
 			return "", err
@@ -437,6 +450,9 @@ func (r *runner) runSeed(ctx context.Context, seed uint64, base string) (*SeedRe
 			return nil, 0, fmt.Errorf("%s: interrupted (resume with sdzero train --resume %s)", name, res.RunDir)
 		}
 		sec := time.Since(st).Seconds()
+		if _, err := plot.Run(res.RunDir, ""); err != nil {
+			r.logf("plot %s: %v", res.RunDir, err)
+		}
 		r.logf("%-12s %4d steps  %6d samples  %6.1fs  -> %s", name, res.Steps, res.SamplesGenerated, sec, res.RunDir)
 		return res, sec, nil
 	}

@@ -301,6 +301,7 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 	quick := fs.Bool("quick", false, "smoke test: fewer steps and held-out problems (numbers not meaningful)")
 	regen := fs.Bool("regen-base", false, "pretrain the base model (trainer SFT phase) instead of using the shipped one")
 	saveBase := fs.String("save-base", "", "with --regen-base: also copy the base model here (e.g. demo/base)")
+	baseDir := fs.String("base", "", "use this model directory as the base model instead of the shipped one")
 	baseOnly := fs.Bool("base-only", false, "stop after obtaining and evaluating the base model")
 	cfgPath := fs.String("config", "", "demo settings file (default: the embedded demo/demo.yaml)")
 	printCfg := fs.Bool("print-config", false, "print the embedded demo settings and exit")
@@ -346,7 +347,7 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	sum, err := demo.Run(ctx, demo.Options{Out: *out, Seeds: list, Quick: *quick, RegenBase: *regen, SaveBase: *saveBase, BaseOnly: *baseOnly,
+	sum, err := demo.Run(ctx, demo.Options{Out: *out, Seeds: list, Quick: *quick, RegenBase: *regen, SaveBase: *saveBase, BaseOnly: *baseOnly, BaseDir: *baseDir,
 		ConfigPath: *cfgPath, Backend: be, Log: stdout, TrainOut: trainOut})
 	if err != nil {
 		return err

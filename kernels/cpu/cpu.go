@@ -1,10 +1,18 @@
-// Package cpu is sdzero's pure-Go compute backend: every kernels.Backend op
+// Package cpu is sdzero's CPU compute backend (Go and Go assembly, no cgo): every kernels.Backend op
 // on host memory, parallelised over a small pool of worker goroutines owned
-// by the Backend, with an AVX2/FMA matrix-multiply micro-kernel on amd64
-// (chosen at run time; a pure-Go kernel is used elsewhere).
+// by the Backend (New(threads); 0 means GOMAXPROCS).
+//
+// MatMul is a BLIS-style blocked product (packed panels, cache blocking,
+// dynamic work units, split-k for long reductions, a streaming path for
+// m <= 4) around an assembly micro-kernel chosen at run time on amd64:
+// AVX-512 (8x32) or AVX2/FMA (6x16); other architectures and older CPUs use
+// a portable Go kernel. Softmax-type loops (cross-entropy, distillation,
+// attention, SwiGLU), AdamW and sums of squares also have AVX2 paths with Go
+// fallbacks; everything builds with CGO_ENABLED=0.
 //
 // Numerics follow PyTorch float32 conventions; reductions that decide
-// stability (norm means, softmax sums, log-sum-exp) accumulate in float64.
+// stability (norm means, softmax sums, log-sum-exp, KL terms) accumulate in
+// float64.
 package cpu
 
 import (

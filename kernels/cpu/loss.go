@@ -316,31 +316,18 @@ func divergence(s, t, g, es, et []float32, inv float64, fw, gs float64) float64 
 	inv32 := float32(inv)
 	ss := expSubScaled(es, s, ms, inv32)
 	st := expSubScaled(et, t, mt, inv32)
-	var a, b float64
-	for i, v := range s {
-		dz := float64(t[i]) - float64(v) // (zt - zs)/inv
-		a += float64(et[i]) * dz
-		b -= float64(es[i]) * dz
-	}
+	a, b := klSums(s, t, es, et)
 	a *= inv
-	b *= inv
+	b = -b * inv
 	ls := float64(ms)*inv + math.Log(ss)
 	lt := float64(mt)*inv + math.Log(st)
 	klqp := a/st - (lt - ls)
 	klpq := b/ss + (lt - ls)
 	if g != nil {
-		g = g[:len(s)]
-		c := float32(gs * inv)
-		is, it := float32(1/ss), float32(1/st)
 		// log p - log q = (s - t)*inv + (lt - ls), minus KL(p||q).
-		off := float32(lt - ls - klpq)
-		fw32 := float32(fw)
-		rw := 1 - fw32
-		for i, v := range s {
-			p, q := es[i]*is, et[i]*it
-			d := (v-t[i])*inv32 + off
-			g[i] = c * (fw32*(p-q) + rw*p*d)
-		}
+		c := gs * inv
+		k := [6]float32{float32(1 / ss), float32(1 / st), inv32, float32(lt - ls - klpq), float32(c * fw), float32(c * (1 - fw))}
+		distillGrad(g[:len(s)], s, t, es, et, &k)
 	}
 	return fw*klqp + (1-fw)*klpq
 }
@@ -477,4 +464,28 @@ func sampleRow(x []float32, u float64, temp float32, topK int, topP float32, ids
 		}
 	}
 	return last
+}
+
+// klSumsGo is the portable klSums.
+func klSumsGo(s, t, es, et []float32) (float64, float64) {
+	var a, b float64
+	for i, v := range s {
+		dz := float64(t[i]) - float64(v)
+		a += float64(et[i]) * dz
+		b += float64(es[i]) * dz
+	}
+	return a, b
+}
+
+// distillGradGo is the portable distillGrad: with c = [1/Ss, 1/St, inv,
+// off, cfw, crw], p = es/Ss, q = et/St, d = (s-t)*inv + off and
+// g = cfw*(p-q) + crw*p*d.
+func distillGradGo(g, s, t, es, et []float32, c *[6]float32) {
+	is, it, inv, off, cfw, crw := c[0], c[1], c[2], c[3], c[4], c[5]
+	t, es, et, g = t[:len(s)], es[:len(s)], et[:len(s)], g[:len(s)]
+	for i, v := range s {
+		p, q := es[i]*is, et[i]*it
+		d := (v-t[i])*inv + off
+		g[i] = cfw*(p-q) + (crw*p)*d
+	}
 }

@@ -16,6 +16,10 @@ func (be *Backend) Fill(t kernels.Tensor, v float32) {
 	x := f32("Fill", t, t.N)
 	be.parallelFor(len(x), grainElem, func(lo, hi int) {
 		s := x[lo:hi]
+		if v == 0 && !math.Signbit(float64(v)) {
+			clear(s) // memclr: several times faster than the loop
+			return
+		}
 		for i := range s {
 			s[i] = v
 		}

@@ -117,3 +117,35 @@ func sumSquares(x []float32) float64 {
 	}
 	return s
 }
+
+//go:noescape
+func klSumsAVX2(s, t, es, et *float32, n int) (a, b float64)
+
+//go:noescape
+func distillGradAVX2(gr, s, t, es, et *float32, n int, c *[6]float32)
+
+// klSums returns sum et*(t-s) and sum es*(t-s) in float64 (all slices of
+// len(s)).
+func klSums(s, t, es, et []float32) (float64, float64) {
+	n8 := len(s) &^ 7
+	if !hasFMA || n8 == 0 {
+		return klSumsGo(s, t, es, et)
+	}
+	_, _, _ = t[n8-1], es[n8-1], et[n8-1]
+	a, b := klSumsAVX2(&s[0], &t[0], &es[0], &et[0], n8)
+	a2, b2 := klSumsGo(s[n8:], t[n8:len(s)], es[n8:len(s)], et[n8:len(s)])
+	return a + a2, b + b2
+}
+
+// distillGrad sets g from the distillation constants c (see distillGradGo);
+// g may alias s.
+func distillGrad(g, s, t, es, et []float32, c *[6]float32) {
+	n8 := len(s) &^ 7
+	if hasFMA && n8 > 0 {
+		_, _, _, _ = g[n8-1], t[n8-1], es[n8-1], et[n8-1]
+		distillGradAVX2(&g[0], &s[0], &t[0], &es[0], &et[0], n8, c)
+	} else {
+		n8 = 0
+	}
+	distillGradGo(g[n8:len(s)], s[n8:], t[n8:len(s)], es[n8:len(s)], et[n8:len(s)], c)
+}

@@ -289,3 +289,101 @@ ssdone:
 	MOVSD X0, ret+16(FP)
 	VZEROUPPER
 	RET
+
+// func klSumsAVX2(s, t, es, et *float32, n int) (a, b float64)
+// a = sum et[i]*(t[i]-s[i]), b = sum es[i]*(t[i]-s[i]) over n (a multiple
+// of 8), products and sums in float64.
+TEXT ·klSumsAVX2(SB), NOSPLIT, $0-56
+	MOVQ s+0(FP), SI
+	MOVQ t+8(FP), DI
+	MOVQ es+16(FP), R8
+	MOVQ et+24(FP), R9
+	MOVQ n+32(FP), CX
+	VXORPD Y10, Y10, Y10
+	VXORPD Y11, Y11, Y11
+	VXORPD Y12, Y12, Y12
+	VXORPD Y13, Y13, Y13
+	SHRQ $3, CX
+	JZ kldone
+klloop:
+	VCVTPS2PD (DI), Y0
+	VCVTPS2PD 16(DI), Y1
+	VCVTPS2PD (SI), Y2
+	VCVTPS2PD 16(SI), Y3
+	VSUBPD Y2, Y0, Y0
+	VSUBPD Y3, Y1, Y1
+	VCVTPS2PD (R9), Y4
+	VCVTPS2PD 16(R9), Y5
+	VFMADD231PD Y4, Y0, Y10
+	VFMADD231PD Y5, Y1, Y11
+	VCVTPS2PD (R8), Y6
+	VCVTPS2PD 16(R8), Y7
+	VFMADD231PD Y6, Y0, Y12
+	VFMADD231PD Y7, Y1, Y13
+	ADDQ $32, SI
+	ADDQ $32, DI
+	ADDQ $32, R8
+	ADDQ $32, R9
+	DECQ CX
+	JNZ klloop
+kldone:
+	VADDPD Y11, Y10, Y10
+	VEXTRACTF128 $1, Y10, X11
+	VADDPD X11, X10, X10
+	VPERMILPD $1, X10, X11
+	VADDSD X11, X10, X10
+	MOVSD X10, a+40(FP)
+	VADDPD Y13, Y12, Y12
+	VEXTRACTF128 $1, Y12, X13
+	VADDPD X13, X12, X12
+	VPERMILPD $1, X12, X13
+	VADDSD X13, X12, X12
+	MOVSD X12, b+48(FP)
+	VZEROUPPER
+	RET
+
+// func distillGradAVX2(gr, s, t, es, et *float32, n int, c *[6]float32)
+// With c = [is, it, inv, off, cfw, crw]: p = es*is, q = et*it,
+// d = (s-t)*inv + off, gr = cfw*(p-q) + (crw*p)*d, over n (a multiple of 8);
+// gr may alias s.
+TEXT ·distillGradAVX2(SB), NOSPLIT, $0-56
+	MOVQ gr+0(FP), DX
+	MOVQ s+8(FP), SI
+	MOVQ t+16(FP), DI
+	MOVQ es+24(FP), R8
+	MOVQ et+32(FP), R9
+	MOVQ n+40(FP), CX
+	MOVQ c+48(FP), AX
+	VBROADCASTSS 0(AX), Y10
+	VBROADCASTSS 4(AX), Y11
+	VBROADCASTSS 8(AX), Y12
+	VBROADCASTSS 12(AX), Y13
+	VBROADCASTSS 16(AX), Y14
+	VBROADCASTSS 20(AX), Y15
+	SHRQ $3, CX
+	JZ dgdone
+dgloop:
+	VMOVUPS (R8), Y0
+	VMULPS Y10, Y0, Y0
+	VMOVUPS (R9), Y1
+	VMULPS Y11, Y1, Y1
+	VMOVUPS (SI), Y2
+	VSUBPS (DI), Y2, Y2
+	VMULPS Y12, Y2, Y2
+	VADDPS Y13, Y2, Y2
+	VSUBPS Y1, Y0, Y3
+	VMULPS Y14, Y3, Y3
+	VMULPS Y15, Y0, Y4
+	VMULPS Y2, Y4, Y4
+	VADDPS Y4, Y3, Y3
+	VMOVUPS Y3, (DX)
+	ADDQ $32, DX
+	ADDQ $32, SI
+	ADDQ $32, DI
+	ADDQ $32, R8
+	ADDQ $32, R9
+	DECQ CX
+	JNZ dgloop
+dgdone:
+	VZEROUPPER
+	RET

@@ -23,3 +23,9 @@ func adamwVec(p, g, m, v []float32, c *[8]float32) int { return 0 }
 
 // sumSquares returns the float64 sum of x[i]^2.
 func sumSquares(x []float32) float64 { return sumSquaresGo(x) }
+
+// klSums returns sum et*(t-s) and sum es*(t-s) in float64.
+func klSums(s, t, es, et []float32) (float64, float64) { return klSumsGo(s, t, es, et) }
+
+// distillGrad sets g from the distillation constants c; g may alias s.
+func distillGrad(g, s, t, es, et []float32, c *[6]float32) { distillGradGo(g, s, t, es, et, c) }

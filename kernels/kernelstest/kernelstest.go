@@ -10,6 +10,18 @@
 // Every tensor the suite hands to an op is a view at a non-zero offset into
 // a larger allocation whose guard elements are checked afterwards, so
 // backends must honour Tensor.Off and must not write outside a view.
+//
+// Conventions the interface leaves open and the suite pins down, so that
+// backends agree with each other:
+//   - MatMul with beta == 0 does not read C (NaN there is overwritten).
+//   - Sample draws by inverse CDF over the kept ids in ascending id order:
+//     the first id whose cumulative (unnormalised) mass exceeds u times the
+//     kept mass. Top-k ties go to the lower id; top-p keeps the smallest
+//     prefix, by descending probability, whose share reaches topP.
+//   - Attention outputs at padded positions are zero; lse there is
+//     unspecified.
+//   - Embedding ids and CrossEntropy targets out of range are reported by
+//     the next Sync, which then clears the error.
 package kernelstest
 
 import (

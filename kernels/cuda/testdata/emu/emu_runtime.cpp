@@ -5,7 +5,9 @@
 #include "emu.h"
 
 #include <setjmp.h>
+#include <sys/mman.h>
 #include <ucontext.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -189,17 +191,28 @@ int cuStreamCreate(void** s, unsigned int) {
 }
 int cuStreamDestroy_v2(void*) { return 0; }
 int cuStreamSynchronize(void*) { return launchResult; }
+// Device memory ends (256-byte aligned) right before a PROT_NONE page, so
+// a kernel reading or writing past the end of an allocation faults.
+static std::map<CUdeviceptr, std::pair<void*, size_t>> mappings;
 int cuMemAlloc_v2(CUdeviceptr* p, size_t n) {
+  size_t page = (size_t)sysconf(_SC_PAGESIZE);
   size_t r = (n + 255) & ~(size_t)255;
   if (r == 0) r = 256;
-  void* m = aligned_alloc(256, r);
-  if (!m) return 2;
-  memset(m, 0xA5, r);  // garbage, as real device memory
-  *p = (CUdeviceptr)m;
+  size_t body = (r + page - 1) / page * page;
+  void* m = mmap(nullptr, body + page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (m == MAP_FAILED) return 2;
+  mprotect((char*)m + body, page, PROT_NONE);
+  char* base = (char*)m + body - r;
+  memset(base, 0xA5, r);  // garbage, as real device memory
+  *p = (CUdeviceptr)base;
+  mappings[*p] = {m, body + page};
   return 0;
 }
 int cuMemFree_v2(CUdeviceptr p) {
-  free((void*)p);
+  auto it = mappings.find(p);
+  if (it == mappings.end()) return 1;
+  munmap(it->second.first, it->second.second);
+  mappings.erase(it);
   return 0;
 }
 int cuMemAllocHost_v2(void** p, size_t n) {
