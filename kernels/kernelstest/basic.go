@@ -305,10 +305,12 @@ func testElementwise(x *h) {
 		ta, tb := x.f32("a", a), x.f32("b", b)
 
 		fl := x.f32("fill", a)
-		be.Fill(fl, 0.375)
-		for i, v := range x.get(fl) {
-			if v != 0.375 {
-				x.t.Fatalf("Fill n=%d: [%d] = %v", n, i, v)
+		for _, fv := range []float32{0.375, 0, float32(math.Copysign(0, -1))} {
+			be.Fill(fl, fv)
+			for i, v := range x.get(fl) {
+				if math.Float32bits(v) != math.Float32bits(fv) {
+					x.t.Fatalf("Fill(%v) n=%d: [%d] = %v", fv, n, i, v)
+				}
 			}
 		}
 
