@@ -3,7 +3,6 @@ package model
 import (
 	"encoding/binary"
 	"fmt"
-	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -339,34 +338,12 @@ func decode16(raw []byte, bf16 bool) []float32 {
 	for i := range out {
 		h := binary.LittleEndian.Uint16(raw[2*i:])
 		if bf16 {
-			out[i] = math.Float32frombits(uint32(h) << 16)
+			out[i] = kernels.BF16ToF32(h)
 		} else {
-			out[i] = f16ToF32(h)
+			out[i] = kernels.F16ToF32(h)
 		}
 	}
 	return out
-}
-
-// f16ToF32 converts an IEEE half to float32 exactly.
-func f16ToF32(h uint16) float32 {
-	sign := uint32(h>>15) << 31
-	exp := uint32(h>>10) & 0x1f
-	frac := uint32(h) & 0x3ff
-	switch {
-	case exp == 0x1f: // Inf or NaN
-		return math.Float32frombits(sign | 0x7f800000 | frac<<13)
-	case exp == 0:
-		if frac == 0 {
-			return math.Float32frombits(sign)
-		}
-		// Subnormal half: value = frac * 2^-24.
-		v := float32(frac) * (1.0 / (1 << 24))
-		if sign != 0 {
-			v = -v
-		}
-		return v
-	}
-	return math.Float32frombits(sign | (exp+112)<<23 | frac<<13)
 }
 
 // Param returns the view of a parameter by HF name (the zero Tensor if

@@ -204,12 +204,12 @@ func (be *Backend) Upload(dst kernels.Tensor, src []float32) {
 	case kernels.BF16:
 		d := u16(op, dst, len(src))
 		for i, v := range src {
-			d[i] = F32ToBF16(v)
+			d[i] = kernels.F32ToBF16(v)
 		}
 	case kernels.F16:
 		d := u16(op, dst, len(src))
 		for i, v := range src {
-			d[i] = F32ToF16(v)
+			d[i] = kernels.F32ToF16(v)
 		}
 	default:
 		panic(fmt.Sprintf("cpu %s: cannot upload float32 into %v tensor", op, dst.DType))
@@ -225,12 +225,12 @@ func (be *Backend) Download(dst []float32, src kernels.Tensor) {
 	case kernels.BF16:
 		s := u16(op, src, len(dst))
 		for i, v := range s {
-			dst[i] = BF16ToF32(v)
+			dst[i] = kernels.BF16ToF32(v)
 		}
 	case kernels.F16:
 		s := u16(op, src, len(dst))
 		for i, v := range s {
-			dst[i] = F16ToF32(v)
+			dst[i] = kernels.F16ToF32(v)
 		}
 	default:
 		panic(fmt.Sprintf("cpu %s: cannot download %v tensor as float32", op, src.DType))
@@ -333,39 +333,39 @@ func (be *Backend) Convert(dst, src kernels.Tensor) {
 		s, d := f32(op, src, n), u16(op, dst, n)
 		be.parallelFor(n, 1<<15, func(lo, hi int) {
 			for i := lo; i < hi; i++ {
-				d[i] = F32ToBF16(s[i])
+				d[i] = kernels.F32ToBF16(s[i])
 			}
 		})
 	case src.DType == kernels.F32 && dst.DType == kernels.F16:
 		s, d := f32(op, src, n), u16(op, dst, n)
 		be.parallelFor(n, 1<<15, func(lo, hi int) {
 			for i := lo; i < hi; i++ {
-				d[i] = F32ToF16(s[i])
+				d[i] = kernels.F32ToF16(s[i])
 			}
 		})
 	case src.DType == kernels.BF16 && dst.DType == kernels.F32:
 		s, d := u16(op, src, n), f32(op, dst, n)
 		be.parallelFor(n, 1<<15, func(lo, hi int) {
 			for i := lo; i < hi; i++ {
-				d[i] = BF16ToF32(s[i])
+				d[i] = kernels.BF16ToF32(s[i])
 			}
 		})
 	case src.DType == kernels.F16 && dst.DType == kernels.F32:
 		s, d := u16(op, src, n), f32(op, dst, n)
 		be.parallelFor(n, 1<<15, func(lo, hi int) {
 			for i := lo; i < hi; i++ {
-				d[i] = F16ToF32(s[i])
+				d[i] = kernels.F16ToF32(s[i])
 			}
 		})
 	case src.DType == kernels.BF16 && dst.DType == kernels.F16:
 		s, d := u16(op, src, n), u16(op, dst, n)
 		for i := range d {
-			d[i] = F32ToF16(BF16ToF32(s[i]))
+			d[i] = kernels.F32ToF16(kernels.BF16ToF32(s[i]))
 		}
 	case src.DType == kernels.F16 && dst.DType == kernels.BF16:
 		s, d := u16(op, src, n), u16(op, dst, n)
 		for i := range d {
-			d[i] = F32ToBF16(F16ToF32(s[i]))
+			d[i] = kernels.F32ToBF16(kernels.F16ToF32(s[i]))
 		}
 	default:
 		panic(fmt.Sprintf("cpu %s: cannot convert %v to %v", op, src.DType, dst.DType))

@@ -140,12 +140,12 @@ func (b *Backend) Upload(dst kernels.Tensor, src []float32) {
 			copy(buf, unsafe.Slice((*byte)(unsafe.Pointer(&src[i0])), len(buf)))
 		case kernels.BF16:
 			for i := 0; i < len(buf)/2; i++ {
-				h := f32ToBF16(src[i0+i])
+				h := kernels.F32ToBF16(src[i0+i])
 				buf[2*i], buf[2*i+1] = byte(h), byte(h>>8)
 			}
 		case kernels.F16:
 			for i := 0; i < len(buf)/2; i++ {
-				h := f32ToF16(src[i0+i])
+				h := kernels.F32ToF16(src[i0+i])
 				buf[2*i], buf[2*i+1] = byte(h), byte(h>>8)
 			}
 		}
@@ -171,11 +171,11 @@ func (b *Backend) Download(dst []float32, src kernels.Tensor) {
 			copy(unsafe.Slice((*byte)(unsafe.Pointer(&dst[i0])), len(buf)), buf)
 		case kernels.BF16:
 			for i := 0; i < len(buf)/2; i++ {
-				dst[i0+i] = bf16ToF32(uint16(buf[2*i]) | uint16(buf[2*i+1])<<8)
+				dst[i0+i] = kernels.BF16ToF32(uint16(buf[2*i]) | uint16(buf[2*i+1])<<8)
 			}
 		case kernels.F16:
 			for i := 0; i < len(buf)/2; i++ {
-				dst[i0+i] = f16ToF32(uint16(buf[2*i]) | uint16(buf[2*i+1])<<8)
+				dst[i0+i] = kernels.F16ToF32(uint16(buf[2*i]) | uint16(buf[2*i+1])<<8)
 			}
 		}
 	})

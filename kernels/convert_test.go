@@ -1,4 +1,4 @@
-package cuda
+package kernels
 
 import (
 	"math"
@@ -30,30 +30,30 @@ func TestHalfConversions(t *testing.T) {
 		{float32(math.Inf(-1)), 0xff80, 0xfc00},
 	}
 	for _, tc := range tests {
-		if got := f32ToBF16(tc.f); got != tc.bf {
-			t.Errorf("f32ToBF16(%v) = %#04x want %#04x", tc.f, got, tc.bf)
+		if got := F32ToBF16(tc.f); got != tc.bf {
+			t.Errorf("F32ToBF16(%v) = %#04x want %#04x", tc.f, got, tc.bf)
 		}
-		if got := f32ToF16(tc.f); got != tc.half {
-			t.Errorf("f32ToF16(%v) = %#04x want %#04x", tc.f, got, tc.half)
+		if got := F32ToF16(tc.f); got != tc.half {
+			t.Errorf("F32ToF16(%v) = %#04x want %#04x", tc.f, got, tc.half)
 		}
 	}
-	if h := f32ToBF16(float32(math.NaN())); h&0x7f80 != 0x7f80 || h&0x7f == 0 {
+	if h := F32ToBF16(float32(math.NaN())); h&0x7f80 != 0x7f80 || h&0x7f == 0 {
 		t.Errorf("bf16 NaN = %#04x", h)
 	}
-	if h := f32ToF16(float32(math.NaN())); h&0x7c00 != 0x7c00 || h&0x3ff == 0 {
+	if h := F32ToF16(float32(math.NaN())); h&0x7c00 != 0x7c00 || h&0x3ff == 0 {
 		t.Errorf("f16 NaN = %#04x", h)
 	}
 	// Widening is exact and inverts rounding for every 16-bit pattern.
 	for i := 0; i < 1<<16; i++ {
 		h := uint16(i)
-		if f := bf16ToF32(h); !math.IsNaN(float64(f)) && f32ToBF16(f) != h {
-			t.Fatalf("bf16 %#04x -> %v -> %#04x", h, f, f32ToBF16(f))
+		if f := BF16ToF32(h); !math.IsNaN(float64(f)) && F32ToBF16(f) != h {
+			t.Fatalf("bf16 %#04x -> %v -> %#04x", h, f, F32ToBF16(f))
 		}
-		if f := f16ToF32(h); !math.IsNaN(float64(f)) && f32ToF16(f) != h {
-			t.Fatalf("f16 %#04x -> %v -> %#04x", h, f, f32ToF16(f))
+		if f := F16ToF32(h); !math.IsNaN(float64(f)) && F32ToF16(f) != h {
+			t.Fatalf("f16 %#04x -> %v -> %#04x", h, f, F32ToF16(f))
 		}
 	}
-	if f16ToF32(0x0001) != 5.9604645e-08 || f16ToF32(0x7bff) != 65504 || f16ToF32(0xc000) != -2 {
+	if F16ToF32(0x0001) != 5.9604645e-08 || F16ToF32(0x7bff) != 65504 || F16ToF32(0xc000) != -2 {
 		t.Error("f16ToF32 values")
 	}
 }
