@@ -25,7 +25,7 @@ func TestEmbeddedConfigPhases(t *testing.T) {
 			}
 			// common applies to every phase, defaults survive where
 			// nothing overrides them.
-			if pc.Prompt.Suffix != "" || pc.Rollout.MaxNewTokens != 64 || pc.Optim.Beta2 != 0.999 {
+			if pc.Prompt.Suffix != "" || pc.Rollout.MaxNewTokens != 160 || pc.Optim.Beta2 != 0.999 {
 				t.Errorf("%s: suffix %q max_new_tokens %d beta2 %v", name, pc.Prompt.Suffix, pc.Rollout.MaxNewTokens, pc.Optim.Beta2)
 			}
 			pc.Model, pc.Out, pc.Data.Train, pc.SRT.Data = "m", "o", "d.jsonl", "s.jsonl"

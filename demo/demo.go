@@ -228,8 +228,10 @@ func Run(ctx context.Context, opt Options) (*Summary, error) {
 			return nil, fmt.Errorf("demo seed %d: %w", seed, err)
 		}
 		sum.Runs = append(sum.Runs, *sr)
-		r.logf("")
-		PrintTable(r.log, sum.Runs[len(sum.Runs)-1:], cfg)
+		if len(opt.Seeds) > 1 {
+			r.logf("")
+			PrintTable(r.log, sum.Runs[len(sum.Runs)-1:], cfg)
+		}
 	}
 	sum.Accuracy, sum.Greedy = aggregate(sum.Runs)
 	sum.Seconds = time.Since(t0).Seconds()
@@ -610,6 +612,9 @@ func PrintTable(w io.Writer, runs []SeedResult, cfg *Config) {
 	fmt.Fprintf(w, "held-out accuracy (seed %s; avg@%d at T=%.1f, and greedy)\n", strings.Join(seeds, ","), k, temp)
 	fmt.Fprintf(w, "%-8s  %-15s  %-15s  %8s  %8s\n", "method", "avg@k", "greedy", "samples", "train_s")
 	for _, name := range Methods {
+		if _, ok := acc[name]; !ok {
+			continue
+		}
 		var samples int64
 		var sec float64
 		for _, sr := range runs {

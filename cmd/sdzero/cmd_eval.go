@@ -34,7 +34,7 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 	data := fs.String("data", "", "problems: .jsonl or .parquet with question and answer fields")
 	tokDir := fs.String("tokenizer", "", "tokenizer directory (default: --model)")
 	runCfg := fs.String("config", "", "a run's config.yaml/.toml: use its prompt settings (system, suffix, stop tokens, P_r)")
-	suffix := fs.String("suffix", "\x00", "text appended to every question (default: the config's prompt.suffix)")
+	suffix := fs.String("suffix", "", "text appended to every question (default: the config's prompt.suffix)")
 	k := fs.Int("k", 8, "samples per problem")
 	temp := fs.Float64("temperature", 0.7, "sampling temperature (0 = greedy)")
 	topP := fs.Float64("top-p", 1, "nucleus sampling mass")
@@ -46,13 +46,13 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 	variant := fs.String("pr-variant", "", "r=0 reviser prompt: paper or official (default: the config's)")
 	out := fs.String("out", "", "write every sample with its reward to this JSONL file")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
-	device := fs.String("device", "cpu", "backend: cpu, cuda or auto")
+	device := fs.String("device", "auto", "backend: cpu, cuda or auto")
 	threads := fs.Int("threads", 0, "CPU threads (0 = all cores)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: sdzero eval --model DIR --data FILE [flags]\n\nReports avg@k, unbiased pass@k, mean response length and, with --revise,\ninitial/revised accuracy and correction/regression rates.")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(reorder(args)); err != nil {
+	if err := fs.Parse(flagsFirst(fs, args)); err != nil {
 		return err
 	}
 	if *modelDir == "" || *data == "" {
@@ -67,9 +67,11 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 		}
 		cfg = c
 	}
-	if *suffix != "\x00" {
-		cfg.Prompt.Suffix = *suffix
-	}
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == "suffix" {
+			cfg.Prompt.Suffix = *suffix
+		}
+	})
 	if *variant != "" {
 		cfg.Prompt.RevisionVariant = *variant
 	}
@@ -189,7 +191,7 @@ func runPlot(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stderr, "usage: sdzero plot RUN [--out DIR]\n\nDraws reward, accuracy, KL, response length and loss curves against step\nand cumulative generated samples from RUN/metrics.jsonl.")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(reorder(args)); err != nil {
+	if err := fs.Parse(flagsFirst(fs, args)); err != nil {
 		return err
 	}
 	if fs.NArg() < 1 {
@@ -216,7 +218,7 @@ func runPlot(args []string, stdout, stderr io.Writer) error {
 func runBench(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	device := fs.String("device", "cpu", "backend: cpu, cuda or auto")
+	device := fs.String("device", "auto", "backend: cpu, cuda or auto")
 	threads := fs.Int("threads", 0, "CPU threads (0 = all cores)")
 	preset := fs.String("preset", "tiny", "model size: tiny, 0.6b, 4b or custom (tiny overridden by the dimension flags)")
 	layers := fs.Int("layers", 0, "override num_hidden_layers")
@@ -239,7 +241,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stderr, "usage: sdzero bench train|decode|distill [flags]\n\nTimes steps of a randomly initialised model and prints tokens/s, ms/step,\nmodel TFLOP/s (formula printed) and memory.")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(reorder(args)); err != nil {
+	if err := fs.Parse(flagsFirst(fs, args)); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {
@@ -305,14 +307,14 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 	baseOnly := fs.Bool("base-only", false, "stop after obtaining and evaluating the base model")
 	cfgPath := fs.String("config", "", "demo settings file (default: the embedded demo/demo.yaml)")
 	printCfg := fs.Bool("print-config", false, "print the embedded demo settings and exit")
-	device := fs.String("device", "cpu", "backend: cpu, cuda or auto")
+	device := fs.String("device", "auto", "backend: cpu, cuda or auto")
 	threads := fs.Int("threads", 0, "CPU threads (0 = all cores)")
 	verbose := fs.Bool("v", false, "show the trainer's progress lines")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: sdzero demo [flags]\n\nEnd-to-end demo on synthetic arithmetic with a tiny model: SRT + SD-Zero,\nRFT and GRPO at the same sample budget, held-out accuracy table and\nDIR/summary.json.")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(reorder(args)); err != nil {
+	if err := fs.Parse(flagsFirst(fs, args)); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
@@ -363,10 +365,11 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// reorder moves flags before positional arguments so that both
-// `sdzero plot RUN --out D` and `sdzero plot --out D RUN` work (the flag
-// package stops at the first positional argument).
-func reorder(args []string) []string {
+// flagsFirst moves flags before positional arguments so that both
+// `sdzero plot RUN --out D` and `sdzero plot --out D RUN` parse (the flag
+// package stops at the first positional argument). A flag without "=" takes
+// the next argument as its value unless fs defines it as boolean.
+func flagsFirst(fs *flag.FlagSet, args []string) []string {
 	var flags, pos []string
 	for i := 0; i < len(args); i++ {
 		a := args[i]
@@ -374,36 +377,25 @@ func reorder(args []string) []string {
 			pos = append(pos, args[i+1:]...)
 			break
 		}
-		if len(a) > 1 && a[0] == '-' {
-			flags = append(flags, a)
-			// A flag without "=" takes the next argument as its value
-			// unless it is boolean; callers list their boolean flags.
-			if !containsEq(a) && i+1 < len(args) && !isBoolFlag(a) {
-				flags = append(flags, args[i+1])
-				i++
-			}
+		if len(a) < 2 || a[0] != '-' {
+			pos = append(pos, a)
 			continue
 		}
-		pos = append(pos, a)
-	}
-	return append(flags, pos...)
-}
-
-func containsEq(s string) bool {
-	for _, c := range s {
-		if c == '=' {
-			return true
+		flags = append(flags, a)
+		name := strings.TrimLeft(a, "-")
+		if strings.Contains(name, "=") {
+			continue
+		}
+		isBool := false
+		if f := fs.Lookup(name); f != nil {
+			if bf, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && bf.IsBoolFlag() {
+				isBool = true
+			}
+		}
+		if !isBool && i+1 < len(args) {
+			flags = append(flags, args[i+1])
+			i++
 		}
 	}
-	return false
-}
-
-// boolFlags are the boolean flags of the commands in this file.
-var boolFlags = map[string]bool{"revise": true, "json": true, "quick": true, "regen-base": true, "base-only": true, "print-config": true, "v": true, "h": true, "help": true}
-
-func isBoolFlag(a string) bool {
-	for len(a) > 0 && a[0] == '-' {
-		a = a[1:]
-	}
-	return boolFlags[a]
+	return append(flags, pos...)
 }

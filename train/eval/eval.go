@@ -141,7 +141,7 @@ type Sample struct {
 	RevisionExtracted string   `json:"revision_extracted,omitempty"`
 }
 
-func (o *Options) defaults() error {
+func (o *Options) defaults() {
 	if o.K <= 0 {
 		o.K = 1
 	}
@@ -154,7 +154,6 @@ func (o *Options) defaults() error {
 	if o.TopP <= 0 {
 		o.TopP = 1
 	}
-	return nil
 }
 
 // seq is one sequence to generate.
@@ -224,9 +223,7 @@ func stripStop(ids, stop []int32) ([]int32, bool) {
 // Evaluate generates K responses per example, verifies them against the
 // example's answer, and (with Revise) one revision of each response.
 func Evaluate(ctx context.Context, s Setup, examples []dataset.MathExample, o Options) (*Report, error) {
-	if err := o.defaults(); err != nil {
-		return nil, err
-	}
+	o.defaults()
 	if s.RevisionPrompt == nil {
 		if _, err := RevisionPrompt(0, o.PRVariant); err != nil {
 			return nil, err
