@@ -254,57 +254,53 @@ func (g *gemmArgs) serial(ap, bp []float32, k0, k1 int, add bool) {
 }
 
 // gemmSplitK splits k into chunks that the workers take dynamically (so
-// that a descheduled worker delays the product by one chunk at most):
-// worker 0 accumulates into C itself, after C is scaled by beta, the others
-// into private partial products that are then added to C.
+// that a descheduled worker delays the product by one chunk at most). Chunk
+// 0 accumulates into C itself, after C is scaled by beta, every other chunk
+// into its own partial product; the partials are then added to C in chunk
+// order. Which worker computes a chunk never changes the arithmetic, so the
+// result is bit-identical from run to run (for a given thread count), which
+// resumable training depends on.
 func (be *Backend) gemmSplitK(g gemmArgs, beta float32) {
 	threads := be.pool.n
 	m, n, k := g.m, g.n, g.k
 	sc := &be.scratch
 	mr, nr := g.kern.mr, g.kern.nr
 	sc.ensure(threads, max(mr, mcBlock/mr*mr), min(ncBlock/nr*nr, n)+nr)
-	if len(sc.partial) < threads {
-		sc.partial = append(sc.partial, make([][]float32, threads-len(sc.partial))...)
+	blocks := (k + kcBlock - 1) / kcBlock
+	nchunks := min(blocks, 4*threads)
+	if len(sc.partial) < nchunks {
+		sc.partial = append(sc.partial, make([][]float32, nchunks-len(sc.partial))...)
 	}
-	for w := 1; w < threads; w++ {
-		if len(sc.partial[w]) < m*n {
-			sc.partial[w] = make([]float32, m*n)
+	for ch := 1; ch < nchunks; ch++ {
+		if len(sc.partial[ch]) < m*n {
+			sc.partial[ch] = make([]float32, m*n)
 		}
 	}
 	if beta != 0 && beta != 1 {
 		be.parallelFor(m*n, grainElem, func(lo, hi int) { scaleC(g.c[lo:hi], beta) })
 	}
-	blocks := (k + kcBlock - 1) / kcBlock
-	nchunks := min(blocks, 4*threads)
-	touched := make([]bool, threads)
 	var next atomic.Int64
 	be.pool.run(threads, func(w int) {
-		gw := g
-		if w > 0 {
-			gw.c = sc.partial[w][:m*n]
-		}
 		for {
 			ch := int(next.Add(1) - 1)
 			if ch >= nchunks {
 				return
 			}
+			gw := g
+			add := beta != 0
+			if ch > 0 {
+				gw.c = sc.partial[ch][:m*n]
+				add = false
+			}
 			k0 := ch * blocks / nchunks * kcBlock
 			k1 := min(k, (ch+1)*blocks/nchunks*kcBlock)
-			add := touched[w] || (w == 0 && beta != 0)
 			gw.serial(sc.apack[w], sc.bpack[w], k0, k1, add)
-			touched[w] = true
 		}
 	})
-	if !touched[0] && beta == 0 {
-		clear(g.c)
-	}
 	be.parallelFor(m*n, grainElem, func(lo, hi int) {
 		c := g.c[lo:hi]
-		for w := 1; w < threads; w++ {
-			if !touched[w] {
-				continue
-			}
-			p := sc.partial[w][lo:hi]
+		for ch := 1; ch < nchunks; ch++ {
+			p := sc.partial[ch][lo:hi]
 			for i := range c {
 				c[i] += p[i]
 			}
