@@ -40,6 +40,10 @@ type Acts struct {
 
 	grad *gradScratch // backward scratch, allocated on first Backward
 
+	// BF16 copies of matmul inputs (PrecisionBF16 only, see ensureLow):
+	// activations x and, for training acts, output gradients dy.
+	lowX, lowDY kernels.Tensor
+
 	owned []kernels.Tensor
 	bytes map[string]int64 // allocation sizes by item, for memory estimates
 	count bool             // counting mode: nothing is allocated
@@ -172,7 +176,10 @@ func (a *Acts) allocAll() error {
 		a.layers[l] = bufs[l%nLayerBufs]
 	}
 	a.lnf, a.rstdf = f("norms", N*H), f("norms", N)
-	return err
+	if err != nil {
+		return err
+	}
+	return a.ensureLow()
 }
 
 // allocGrad allocates the backward scratch.

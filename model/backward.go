@@ -8,13 +8,35 @@ import (
 
 // linearBackward accumulates the gradients of y = x W^T + b: dW += dy^T x,
 // db += colsum(dy), and sets (beta 0) or accumulates (beta 1) dx = dy W.
-func linearBackward(be kernels.Backend, dx, dw, db, dy, x, w kernels.Tensor, rows, out, in int, dxBeta float32) {
-	be.MatMul(dw, dy, x, out, in, rows, true, false, 1, 1)
+// A BF16 w gets x and dy converted to BF16 in lowX and lowDY for both
+// matmuls (dW and dx still accumulate in F32; db uses the F32 dy).
+func linearBackward(be kernels.Backend, dx, dw, db, dy, x, w, lowX, lowDY kernels.Tensor, rows, out, in int, dxBeta float32) {
+	x = lowered(be, x, w, lowX, rows*in)
+	dyl := lowered(be, dy, w, lowDY, rows*out)
+	be.MatMul(dw, dyl, x, out, in, rows, true, false, 1, 1)
 	if db.Valid() {
 		be.BiasBackward(db, dy, rows, out)
 	}
 	if dx.Valid() {
-		be.MatMul(dx, dy, w, rows, in, out, false, false, 1, dxBeta)
+		be.MatMul(dx, dyl, w, rows, in, out, false, false, 1, dxBeta)
+	}
+}
+
+// headBackward is linearBackward of the output projection for rows rows:
+// dx = dy W, dW += dy^T x with dy [rows,Vocab]. With BF16 weights it runs
+// in row chunks that fit the BF16 scratch of a.
+func (m *Model) headBackward(a *Acts, dx, dy, x kernels.Tensor, rows int) {
+	V, H := m.Cfg.VocabSize, m.Cfg.Hidden
+	w := m.cp.head
+	if w.DType != kernels.BF16 {
+		linearBackward(m.BE, dx, m.g.head, kernels.Tensor{}, dy, x, w, kernels.Tensor{}, kernels.Tensor{}, rows, V, H, 0)
+		return
+	}
+	step := max(1, a.lowDY.N/V)
+	for r0 := 0; r0 < rows; r0 += step {
+		r := min(step, rows-r0)
+		linearBackward(m.BE, dx.View(r0*H, r*H), m.g.head, kernels.Tensor{}, dy.View(r0*V, r*V), x.View(r0*H, r*H), w,
+			a.lowX, a.lowDY, r, V, H, 0)
 	}
 }
 
@@ -34,7 +56,7 @@ func (m *Model) Backward(a *Acts, dlogits kernels.Tensor) error {
 		return err
 	}
 	dln := a.grad.dln.View(0, n*c.Hidden)
-	linearBackward(m.BE, dln, m.g.head, kernels.Tensor{}, dlogits.View(0, n*c.VocabSize), a.lnf.View(0, n*c.Hidden), m.p.head, n, c.VocabSize, c.Hidden, 0)
+	m.headBackward(a, dln, dlogits.View(0, n*c.VocabSize), a.lnf.View(0, n*c.Hidden), n)
 	m.backwardHidden(a, dln)
 	return nil
 }
@@ -84,27 +106,29 @@ func (m *Model) backwardHidden(a *Acts, dlnf kernels.Tensor) {
 	v := func(x kernels.Tensor, w int) kernels.Tensor { return x.View(0, n*w) }
 	dres := v(g.dres, H)
 	dln := v(g.dln, H)
+	lx, ldy := a.lowX, a.lowDY
 
 	be.Fill(dres, 0)
 	be.RMSNormBackward(dres, m.g.norm, dlnf, v(a.res[c.Layers], H), m.p.norm, v(a.rstdf, 1), n, H)
 	for l := c.Layers - 1; l >= 0; l-- {
-		lp, lg, la := &m.p.layers[l], &m.g.layers[l], &a.layers[l]
+		lp, lg, la := &m.cp.layers[l], &m.g.layers[l], &a.layers[l]
 		// MLP: res[l+1] = resMid + down(act). act and ln2 live in shared
 		// buffers: recompute them (same ops, same values as the forward).
 		dact, dgate, dup := v(g.dact, I), v(g.dgate, I), v(g.dup, I)
 		act, ln2 := v(la.act, I), v(la.ln2, H)
 		be.SwiGLU(act, v(la.gate, I), v(la.up, I), n*I)
-		linearBackward(be, dact, lg.wDown, lg.bDown, dres, act, lp.wDown, n, H, I, 0)
+		linearBackward(be, dact, lg.wDown, lg.bDown, dres, act, lp.wDown, lx, ldy, n, H, I, 0)
 		be.SwiGLUBackward(dgate, dup, dact, v(la.gate, I), v(la.up, I), n*I)
 		be.RMSNorm(ln2, v(la.rstd2, 1), v(la.resMid, H), lp.postNorm, n, H, eps)
-		linearBackward(be, dln, lg.wGate, lg.bGate, dgate, ln2, lp.wGate, n, I, H, 0)
-		linearBackward(be, dln, lg.wUp, lg.bUp, dup, ln2, lp.wUp, n, I, H, 1)
+		ln2x := lowered(be, ln2, lp.wGate, lx, n*H) // once for gate and up
+		linearBackward(be, dln, lg.wGate, lg.bGate, dgate, ln2x, lp.wGate, lx, ldy, n, I, H, 0)
+		linearBackward(be, dln, lg.wUp, lg.bUp, dup, ln2x, lp.wUp, lx, ldy, n, I, H, 1)
 		// dres becomes d(resMid): the residual path plus the norm's.
 		be.RMSNormBackward(dres, lg.postNorm, dln, v(la.resMid, H), lp.postNorm, v(la.rstd2, 1), n, H)
 
 		// Attention: resMid = res[l] + o(att).
 		datt := v(g.datt, qd)
-		linearBackward(be, datt, lg.wo, lg.bo, dres, v(la.att, qd), lp.wo, n, H, qd, 0)
+		linearBackward(be, datt, lg.wo, lg.bo, dres, v(la.att, qd), lp.wo, lx, ldy, n, H, qd, 0)
 		dq, dk, dv := v(g.dq, qd), v(g.dk, kvd), v(g.dv, kvd)
 		be.AttentionBackward(dq, dk, dv, datt, v(la.att, qd), v(la.lse, c.Heads), v(la.q, qd), v(la.k, kvd), v(la.v, kvd),
 			a.lens.View(0, b), b, t, c.Heads, c.KVHeads, d, c.attnScale())
@@ -121,9 +145,10 @@ func (m *Model) backwardHidden(a *Acts, dlnf kernels.Tensor) {
 		}
 		ln1 := v(la.ln1, H)
 		be.RMSNorm(ln1, v(la.rstd1, 1), v(a.res[l], H), lp.inNorm, n, H, eps)
-		linearBackward(be, dln, lg.wq, lg.bq, dqp, ln1, lp.wq, n, qd, H, 0)
-		linearBackward(be, dln, lg.wk, lg.bk, dkp, ln1, lp.wk, n, kvd, H, 1)
-		linearBackward(be, dln, lg.wv, lg.bv, dv, ln1, lp.wv, n, kvd, H, 1)
+		ln1x := lowered(be, ln1, lp.wq, lx, n*H) // once for q, k and v
+		linearBackward(be, dln, lg.wq, lg.bq, dqp, ln1x, lp.wq, lx, ldy, n, qd, H, 0)
+		linearBackward(be, dln, lg.wk, lg.bk, dkp, ln1x, lp.wk, lx, ldy, n, kvd, H, 1)
+		linearBackward(be, dln, lg.wv, lg.bv, dv, ln1x, lp.wv, lx, ldy, n, kvd, H, 1)
 		be.RMSNormBackward(dres, lg.inNorm, dln, v(a.res[l], H), lp.inNorm, v(la.rstd1, 1), n, H)
 	}
 	be.EmbeddingBackward(m.g.embed, dres, v(a.ids, 1), n, H)
@@ -174,9 +199,9 @@ func (m *Model) ForwardBackwardCE(a *Acts, ids []int32, lens []int, targets []in
 		rows := min(a.chunkRows, n-r0)
 		logits := a.chunk.View(0, rows*V)
 		x := a.lnf.View(r0*H, rows*H)
-		be.MatMul(logits, x, m.p.head, rows, V, H, false, true, 1, 0)
+		be.MatMul(logits, lowered(be, x, m.cp.head, a.lowX, rows*H), m.cp.head, rows, V, H, false, true, 1, 0)
 		be.CrossEntropy(a.lp.View(r0, rows), logits, logits, a.targets.View(r0, rows), a.cew.View(r0, rows), rows, V, gscale)
-		linearBackward(be, dln.View(r0*H, rows*H), m.g.head, kernels.Tensor{}, logits, x, m.p.head, rows, V, H, 0)
+		m.headBackward(a, dln.View(r0*H, rows*H), logits, x, rows)
 	}
 	losses := make([]float32, n)
 	be.Download(losses, a.lp.View(0, n))

@@ -52,8 +52,10 @@ func (a *Acts) setBatch(ids []int32, lens []int) error {
 	return nil
 }
 
-// linear computes y[rows,out] = x[rows,in] W^T (+ bias).
-func linear(be kernels.Backend, y, x, w, bias kernels.Tensor, rows, out, in int) {
+// linear computes y[rows,out] = x[rows,in] W^T (+ bias). A BF16 w gets x
+// converted to BF16 in low first (see lowered).
+func linear(be kernels.Backend, y, x, w, bias, low kernels.Tensor, rows, out, in int) {
+	x = lowered(be, x, w, low, rows*in)
 	be.MatMul(y, x, w, rows, out, in, false, true, 1, 0)
 	if bias.Valid() {
 		be.AddBias(y, bias, rows, out)
@@ -70,15 +72,17 @@ type kvCache struct {
 }
 
 // qkv computes the attention inputs of one layer from the normed input
-// x [n,H]: projections, biases, per-head q/k norm and RoPE at pos.
-func (m *Model) qkv(lp *layerParams, x, qp, kp, q, k, v, qrstd, krstd, pos kernels.Tensor, n int) {
+// x [n,H]: projections, biases, per-head q/k norm and RoPE at pos. low is
+// the BF16 input scratch when lp's weights are BF16.
+func (m *Model) qkv(lp *layerParams, x, qp, kp, q, k, v, qrstd, krstd, pos, low kernels.Tensor, n int) {
 	c, be := m.Cfg, m.BE
 	H, d := c.Hidden, c.HeadDim
 	qd, kvd := c.Heads*d, c.KVHeads*d
 	eps := float32(c.RMSNormEps)
-	linear(be, qp, x, lp.wq, lp.bq, n, qd, H)
-	linear(be, kp, x, lp.wk, lp.bk, n, kvd, H)
-	linear(be, v, x, lp.wv, lp.bv, n, kvd, H)
+	x = lowered(be, x, lp.wq, low, n*H) // once for the three projections
+	linear(be, qp, x, lp.wq, lp.bq, low, n, qd, H)
+	linear(be, kp, x, lp.wk, lp.bk, low, n, kvd, H)
+	linear(be, v, x, lp.wv, lp.bv, low, n, kvd, H)
 	if c.QKNorm {
 		be.RMSNorm(q, qrstd, qp, lp.qNorm, n*c.Heads, d, eps)
 		be.RMSNorm(k, krstd, kp, lp.kNorm, n*c.KVHeads, d, eps)
@@ -90,14 +94,15 @@ func (m *Model) qkv(lp *layerParams, x, qp, kp, q, k, v, qrstd, krstd, pos kerne
 
 // mlpBlock computes the post-attention half of a layer: resOut = resMid +
 // down(silu(gate(ln2)) * up(ln2)) with ln2 = RMSNorm(resMid).
-func (m *Model) mlpBlock(lp *layerParams, resMid, ln2, rstd2, gate, up, act, down, resOut kernels.Tensor, n int) {
+func (m *Model) mlpBlock(lp *layerParams, resMid, ln2, rstd2, gate, up, act, down, resOut, low kernels.Tensor, n int) {
 	c, be := m.Cfg, m.BE
 	H, I := c.Hidden, c.Intermediate
 	be.RMSNorm(ln2, rstd2, resMid, lp.postNorm, n, H, float32(c.RMSNormEps))
-	linear(be, gate, ln2, lp.wGate, lp.bGate, n, I, H)
-	linear(be, up, ln2, lp.wUp, lp.bUp, n, I, H)
+	x := lowered(be, ln2, lp.wGate, low, n*H) // once for gate and up
+	linear(be, gate, x, lp.wGate, lp.bGate, low, n, I, H)
+	linear(be, up, x, lp.wUp, lp.bUp, low, n, I, H)
 	be.SwiGLU(act, gate, up, n*I)
-	linear(be, down, act, lp.wDown, lp.bDown, n, H, I)
+	linear(be, down, act, lp.wDown, lp.bDown, low, n, H, I)
 	be.Add(resOut, resMid, down, n*H)
 }
 
@@ -117,7 +122,7 @@ func (m *Model) forwardHidden(a *Acts, cache *kvCache) {
 	v := func(x kernels.Tensor, w int) kernels.Tensor { return x.View(0, n*w) }
 	be.Embedding(v(a.res[0], H), m.p.embed, a.ids, n, H)
 	for l := 0; l < c.Layers; l++ {
-		lp, la := &m.p.layers[l], &a.layers[l]
+		lp, la := &m.cp.layers[l], &a.layers[l]
 		x := v(a.res[l], H)
 		be.RMSNorm(v(la.ln1, H), v(la.rstd1, 1), x, lp.inNorm, n, H, eps)
 		var qrstd, krstd kernels.Tensor
@@ -125,16 +130,16 @@ func (m *Model) forwardHidden(a *Acts, cache *kvCache) {
 			qrstd, krstd = v(la.qrstd, c.Heads), v(la.krstd, c.KVHeads)
 		}
 		q, k, vv := v(la.q, qd), v(la.k, kvd), v(la.v, kvd)
-		m.qkv(lp, v(la.ln1, H), v(la.qp, qd), v(la.kp, kvd), q, k, vv, qrstd, krstd, v(a.pos, 1), n)
+		m.qkv(lp, v(la.ln1, H), v(la.qp, qd), v(la.kp, kvd), q, k, vv, qrstd, krstd, v(a.pos, 1), a.lowX, n)
 		if cache != nil {
 			be.CacheWrite(cache.k[l], k, cache.start, b, t, cache.tmax, kvd)
 			be.CacheWrite(cache.v[l], vv, cache.start, b, t, cache.tmax, kvd)
 		}
 		be.Attention(v(la.att, qd), v(la.lse, c.Heads), q, k, vv, a.lens.View(0, b), b, t, c.Heads, c.KVHeads, d, c.attnScale())
-		linear(be, v(la.o, H), v(la.att, qd), lp.wo, lp.bo, n, H, qd)
+		linear(be, v(la.o, H), v(la.att, qd), lp.wo, lp.bo, a.lowX, n, H, qd)
 		be.Add(v(la.resMid, H), x, v(la.o, H), n*H)
 		m.mlpBlock(lp, v(la.resMid, H), v(la.ln2, H), v(la.rstd2, 1), v(la.gate, c.Intermediate),
-			v(la.up, c.Intermediate), v(la.act, c.Intermediate), v(la.down, H), v(a.res[l+1], H), n)
+			v(la.up, c.Intermediate), v(la.act, c.Intermediate), v(la.down, H), v(a.res[l+1], H), a.lowX, n)
 	}
 	be.RMSNorm(v(a.lnf, H), v(a.rstdf, 1), v(a.res[c.Layers], H), m.p.norm, n, H, eps)
 }
@@ -156,7 +161,8 @@ func (m *Model) Forward(a *Acts, ids []int32, lens []int) error {
 	m.forwardHidden(a, nil)
 	c := m.Cfg
 	n := a.b * a.t
-	m.BE.MatMul(a.logits.View(0, n*c.VocabSize), a.lnf.View(0, n*c.Hidden), m.p.head, n, c.VocabSize, c.Hidden, false, true, 1, 0)
+	x := lowered(m.BE, a.lnf, m.cp.head, a.lowX, n*c.Hidden)
+	m.BE.MatMul(a.logits.View(0, n*c.VocabSize), x.View(0, n*c.Hidden), m.cp.head, n, c.VocabSize, c.Hidden, false, true, 1, 0)
 	return nil
 }
 
@@ -185,7 +191,7 @@ func (m *Model) check(a *Acts) error {
 	if m.closed {
 		return fmt.Errorf("model: used after Free")
 	}
-	return nil
+	return a.ensureLow()
 }
 
 // HeadWeight returns the output projection [Vocab,Hidden] (the embedding
@@ -224,7 +230,8 @@ func (m *Model) TokenLogProbs(a *Acts, ids []int32, lens []int, targets []int32)
 	for r0 := 0; r0 < n; r0 += a.chunkRows {
 		rows := min(a.chunkRows, n-r0)
 		logits := a.chunk.View(0, rows*V)
-		be.MatMul(logits, a.lnf.View(r0*H, rows*H), m.p.head, rows, V, H, false, true, 1, 0)
+		x := lowered(be, a.lnf.View(r0*H, rows*H), m.cp.head, a.lowX, rows*H)
+		be.MatMul(logits, x, m.cp.head, rows, V, H, false, true, 1, 0)
 		be.LogProbs(a.lp.View(r0, rows), logits, a.targets.View(r0, rows), rows, V)
 	}
 	out := make([]float32, n)

@@ -126,13 +126,13 @@ func (m *Model) decodeStep(s *decodeState, kc *kvCache) {
 	for l := 0; l < c.Layers; l++ {
 		lp := &m.p.layers[l]
 		be.RMSNorm(s.ln, s.rstd, s.x, lp.inNorm, b, H, eps)
-		m.qkv(lp, s.ln, s.qp, s.kp, s.q, s.k, s.v, s.qrstd, s.krstd, s.pos, b)
+		m.qkv(lp, s.ln, s.qp, s.kp, s.q, s.k, s.v, s.qrstd, s.krstd, s.pos, kernels.Tensor{}, b)
 		be.CacheWrite(kc.k[l], s.k, s.pos, b, 1, kc.tmax, kvd)
 		be.CacheWrite(kc.v[l], s.v, s.pos, b, 1, kc.tmax, kvd)
 		be.AttentionDecode(s.att, s.q, kc.k[l], kc.v[l], s.lens, b, kc.tmax, c.Heads, c.KVHeads, d, c.attnScale())
-		linear(be, s.o, s.att, lp.wo, lp.bo, b, H, c.Heads*d)
+		linear(be, s.o, s.att, lp.wo, lp.bo, kernels.Tensor{}, b, H, c.Heads*d)
 		be.Add(s.x, s.x, s.o, b*H)
-		m.mlpBlock(lp, s.x, s.ln2, s.rstd2, s.gate, s.up, s.act, s.down, s.x, b)
+		m.mlpBlock(lp, s.x, s.ln2, s.rstd2, s.gate, s.up, s.act, s.down, s.x, kernels.Tensor{}, b)
 	}
 	be.RMSNorm(s.ln, s.rstd, s.x, m.p.norm, b, H, eps)
 	be.MatMul(s.logits, s.ln, m.p.head, b, c.VocabSize, H, false, true, 1, 0)

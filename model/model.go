@@ -63,6 +63,14 @@ type Model struct {
 	index  map[string]int
 	p, g   modelParams
 	closed bool
+
+	// Mixed precision (precision.go): cp are the weights the matmuls
+	// read, p itself in PrecisionF32; in PrecisionBF16 its matmul weights
+	// are views of low, refreshed from Params by SyncComputeWeights.
+	prec      Precision
+	cp        modelParams
+	low       kernels.Tensor
+	lowCopies []lowCopy
 }
 
 // modelParams are typed views into Params or Grads.
@@ -110,6 +118,7 @@ func alloc(cfg *Config, be kernels.Backend, withGrads bool) (*Model, error) {
 	}
 	m.p = m.views(m.Params)
 	m.g = m.views(m.Grads)
+	m.cp = m.p
 	return m, nil
 }
 
@@ -396,16 +405,18 @@ func (m *Model) ZeroGrads() {
 func (m *Model) Frozen() bool { return !m.Grads.Valid() }
 
 // CopyParamsFrom copies src's parameters into m (same config, same
-// backend), e.g. to sync a teacher with its student.
+// backend), e.g. to sync a teacher with its student, and refreshes m's
+// BF16 weight copies if it has them.
 func (m *Model) CopyParamsFrom(src *Model) {
 	if src.Params.N != m.Params.N {
 		panic(fmt.Sprintf("model: CopyParamsFrom with %d parameters into %d", src.Params.N, m.Params.N))
 	}
 	m.BE.Copy(m.Params, src.Params)
+	m.SyncComputeWeights()
 }
 
 // Clone returns an independent copy of the model's parameters (gradients
-// zero), on the same backend.
+// zero), on the same backend, with the same precision.
 func (m *Model) Clone() (*Model, error) { return m.clone(true) }
 
 // CloneFrozen is Clone without a gradient buffer (a frozen teacher).
@@ -419,15 +430,21 @@ func (m *Model) clone(withGrads bool) (*Model, error) {
 	c.CopyParamsFrom(m)
 	c.SrcDir = m.SrcDir
 	c.DiskDTypes = m.DiskDTypes
+	if err := c.SetPrecision(m.prec); err != nil {
+		c.Free()
+		return nil, fmt.Errorf("clone model: %w", err)
+	}
 	return c, m.BE.Sync()
 }
 
-// Free releases the parameter and gradient buffers.
+// Free releases the parameter, gradient and BF16 weight buffers.
 func (m *Model) Free() {
 	if m.closed {
 		return
 	}
 	m.closed = true
+	m.BE.Free(m.low)
+	m.low, m.lowCopies = kernels.Tensor{}, nil
 	m.BE.Free(m.Params)
 	if m.Grads.Valid() {
 		m.BE.Free(m.Grads)

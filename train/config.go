@@ -12,6 +12,9 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"sdzero/kernels"
+	"sdzero/model"
 )
 
 // The phases Run accepts.
@@ -49,6 +52,11 @@ type Config struct {
 	Device string `yaml:"device" toml:"device"`
 	// Threads is the CPU backend's thread count (0 = all cores).
 	Threads int `yaml:"threads" toml:"threads"`
+	// Precision is the models' compute precision: "fp32", "bf16" (mixed
+	// precision: F32 master weights and optimiser state, BF16 matmuls; the
+	// backend must support BF16) or "auto" (bf16 where the backend
+	// supports it, else fp32). Empty means auto.
+	Precision string `yaml:"precision" toml:"precision"`
 
 	// Data selects the problems; Prompt how they are rendered.
 	Data   DataConfig   `yaml:"data" toml:"data"`
@@ -309,10 +317,11 @@ const DefaultSDFTTemplate = "{question}\n\nThis is an example for a response to 
 // DefaultConfig returns a config holding the method spec's defaults.
 func DefaultConfig() *Config {
 	return &Config{
-		Phase:  PhaseDistill,
-		Seed:   1,
-		Device: "cpu",
-		Data:   DataConfig{Kind: "math"},
+		Phase:     PhaseDistill,
+		Seed:      1,
+		Device:    "cpu",
+		Precision: "auto",
+		Data:      DataConfig{Kind: "math"},
 		Prompt: PromptConfig{
 			Suffix:          "\nPlease reason step by step, and put your final answer within \\boxed{}.",
 			RevisionVariant: "paper",
@@ -429,6 +438,11 @@ func (c *Config) Validate() error {
 	}
 	if c.Model == "" {
 		return bad("model", "required (a Hugging Face model directory)")
+	}
+	switch c.Precision {
+	case "", "auto", "fp32", "bf16":
+	default:
+		return bad("precision", "%q is not auto, fp32 or bf16", c.Precision)
 	}
 	if c.Out == "" {
 		return bad("out", "required (the run directory)")
@@ -622,11 +636,12 @@ func (c *Config) YAML() ([]byte, error) { return yaml.Marshal(c) }
 // Hash identifies the resolved config (sha256 of its YAML, hex); a
 // checkpoint records it so that resuming under a changed config is caught.
 //
-// Device, Threads and Out are excluded: a run may be resumed on another
-// device or after its directory was moved.
+// Device, Precision, Threads and Out are excluded: a run may be resumed on
+// another device (whose precision may differ) or after its directory was
+// moved.
 func (c *Config) Hash() string {
 	cc := *c
-	cc.Device, cc.Threads, cc.Out = "", 0, ""
+	cc.Device, cc.Precision, cc.Threads, cc.Out = "", "", 0, ""
 	b, err := cc.YAML()
 	if err != nil {
 		return "unhashable:" + err.Error()
@@ -668,4 +683,21 @@ func (c *Config) schedule() string {
 		return "cosine"
 	}
 	return "constant"
+}
+
+// ModelPrecision resolves Precision for backend be: auto (or empty) is bf16
+// where be supports BF16 matmuls and fp32 elsewhere.
+func (c *Config) ModelPrecision(be kernels.Backend) (model.Precision, error) {
+	switch c.Precision {
+	case "", "auto":
+		if be.Supports(kernels.BF16) {
+			return model.PrecisionBF16, nil
+		}
+		return model.PrecisionF32, nil
+	}
+	p, err := model.ParsePrecision(c.Precision)
+	if err != nil {
+		return 0, fmt.Errorf("config precision: %w", err)
+	}
+	return p, nil
 }

@@ -2,7 +2,6 @@ package train
 
 import (
 	"fmt"
-	"math"
 
 	"sdzero/kernels"
 )
@@ -231,6 +230,3 @@ func divergence(name string, topK int, fw, temp float64) kernels.DistillParams {
 	}
 	return kernels.DistillParams{Temp: float32(temp), TopK: topK, ForwardWeight: float32(fw)}
 }
-
-// finite reports whether x is neither NaN nor Inf.
-func finite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }

@@ -7,7 +7,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
-	"sort"
 	"strings"
 	"time"
 
@@ -251,14 +250,4 @@ func lrAt(schedule string, s, warmup, total int, base, minLR float64) float64 {
 	default: // cosine
 		return minLR + (base-minLR)*0.5*(1+math.Cos(math.Pi*frac))
 	}
-}
-
-// sortedKeys returns m's keys in order (deterministic iteration).
-func sortedKeys[V any](m map[string]V) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return ks
 }

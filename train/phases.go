@@ -434,6 +434,7 @@ func (t *trainer) stepDistill(ctx context.Context) (Metrics, error) {
 		n := t.m.Params.N
 		t.be.Scale(t.teacher.Params, 1-a, n)
 		t.be.AXPY(t.teacher.Params, t.m.Params, a, n)
+		t.teacher.SyncComputeWeights()
 		if err := t.be.Sync(); err != nil {
 			return nil, fmt.Errorf("ema teacher: %w", err)
 		}

@@ -271,6 +271,9 @@ func (t *trainer) setup(ctx context.Context, st *trainerState, ckpt string) erro
 	if t.m, err = model.Load(src, t.be); err != nil {
 		return fmt.Errorf("load model: %w", err)
 	}
+	if err := t.applyPrecision(t.m); err != nil {
+		return fmt.Errorf("load model: %w", err)
+	}
 	// Checkpoints and the final export copy tokenizer and generation files
 	// from the starting model (an older checkpoint may have been pruned).
 	t.m.SrcDir = cfg.Model
@@ -514,6 +517,9 @@ func (t *trainer) setupTeacher(st *trainerState, ckpt string) error {
 		t.teacher, err = model.Load(filepath.Join(ckpt, teacherSubdir), t.be)
 	default:
 		return fmt.Errorf("checkpoint %s: %s: unknown teacher kind %q", ckpt, stateFile, kind)
+	}
+	if err == nil {
+		err = t.applyPrecision(t.teacher) // a no-op for clones of the student
 	}
 	if err != nil {
 		return fmt.Errorf("teacher: %w", err)
@@ -854,4 +860,14 @@ func (t *trainer) evaluate(ctx context.Context, m Metrics) error {
 	m["eval_accuracy"] = acc / float64(len(samples))
 	m["eval_response_len"] = l / float64(len(samples))
 	return nil
+}
+
+// applyPrecision puts m in the run's compute precision (config precision,
+// resolved for the backend).
+func (t *trainer) applyPrecision(m *model.Model) error {
+	p, err := t.cfg.ModelPrecision(t.be)
+	if err != nil {
+		return err
+	}
+	return m.SetPrecision(p)
 }

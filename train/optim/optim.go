@@ -125,7 +125,8 @@ func ClipScale(norm float64, maxNorm float32) float32 {
 // Step applies one AdamW update with learning rate lr to m's parameters
 // from m.Grads, after clipping the global gradient norm to clipNorm (0 =
 // no clipping). It returns the norm before clipping. A non-finite norm
-// returns ErrNonFinite and changes nothing.
+// returns ErrNonFinite and changes nothing. A model in mixed precision
+// gets its BF16 weight copies refreshed after the update.
 func (o *AdamW) Step(m *model.Model, lr float32, clipNorm float32) (float64, error) {
 	if m.Frozen() || m.Params.N != o.M.N {
 		return 0, fmt.Errorf("optim: model has %d parameters (frozen: %v), optimiser state %d", m.Params.N, m.Frozen(), o.M.N)
@@ -144,6 +145,7 @@ func (o *AdamW) Step(m *model.Model, lr float32, clipNorm float32) (float64, err
 		o.be.AdamW(m.Params.View(r.off, r.n), m.Grads.View(r.off, r.n), o.M.View(r.off, r.n), o.V.View(r.off, r.n), r.n,
 			kernels.AdamWParams{LR: lr, Beta1: o.Beta1, Beta2: o.Beta2, Eps: o.Eps, WeightDecay: wd, Step: o.Steps, GradScale: scale})
 	}
+	m.SyncComputeWeights() // BF16 weight copies follow the F32 masters
 	if err := o.be.Sync(); err != nil {
 		return norm, fmt.Errorf("optim: AdamW step %d: %w", o.Steps, err)
 	}

@@ -1,0 +1,267 @@
+// Package mptest checks the model's mixed-precision (bf16) mode against the
+// F32 CPU reference. It is a test helper shared by the model's tests (on
+// BF16CPU) and the CUDA backend's tests (on its CPU emulator), in the
+// spirit of net/http/httptest.
+package mptest
+
+import (
+	"math"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"sdzero/kernels"
+	"sdzero/kernels/cpu"
+	"sdzero/model"
+)
+
+// BF16CPU returns the CPU backend extended to accept BF16 MatMul inputs: it
+// widens BF16 operands to F32 (exactly) and multiplies in F32, which is
+// what a BF16 GEMM with F32 accumulation computes up to summation order.
+// It lets the mixed-precision model code run, and be checked, without a
+// GPU; it is not meant to be fast.
+func BF16CPU(threads int) kernels.Backend { return bf16CPU{cpu.New(threads)} }
+
+type bf16CPU struct{ *cpu.Backend }
+
+// Supports adds BF16 to the CPU backend's dtypes.
+func (b bf16CPU) Supports(d kernels.DType) bool { return d == kernels.BF16 || b.Backend.Supports(d) }
+
+// MatMul widens BF16 operands and multiplies in F32.
+func (b bf16CPU) MatMul(c, a, bm kernels.Tensor, m, n, k int, transA, transB bool, alpha, beta float32) {
+	a, fa := b.widen(a)
+	defer fa()
+	bm, fb := b.widen(bm)
+	defer fb()
+	b.Backend.MatMul(c, a, bm, m, n, k, transA, transB, alpha, beta)
+}
+
+// MatMulBatched widens BF16 operands and multiplies in F32.
+func (b bf16CPU) MatMulBatched(c, a, bm kernels.Tensor, batch, m, n, k int, transA, transB bool, alpha, beta float32, strideA, strideB, strideC int) {
+	a, fa := b.widen(a)
+	defer fa()
+	bm, fb := b.widen(bm)
+	defer fb()
+	b.Backend.MatMulBatched(c, a, bm, batch, m, n, k, transA, transB, alpha, beta, strideA, strideB, strideC)
+}
+
+func (b bf16CPU) widen(t kernels.Tensor) (kernels.Tensor, func()) {
+	if t.DType != kernels.BF16 {
+		return t, func() {}
+	}
+	w, err := b.Alloc(kernels.F32, t.N)
+	if err != nil {
+		panic("mptest: widen BF16 operand: " + err.Error())
+	}
+	b.Convert(w, t)
+	return w, func() { b.Free(w) }
+}
+
+// FixtureDir returns ../shared/fixtures/name relative to the repository
+// root (the directory holding go.mod), or skips the test when it is absent.
+func FixtureDir(t testing.TB, name string) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			break
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Skip("go.mod not found above the test directory")
+		}
+		dir = parent
+	}
+	p := filepath.Join(dir, "..", "shared", "fixtures", name)
+	if _, err := os.Stat(p); err != nil {
+		t.Skipf("fixtures %s absent (%v): skipping the bf16 comparison", p, err)
+	}
+	return p
+}
+
+// Tolerances bound a bf16 run's relative errors (||x-ref|| / ||ref||)
+// against the F32 reference.
+type Tolerances struct {
+	// Logits of a forward pass; Loss the mean next-token cross-entropy.
+	Logits, Loss float64
+	// Grads bounds each parameter's gradient.
+	Grads float64
+	// Trajectory bounds the loss at each of a few AdamW steps.
+	Trajectory float64
+}
+
+// DefaultTolerances are the bounds BF16 operands (8 significant bits, a
+// relative rounding error of 2^-9 per operand) with F32 accumulation meet
+// with margin on small models.
+var DefaultTolerances = Tolerances{Logits: 2e-2, Loss: 1e-2, Grads: 5e-2, Trajectory: 2e-2}
+
+// trajectorySteps is the number of AdamW steps CheckFixture compares.
+const trajectorySteps = 4
+
+// CheckFixture loads the Hugging Face model in dir (a fixture with
+// ref_forward.safetensors holding input_ids [2,T]) on the CPU backend in
+// F32 and on be in PrecisionBF16, and checks within tol: the logits, the
+// mean next-token cross-entropy, every parameter's gradient, and the loss
+// over a few AdamW steps on the same batch (which must also decrease).
+func CheckFixture(t *testing.T, be kernels.Backend, dir string, tol Tolerances) {
+	t.Helper()
+	ref := load(t, cpu.New(0), dir, model.PrecisionF32)
+	low := load(t, be, dir, model.PrecisionBF16)
+	ids := fixtureIDs(t, dir)
+	b, T := 2, len(ids)/2
+	lens := []int{T, T}
+	acts := func(m *model.Model) *model.Acts {
+		a, err := m.NewActs(b, T)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(a.Free)
+		return a
+	}
+	ra, la := acts(ref), acts(low)
+
+	// Forward.
+	logits := func(m *model.Model, a *model.Acts) []float32 {
+		if err := m.Forward(a, ids, lens); err != nil {
+			t.Fatal(err)
+		}
+		return download(t, m.BE, a.Logits())
+	}
+	if e := RelErr(logits(low, la), logits(ref, ra)); !(e < tol.Logits) {
+		t.Errorf("bf16 logits: relative error %.3g, want < %.3g", e, tol.Logits)
+	} else {
+		t.Logf("bf16 logits: relative error %.3g", e)
+	}
+
+	// Loss and gradients.
+	targets, weights := nextToken(ids, b, T)
+	step := func(m *model.Model, a *model.Acts) float64 {
+		m.ZeroGrads()
+		loss, err := m.ForwardBackwardCE(a, ids, lens, targets, weights, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return loss
+	}
+	rl, ll := step(ref, ra), step(low, la)
+	if e := math.Abs(ll-rl) / math.Abs(rl); !(e < tol.Loss) {
+		t.Errorf("bf16 loss %.6f vs F32 %.6f: relative error %.3g, want < %.3g", ll, rl, e, tol.Loss)
+	}
+	worst, worstName := 0.0, ""
+	for _, s := range ref.Specs {
+		g := download(t, ref.BE, ref.Grad(s.Name))
+		if e := RelErr(download(t, low.BE, low.Grad(s.Name)), g); !(e < tol.Grads) {
+			t.Errorf("bf16 gradient of %s: relative error %.3g, want < %.3g", s.Name, e, tol.Grads)
+		} else if e > worst {
+			worst, worstName = e, s.Name
+		}
+	}
+	t.Logf("bf16 loss %.6f vs F32 %.6f; worst gradient relative error %.3g (%s)", ll, rl, worst, worstName)
+
+	// A few AdamW steps on the same batch; the BF16 copies follow the
+	// masters through SyncComputeWeights.
+	adam := func(m *model.Model) func(int) {
+		mom, err := m.BE.Alloc(kernels.F32, m.Params.N)
+		if err != nil {
+			t.Fatal(err)
+		}
+		vel, err := m.BE.Alloc(kernels.F32, m.Params.N)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { m.BE.Free(mom); m.BE.Free(vel) })
+		return func(s int) {
+			m.BE.AdamW(m.Params, m.Grads, mom, vel, m.Params.N,
+				kernels.AdamWParams{LR: 3e-3, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, Step: s, GradScale: 1})
+			m.SyncComputeWeights()
+		}
+	}
+	ru, lu := adam(ref), adam(low)
+	first := ll
+	for s := 1; s <= trajectorySteps; s++ {
+		ru(s)
+		lu(s)
+		rl, ll = step(ref, ra), step(low, la)
+		if e := math.Abs(ll-rl) / math.Abs(rl); !(e < tol.Trajectory) {
+			t.Errorf("step %d: bf16 loss %.6f vs F32 %.6f: relative error %.3g, want < %.3g", s, ll, rl, e, tol.Trajectory)
+		}
+	}
+	if !(ll < first) {
+		t.Errorf("bf16 loss went from %.6f to %.6f in %d AdamW steps on one batch, want a decrease", first, ll, trajectorySteps)
+	}
+	t.Logf("after %d AdamW steps: bf16 loss %.6f vs F32 %.6f", trajectorySteps, ll, rl)
+}
+
+func load(t *testing.T, be kernels.Backend, dir string, p model.Precision) *model.Model {
+	t.Helper()
+	m, err := model.Load(dir, be)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(m.Free)
+	if err := m.SetPrecision(p); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func fixtureIDs(t *testing.T, dir string) []int32 {
+	t.Helper()
+	ts, err := model.ReadTensors(filepath.Join(dir, "ref_forward.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, ok := ts["input_ids"]
+	if !ok || len(in.Data)%2 != 0 || len(in.Data) == 0 {
+		t.Fatalf("%s: ref_forward.safetensors: want input_ids [2,T]", dir)
+	}
+	ids := make([]int32, len(in.Data))
+	for i, v := range in.Data {
+		ids[i] = int32(v)
+	}
+	return ids
+}
+
+// nextToken returns the targets and weights of the mean next-token
+// cross-entropy over b full rows of T tokens.
+func nextToken(ids []int32, b, T int) ([]int32, []float32) {
+	targets := make([]int32, b*T)
+	weights := make([]float32, b*T)
+	w := 1 / float32(b*(T-1))
+	for r := 0; r < b; r++ {
+		for i := 0; i < T; i++ {
+			targets[r*T+i] = -1
+			if i+1 < T {
+				targets[r*T+i], weights[r*T+i] = ids[r*T+i+1], w
+			}
+		}
+	}
+	return targets, weights
+}
+
+func download(t *testing.T, be kernels.Backend, x kernels.Tensor) []float32 {
+	t.Helper()
+	out := make([]float32, x.N)
+	be.Download(out, x)
+	if err := be.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// RelErr is ||a-b|| / ||b|| in float64 (||a-b|| when b is zero).
+func RelErr(a, b []float32) float64 {
+	var num, den float64
+	for i := range b {
+		d := float64(a[i]) - float64(b[i])
+		num += d * d
+		den += float64(b[i]) * float64(b[i])
+	}
+	if den == 0 {
+		return math.Sqrt(num)
+	}
+	return math.Sqrt(num / den)
+}
