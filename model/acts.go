@@ -268,16 +268,25 @@ type MemoryItem struct {
 // F32 parameters, gradients, AdamW's two moments, activations and logits
 // (the dominant items), itemised, as this package allocates them.
 func TrainingMemory(cfg *Config, b, t int) ([]MemoryItem, error) {
+	return TrainingMemoryAt(cfg, b, t, PrecisionF32)
+}
+
+// TrainingMemoryAt is TrainingMemory for a model computing in precision p
+// (bf16 adds the BF16 weight copies and matmul-input scratch).
+func TrainingMemoryAt(cfg *Config, b, t int, p Precision) ([]MemoryItem, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	_, n := layout(cfg)
+	specs, n := layout(cfg)
 	items := []MemoryItem{
 		{"parameters (F32)", int64(n) * 4},
 		{"gradients (F32)", int64(n) * 4},
 		{"AdamW moments (2 x F32)", int64(n) * 8},
 	}
-	m := &Model{Cfg: cfg}
+	m := &Model{Cfg: cfg, Specs: specs, prec: p}
+	if p == PrecisionBF16 {
+		items = append(items, MemoryItem{"parameters (BF16 matmul copies)", int64(m.lowElems()) * 2})
+	}
 	a, err := m.newActs(b, t, true, true)
 	if err != nil {
 		return nil, err

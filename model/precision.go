@@ -56,6 +56,18 @@ func (m *Model) isMatmulWeight(name string) bool {
 	return name == "model.embed_tokens.weight" && m.Cfg.TieEmbeddings
 }
 
+// lowElems is the size of the BF16 weight buffer: every matmul weight,
+// each aligned like in Params.
+func (m *Model) lowElems() int {
+	total := 0
+	for _, s := range m.Specs {
+		if m.isMatmulWeight(s.Name) {
+			total += (s.N + paramAlign - 1) / paramAlign * paramAlign
+		}
+	}
+	return total
+}
+
 // Precision returns the model's compute precision.
 func (m *Model) Precision() Precision { return m.prec }
 
@@ -83,12 +95,7 @@ func (m *Model) SetPrecision(p Precision) error {
 	default:
 		return fmt.Errorf("model: unknown precision %d", p)
 	}
-	total := 0
-	for _, s := range m.Specs {
-		if m.isMatmulWeight(s.Name) {
-			total += (s.N + paramAlign - 1) / paramAlign * paramAlign
-		}
-	}
+	total := m.lowElems()
 	low, err := m.BE.Alloc(kernels.BF16, total)
 	if err != nil {
 		return fmt.Errorf("model: allocate %d BF16 weight copies: %w", total, err)

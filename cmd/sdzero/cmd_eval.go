@@ -19,6 +19,7 @@ import (
 
 	"sdzero/data/dataset"
 	"sdzero/demo"
+	"sdzero/kernels"
 	"sdzero/model"
 	"sdzero/train"
 	"sdzero/train/eval"
@@ -236,6 +237,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	warmup := fs.Int("warmup", 1, "untimed warm-up steps")
 	topK := fs.Int("topk", 64, "distill: teacher top-k of the mixed KL (0 = full-vocabulary reverse KL)")
 	seed := fs.Uint64("seed", 1, "random seed")
+	precision := fs.String("precision", "auto", "matmul precision: fp32, bf16 (mixed precision) or auto (bf16 where the backend supports it)")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: sdzero bench train|decode|distill [flags]\n\nTimes steps of a randomly initialised model and prints tokens/s, ms/step,\nmodel TFLOP/s (formula printed) and memory.")
@@ -269,6 +271,16 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	o := bench.Options{Batch: *batch, Seq: *seq, Prompt: *prompt, NewTokens: *newTok, Warmup: *warmup, Steps: *steps, TopK: *topK, Seed: *seed}
+	switch *precision {
+	case "auto":
+		if be.Supports(kernels.BF16) {
+			o.Precision = model.PrecisionBF16
+		}
+	default:
+		if o.Precision, err = model.ParsePrecision(*precision); err != nil {
+			return fmt.Errorf("bench: --precision: %w", err)
+		}
+	}
 	var r *bench.Result
 	switch fs.Arg(0) {
 	case "train":

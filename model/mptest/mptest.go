@@ -89,17 +89,15 @@ type Tolerances struct {
 	Logits, Loss float64
 	// Grads bounds each parameter's gradient.
 	Grads float64
-	// Trajectory bounds the loss at each of a few AdamW steps.
+	// Trajectory bounds the loss at each of Steps AdamW steps (0: 4).
 	Trajectory float64
+	Steps      int
 }
 
 // DefaultTolerances are the bounds BF16 operands (8 significant bits, a
 // relative rounding error of 2^-9 per operand) with F32 accumulation meet
 // with margin on small models.
 var DefaultTolerances = Tolerances{Logits: 2e-2, Loss: 1e-2, Grads: 5e-2, Trajectory: 2e-2}
-
-// trajectorySteps is the number of AdamW steps CheckFixture compares.
-const trajectorySteps = 4
 
 // CheckFixture loads the Hugging Face model in dir (a fixture with
 // ref_forward.safetensors holding input_ids [2,T]) on the CPU backend in
@@ -181,7 +179,11 @@ func CheckFixture(t *testing.T, be kernels.Backend, dir string, tol Tolerances) 
 	}
 	ru, lu := adam(ref), adam(low)
 	first := ll
-	for s := 1; s <= trajectorySteps; s++ {
+	steps := tol.Steps
+	if steps <= 0 {
+		steps = 4
+	}
+	for s := 1; s <= steps; s++ {
 		ru(s)
 		lu(s)
 		rl, ll = step(ref, ra), step(low, la)
@@ -190,9 +192,9 @@ func CheckFixture(t *testing.T, be kernels.Backend, dir string, tol Tolerances) 
 		}
 	}
 	if !(ll < first) {
-		t.Errorf("bf16 loss went from %.6f to %.6f in %d AdamW steps on one batch, want a decrease", first, ll, trajectorySteps)
+		t.Errorf("bf16 loss went from %.6f to %.6f in %d AdamW steps on one batch, want a decrease", first, ll, steps)
 	}
-	t.Logf("after %d AdamW steps: bf16 loss %.6f vs F32 %.6f", trajectorySteps, ll, rl)
+	t.Logf("after %d AdamW steps: bf16 loss %.6f vs F32 %.6f", steps, ll, rl)
 }
 
 func load(t *testing.T, be kernels.Backend, dir string, p model.Precision) *model.Model {

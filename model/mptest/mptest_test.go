@@ -193,3 +193,43 @@ func TestSyncComputeWeights(t *testing.T) {
 		t.Error("SyncComputeWeights did not change the bf16 results")
 	}
 }
+
+// TestTrainingMemoryBF16: the bf16 estimate adds exactly the BF16 weight
+// copies a bf16 model allocates, and the matmul-input scratch.
+func TestTrainingMemoryBF16(t *testing.T) {
+	cfg := tinyConfig()
+	f32, err := model.TrainingMemoryAt(cfg, 2, 8, model.PrecisionF32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bf, err := model.TrainingMemoryAt(cfg, 2, 8, model.PrecisionBF16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := model.New(cfg, BF16CPU(1), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Free()
+	if err := m.SetPrecision(model.PrecisionBF16); err != nil {
+		t.Fatal(err)
+	}
+	items := map[string]int64{}
+	for _, it := range bf {
+		items[it.Name] = it.Bytes
+	}
+	for _, it := range f32 {
+		if it.Name == "activations: bf16 matmul inputs" || it.Name == "parameters (BF16 matmul copies)" {
+			t.Errorf("fp32 estimate has %q", it.Name)
+		}
+	}
+	if got := items["parameters (BF16 matmul copies)"]; got != m.ComputeBytes() || got == 0 {
+		t.Errorf("BF16 copies estimated %d bytes, model allocates %d", got, m.ComputeBytes())
+	}
+	if items["activations: bf16 matmul inputs"] == 0 {
+		t.Error("bf16 estimate lacks the matmul-input scratch")
+	}
+	if len(bf) != len(f32)+2 {
+		t.Errorf("bf16 estimate has %d items, fp32 %d: want two more", len(bf), len(f32))
+	}
+}

@@ -53,6 +53,8 @@ type Options struct {
 	TopK int
 	// Seed of the random initialisation and inputs.
 	Seed uint64
+	// Precision of the models' matmuls (the zero value is fp32).
+	Precision model.Precision
 }
 
 // Result is a benchmark's measurements.
@@ -74,6 +76,8 @@ type Result struct {
 	// after the run (for the CPU backend this is where tensors live).
 	EstimatedBytes int64 `json:"estimated_bytes"`
 	HostBytes      int64 `json:"host_bytes"`
+	// Precision is the models' compute precision ("fp32", "bf16").
+	Precision string `json:"precision"`
 }
 
 // matmulParams is the number of parameters that take part in matmuls per
@@ -170,6 +174,9 @@ func Train(be kernels.Backend, cfg *model.Config, o Options) (*Result, error) {
 		return nil, fmt.Errorf("bench train: %w", err)
 	}
 	defer m.Free()
+	if err := m.SetPrecision(o.Precision); err != nil {
+		return nil, fmt.Errorf("bench train: %w", err)
+	}
 	opt, err := optim.NewAdamW(m, optim.Config{LR: 1e-4, WeightDecay: 0.01})
 	if err != nil {
 		return nil, fmt.Errorf("bench train: %w", err)
@@ -218,7 +225,7 @@ func Train(be kernels.Backend, cfg *model.Config, o Options) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bench train: %w", err)
 	}
-	mem, _ := model.TrainingMemory(cfg, B, T)
+	mem, _ := model.TrainingMemoryAt(cfg, B, T, o.Precision)
 	fpt := 6*matmulParams(cfg) + 3*attnFLOPs(cfg, T)
 	return result("train", be, cfg, o, B*T, dt, fpt, "6*N + 12*L*H*Q*T per token (N = matmul params, T = seq)", sumMemory(mem)), nil
 }
@@ -237,6 +244,9 @@ func Distill(be kernels.Backend, cfg *model.Config, o Options) (*Result, error) 
 		return nil, fmt.Errorf("bench distill: %w", err)
 	}
 	defer m.Free()
+	if err := m.SetPrecision(o.Precision); err != nil {
+		return nil, fmt.Errorf("bench distill: %w", err)
+	}
 	teacher, err := m.Clone()
 	if err != nil {
 		return nil, fmt.Errorf("bench distill: teacher: %w", err)
@@ -317,8 +327,8 @@ func Distill(be kernels.Backend, cfg *model.Config, o Options) (*Result, error) 
 	if err != nil {
 		return nil, fmt.Errorf("bench distill: %w", err)
 	}
-	mem, _ := model.TrainingMemory(cfg, B, T)
-	est := sumMemory(mem) + int64(B*T2*V+B*T*V)*4 + int64(cfg.NumParams())*4
+	mem, _ := model.TrainingMemoryAt(cfg, B, T, o.Precision)
+	est := sumMemory(mem) + int64(B*T2*V+B*T*V)*4 + int64(cfg.NumParams())*4 + teacher.ComputeBytes()
 	fpt := 6*matmulParams(cfg) + 3*attnFLOPs(cfg, T) + 2*(2*matmulParams(cfg)+attnFLOPs(cfg, T2))
 	div := fmt.Sprintf("top-%d mixed KL", o.TopK)
 	if o.TopK == 0 {
@@ -340,6 +350,9 @@ func Decode(be kernels.Backend, cfg *model.Config, o Options) (*Result, error) {
 		return nil, fmt.Errorf("bench decode: %w", err)
 	}
 	defer m.Free()
+	if err := m.SetPrecision(o.Precision); err != nil {
+		return nil, fmt.Errorf("bench decode: %w", err)
+	}
 	rng := rand.New(rand.NewPCG(o.Seed, 3))
 	prompts := make([][]int32, o.Batch)
 	for r := range prompts {
@@ -367,7 +380,7 @@ func Decode(be kernels.Backend, cfg *model.Config, o Options) (*Result, error) {
 	fpt := 2*matmulParams(cfg) + attnFLOPs(cfg, ctx)
 	c := cfg
 	kv := int64(2*c.Layers*o.Batch*(o.Prompt+o.NewTokens)*c.KVHeads*c.HeadDim) * 4
-	est := c.NumParams()*4 + kv + int64(o.Batch*o.Prompt*c.VocabSize)*4
+	est := c.NumParams()*4 + kv + int64(o.Batch*o.Prompt*c.VocabSize)*4 + m.ComputeBytes()
 	o.Seq = o.Prompt + o.NewTokens
 	return result("decode", be, cfg, o, o.Batch*o.NewTokens, dt, fpt,
 		"2*N + 4*L*H*Q*(P+new/2) per generated token (prefill timed, not counted)", est), nil
@@ -379,7 +392,7 @@ func result(kind string, be kernels.Backend, cfg *model.Config, o Options, token
 	return &Result{
 		Kind: kind, Backend: be.Name(), Params: cfg.NumParams(), Batch: o.Batch, Seq: o.Seq, Steps: o.Steps,
 		MsPerStep: sec * 1000, TokensPerSec: tps, FLOPsPerToken: fpt, TFLOPs: fpt * tps / 1e12, Formula: formula,
-		EstimatedBytes: est, HostBytes: hostBytes(),
+		EstimatedBytes: est, HostBytes: hostBytes(), Precision: o.Precision.String(),
 	}
 }
 
@@ -405,7 +418,7 @@ func freeAll(be kernels.Backend, ts ...kernels.Tensor) {
 
 // Print writes a human-readable summary of r.
 func (r *Result) Print(w io.Writer) {
-	fmt.Fprintf(w, "%s on %s: %d params, batch %d, seq %d, %d timed steps\n", r.Kind, r.Backend, r.Params, r.Batch, r.Seq, r.Steps)
+	fmt.Fprintf(w, "%s on %s (%s): %d params, batch %d, seq %d, %d timed steps\n", r.Kind, r.Backend, r.Precision, r.Params, r.Batch, r.Seq, r.Steps)
 	fmt.Fprintf(w, "  %.1f ms/step  %.0f tokens/s  %.4f model TFLOP/s\n", r.MsPerStep, r.TokensPerSec, r.TFLOPs)
 	fmt.Fprintf(w, "  FLOPs/token %.4g = %s\n", r.FLOPsPerToken, r.Formula)
 	fmt.Fprintf(w, "  memory: estimated %.1f MiB, Go heap in use %.1f MiB\n", float64(r.EstimatedBytes)/(1<<20), float64(r.HostBytes)/(1<<20))
