@@ -137,14 +137,29 @@ type distillSeq struct {
 	w float32
 }
 
-// runDistill runs teacher forward, alignment (GatherRows of the teacher's
-// hidden states, then the output projection), student forward,
-// Distill and backward over micro-batches; visit receives each token's
+// distillRows is how many aligned positions one distillation chunk covers:
+// the teacher and student logits of a chunk are two [rows, V] buffers of
+// at most 64 MiB each, so a 150k-token vocabulary costs about 110 rows at a
+// time, whatever the batch and sequence length.
+func distillRows(vocab int) int { return max(16, (64<<20)/(4*max(1, vocab))) }
+
+// runDistill runs, per micro-batch, the teacher and student forwards up to
+// their final hidden states, gathers both at the aligned positions (where
+// the student predicts a token of y and the teacher the same token of its
+// second copy of y), and then, chunk by chunk over those positions, projects
+// both to logits, computes Distill and its gradient, and backpropagates it
+// through the output projection; the student's backward then runs from the
+// hidden states. No [tokens, V] logits buffer exists, and positions without
+// a loss (the prompt) are never projected. visit receives each token's
 // divergence D (unweighted). It returns the summed weighted loss and the
 // number of weighted tokens.
 func (t *trainer) runDistill(seqs []distillSeq, dp kernels.DistillParams, visit func(i int, d float64)) (loss float64, tokens int, err error) {
 	mb := t.cfg.Train.MicroBatch
-	V := t.m.Cfg.VocabSize
+	V, H := t.m.Cfg.VocabSize, t.m.Cfg.Hidden
+	chunk := distillRows(V)
+	if t.distillChunk > 0 {
+		chunk = t.distillChunk
+	}
 	var live []int
 	for i, s := range seqs {
 		if s.w != 0 && s.n > 0 {
@@ -164,8 +179,8 @@ func (t *trainer) runDistill(seqs []distillSeq, dp kernels.DistillParams, visit 
 		tlens := make([]int, b)
 		sids := make([]int32, ns)
 		slens := make([]int, b)
-		idx := make([]int32, ns)
-		w := make([]float32, ns)
+		var spos, tpos []int32
+		var w []float32
 		for r, i := range rows {
 			s := seqs[i]
 			copy(tids[r*Tt:], s.teacher)
@@ -173,47 +188,63 @@ func (t *trainer) runDistill(seqs []distillSeq, dp kernels.DistillParams, visit 
 			copy(sids[r*Ts:], s.student)
 			slens[r] = len(s.student)
 			for k := 0; k < s.n; k++ {
-				sp := r*Ts + s.sStart - 1 + k // predicts student[sStart+k]
-				idx[sp] = int32(r*Tt + s.tStart - 1 + k)
-				w[sp] = s.w
+				spos = append(spos, int32(r*Ts+s.sStart-1+k)) // predicts student[sStart+k]
+				tpos = append(tpos, int32(r*Tt+s.tStart-1+k)) // predicts the same token
+				w = append(w, s.w)
 			}
 		}
-		// The teacher's logits are needed only at the aligned positions:
-		// gather its final hidden states there and project just those rows
-		// (no [b*Tt, V] logits buffer, half the output-projection work).
+		na := len(spos)
 		if err := t.teacher.ForwardHidden(t.tacts, tids, tlens); err != nil {
 			return 0, 0, fmt.Errorf("teacher forward: %w", err)
 		}
-		H := t.m.Cfg.Hidden
-		t.be.UploadInt32(t.idxBuf.View(0, ns), idx)
-		hg := t.hidBuf.View(0, ns*H)
-		t.be.GatherRows(hg, t.tacts.Hidden(), t.idxBuf.View(0, ns), ns, H)
-		head, _ := t.teacher.HeadWeight()
-		gath := t.gathBuf.View(0, ns*V)
-		t.be.MatMul(gath, hg, head, ns, V, H, false, true, 1, 0)
-		if err := t.m.Forward(t.acts, sids, slens); err != nil {
+		if err := t.m.ForwardHidden(t.acts, sids, slens); err != nil {
 			return 0, 0, fmt.Errorf("student forward: %w", err)
 		}
-		logits := t.acts.Logits()
-		t.be.Upload(t.wBuf.View(0, ns), w)
-		t.be.Distill(t.lossBuf.View(0, ns), logits, logits, gath, t.wBuf.View(0, ns), ns, V, dp, 1)
-		if err := t.m.Backward(t.acts, logits); err != nil {
+		tidx, sidx := t.idxBuf.View(0, na), t.sidxBuf.View(0, na)
+		t.be.UploadInt32(tidx, tpos)
+		t.be.UploadInt32(sidx, spos)
+		t.be.Upload(t.wBuf.View(0, na), w)
+		hT, hS := t.hidBuf.View(0, na*H), t.shidBuf.View(0, na*H)
+		t.be.GatherRows(hT, t.tacts.Hidden(), tidx, na, H)
+		t.be.GatherRows(hS, t.acts.Hidden(), sidx, na, H)
+		headT, _ := t.teacher.HeadWeight()
+		headS, gHead := t.m.HeadWeight()
+		dhc := t.dcBuf.View(0, na*H)
+		for c0 := 0; c0 < na; c0 += chunk {
+			nc := min(chunk, na-c0)
+			tl, sl := t.gathBuf.View(0, nc*V), t.studBuf.View(0, nc*V)
+			hs := hS.View(c0*H, nc*H)
+			t.be.MatMul(tl, hT.View(c0*H, nc*H), headT, nc, V, H, false, true, 1, 0)
+			t.be.MatMul(sl, hs, headS, nc, V, H, false, true, 1, 0)
+			// sl becomes the gradient of the weighted divergence.
+			t.be.Distill(t.lossBuf.View(c0, nc), sl, sl, tl, t.wBuf.View(c0, nc), nc, V, dp, 1)
+			// Through logits = h W^T: dh = dlogits W, dW += dlogits^T h.
+			t.be.MatMul(dhc.View(c0*H, nc*H), sl, headS, nc, H, V, false, false, 1, 0)
+			t.be.MatMul(gHead, sl, hs, V, H, nc, true, false, 1, 1)
+		}
+		// Scatter the aligned rows' gradient back to their positions
+		// (EmbeddingBackward is a row scatter-add; positions are distinct).
+		dh := t.dhidBuf.View(0, ns*H)
+		t.be.Fill(dh, 0)
+		t.be.EmbeddingBackward(dh, dhc, sidx, na, H)
+		if err := t.m.BackwardHidden(t.acts, dh); err != nil {
 			return 0, 0, err
 		}
-		lbuf := make([]float32, ns)
-		t.be.Download(lbuf, t.lossBuf.View(0, ns))
+		lbuf := make([]float32, na)
+		t.be.Download(lbuf, t.lossBuf.View(0, na))
 		if err := t.be.Sync(); err != nil {
 			return 0, 0, err
 		}
-		for r, i := range rows {
+		j := 0
+		for _, i := range rows {
 			s := seqs[i]
 			for k := 0; k < s.n; k++ {
-				sp := r*Ts + s.sStart - 1 + k
-				loss += float64(lbuf[sp])
+				loss += float64(lbuf[j])
 				tokens++
 				if visit != nil {
-					visit(i, float64(lbuf[sp])/float64(s.w))
+					visit(i, float64(lbuf[j])/float64(s.w))
 				}
+				j++
 			}
 		}
 	}

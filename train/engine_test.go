@@ -42,10 +42,7 @@ func engineTrainer(t testing.TB, mb, T int, teacher bool) *trainer {
 		if tr.tacts, err = tr.teacher.NewInferActs(mb, 2*T); err != nil {
 			t.Fatal(err)
 		}
-		if tr.gathBuf, err = be.Alloc(kernels.F32, mb*T*tinyConfig().VocabSize); err != nil {
-			t.Fatal(err)
-		}
-		if tr.hidBuf, err = be.Alloc(kernels.F32, mb*T*tinyConfig().Hidden); err != nil {
+		if err := tr.allocDistill(mb, T); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -179,4 +176,89 @@ func TestProgressPlainLines(t *testing.T) {
 	if len(lines) != 3 || !strings.Contains(lines[1], "step 5/10") || !strings.Contains(lines[1], "loss 1.5") || !strings.Contains(lines[2], "eta") {
 		t.Errorf("progress lines:\n%s", b.String())
 	}
+}
+
+// TestRunDistillChunkedMatchesFullLogits checks the chunked distillation
+// pass (hidden states gathered at the aligned positions, logits a few rows
+// at a time) against the direct computation over full [T, V] logits of
+// both models: same loss, same parameter gradients.
+func TestRunDistillChunkedMatchesFullLogits(t *testing.T) {
+	tr := engineTrainer(t, 2, 24, true)
+	be := tr.be
+	V := tr.m.Cfg.VocabSize
+	dp := kernels.DistillParams{Temp: 0.7, TopK: 5, ForwardWeight: 0.5}
+	var seqs []distillSeq
+	for i, s := range engineSeqs {
+		te := cat(ids("context: "), s, ids("!"))
+		seqs = append(seqs, distillSeq{student: s, teacher: te, sStart: 1, tStart: 1 + len(ids("context: ")), n: len(s) - 1, w: 0.01 * float32(i+1)})
+	}
+	grads := func() []float32 {
+		g := make([]float32, tr.m.Grads.N)
+		be.Download(g, tr.m.Grads)
+		return g
+	}
+
+	// Reference: full logits per sequence, teacher rows gathered onto the
+	// student rows, one Distill over every student row (weight 0 off y).
+	tr.m.ZeroGrads()
+	var refLoss float64
+	for _, s := range seqs {
+		ts, tt := len(s.student), len(s.teacher)
+		if err := tr.teacher.Forward(tr.tacts, s.teacher, []int{tt}); err != nil {
+			t.Fatal(err)
+		}
+		if err := tr.m.Forward(tr.acts, s.student, []int{ts}); err != nil {
+			t.Fatal(err)
+		}
+		idx := make([]int32, ts)
+		w := make([]float32, ts)
+		for k := 0; k < s.n; k++ {
+			idx[s.sStart-1+k] = int32(s.tStart - 1 + k)
+			w[s.sStart-1+k] = s.w
+		}
+		g, _ := be.Alloc(kernels.F32, ts*V)
+		it, _ := be.Alloc(kernels.I32, ts)
+		wt, _ := be.Alloc(kernels.F32, ts)
+		lt, _ := be.Alloc(kernels.F32, ts)
+		be.UploadInt32(it, idx)
+		be.Upload(wt, w)
+		be.GatherRows(g, tr.tacts.Logits(), it, ts, V)
+		sl := tr.acts.Logits()
+		be.Distill(lt, sl, sl, g, wt, ts, V, dp, 1)
+		if err := tr.m.Backward(tr.acts, sl); err != nil {
+			t.Fatal(err)
+		}
+		l := make([]float32, ts)
+		be.Download(l, lt)
+		for _, v := range l {
+			refLoss += float64(v)
+		}
+		for _, x := range []kernels.Tensor{g, it, wt, lt} {
+			be.Free(x)
+		}
+	}
+	want := grads()
+
+	for _, chunk := range []int{3, 0} {
+		tr.distillChunk = chunk
+		tr.m.ZeroGrads()
+		loss, tokens, err := tr.runDistill(seqs, dp, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tokens == 0 || math.Abs(loss-refLoss) > 1e-5*math.Max(1, math.Abs(refLoss)) {
+			t.Errorf("chunk %d: loss %g over %d tokens, want %g", chunk, loss, tokens, refLoss)
+		}
+		got := grads()
+		var num, den float64
+		for i := range got {
+			d := float64(got[i] - want[i])
+			num += d * d
+			den += float64(want[i]) * float64(want[i])
+		}
+		if !(den > 0) || math.Sqrt(num/den) > 1e-5 {
+			t.Errorf("chunk %d: gradient relative error %g (norm^2 %g)", chunk, math.Sqrt(num/den), den)
+		}
+	}
+	tr.distillChunk = 0
 }

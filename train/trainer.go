@@ -189,8 +189,17 @@ type trainer struct {
 	// device buffers for the loss passes, [MB*T]
 	lossBuf, wBuf, lpBuf kernels.Tensor
 	tgtBuf, idxBuf       kernels.Tensor
-	gathBuf              kernels.Tensor // [MB*T*V] teacher logits aligned to student rows
-	hidBuf               kernels.Tensor // [MB*T*H] teacher hidden states aligned to student rows
+	// Distillation buffers: logits exist only for chunks of distillRows
+	// aligned positions at a time, never for the whole micro-batch.
+	gathBuf kernels.Tensor // [distillRows*V] teacher logits of one chunk
+	studBuf kernels.Tensor // [distillRows*V] student logits (then their gradient) of one chunk
+	hidBuf  kernels.Tensor // [MB*T*H] teacher hidden states at the aligned positions
+	shidBuf kernels.Tensor // [MB*T*H] student hidden states at the aligned positions
+	dcBuf   kernels.Tensor // [MB*T*H] gradient of shidBuf
+	dhidBuf kernels.Tensor // [MB*T*H] gradient of all student hidden states
+	sidxBuf kernels.Tensor // [MB*T] student positions of the aligned rows
+	// distillChunk overrides distillRows (tests use small chunks).
+	distillChunk int
 
 	// phase data
 	seqs     []lmSeq // sft, srt: training sequences
@@ -217,7 +226,7 @@ func (t *trainer) free() {
 			a.Free()
 		}
 	}
-	for _, b := range []kernels.Tensor{t.lossBuf, t.wBuf, t.lpBuf, t.tgtBuf, t.idxBuf, t.gathBuf, t.hidBuf} {
+	for _, b := range []kernels.Tensor{t.lossBuf, t.wBuf, t.lpBuf, t.tgtBuf, t.idxBuf, t.gathBuf, t.studBuf, t.hidBuf, t.shidBuf, t.dcBuf, t.dhidBuf, t.sidxBuf} {
 		if b.Valid() {
 			t.be.Free(b)
 		}
@@ -534,12 +543,33 @@ func (t *trainer) setupTeacher(st *trainerState, ckpt string) error {
 		return fmt.Errorf("teacher activations (%d x %d): %w", mb, tt, err)
 	}
 	if cfg.Phase != PhaseGRPO {
-		n := mb * cfg.Train.MaxSeqLen * t.m.Cfg.VocabSize
-		if t.gathBuf, err = t.be.Alloc(kernels.F32, n); err != nil {
-			return fmt.Errorf("teacher logits buffer (%d floats): %w", n, err)
-		}
-		if t.hidBuf, err = t.be.Alloc(kernels.F32, mb*cfg.Train.MaxSeqLen*t.m.Cfg.Hidden); err != nil {
-			return fmt.Errorf("teacher hidden buffer: %w", err)
+		return t.allocDistill(mb, cfg.Train.MaxSeqLen)
+	}
+	return nil
+}
+
+// allocDistill allocates runDistill's buffers for micro-batches of mb
+// sequences of at most maxLen student tokens.
+func (t *trainer) allocDistill(mb, maxLen int) error {
+	V, H := t.m.Cfg.VocabSize, t.m.Cfg.Hidden
+	rows := mb * maxLen
+	for _, b := range []struct {
+		p    *kernels.Tensor
+		d    kernels.DType
+		n    int
+		what string
+	}{
+		{&t.gathBuf, kernels.F32, distillRows(V) * V, "teacher logits chunk"},
+		{&t.studBuf, kernels.F32, distillRows(V) * V, "student logits chunk"},
+		{&t.hidBuf, kernels.F32, rows * H, "teacher hidden states"},
+		{&t.shidBuf, kernels.F32, rows * H, "student hidden states"},
+		{&t.dcBuf, kernels.F32, rows * H, "hidden-state gradient"},
+		{&t.dhidBuf, kernels.F32, rows * H, "hidden-state gradient"},
+		{&t.sidxBuf, kernels.I32, rows, "aligned positions"},
+	} {
+		var err error
+		if *b.p, err = t.be.Alloc(b.d, b.n); err != nil {
+			return fmt.Errorf("distillation buffer, %s (%d elements): %w", b.what, b.n, err)
 		}
 	}
 	return nil
