@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"sdzero/internal/fixtures"
 	"testing"
 
 	"sdzero/kernels"
@@ -14,30 +15,8 @@ import (
 // testBackend is the CPU backend the tests run on.
 func testBackend() kernels.Backend { return cpu.New(0) }
 
-// fixturesDir returns ../shared/fixtures/name relative to the repository
-// root, or skips the test when it is absent.
-func fixturesDir(t testing.TB, name string) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("go.mod not found above the test directory")
-		}
-		dir = parent
-	}
-	p := filepath.Join(dir, "..", "shared", "fixtures", name)
-	if _, err := os.Stat(p); err != nil {
-		t.Skipf("fixtures %s absent (%v): skipping the reference comparison", p, err)
-	}
-	return p
-}
+// fixturesDir returns ../shared/fixtures/name or skips the test.
+func fixturesDir(t testing.TB, name string) string { t.Helper(); return fixtures.Path(t, name) }
 
 // readTensors reads every tensor of a safetensors file as float32.
 func readTensors(t testing.TB, path string) map[string][]float32 {

@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"math"
-	"os"
 	"path/filepath"
+	"sdzero/internal/fixtures"
 	"strconv"
 	"strings"
 	"testing"
@@ -13,25 +13,8 @@ import (
 	"sdzero/model"
 )
 
-// cliFixture returns ../shared/fixtures/name above the module root or skips.
-func cliFixture(t *testing.T, name string) string {
-	t.Helper()
-	dir, _ := os.Getwd()
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		if filepath.Dir(dir) == dir {
-			t.Skip("go.mod not found")
-		}
-		dir = filepath.Dir(dir)
-	}
-	p := filepath.Join(dir, "..", "shared", "fixtures", name)
-	if _, err := os.Stat(p); err != nil {
-		t.Skipf("fixtures %s absent: skipping", p)
-	}
-	return p
-}
+// cliFixture returns ../shared/fixtures/name or skips the test.
+func cliFixture(t *testing.T, name string) string { t.Helper(); return fixtures.Path(t, name) }
 
 // TestScoreCLI compares `sdzero score --json` with log-softmax of the HF
 // reference logits.

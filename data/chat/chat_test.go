@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"sdzero/internal/fixtures"
 	"slices"
 	"strings"
 	"sync"
@@ -12,26 +13,14 @@ import (
 	"sdzero/data/tokenizer"
 )
 
+// fixtureDir returns the Qwen3 tokenizer fixture or skips the test.
 func fixtureDir(t *testing.T) string {
 	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
+	d := fixtures.Path(t, "qwen3-tokenizer")
+	if _, err := os.Stat(filepath.Join(d, "tokenizer.json")); err != nil {
+		t.Skipf("Qwen3 tokenizer fixture absent (%v): skipping", err)
 	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			d := filepath.Join(dir, "..", "shared", "fixtures", "qwen3-tokenizer")
-			if _, err := os.Stat(filepath.Join(d, "tokenizer.json")); err != nil {
-				t.Skipf("Qwen3 tokenizer fixture absent (%v): skipping", err)
-			}
-			return d
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("go.mod not found above the package directory")
-		}
-		dir = parent
-	}
+	return d
 }
 
 var (

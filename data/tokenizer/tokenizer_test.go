@@ -4,29 +4,14 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"sdzero/internal/fixtures"
 	"slices"
 	"sync"
 	"testing"
 )
 
-// fixturesDir finds ../shared/fixtures beside the directory holding go.mod.
-func fixturesDir(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return filepath.Join(dir, "..", "shared", "fixtures")
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("go.mod not found above the package directory")
-		}
-		dir = parent
-	}
-}
+// fixturesDir returns ../shared/fixtures beside the repository root.
+func fixturesDir(t testing.TB) string { t.Helper(); return fixtures.Root(t) }
 
 var (
 	qwenOnce sync.Once

@@ -6,8 +6,8 @@ package mptest
 
 import (
 	"math"
-	"os"
 	"path/filepath"
+	"sdzero/internal/fixtures"
 	"testing"
 
 	"sdzero/kernels"
@@ -58,29 +58,8 @@ func (b bf16CPU) widen(t kernels.Tensor) (kernels.Tensor, func()) {
 }
 
 // FixtureDir returns ../shared/fixtures/name relative to the repository
-// root (the directory holding go.mod), or skips the test when it is absent.
-func FixtureDir(t testing.TB, name string) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("go.mod not found above the test directory")
-		}
-		dir = parent
-	}
-	p := filepath.Join(dir, "..", "shared", "fixtures", name)
-	if _, err := os.Stat(p); err != nil {
-		t.Skipf("fixtures %s absent (%v): skipping the bf16 comparison", p, err)
-	}
-	return p
-}
+// root, or skips the test when it is absent.
+func FixtureDir(t testing.TB, name string) string { t.Helper(); return fixtures.Path(t, name) }
 
 // Tolerances bound a bf16 run's relative errors (||x-ref|| / ||ref||)
 // against the F32 reference.

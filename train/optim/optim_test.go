@@ -2,8 +2,8 @@ package optim
 
 import (
 	"math"
-	"os"
 	"path/filepath"
+	"sdzero/internal/fixtures"
 	"testing"
 
 	"sdzero/kernels"
@@ -11,28 +11,8 @@ import (
 	"sdzero/model"
 )
 
-// fixturesDir finds ../shared/fixtures/name above the module root or skips.
-func fixturesDir(t *testing.T, name string) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		if filepath.Dir(dir) == dir {
-			t.Skip("go.mod not found")
-		}
-		dir = filepath.Dir(dir)
-	}
-	p := filepath.Join(dir, "..", "shared", "fixtures", name)
-	if _, err := os.Stat(p); err != nil {
-		t.Skipf("fixtures %s absent: skipping the reference comparison", p)
-	}
-	return p
-}
+// fixturesDir returns ../shared/fixtures/name or skips the test.
+func fixturesDir(t *testing.T, name string) string { t.Helper(); return fixtures.Path(t, name) }
 
 func relErr(a, b []float32) float64 {
 	var num, den float64
