@@ -89,7 +89,7 @@ func chooseTarget(major, minor int, supported []int) (compileTarget, error) {
 
 // compileOptions are the NVRTC options for a target.
 func compileOptions(t compileTarget) []string {
-	return []string{"--gpu-arch=" + t.Arch, "--std=c++17", "-DSDZ_NVRTC=1"}
+	return []string{"--gpu-architecture=" + t.Arch, "--std=c++17", "-DSDZ_NVRTC=1"}
 }
 
 // cacheKey identifies a compiled module: the source, the options, the arch,

@@ -108,21 +108,21 @@ func TestChooseTarget(t *testing.T) {
 }
 
 func TestCacheKey(t *testing.T) {
-	base := cacheKey("src", []string{"--gpu-arch=sm_90"}, "sm_90", "13.0", 13000)
-	if base != cacheKey("src", []string{"--gpu-arch=sm_90"}, "sm_90", "13.0", 13000) {
+	base := cacheKey("src", []string{"--gpu-architecture=sm_90"}, "sm_90", "13.0", 13000)
+	if base != cacheKey("src", []string{"--gpu-architecture=sm_90"}, "sm_90", "13.0", 13000) {
 		t.Fatal("cache key is not stable")
 	}
 	if len(base) != 64 {
 		t.Errorf("key %q is not a hex sha256", base)
 	}
 	variants := map[string]string{
-		"source":  cacheKey("src2", []string{"--gpu-arch=sm_90"}, "sm_90", "13.0", 13000),
-		"options": cacheKey("src", []string{"--gpu-arch=sm_90", "-G"}, "sm_90", "13.0", 13000),
-		"arch":    cacheKey("src", []string{"--gpu-arch=sm_90"}, "compute_90", "13.0", 13000),
-		"nvrtc":   cacheKey("src", []string{"--gpu-arch=sm_90"}, "sm_90", "12.8", 13000),
-		"driver":  cacheKey("src", []string{"--gpu-arch=sm_90"}, "sm_90", "13.0", 12080),
+		"source":  cacheKey("src2", []string{"--gpu-architecture=sm_90"}, "sm_90", "13.0", 13000),
+		"options": cacheKey("src", []string{"--gpu-architecture=sm_90", "-G"}, "sm_90", "13.0", 13000),
+		"arch":    cacheKey("src", []string{"--gpu-architecture=sm_90"}, "compute_90", "13.0", 13000),
+		"nvrtc":   cacheKey("src", []string{"--gpu-architecture=sm_90"}, "sm_90", "12.8", 13000),
+		"driver":  cacheKey("src", []string{"--gpu-architecture=sm_90"}, "sm_90", "13.0", 12080),
 		// Boundaries between fields matter.
-		"split": cacheKey("src", []string{"--gpu-arch=sm_9", "0"}, "sm_90", "13.0", 13000),
+		"split": cacheKey("src", []string{"--gpu-architecture=sm_9", "0"}, "sm_90", "13.0", 13000),
 	}
 	seen := map[string]string{base: "base"}
 	for what, k := range variants {

@@ -395,7 +395,7 @@ int nvrtcCompileProgram(void* p, int n, const char* const* opts) {
   Prog* pr = (Prog*)p;
   bool arch = false;
   for (int i = 0; i < n; i++)
-    if (std::string(opts[i]) == "--gpu-arch=sm_90") arch = true;
+    if (std::string(opts[i]) == "--gpu-architecture=sm_90") arch = true;
   if (!arch) return 5;
   pr->image = "SDZEMU " + pr->name + "\n" + pr->src;
   return 0;
