@@ -16,11 +16,6 @@
 #define SDZ_AT 32
 #define SDZ_MAXA 8
 
-__device__ __forceinline__ int sdz_len(const int* lens, int b, int T) {
-  int n = lens[b];
-  return n < 0 ? 0 : (n > T ? T : n);
-}
-
 // smem: Ks[32][D+1], Vs[32][D], Qs[8][D]
 extern "C" __global__ void __launch_bounds__(256) sdz_attn_fwd(float* out, float* lse, const float* q, const float* k, const float* v,
                                         const int* lens, int B, int T, int HQ, int HKV, int D, float scale) {
@@ -99,9 +94,12 @@ extern "C" __global__ void __launch_bounds__(256) sdz_attn_fwd(float* out, float
 }
 
 // sdz_attn_delta: delta[b,h,i] = sum_c dout*out (0 at padded positions).
-// One warp per (b, i, h) row; block of 8 warps.
+// One warp per (b, i, h) row; block of 8 warps. With round16, dout is
+// rounded to bf16 first, as the tensor-core backward uses it: dS = P(dP -
+// delta) then is the exact softmax gradient for the rounded dout, instead
+// of mixing two versions of dout in one cancelling difference.
 extern "C" __global__ void __launch_bounds__(256) sdz_attn_delta(float* delta, const float* dout, const float* out, const int* lens, int B,
-                                          int T, int HQ, int D) {
+                                          int T, int HQ, int D, int round16) {
   int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   long long row = (long long)blockIdx.x * (blockDim.x >> 5) + warp;
   if (row >= (long long)B * T * HQ) return;
@@ -113,7 +111,7 @@ extern "C" __global__ void __launch_bounds__(256) sdz_attn_delta(float* delta, c
   if (i < sdz_len(lens, b, T)) {
     const float* d = dout + row * D;
     const float* o = out + row * D;
-    for (int c = lane; c < D; c += 32) s += d[c] * o[c];
+    for (int c = lane; c < D; c += 32) s += (round16 ? sdz_bf16_to_f32(sdz_f32_to_bf16(d[c])) : d[c]) * o[c];
   }
   s = sdz_warp_sum(s);
   if (lane == 0) delta[((long long)b * HQ + h) * T + i] = s;

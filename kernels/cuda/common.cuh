@@ -27,6 +27,30 @@ __device__ __forceinline__ unsigned short sdz_f32_to_bf16(float f) {
   return (unsigned short)(u >> 16);
 }
 
+// sdz_len is row b's length lens[b] clamped to [0, T].
+__device__ __forceinline__ int sdz_len(const int* lens, int b, int T) {
+  int n = lens[b];
+  return n < 0 ? 0 : (n > T ? T : n);
+}
+
+// sdz_mma_bf16 accumulates one warp-wide 16x8x16 tensor-core product,
+// d += a * b, with the fragment layouts of PTX mma.m16n8k16 .bf16 (g =
+// lane/4, t = lane%4): a[r] holds A[g + 8*(r%2)][2t + 8*(r/2) + {0,1}], b[r]
+// holds B[2t + 8r + {0,1}][g], d[e] is D[g + 8*(e/2)][2t + e%2]; the lower
+// 16 bits of a word hold the lower k. Needs sm_80+ on a GPU; the CPU
+// emulator supplies its own.
+#ifdef SDZ_SYNTAX_CHECK
+__device__ void sdz_mma_bf16(float* d, const unsigned* a, const unsigned* b);
+#else
+__device__ __forceinline__ void sdz_mma_bf16(float* d, const unsigned* a, const unsigned* b) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+      "{%0,%1,%2,%3};\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+}
+#endif
+
 #ifdef SDZ_SYNTAX_CHECK
 __device__ float sdz_f16_to_f32(unsigned short h);
 __device__ unsigned short sdz_f32_to_f16(float f);

@@ -13,6 +13,7 @@ const (
 	fileElem = "elementwise.cu"
 	fileNorm = "norm.cu"
 	fileAttn = "attention.cu"
+	fileTC   = "attention_tc.cu"
 	fileLoss = "loss.cu"
 	fileSamp = "sample.cu"
 )
@@ -22,6 +23,8 @@ const (
 	attnT       = 32 // keys (or queries) per shared-memory tile
 	attnMaxD    = 256
 	decodeWarps = 4
+	tcRows      = 64 // rows (queries or keys) per tensor-core attention block: 16 per warp
+	tcTile      = 32 // keys (dq) or queries (dk/dv) per tile of the tensor-core backward
 	sortMax     = 1024 // candidates sdz_sample_sorted and sdz_distill_topk hold in shared memory
 	rowThreads  = 512  // threads per row for the loss and sampling kernels
 )
@@ -80,6 +83,13 @@ func nonNeg(op string, dims ...int) {
 			panic(fmt.Sprintf("cuda %s: negative dimension in %v", op, dims))
 		}
 	}
+}
+
+func boolInt(v bool) int {
+	if v {
+		return 1
+	}
+	return 0
 }
 
 func isFloat(d kernels.DType) bool { return d == kernels.F32 || d == kernels.BF16 || d == kernels.F16 }
@@ -613,20 +623,86 @@ func attnCheck(op string, bsz, t, hq, hkv, d int) {
 	}
 }
 
-// Attention is causal GQA over a right-padded batch (flash-style kernel).
+// attnInputs checks q, k and v (all F32, or all BF16 for the tensor-core
+// path) and returns their addresses and whether they are BF16.
+func attnInputs(op string, q, k, v kernels.Tensor, nq, nkv int) (pq, pk, pv devPtr, low bool) {
+	dt := q.DType
+	if dt != kernels.F32 && dt != kernels.BF16 {
+		panic(fmt.Sprintf("cuda %s: q is %s, want F32 or BF16", op, dt))
+	}
+	return ptr(op, "q", q, dt, nq), ptr(op, "k", k, dt, nkv), ptr(op, "v", v, dt, nkv), dt == kernels.BF16
+}
+
+// tensorCoreAttn reports whether BF16 attention with head dim d runs on
+// the tensor-core kernels (sm_80+, d 64 or 128); otherwise BF16 inputs are
+// widened to F32 for the CUDA-core kernels.
+func (b *Backend) tensorCoreAttn(d int) bool { return b.ccMajor >= 8 && (d == 64 || d == 128) }
+
+// widenF32 converts cnt 16-bit elements at p into a new F32 scratch block
+// (release with b.alloc.put).
+func (b *Backend) widenF32(op string, p devPtr, dt kernels.DType, cnt int) (devPtr, int, bool) {
+	sp, cls, ok := b.scratch(op, 4*cnt)
+	if !ok {
+		return 0, 0, false
+	}
+	b.launch(op, fileElem, "sdz_convert", b.gridStride(int64(cnt)), dim3{256, 1, 1}, 0,
+		devPtr(sp), int(kernels.F32), p, int(dt), int64(cnt))
+	return devPtr(sp), cls, true
+}
+
+// widenQKV widens BF16 q, k, v for the F32 kernels; release frees them.
+func (b *Backend) widenQKV(op string, pq, pk, pv devPtr, nq, nkv int) (q, k, v devPtr, release func(), ok bool) {
+	var held [][2]int
+	release = func() {
+		for _, h := range held {
+			b.alloc.put(uintptr(h[0]), h[1])
+		}
+	}
+	out := [3]devPtr{}
+	for i, x := range []struct {
+		p devPtr
+		n int
+	}{{pq, nq}, {pk, nkv}, {pv, nkv}} {
+		w, cls, good := b.widenF32(op, x.p, kernels.BF16, x.n)
+		if !good {
+			release()
+			return 0, 0, 0, func() {}, false
+		}
+		held = append(held, [2]int{int(w), cls})
+		out[i] = w
+	}
+	return out[0], out[1], out[2], release, true
+}
+
+// Attention is causal GQA over a right-padded batch. F32 inputs run the
+// flash-style CUDA-core kernel; BF16 inputs run the tensor-core kernel
+// (attention_tc.cu) where the head dim allows.
 func (b *Backend) Attention(out, lse, q, k, v, lens kernels.Tensor, bsz, t, hq, hkv, d int, scale float32) {
 	const op = "Attention"
 	attnCheck(op, bsz, t, hq, hkv, d)
-	po := ptr(op, "out", out, kernels.F32, bsz*t*hq*d)
+	nq, nkv := bsz*t*hq*d, bsz*t*hkv*d
+	po := ptr(op, "out", out, kernels.F32, nq)
 	pl := ptr(op, "lse", lse, kernels.F32, bsz*hq*t)
-	pq := ptr(op, "q", q, kernels.F32, bsz*t*hq*d)
-	pk := ptr(op, "k", k, kernels.F32, bsz*t*hkv*d)
-	pv := ptr(op, "v", v, kernels.F32, bsz*t*hkv*d)
+	pq, pk, pv, low := attnInputs(op, q, k, v, nq, nkv)
 	pn := ptr(op, "lens", lens, kernels.I32, bsz)
 	if bsz == 0 || t == 0 || hq == 0 || d == 0 {
 		return
 	}
 	defer b.enter()()
+	if low && b.tensorCoreAttn(d) {
+		smem := 2 * (tcRows*(d+8) + d*(tcRows+8))
+		b.launch(op, fileTC, fmt.Sprintf("sdz_attn_fwd_tc%d", d), dim3{uint32((t + tcRows - 1) / tcRows), uint32(hq), uint32(bsz)},
+			dim3{128, 1, 1}, smem, po, pl, pq, pk, pv, pn, t, hq, hkv, scale)
+		return
+	}
+	if low {
+		var release func()
+		var ok bool
+		if pq, pk, pv, release, ok = b.widenQKV(op, pq, pk, pv, nq, nkv); !ok {
+			return
+		}
+		defer release()
+	}
 	smem := 4 * (attnT*(d+1) + attnT*d + attnQ*d)
 	b.launch(op, fileAttn, "sdz_attn_fwd", dim3{uint32((t + attnQ - 1) / attnQ), uint32(hq), uint32(bsz)},
 		dim3{32 * attnQ, 1, 1}, smem, po, pl, pq, pk, pv, pn, bsz, t, hq, hkv, d, scale)
@@ -643,9 +719,7 @@ func (b *Backend) AttentionBackward(dq, dk, dv, dout, out, lse, q, k, v, lens ke
 	pdo := ptr(op, "dout", dout, kernels.F32, nq)
 	po := ptr(op, "out", out, kernels.F32, nq)
 	pl := ptr(op, "lse", lse, kernels.F32, bsz*hq*t)
-	pq := ptr(op, "q", q, kernels.F32, nq)
-	pk := ptr(op, "k", k, kernels.F32, nkv)
-	pv := ptr(op, "v", v, kernels.F32, nkv)
+	pq, pk, pv, low := attnInputs(op, q, k, v, nq, nkv)
 	pn := ptr(op, "lens", lens, kernels.I32, bsz)
 	if bsz == 0 || t == 0 || hq == 0 || d == 0 {
 		return
@@ -658,7 +732,23 @@ func (b *Backend) AttentionBackward(dq, dk, dv, dout, out, lse, q, k, v, lens ke
 	defer b.alloc.put(delta, cls)
 	rows := bsz * t * hq
 	b.launch(op, fileAttn, "sdz_attn_delta", dim3{uint32((rows + 7) / 8), 1, 1}, dim3{256, 1, 1}, 0,
-		devPtr(delta), pdo, po, pn, bsz, t, hq, d)
+		devPtr(delta), pdo, po, pn, bsz, t, hq, d, boolInt(low && b.tensorCoreAttn(d)))
+	if low && b.tensorCoreAttn(d) {
+		grid := dim3{uint32((t + tcRows - 1) / tcRows), uint32(hq), uint32(bsz)}
+		b.launch(op, fileTC, fmt.Sprintf("sdz_attn_dq_tc%d", d), grid, dim3{128, 1, 1}, 2*(2*tcTile*(d+8)+d*(tcTile+8)),
+			pdq, pdo, pl, devPtr(delta), pq, pk, pv, pn, t, hq, hkv, scale)
+		grid[1] = uint32(hkv)
+		b.launch(op, fileTC, fmt.Sprintf("sdz_attn_dkdv_tc%d", d), grid, dim3{128, 1, 1}, 2*(2*tcTile*(d+8)+2*d*(tcTile+8))+4*2*tcTile,
+			pdk, pdv, pdo, pl, devPtr(delta), pq, pk, pv, pn, t, hq, hkv, scale)
+		return
+	}
+	if low {
+		var release func()
+		if pq, pk, pv, release, ok = b.widenQKV(op, pq, pk, pv, nq, nkv); !ok {
+			return
+		}
+		defer release()
+	}
 	smemQ := 4 * (2*attnT*(d+1) + 2*attnQ*d)
 	b.launch(op, fileAttn, "sdz_attn_bwd_dq", dim3{uint32((t + attnQ - 1) / attnQ), uint32(hq), uint32(bsz)},
 		dim3{32 * attnQ, 1, 1}, smemQ, pdq, pdo, pl, devPtr(delta), pq, pk, pv, pn, bsz, t, hq, hkv, d, scale)

@@ -219,3 +219,75 @@ func testAttentionDecode(x *h) {
 		x.near("AttentionDecode vs Attention at the last position"+tag, got, consist, 2*x.tol.Attention)
 	}
 }
+
+// testAttentionBF16: Attention and AttentionBackward with BF16 q, k and v
+// (the mixed-precision path; tensor cores on GPUs for head dims 64 and
+// 128, widened otherwise) against the float64 reference on the same
+// bf16-rounded inputs. Skipped on backends without BF16.
+func testAttentionBF16(x *h) {
+	be := x.be
+	if !be.Supports(kernels.BF16) {
+		x.t.Skip("backend does not support BF16")
+	}
+	shapes := []attnShape{
+		{2, 70, 4, 2, 64, []int32{70, 33}},
+		{1, 130, 2, 1, 128, []int32{130}},
+		{3, 40, 2, 2, 128, []int32{0, 17, 40}},
+		{1, 9, 2, 2, 64, []int32{9}},
+		{2, 20, 6, 2, 32, []int32{13, 20}}, // not a tensor-core head dim
+	}
+	round := func(v []float32) []float32 {
+		out := make([]float32, len(v))
+		for i, f := range v {
+			out[i] = kernels.BF16ToF32(kernels.F32ToBF16(f))
+		}
+		return out
+	}
+	for _, s := range shapes {
+		nq, nk := s.b*s.t*s.hq*s.d, s.b*s.t*s.hkv*s.d
+		scale := 1 / math.Sqrt(float64(s.d))
+		q, k, v := round(x.randn(nq, 1.5)), round(x.randn(nk, 1.5)), round(x.randn(nk, 1))
+		bf := func(name string, vals []float32) kernels.Tensor {
+			t := x.view(name, kernels.BF16, len(vals))
+			be.Convert(t, x.f32(name+"32", vals))
+			return t
+		}
+		qt, kt, vt, lt := bf("q", q), bf("k", k), bf("v", v), x.i32("lens", s.lens)
+		out := x.f32("out", x.randn(nq, 1))
+		lse := x.view("lse", kernels.F32, s.b*s.hq*s.t)
+		be.Attention(out, lse, qt, kt, vt, lt, s.b, s.t, s.hq, s.hkv, s.d, float32(scale))
+		q64, k64, v64 := f64s(q), f64s(k), f64s(v)
+		wo, wl := refAttention(q64, k64, v64, s, scale)
+		tag := sprint(" b=", s.b, " t=", s.t, " hq=", s.hq, " hkv=", s.hkv, " d=", s.d, " lens=", s.lens)
+		x.near("AttentionBF16 out"+tag, x.get(out), wo, x.tol.AttentionBF16)
+		x.relRMS("AttentionBF16 out"+tag, x.get(out), wo, x.tol.AttentionBF16/4)
+		gl := x.get(lse)
+		var gotL []float32
+		var wantL []float64
+		for i, w := range wl {
+			if !math.IsNaN(w) {
+				gotL = append(gotL, gl[i])
+				wantL = append(wantL, w)
+			}
+		}
+		// lse comes from fp32 scores of bf16 inputs: tight.
+		x.near("AttentionBF16 lse"+tag, gotL, wantL, 1e-4)
+
+		dout := x.randn(nq, 1)
+		dq, dk, dv := x.f32("dq", x.randn(nq, 1)), x.f32("dk", x.randn(nk, 1)), x.f32("dv", x.randn(nk, 1))
+		be.AttentionBackward(dq, dk, dv, x.f32("dout", dout), out, lse, qt, kt, vt, lt, s.b, s.t, s.hq, s.hkv, s.d, float32(scale))
+		gq, gk, gv := refAttentionBackward(f64s(dout), q64, k64, v64, s, scale)
+		for _, c := range []struct {
+			name string
+			got  kernels.Tensor
+			want []float64
+		}{{"dq", dq, gq}, {"dk", dk, gk}, {"dv", dv, gv}} {
+			got := x.get(c.got)
+			x.near("AttentionBF16 backward "+c.name+tag, got, c.want, x.tol.AttentionBF16)
+			// Elementwise bounds must allow for cancellation in single
+			// entries; rounding is unbiased, so the error over the whole
+			// tensor stays far smaller. A wrong fragment or mask does not.
+			x.relRMS("AttentionBF16 backward "+c.name+tag, got, c.want, x.tol.AttentionBF16/4)
+		}
+	}
+}

@@ -43,6 +43,11 @@ type Tolerances struct {
 	Elementwise float64
 	// Attention covers Attention and AttentionDecode outputs.
 	Attention float64
+	// AttentionBF16 covers Attention and AttentionBackward with BF16 q, k
+	// and v (backends that Support BF16): the reference uses the same
+	// bf16-rounded inputs, so this bounds the rounding of the
+	// probabilities, dO and dS to bf16 inside the kernel.
+	AttentionBF16 float64
 	// Loss covers CrossEntropy, LogProbs and Distill values and gradients.
 	Loss float64
 	// Grad covers the backward ops (RMSNorm, attention, SwiGLU).
@@ -53,13 +58,13 @@ type Tolerances struct {
 
 // DefaultTolerances suits backends that compute in float32 throughout.
 func DefaultTolerances() Tolerances {
-	return Tolerances{MatMul: 2e-5, Elementwise: 1e-5, Attention: 3e-5, Loss: 2e-5, Grad: 5e-5, AdamW: 1e-5}
+	return Tolerances{MatMul: 2e-5, Elementwise: 1e-5, Attention: 3e-5, AttentionBF16: 3e-2, Loss: 2e-5, Grad: 5e-5, AdamW: 1e-5}
 }
 
 // BF16Tolerances suits GPU backends whose matrix products (and so
 // attention) run on bfloat16 or TF32 tensor cores with float32 accumulation.
 func BF16Tolerances() Tolerances {
-	return Tolerances{MatMul: 2e-2, Elementwise: 1e-4, Attention: 3e-2, Loss: 1e-4, Grad: 3e-2, AdamW: 1e-5}
+	return Tolerances{MatMul: 2e-2, Elementwise: 1e-4, Attention: 3e-2, AttentionBF16: 3e-2, Loss: 1e-4, Grad: 3e-2, AdamW: 1e-5}
 }
 
 // Run tests every op of be against the float64 references.
@@ -81,6 +86,7 @@ func Run(t *testing.T, be kernels.Backend, tol Tolerances) {
 		{"RMSNorm", testRMSNorm},
 		{"RoPE", testRoPE},
 		{"Attention", testAttention},
+		{"AttentionBF16", testAttentionBF16},
 		{"AttentionDecode", testAttentionDecode},
 		{"CacheWrite", testCacheWrite},
 		{"SwiGLU", testSwiGLU},
@@ -300,6 +306,26 @@ func (x *h) near(what string, got []float32, want []float64, tol float64) {
 }
 
 // exact compares float32 values bit for bit.
+// relRMS fails when ||got - want|| > tol * ||want|| (skipped when want is
+// all zero).
+func (x *h) relRMS(what string, got []float32, want []float64, tol float64) {
+	x.t.Helper()
+	var num, den float64
+	for i, w := range want {
+		d := float64(got[i]) - w
+		num += d * d
+		den += w * w
+	}
+	if den == 0 {
+		return
+	}
+	if r := math.Sqrt(num / den); !(r <= tol) {
+		x.t.Errorf("%s: relative RMS error %.3g > %.1e", what, r, tol)
+	} else if testing.Verbose() {
+		x.t.Logf("%s: relative RMS error %.3g", what, r)
+	}
+}
+
 func (x *h) exact(what string, got, want []float32) {
 	x.t.Helper()
 	for i := range want {

@@ -31,6 +31,7 @@ int max(int, int);
 long long min(long long, long long);
 long long max(long long, long long);
 float expf(float);
+float exp2f(float);
 float logf(float);
 float sqrtf(float);
 float fmaxf(float, float);

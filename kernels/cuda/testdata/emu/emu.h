@@ -149,6 +149,44 @@ static inline unsigned short sdz_f32_to_f16(float f) {
   return h;
 }
 
+// sdz_mma_bf16 emulates mma.sync.m16n8k16.row.col.f32.bf16.bf16.f32: the
+// warp's fragments are exchanged through the slots, and each lane computes
+// its own four outputs (fragment layouts as documented in common.cuh).
+static inline void sdz_mma_bf16(float* d, const unsigned* a, const unsigned* b) {
+  int me = sdz_emu_linear();
+  int base = me & ~31, lane = me & 31;
+  uint64_t* s = sdz_emu_slots();
+  uint64_t A01[32], A23[32], B[32];
+  uint64_t* dst[3] = {A01, A23, B};
+  uint64_t mine[3] = {(uint64_t)a[0] | ((uint64_t)a[1] << 32), (uint64_t)a[2] | ((uint64_t)a[3] << 32),
+                      (uint64_t)b[0] | ((uint64_t)b[1] << 32)};
+  for (int x = 0; x < 3; x++) {
+    s[me] = mine[x];
+    sdz_emu_warp_barrier();
+    for (int l = 0; l < 32; l++) dst[x][l] = s[base + l];
+    sdz_emu_warp_barrier();
+  }
+  auto bf = [](uint64_t w, int reg, int half) {
+    unsigned u = (unsigned)(w >> (32 * (reg & 1)));
+    unsigned short h = (unsigned short)(u >> (16 * half));
+    return __uint_as_float(((unsigned)h) << 16);
+  };
+  // A[r][k]: lane (r%8)*4 + (k%8)/2, register (r>=8) + 2*(k>=8), half k%2.
+  auto A = [&](int r, int k) {
+    int ln = (r & 7) * 4 + ((k & 7) >> 1), reg = (r >= 8) + 2 * (k >= 8);
+    return bf(reg < 2 ? A01[ln] : A23[ln], reg, k & 1);
+  };
+  // B[k][n]: lane n*4 + (k%8)/2, register k>=8, half k%2.
+  auto Bv = [&](int k, int n) { return bf(B[n * 4 + ((k & 7) >> 1)], k >= 8, k & 1); };
+  int g = lane >> 2, t = lane & 3;
+  for (int e = 0; e < 4; e++) {
+    int r = g + 8 * (e >> 1), c = 2 * t + (e & 1);
+    float acc = 0.f;
+    for (int k = 0; k < 16; k++) acc += A(r, k) * Bv(k, c);
+    d[e] += acc;
+  }
+}
+
 // Kernel registry: every kernel file's launchers, by name.
 typedef std::function<void(void**)> sdz_emu_fn;
 int sdz_emu_register(const char* name, sdz_emu_fn fn);
