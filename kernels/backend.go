@@ -202,9 +202,13 @@ type Backend interface {
 	// batch: q [b,t,hq,d], k and v [b,t,hkv,d] (query head h uses kv head
 	// h/(hq/hkv)), out [b,t,hq,d], lse [b,hq,t] the log-sum-exp of each
 	// query's scaled scores, kept for the backward. Row r holds lens[r]
-	// (I32 [b]) real tokens; outputs at padded positions are zero.
+	// (I32 [b]) real tokens; outputs at padded positions are zero. On
+	// backends that Support BF16, q, k and v may all be BF16 (mixed
+	// precision: bf16 products, F32 softmax statistics and accumulation);
+	// out and lse are F32.
 	Attention(out, lse, q, k, v, lens Tensor, b, t, hq, hkv, d int, scale float32)
-	// AttentionBackward overwrites dq, dk and dv.
+	// AttentionBackward overwrites dq, dk and dv (F32); q, k and v are
+	// those given to Attention.
 	AttentionBackward(dq, dk, dv, dout, out, lse, q, k, v, lens Tensor, b, t, hq, hkv, d int, scale float32)
 	// AttentionDecode attends one query per row, q [b,hq,d], to the first
 	// lens[r] positions of the caches kc, vc [b,tmax,hkv,d]; out [b,hq,d].

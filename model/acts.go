@@ -55,13 +55,16 @@ type layerActs struct {
 	qp, kp       kernels.Tensor // q/k projections before the q/k norm [N,qd], [N,kvd] (QKNorm only)
 	qrstd, krstd kernels.Tensor // [N*hq], [N*hkv] (QKNorm only)
 	q, k, v      kernels.Tensor // attention inputs after norm and RoPE
-	att, lse     kernels.Tensor // attention output [N,qd], lse [B,hq,T]
-	o            kernels.Tensor // o_proj output [N,H] (scratch)
-	resMid       kernels.Tensor // residual after attention [N,H]
-	ln2, rstd2   kernels.Tensor // [N,H] (shared, recomputed by the backward), [N]
-	gate, up     kernels.Tensor // [N,I]
-	act          kernels.Tensor // silu(gate)*up [N,I] (shared, recomputed by the backward)
-	down         kernels.Tensor // down_proj output [N,H] (scratch)
+	// qLow, kLow, vLow are BF16 copies of q, k, v that attention reads in
+	// PrecisionBF16 (tensor cores on GPUs); zero Tensors otherwise.
+	qLow, kLow, vLow kernels.Tensor
+	att, lse         kernels.Tensor // attention output [N,qd], lse [B,hq,T]
+	o                kernels.Tensor // o_proj output [N,H] (scratch)
+	resMid           kernels.Tensor // residual after attention [N,H]
+	ln2, rstd2       kernels.Tensor // [N,H] (shared, recomputed by the backward), [N]
+	gate, up         kernels.Tensor // [N,I]
+	act              kernels.Tensor // silu(gate)*up [N,I] (shared, recomputed by the backward)
+	down             kernels.Tensor // down_proj output [N,H] (scratch)
 }
 
 // gradScratch are the backward's working buffers.

@@ -130,7 +130,11 @@ func (m *Model) backwardHidden(a *Acts, dlnf kernels.Tensor) {
 		datt := v(g.datt, qd)
 		linearBackward(be, datt, lg.wo, lg.bo, dres, v(la.att, qd), lp.wo, lx, ldy, n, H, qd, 0)
 		dq, dk, dv := v(g.dq, qd), v(g.dk, kvd), v(g.dv, kvd)
-		be.AttentionBackward(dq, dk, dv, datt, v(la.att, qd), v(la.lse, c.Heads), v(la.q, qd), v(la.k, kvd), v(la.v, kvd),
+		aq, ak, av := v(la.q, qd), v(la.k, kvd), v(la.v, kvd)
+		if la.qLow.Valid() {
+			aq, ak, av = v(la.qLow, qd), v(la.kLow, kvd), v(la.vLow, kvd)
+		}
+		be.AttentionBackward(dq, dk, dv, datt, v(la.att, qd), v(la.lse, c.Heads), aq, ak, av,
 			a.lens.View(0, b), b, t, c.Heads, c.KVHeads, d, c.attnScale())
 		theta := float32(c.RopeTheta)
 		be.RoPE(dq, v(a.pos, 1), n, c.Heads, d, theta, true)

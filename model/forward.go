@@ -106,6 +106,20 @@ func (m *Model) mlpBlock(lp *layerParams, resMid, ln2, rstd2, gate, up, act, dow
 	be.Add(resOut, resMid, down, n*H)
 }
 
+// attnInputs converts q, k, v to the layer's BF16 copies in
+// PrecisionBF16 (attention then multiplies in bf16, as the linear layers
+// do) and returns what attention reads.
+func attnInputs(be kernels.Backend, la *layerActs, q, k, v kernels.Tensor, nq, nkv int) (kernels.Tensor, kernels.Tensor, kernels.Tensor) {
+	if !la.qLow.Valid() {
+		return q, k, v
+	}
+	ql, kl, vl := la.qLow.View(0, nq), la.kLow.View(0, nkv), la.vLow.View(0, nkv)
+	be.Convert(ql, q)
+	be.Convert(kl, k)
+	be.Convert(vl, v)
+	return ql, kl, vl
+}
+
 // attnScale is the softmax scale 1/sqrt(head_dim).
 func (c *Config) attnScale() float32 { return float32(1 / math.Sqrt(float64(c.HeadDim))) }
 
@@ -135,6 +149,7 @@ func (m *Model) forwardHidden(a *Acts, cache *kvCache) {
 			be.CacheWrite(cache.k[l], k, cache.start, b, t, cache.tmax, kvd)
 			be.CacheWrite(cache.v[l], vv, cache.start, b, t, cache.tmax, kvd)
 		}
+		q, k, vv = attnInputs(be, la, q, k, vv, n*qd, n*kvd)
 		be.Attention(v(la.att, qd), v(la.lse, c.Heads), q, k, vv, a.lens.View(0, b), b, t, c.Heads, c.KVHeads, d, c.attnScale())
 		linear(be, v(la.o, H), v(la.att, qd), lp.wo, lp.bo, a.lowX, n, H, qd)
 		be.Add(v(la.resMid, H), x, v(la.o, H), n*H)

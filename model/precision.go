@@ -14,8 +14,10 @@ type Precision uint8
 // F32. PrecisionBF16 is mixed precision: the F32 parameters stay the master
 // copy (the optimiser updates them), the linear layers' matmuls read a BF16
 // copy of their weights and BF16 copies of their input activations and
-// output gradients, and accumulate in F32; norms, attention, losses, the
-// residual stream and gradients stay F32.
+// output gradients, attention reads BF16 copies of q, k and v (its two
+// products then run on bf16 tensor cores on GPUs), and everything
+// accumulates in F32; norms, softmax statistics, losses, the residual
+// stream and gradients stay F32.
 const (
 	PrecisionF32 Precision = iota
 	PrecisionBF16
@@ -180,7 +182,31 @@ func (a *Acts) ensureLow() error {
 		return err
 	}
 	if a.train {
-		a.lowDY, err = a.alloc("bf16 matmul inputs", kernels.BF16, ndy)
+		if a.lowDY, err = a.alloc("bf16 matmul inputs", kernels.BF16, ndy); err != nil {
+			return err
+		}
 	}
-	return err
+	// BF16 attention inputs: per layer for training (the backward reads
+	// them), one shared set for inference.
+	c := a.m.Cfg
+	N := a.B * a.T
+	qd, kvd := c.Heads*c.HeadDim, c.KVHeads*c.HeadDim
+	var shared *layerActs
+	for l := range a.layers {
+		la := &a.layers[l]
+		if !a.train && shared != nil {
+			la.qLow, la.kLow, la.vLow = shared.qLow, shared.kLow, shared.vLow
+			continue
+		}
+		for _, x := range []struct {
+			t *kernels.Tensor
+			n int
+		}{{&la.qLow, N * qd}, {&la.kLow, N * kvd}, {&la.vLow, N * kvd}} {
+			if *x.t, err = a.alloc("q/k/v", kernels.BF16, x.n); err != nil {
+				return err
+			}
+		}
+		shared = la
+	}
+	return nil
 }

@@ -16,3 +16,13 @@ func TestEmulatedModelBF16(t *testing.T) {
 	tol.Steps = 2 // the emulator runs every CUDA thread as a coroutine: slow
 	mptest.CheckFixture(t, newEmulated(t), dir, tol)
 }
+
+// TestEmulatedModelBF16TensorCore is TestEmulatedModelBF16 for a model whose
+// head dim (128) takes the tensor-core attention kernels, on rows longer
+// than one tile (head dim 64 is covered by the conformance suite and the
+// CPU model test; the emulator is slow).
+func TestEmulatedModelBF16TensorCore(t *testing.T) {
+	tol := mptest.DefaultTolerances
+	tol.Steps = 1
+	mptest.CheckRandom(t, newEmulated(t), mptest.TensorCoreConfig(128), 5, 1, 70, tol)
+}

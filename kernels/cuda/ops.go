@@ -23,8 +23,8 @@ const (
 	attnT       = 32 // keys (or queries) per shared-memory tile
 	attnMaxD    = 256
 	decodeWarps = 4
-	tcRows      = 64 // rows (queries or keys) per tensor-core attention block: 16 per warp
-	tcTile      = 32 // keys (dq) or queries (dk/dv) per tile of the tensor-core backward
+	tcRows      = 64   // rows (queries or keys) per tensor-core attention block: 16 per warp
+	tcTile      = 32   // keys (dq) or queries (dk/dv) per tile of the tensor-core backward
 	sortMax     = 1024 // candidates sdz_sample_sorted and sdz_distill_topk hold in shared memory
 	rowThreads  = 512  // threads per row for the loss and sampling kernels
 )

@@ -6,6 +6,7 @@ package mptest
 
 import (
 	"math"
+	"math/rand/v2"
 	"path/filepath"
 	"sdzero/internal/fixtures"
 	"testing"
@@ -43,6 +44,28 @@ func (b bf16CPU) MatMulBatched(c, a, bm kernels.Tensor, batch, m, n, k int, tran
 	bm, fb := b.widen(bm)
 	defer fb()
 	b.Backend.MatMulBatched(c, a, bm, batch, m, n, k, transA, transB, alpha, beta, strideA, strideB, strideC)
+}
+
+// Attention widens BF16 q, k and v and attends in F32.
+func (b bf16CPU) Attention(out, lse, q, k, v, lens kernels.Tensor, bsz, t, hq, hkv, d int, scale float32) {
+	q, fq := b.widen(q)
+	defer fq()
+	k, fk := b.widen(k)
+	defer fk()
+	v, fv := b.widen(v)
+	defer fv()
+	b.Backend.Attention(out, lse, q, k, v, lens, bsz, t, hq, hkv, d, scale)
+}
+
+// AttentionBackward widens BF16 q, k and v.
+func (b bf16CPU) AttentionBackward(dq, dk, dv, dout, out, lse, q, k, v, lens kernels.Tensor, bsz, t, hq, hkv, d int, scale float32) {
+	q, fq := b.widen(q)
+	defer fq()
+	k, fk := b.widen(k)
+	defer fk()
+	v, fv := b.widen(v)
+	defer fv()
+	b.Backend.AttentionBackward(dq, dk, dv, dout, out, lse, q, k, v, lens, bsz, t, hq, hkv, d, scale)
 }
 
 func (b bf16CPU) widen(t kernels.Tensor) (kernels.Tensor, func()) {
@@ -88,8 +111,50 @@ func CheckFixture(t *testing.T, be kernels.Backend, dir string, tol Tolerances) 
 	ref := load(t, cpu.New(0), dir, model.PrecisionF32)
 	low := load(t, be, dir, model.PrecisionBF16)
 	ids := fixtureIDs(t, dir)
-	b, T := 2, len(ids)/2
-	lens := []int{T, T}
+	check(t, ref, low, ids, 2, len(ids)/2, tol)
+}
+
+// CheckRandom is CheckFixture for a model of configuration cfg initialised
+// by model.New(cfg, _, seed), on b random rows of T tokens: for shapes the
+// fixtures lack, such as the head dims of real models (64, 128) that take
+// the GPU's tensor-core attention.
+func CheckRandom(t *testing.T, be kernels.Backend, cfg *model.Config, seed uint64, b, T int, tol Tolerances) {
+	t.Helper()
+	mk := func(be kernels.Backend, p model.Precision) *model.Model {
+		m, err := model.New(cfg, be, seed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(m.Free)
+		if err := m.SetPrecision(p); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	ref, low := mk(cpu.New(0), model.PrecisionF32), mk(be, model.PrecisionBF16)
+	rng := rand.New(rand.NewPCG(seed, 7))
+	ids := make([]int32, b*T)
+	for i := range ids {
+		ids[i] = int32(rng.IntN(cfg.VocabSize))
+	}
+	check(t, ref, low, ids, b, T, tol)
+}
+
+// TensorCoreConfig is a small Qwen3-style configuration (2 layers, GQA,
+// q/k norm, vocabulary 97) with head dim headDim, for CheckRandom.
+func TensorCoreConfig(headDim int) *model.Config {
+	return &model.Config{Arch: "qwen3", VocabSize: 97, Hidden: 96, Intermediate: 128, Layers: 2, Heads: 4, KVHeads: 2,
+		HeadDim: headDim, RMSNormEps: 1e-6, RopeTheta: 10000, MaxPositions: 256, BOSTokenID: -1, QKNorm: true}
+}
+
+// check compares the F32 model ref and the BF16 model low (same weights)
+// on b full rows of T tokens ids.
+func check(t *testing.T, ref, low *model.Model, ids []int32, b, T int, tol Tolerances) {
+	t.Helper()
+	lens := make([]int, b)
+	for i := range lens {
+		lens[i] = T
+	}
 	acts := func(m *model.Model) *model.Acts {
 		a, err := m.NewActs(b, T)
 		if err != nil {

@@ -1,6 +1,7 @@
 package mptest
 
 import (
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -53,6 +54,16 @@ func TestParsePrecision(t *testing.T) {
 // TestBF16Fixture runs the tiny fixture in bf16 on BF16CPU against F32.
 func TestBF16Fixture(t *testing.T) {
 	CheckFixture(t, BF16CPU(0), FixtureDir(t, fixture), DefaultTolerances)
+}
+
+// TestBF16HeadDims: the mixed-precision model at the head dims real models
+// use (BF16 attention inputs included), on rows longer than one tile.
+func TestBF16HeadDims(t *testing.T) {
+	for _, d := range []int{64, 128} {
+		t.Run(fmt.Sprint("d", d), func(t *testing.T) {
+			CheckRandom(t, BF16CPU(0), TensorCoreConfig(d), 5, 2, 70, DefaultTolerances)
+		})
+	}
 }
 
 // run returns the logits and gradients of one forward/backward of m on a
