@@ -72,30 +72,33 @@ func BenchmarkGPUAttention(b *testing.B) {
 	const bs, t, hq, hkv, d = 4, 1024, 16, 8, 128
 	be := benchBackend(b, false)
 	nq, nk := bs*t*hq*d, bs*t*hkv*d
-	q, k, v := benchRand(be, b, kernels.F32, nq, 1), benchRand(be, b, kernels.F32, nk, 1), benchRand(be, b, kernels.F32, nk, 1)
 	out, _ := be.Alloc(kernels.F32, nq)
 	lse, _ := be.Alloc(kernels.F32, bs*hq*t)
 	lens, _ := be.Alloc(kernels.I32, bs)
-	be.UploadInt32(lens, []int32{t, t, t / 2, t - 3})
+	be.UploadInt32(lens, []int32{t, t, t, t})
 	dout := benchRand(be, b, kernels.F32, nq, 1)
 	dq, _ := be.Alloc(kernels.F32, nq)
 	dk, _ := be.Alloc(kernels.F32, nk)
 	dv, _ := be.Alloc(kernels.F32, nk)
 	flops := 4.0 * bs * hq * t * t / 2 * d // causal: half the QK^T and PV work
-	b.Run("fwd", func(b *testing.B) {
-		for range b.N {
-			be.Attention(out, lse, q, k, v, lens, bs, t, hq, hkv, d, 0.088)
-		}
-		benchSync(b, be)
-		b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e12, "TFLOP/s")
-	})
-	b.Run("bwd", func(b *testing.B) {
-		for range b.N {
-			be.AttentionBackward(dq, dk, dv, dout, out, lse, q, k, v, lens, bs, t, hq, hkv, d, 0.088)
-		}
-		benchSync(b, be)
-		b.ReportMetric(2.5*flops*float64(b.N)/b.Elapsed().Seconds()/1e12, "TFLOP/s")
-	})
+	// F32: the CUDA-core kernels; BF16: the tensor-core kernels.
+	for _, dt := range []kernels.DType{kernels.F32, kernels.BF16} {
+		q, k, v := benchRand(be, b, dt, nq, 1), benchRand(be, b, dt, nk, 1), benchRand(be, b, dt, nk, 1)
+		b.Run(dt.String()+"/fwd", func(b *testing.B) {
+			for range b.N {
+				be.Attention(out, lse, q, k, v, lens, bs, t, hq, hkv, d, 0.088)
+			}
+			benchSync(b, be)
+			b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e12, "TFLOP/s")
+		})
+		b.Run(dt.String()+"/bwd", func(b *testing.B) {
+			for range b.N {
+				be.AttentionBackward(dq, dk, dv, dout, out, lse, q, k, v, lens, bs, t, hq, hkv, d, 0.088)
+			}
+			benchSync(b, be)
+			b.ReportMetric(2.5*flops*float64(b.N)/b.Elapsed().Seconds()/1e12, "TFLOP/s")
+		})
+	}
 }
 
 func BenchmarkGPULoss(b *testing.B) {

@@ -26,3 +26,17 @@ func TestEmulatedModelBF16TensorCore(t *testing.T) {
 	tol.Steps = 1
 	mptest.CheckRandom(t, newEmulated(t), mptest.TensorCoreConfig(128), 5, 1, 70, tol)
 }
+
+// TestGPUModelBF16 is TestEmulatedModelBF16 on a GPU.
+func TestGPUModelBF16(t *testing.T) {
+	mptest.CheckFixture(t, gpuBackend(t, false), mptest.FixtureDir(t, "qwen3-tiny-tied"), mptest.DefaultTolerances)
+}
+
+// TestGPUModelBF16TensorCore is TestEmulatedModelBF16TensorCore on a GPU,
+// for both tensor-core head dims and rows of several tiles.
+func TestGPUModelBF16TensorCore(t *testing.T) {
+	be := gpuBackend(t, false)
+	for _, d := range []int{64, 128} {
+		mptest.CheckRandom(t, be, mptest.TensorCoreConfig(d), 5, 3, 300, mptest.DefaultTolerances)
+	}
+}
