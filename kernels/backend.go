@@ -251,3 +251,27 @@ type Backend interface {
 	// (sqrt(v)/sqrt(1-b2^t) + eps), with g scaled by GradScale first.
 	AdamW(p, g, m, v Tensor, n int, a AdamWParams)
 }
+
+// Recorder is implemented by backends that can record the ops a function
+// queues once and replay them as one unit (CUDA graphs on GPUs): for loops
+// that run the same ops on the same tensors many times, such as decode
+// steps, where launching each op from the host would cost more than the
+// op itself. Callers check for it with a type assertion and fall back to
+// queuing the ops directly.
+type Recorder interface {
+	// Record runs fn, which must only queue compute ops on tensors that
+	// outlive the Graph (no Alloc, Free, Upload, Download, SumSquares or
+	// Sync), and returns those ops as a Graph without executing them. The
+	// ops' scalar arguments are fixed at recording; their tensors are read
+	// and written anew at each Replay.
+	Record(fn func()) (Graph, error)
+}
+
+// Graph is a recorded sequence of ops (see Recorder).
+type Graph interface {
+	// Replay queues the recorded ops, in order, after the work already
+	// queued. Errors surface at the backend's next Sync.
+	Replay()
+	// Free releases the graph. It must not be replayed afterwards.
+	Free()
+}

@@ -24,6 +24,10 @@ type GenerateOptions struct {
 	// Seed makes sampling reproducible: the host draws one uniform per row
 	// per step from a PCG stream seeded with it.
 	Seed uint64
+	// NoGraphs runs every decode step op by op even on backends that can
+	// record it once and replay it (kernels.Recorder: CUDA graphs). The
+	// tokens are the same either way.
+	NoGraphs bool
 }
 
 // decodeState holds the buffers of single-token decode steps for b rows.
@@ -38,6 +42,7 @@ type decodeState struct {
 	ln2, rstd2, down    kernels.Tensor
 	gate, up, act       kernels.Tensor
 	logits              kernels.Tensor // [b,V]
+	low                 kernels.Tensor // BF16 matmul inputs (PrecisionBF16)
 	owned               []kernels.Tensor
 }
 
@@ -71,6 +76,9 @@ func (m *Model) newDecodeState(b int) (*decodeState, error) {
 	s.ln2, s.rstd2, s.down = f(b*H), f(b), f(b*H)
 	s.gate, s.up, s.act = f(b*I), f(b*I), f(b*I)
 	s.logits = f(b * V)
+	if m.prec == PrecisionBF16 {
+		s.low = al(kernels.BF16, b*max(H, qd, I))
+	}
 	if err != nil {
 		s.free(be)
 		return nil, fmt.Errorf("model: decode buffers for %d rows: %w", b, err)
@@ -124,18 +132,21 @@ func (m *Model) decodeStep(s *decodeState, kc *kvCache) {
 	eps := float32(c.RMSNormEps)
 	be.Embedding(s.x, m.p.embed, s.ids, b, H)
 	for l := 0; l < c.Layers; l++ {
-		lp := &m.p.layers[l]
+		// m.cp: the BF16 weight copies in PrecisionBF16 (half the bytes
+		// each step reads), the F32 parameters otherwise.
+		lp := &m.cp.layers[l]
 		be.RMSNorm(s.ln, s.rstd, s.x, lp.inNorm, b, H, eps)
-		m.qkv(lp, s.ln, s.qp, s.kp, s.q, s.k, s.v, s.qrstd, s.krstd, s.pos, kernels.Tensor{}, b)
+		m.qkv(lp, s.ln, s.qp, s.kp, s.q, s.k, s.v, s.qrstd, s.krstd, s.pos, s.low, b)
 		be.CacheWrite(kc.k[l], s.k, s.pos, b, 1, kc.tmax, kvd)
 		be.CacheWrite(kc.v[l], s.v, s.pos, b, 1, kc.tmax, kvd)
 		be.AttentionDecode(s.att, s.q, kc.k[l], kc.v[l], s.lens, b, kc.tmax, c.Heads, c.KVHeads, d, c.attnScale())
-		linear(be, s.o, s.att, lp.wo, lp.bo, kernels.Tensor{}, b, H, c.Heads*d)
+		linear(be, s.o, s.att, lp.wo, lp.bo, s.low, b, H, c.Heads*d)
 		be.Add(s.x, s.x, s.o, b*H)
-		m.mlpBlock(lp, s.x, s.ln2, s.rstd2, s.gate, s.up, s.act, s.down, s.x, kernels.Tensor{}, b)
+		m.mlpBlock(lp, s.x, s.ln2, s.rstd2, s.gate, s.up, s.act, s.down, s.x, s.low, b)
 	}
 	be.RMSNorm(s.ln, s.rstd, s.x, m.p.norm, b, H, eps)
-	be.MatMul(s.logits, s.ln, m.p.head, b, c.VocabSize, H, false, true, 1, 0)
+	x := lowered(be, s.ln, m.cp.head, s.low, b*H)
+	be.MatMul(s.logits, x, m.cp.head, b, c.VocabSize, H, false, true, 1, 0)
 }
 
 // Generate continues each prompt (rows may differ in length) with batched
@@ -207,7 +218,27 @@ func (m *Model) Generate(prompts [][]int32, opt GenerateOptions) ([][]int32, err
 	// Logits of each row's last prompt token.
 	be.UploadInt32(s.out, last)
 	be.GatherRows(s.ln, a.lnf, s.out, b, c.Hidden)
-	be.MatMul(s.logits, s.ln, m.p.head, b, V, c.Hidden, false, true, 1, 0)
+	x := lowered(be, s.ln, m.cp.head, s.low, b*c.Hidden)
+	be.MatMul(s.logits, x, m.cp.head, b, V, c.Hidden, false, true, 1, 0)
+
+	// Decode steps after the first are recorded once and replayed where
+	// the backend can (CUDA graphs): a step is hundreds of small kernels,
+	// and launching each from the host would cost more than running it.
+	rec, _ := be.(kernels.Recorder)
+	if opt.NoGraphs {
+		rec = nil
+	}
+	var graph kernels.Graph
+	defer func() {
+		if graph != nil {
+			graph.Free()
+		}
+	}()
+	sample := func() { be.Sample(s.out, s.logits, s.u, b, V, temp, opt.TopK, topP) }
+	step := func() {
+		m.decodeStep(s, kc)
+		sample()
+	}
 
 	rng := rand.New(rand.NewPCG(opt.Seed, 0x9e3779b97f4a7c15))
 	u := make([]float32, b)
@@ -219,15 +250,31 @@ func (m *Model) Generate(prompts [][]int32, opt GenerateOptions) ([][]int32, err
 	for r := range prompts {
 		cur[r] = int32(len(prompts[r]))
 	}
-	for step := 0; step < opt.MaxNewTokens; step++ {
+	for i := 0; i < opt.MaxNewTokens; i++ {
 		for r := range u {
 			u[r] = rng.Float32() // in [0,1)
 		}
 		be.Upload(s.u, u)
-		be.Sample(s.out, s.logits, s.u, b, V, temp, opt.TopK, topP)
+		switch {
+		case i == 0:
+			sample() // the prefill's logits
+		case graph != nil:
+			graph.Replay()
+		default:
+			step()
+			if rec != nil {
+				// This step ran op by op first, so modules are loaded
+				// and tables uploaded; later steps replay the graph. On
+				// failure, steps simply keep running op by op.
+				if g, err := rec.Record(step); err == nil {
+					graph = g
+				}
+				rec = nil
+			}
+		}
 		be.DownloadInt32(next, s.out)
 		if err := be.Sync(); err != nil {
-			return nil, fmt.Errorf("model: generate step %d: %w", step, err)
+			return nil, fmt.Errorf("model: generate step %d: %w", i, err)
 		}
 		alive := false
 		for r := range next {
@@ -258,7 +305,6 @@ func (m *Model) Generate(prompts [][]int32, opt GenerateOptions) ([][]int32, err
 		be.UploadInt32(s.ids, next)
 		be.UploadInt32(s.pos, pos)
 		be.UploadInt32(s.lens, lensPlus)
-		m.decodeStep(s, kc)
 	}
 	return out, nil
 }

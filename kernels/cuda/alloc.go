@@ -21,6 +21,8 @@ type Stats struct {
 	CacheHits int64
 	// DeviceAllocs and DeviceFrees count cuMemAlloc and cuMemFree calls.
 	DeviceAllocs, DeviceFrees int64
+	// GraphReplays counts Graph.Replay calls (recorded decode steps).
+	GraphReplays int64
 	// FreeDeviceBytes and TotalDeviceBytes are cuMemGetInfo's view of the GPU
 	// (0 when unknown).
 	FreeDeviceBytes, TotalDeviceBytes int64
@@ -61,6 +63,16 @@ type cachingAllocator struct {
 	mem   deviceMem
 	free  map[int][]uintptr
 	stats Stats
+	// hold, when set (while a graph is recorded), receives the blocks put
+	// back instead of the cache: the graph's replays use them, so they
+	// stay out of reach of other allocations until the graph is freed.
+	hold *[]heldBlock
+}
+
+// heldBlock is a block kept for a recorded graph.
+type heldBlock struct {
+	p uintptr
+	c int
 }
 
 func newCachingAllocator(mem deviceMem) *cachingAllocator {
@@ -108,6 +120,10 @@ func (a *cachingAllocator) use(c int) {
 
 // put returns a block of class c to the cache.
 func (a *cachingAllocator) put(p uintptr, c int) {
+	if a.hold != nil {
+		*a.hold = append(*a.hold, heldBlock{p, c})
+		return
+	}
 	a.stats.Frees++
 	a.stats.InUseBytes -= int64(c)
 	a.stats.CachedBytes += int64(c)

@@ -112,6 +112,10 @@ type Backend struct {
 
 	firstErr error
 	closed   bool
+
+	// capturing is set while Record runs fn: host-side transfers,
+	// allocations and syncs are refused then.
+	capturing bool
 }
 
 // module is one compiled .cu file and its looked-up kernels.
@@ -490,6 +494,9 @@ func (b *Backend) check(op, call string, r int32) bool {
 // Sync waits for the stream and returns the first error since the last
 // Sync, including failures that kernels detected on the device.
 func (b *Backend) Sync() error {
+	if b.capturing {
+		return fmt.Errorf("cuda Sync: %w", errCapturing)
+	}
 	defer b.enter()()
 	b.check("Sync", "cuStreamSynchronize", b.drv.cuStreamSynchronize(b.stream))
 	if b.firstErr == nil || !isSticky(b.firstErr) {
@@ -735,6 +742,9 @@ func (b *Backend) ropeTable(op string, theta float32, headDim int) (uintptr, boo
 	key := [2]uint64{uint64(math.Float32bits(theta)), uint64(headDim)}
 	if p, ok := b.invFreq[key]; ok {
 		return p, true
+	}
+	if b.refuseInCapture(op) {
+		return 0, false
 	}
 	tab := ropeInvFreq(theta, headDim)
 	var p uintptr

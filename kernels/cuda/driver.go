@@ -16,6 +16,7 @@ const (
 	cuFuncAttrMaxDynamicSmem  = 8
 	cuStreamNonBlocking       = 1
 	cuEventDisableTiming      = 2
+	cuStreamCaptureRelaxed    = 2
 
 	cublasOpN             = 0
 	cublasOpT             = 1
@@ -70,6 +71,13 @@ type driverAPI struct {
 	cuEventDestroy            func(e uintptr) int32
 	cuGetErrorName            func(r int32, s **byte) int32
 	cuGetErrorString          func(r int32, s **byte) int32
+	// CUDA graphs (optional: Record reports their absence).
+	cuStreamBeginCapture        func(s uintptr, mode int32) int32
+	cuStreamEndCapture          func(s uintptr, g *uintptr) int32
+	cuGraphInstantiateWithFlags func(exec *uintptr, g uintptr, flags uint64) int32
+	cuGraphLaunch               func(exec, s uintptr) int32
+	cuGraphExecDestroy          func(exec uintptr) int32
+	cuGraphDestroy              func(g uintptr) int32
 }
 
 // blasAPI holds the cuBLAS functions (and cuBLASLt's version query).
@@ -166,6 +174,12 @@ func (d *driverAPI) symbols() []symbol {
 		{name: "cuEventDestroy_v2", fptr: &d.cuEventDestroy},
 		{name: "cuGetErrorName", fptr: &d.cuGetErrorName, optional: true},
 		{name: "cuGetErrorString", fptr: &d.cuGetErrorString, optional: true},
+		{name: "cuStreamBeginCapture_v2", fptr: &d.cuStreamBeginCapture, optional: true},
+		{name: "cuStreamEndCapture", fptr: &d.cuStreamEndCapture, optional: true},
+		{name: "cuGraphInstantiateWithFlags", fptr: &d.cuGraphInstantiateWithFlags, optional: true},
+		{name: "cuGraphLaunch", fptr: &d.cuGraphLaunch, optional: true},
+		{name: "cuGraphExecDestroy", fptr: &d.cuGraphExecDestroy, optional: true},
+		{name: "cuGraphDestroy", fptr: &d.cuGraphDestroy, optional: true},
 	}
 }
 

@@ -96,6 +96,9 @@ func isFloat(d kernels.DType) bool { return d == kernels.F32 || d == kernels.BF1
 
 // Alloc returns a zero-filled tensor of n elements.
 func (b *Backend) Alloc(d kernels.DType, n int) (kernels.Tensor, error) {
+	if b.capturing {
+		return kernels.Tensor{}, fmt.Errorf("cuda Alloc: %w", errCapturing)
+	}
 	if n < 0 {
 		return kernels.Tensor{}, fmt.Errorf("cuda Alloc: negative size %d", n)
 	}
@@ -119,6 +122,9 @@ func (b *Backend) Alloc(d kernels.DType, n int) (kernels.Tensor, error) {
 
 // Free returns a tensor's memory to the allocator's cache.
 func (b *Backend) Free(t kernels.Tensor) {
+	if b.refuseInCapture("Free") {
+		return
+	}
 	if !t.Valid() {
 		return
 	}
@@ -133,6 +139,9 @@ func (b *Backend) Free(t kernels.Tensor) {
 
 // Upload copies src into dst, converting to dst's dtype.
 func (b *Backend) Upload(dst kernels.Tensor, src []float32) {
+	if b.refuseInCapture("Upload") {
+		return
+	}
 	const op = "Upload"
 	p := anyPtr(op, "dst", dst, len(src))
 	if !isFloat(dst.DType) {
@@ -164,6 +173,9 @@ func (b *Backend) Upload(dst kernels.Tensor, src []float32) {
 
 // Download copies src's first len(dst) elements to dst as float32.
 func (b *Backend) Download(dst []float32, src kernels.Tensor) {
+	if b.refuseInCapture("Download") {
+		return
+	}
 	const op = "Download"
 	p := anyPtr(op, "src", src, len(dst))
 	if !isFloat(src.DType) {
@@ -193,6 +205,9 @@ func (b *Backend) Download(dst []float32, src kernels.Tensor) {
 
 // UploadInt32 copies ids into an I32 tensor.
 func (b *Backend) UploadInt32(dst kernels.Tensor, src []int32) {
+	if b.refuseInCapture("UploadInt32") {
+		return
+	}
 	p := ptr("UploadInt32", "dst", dst, kernels.I32, len(src))
 	if len(src) == 0 {
 		return
@@ -205,6 +220,9 @@ func (b *Backend) UploadInt32(dst kernels.Tensor, src []int32) {
 
 // DownloadInt32 copies an I32 tensor's first len(dst) elements to dst.
 func (b *Backend) DownloadInt32(dst []int32, src kernels.Tensor) {
+	if b.refuseInCapture("DownloadInt32") {
+		return
+	}
 	p := ptr("DownloadInt32", "src", src, kernels.I32, len(dst))
 	if len(dst) == 0 {
 		return
@@ -217,6 +235,9 @@ func (b *Backend) DownloadInt32(dst []int32, src kernels.Tensor) {
 
 // UploadRaw copies raw little-endian bytes into dst.
 func (b *Backend) UploadRaw(dst kernels.Tensor, src []byte) {
+	if b.refuseInCapture("UploadRaw") {
+		return
+	}
 	p := anyPtr("UploadRaw", "dst", dst, 0)
 	if len(src) > dst.N*dst.DType.Size() {
 		panic(fmt.Sprintf("cuda UploadRaw: %d bytes into a %d-byte tensor", len(src), dst.N*dst.DType.Size()))
@@ -230,6 +251,9 @@ func (b *Backend) UploadRaw(dst kernels.Tensor, src []byte) {
 
 // DownloadRaw copies len(dst) bytes of src's storage.
 func (b *Backend) DownloadRaw(dst []byte, src kernels.Tensor) {
+	if b.refuseInCapture("DownloadRaw") {
+		return
+	}
 	p := anyPtr("DownloadRaw", "src", src, 0)
 	if len(dst) > src.N*src.DType.Size() {
 		panic(fmt.Sprintf("cuda DownloadRaw: %d bytes from a %d-byte tensor", len(dst), src.N*src.DType.Size()))
@@ -319,6 +343,9 @@ func (b *Backend) Add(out, a, c kernels.Tensor, n int) {
 
 // SumSquares returns the sum of squares of x's first n elements, in double.
 func (b *Backend) SumSquares(x kernels.Tensor, n int) float64 {
+	if b.refuseInCapture("SumSquares") {
+		return math.NaN()
+	}
 	p := ptr("SumSquares", "x", x, kernels.F32, n)
 	if n == 0 {
 		return 0

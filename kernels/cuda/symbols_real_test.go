@@ -43,6 +43,14 @@ func TestRealLibrariesExportSymbols(t *testing.T) {
 	if err := bindAll(hb, pb, b.blas.symbols()); err != nil {
 		t.Error(err)
 	}
+	// Optional symbols are used when present: they must be present here.
+	if b.drv.cuStreamBeginCapture == nil || b.drv.cuStreamEndCapture == nil || b.drv.cuGraphInstantiateWithFlags == nil ||
+		b.drv.cuGraphLaunch == nil || b.drv.cuGraphExecDestroy == nil || b.drv.cuGraphDestroy == nil {
+		t.Error("the driver's CUDA graph functions did not bind")
+	}
+	if b.drv.cuMemGetInfo == nil || b.drv.cuGetErrorName == nil || b.blas.cublasGetStatusName == nil {
+		t.Error("an optional symbol did not bind")
+	}
 	// Without a GPU cuInit fails; the code must map to a named error.
 	r := b.drv.cuInit(0)
 	t.Logf("cuInit without a GPU: %v", b.drv.err("cuInit", r))

@@ -187,15 +187,38 @@ static inline void sdz_mma_bf16(float* d, const unsigned* a, const unsigned* b) 
   }
 }
 
-// Kernel registry: every kernel file's launchers, by name.
+// Kernel registry: every kernel file's launchers, by name. run calls the
+// kernel with a launch's parameter array; save copies the argument values
+// it points to (for graph capture, where cuLaunchKernel's caller reuses
+// its parameter block) and points *out at a parameter array of the copies.
+#include <memory>
+#include <tuple>
 typedef std::function<void(void**)> sdz_emu_fn;
-int sdz_emu_register(const char* name, sdz_emu_fn fn);
+typedef std::function<std::shared_ptr<void>(void**, void***)> sdz_emu_saver;
+struct sdz_emu_kernel {
+  sdz_emu_fn run;
+  sdz_emu_saver save;
+};
+int sdz_emu_register(const char* name, sdz_emu_kernel k);
 
 template <typename... A, size_t... I>
 void sdz_emu_call(void (*f)(A...), void** p, std::index_sequence<I...>) {
   f(*(A*)p[I]...);
 }
+template <typename... A, size_t... I>
+std::shared_ptr<void> sdz_emu_save(void** p, void*** out, std::index_sequence<I...>) {
+  struct Saved {
+    std::tuple<A...> vals;
+    void* ptrs[sizeof...(A) + 1];
+  };
+  auto s = std::make_shared<Saved>();
+  s->vals = std::tuple<A...>(*(A*)p[I]...);
+  ((s->ptrs[I] = (void*)&std::get<I>(s->vals)), ...);
+  *out = s->ptrs;
+  return s;
+}
 template <typename... A>
-sdz_emu_fn sdz_emu_launcher(void (*f)(A...)) {
-  return [f](void** p) { sdz_emu_call(f, p, std::index_sequence_for<A...>{}); };
+sdz_emu_kernel sdz_emu_launcher(void (*f)(A...)) {
+  return {[f](void** p) { sdz_emu_call(f, p, std::index_sequence_for<A...>{}); },
+          [](void** p, void*** out) { return sdz_emu_save<A...>(p, out, std::index_sequence_for<A...>{}); }};
 }

@@ -44,14 +44,22 @@ const sdz_emu_fn* curFn = nullptr;
 void** curParams = nullptr;
 std::vector<unsigned char> smemBuf(256 << 10);
 
-std::map<std::string, sdz_emu_fn>& registry() {
-  static std::map<std::string, sdz_emu_fn> r;
+std::map<std::string, sdz_emu_kernel>& registry() {
+  static std::map<std::string, sdz_emu_kernel> r;
   return r;
 }
-std::vector<const sdz_emu_fn*>& funcs() {
-  static std::vector<const sdz_emu_fn*> f;
+std::vector<const sdz_emu_kernel*>& funcs() {
+  static std::vector<const sdz_emu_kernel*> f;
   return f;
 }
+
+// Graph capture: while capture is set, stream work is recorded into it
+// instead of running; a graph replays its recorded work in order.
+struct EmuGraph {
+  std::vector<std::function<void()>> ops;
+};
+EmuGraph* capture = nullptr;
+const int kErrCaptureUnsupported = 900;  // CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED
 
 void setThreadIdx(int t) {
   threadIdx.x = t % blockDim.x;
@@ -135,8 +143,8 @@ void sdz_emu_warp_barrier() { yieldAs(WAIT_WARP); }
 uint64_t* sdz_emu_slots() { return slots.data(); }
 int sdz_emu_linear() { return cur; }
 
-int sdz_emu_register(const char* name, sdz_emu_fn fn) {
-  registry()[name] = fn;
+int sdz_emu_register(const char* name, sdz_emu_kernel k) {
+  registry()[name] = k;
   return 0;
 }
 
@@ -190,7 +198,36 @@ int cuStreamCreate(void** s, unsigned int) {
   return 0;
 }
 int cuStreamDestroy_v2(void*) { return 0; }
-int cuStreamSynchronize(void*) { return launchResult; }
+int cuStreamSynchronize(void*) { return capture ? kErrCaptureUnsupported : launchResult; }
+int cuStreamBeginCapture_v2(void*, int mode) {
+  if (capture) return kErrCaptureUnsupported;
+  if (mode != 2) return 1;  // the backend records in relaxed mode
+  capture = new EmuGraph;
+  return 0;
+}
+int cuStreamEndCapture(void*, void** g) {
+  if (!capture) return 1;
+  *g = capture;
+  capture = nullptr;
+  return 0;
+}
+int cuGraphInstantiateWithFlags(void** exec, void* g, unsigned long long) {
+  *exec = new EmuGraph(*(EmuGraph*)g);
+  return 0;
+}
+int cuGraphLaunch(void* exec, void*) {
+  if (capture) return kErrCaptureUnsupported;
+  for (auto& op : ((EmuGraph*)exec)->ops) op();
+  return 0;
+}
+int cuGraphExecDestroy(void* exec) {
+  delete (EmuGraph*)exec;
+  return 0;
+}
+int cuGraphDestroy(void* g) {
+  delete (EmuGraph*)g;
+  return 0;
+}
 // Device memory ends (256-byte aligned) right before a PROT_NONE page, so
 // a kernel reading or writing past the end of an allocation faults.
 static std::map<CUdeviceptr, std::pair<void*, size_t>> mappings;
@@ -224,24 +261,43 @@ int cuMemFreeHost(void* p) {
   return 0;
 }
 int cuMemcpyHtoDAsync_v2(CUdeviceptr dst, const void* src, size_t n, void*) {
+  if (capture) return kErrCaptureUnsupported;  // the backend refuses host transfers in capture
   memcpy((void*)dst, src, n);
   return 0;
 }
 int cuMemcpyDtoHAsync_v2(void* dst, CUdeviceptr src, size_t n, void*) {
+  if (capture) return kErrCaptureUnsupported;
   memcpy(dst, (const void*)src, n);
   return 0;
 }
 int cuMemcpyDtoDAsync_v2(CUdeviceptr dst, CUdeviceptr src, size_t n, void*) {
-  memmove((void*)dst, (const void*)src, n);
+  auto op = [=] { memmove((void*)dst, (const void*)src, n); };
+  if (capture) {
+    capture->ops.push_back(op);
+  } else {
+    op();
+  }
   return 0;
 }
 int cuMemsetD8Async(CUdeviceptr dst, unsigned char v, size_t n, void*) {
-  memset((void*)dst, v, n);
+  auto op = [=] { memset((void*)dst, v, n); };
+  if (capture) {
+    capture->ops.push_back(op);
+  } else {
+    op();
+  }
   return 0;
 }
 int cuMemsetD32Async(CUdeviceptr dst, unsigned int v, size_t n, void*) {
-  unsigned int* p = (unsigned int*)dst;
-  for (size_t i = 0; i < n; i++) p[i] = v;
+  auto op = [=] {
+    unsigned int* p = (unsigned int*)dst;
+    for (size_t i = 0; i < n; i++) p[i] = v;
+  };
+  if (capture) {
+    capture->ops.push_back(op);
+  } else {
+    op();
+  }
   return 0;
 }
 int cuMemGetInfo_v2(size_t* f, size_t* t) {
@@ -263,15 +319,11 @@ int cuModuleGetFunction(void** f, void*, const char* name) {
   return 0;
 }
 int cuFuncSetAttribute(void*, int, int) { return 0; }
-int cuLaunchKernel(void* f, unsigned int gx, unsigned int gy, unsigned int gz, unsigned int bx, unsigned int by,
-                   unsigned int bz, unsigned int smem, void*, void** params, void** extra) {
-  size_t idx = (size_t)(uintptr_t)f;
-  if (idx == 0 || idx > funcs().size()) return 400;
-  if (bx * by * bz == 0 || bx * by * bz > 1024 || gx * gy * gz == 0 || smem > 232448 || extra) return 1;
-  if ((bx * by * bz) % 32 != 0) return 1;  // the emulator's warps are whole
+static void launchNow(size_t idx, unsigned int gx, unsigned int gy, unsigned int gz, unsigned int bx, unsigned int by,
+                      unsigned int bz, unsigned int smem, void** params) {
   int rc = 0;
   std::thread worker([&] {
-    curFn = funcs()[idx - 1];
+    curFn = &funcs()[idx - 1]->run;
     curParams = params;
     blockDim = {bx, by, bz};
     gridDim = {gx, gy, gz};
@@ -287,6 +339,21 @@ int cuLaunchKernel(void* f, unsigned int gx, unsigned int gy, unsigned int gz, u
   });
   worker.join();
   if (rc && !launchResult) launchResult = rc;
+}
+int cuLaunchKernel(void* f, unsigned int gx, unsigned int gy, unsigned int gz, unsigned int bx, unsigned int by,
+                   unsigned int bz, unsigned int smem, void*, void** params, void** extra) {
+  size_t idx = (size_t)(uintptr_t)f;
+  if (idx == 0 || idx > funcs().size()) return 400;
+  if (bx * by * bz == 0 || bx * by * bz > 1024 || gx * gy * gz == 0 || smem > 232448 || extra) return 1;
+  if ((bx * by * bz) % 32 != 0) return 1;  // the emulator's warps are whole
+  if (capture) {
+    // The caller reuses its parameter block: keep copies of the values.
+    void** saved = nullptr;
+    std::shared_ptr<void> keep = funcs()[idx - 1]->save(params, &saved);
+    capture->ops.push_back([=] { launchNow(idx, gx, gy, gz, bx, by, bz, smem, saved); (void)keep; });
+    return 0;
+  }
+  launchNow(idx, gx, gy, gz, bx, by, bz, smem, params);
   return 0;
 }
 int cuEventCreate(void** e, unsigned int) {
@@ -349,6 +416,12 @@ static int gemm(int ta, int tb, int m, int n, int k, const float* alpha, const v
 int cublasGemmEx(void*, int ta, int tb, int m, int n, int k, const void* alpha, const void* A, int at, int lda,
                  const void* B, int bt, int ldb, const void* beta, void* C, int ct, int ldc, int compute, int algo) {
   if (algo != -1) return 7;
+  if (capture) {
+    // Host-pointer scalars are read at the call, as cuBLAS does.
+    float al = *(const float*)alpha, be = *(const float*)beta;
+    capture->ops.push_back([=] { gemm(ta, tb, m, n, k, &al, A, at, lda, B, bt, ldb, &be, C, ct, ldc, compute); });
+    return 0;
+  }
   return gemm(ta, tb, m, n, k, (const float*)alpha, A, at, lda, B, bt, ldb, (const float*)beta, C, ct, ldc, compute);
 }
 
@@ -356,6 +429,14 @@ int cublasGemmStridedBatchedEx(void*, int ta, int tb, int m, int n, int k, const
                                int lda, long long sa, const void* B, int bt, int ldb, long long sb, const void* beta,
                                void* C, int ct, int ldc, long long sc, int batch, int compute, int algo) {
   if (algo != -1 || batch < 0) return 7;
+  if (capture) {
+    float al = *(const float*)alpha, be = *(const float*)beta;
+    capture->ops.push_back([=] {
+      cublasGemmStridedBatchedEx(nullptr, ta, tb, m, n, k, &al, A, at, lda, sa, B, bt, ldb, sb, &be, C, ct, ldc, sc,
+                                 batch, compute, algo);
+    });
+    return 0;
+  }
   int esA = at == 0 ? 4 : 2, esB = bt == 0 ? 4 : 2;
   for (int i = 0; i < batch; i++) {
     int r = gemm(ta, tb, m, n, k, (const float*)alpha, (const char*)A + i * sa * esA, at, lda,
