@@ -35,13 +35,15 @@ bench() { # NAME TIMEOUT CMD...
 	out=$(timeout "$to" "$@" 2>&1 | tee "$OUTD/$name.log" | tail -n 3 | tr '\n' ' ')
 	ROWS+=("$name | ${out:0:160}")
 }
-bench sdzero-train-0.6b 150 ./sdzero bench train --device cuda --preset 0.6b --batch 8 --seq 1024 --steps 5
-bench sdzero-train-4b 150 ./sdzero bench train --device cuda --preset 4b --batch 4 --seq 1024 --steps 3
-bench sdzero-decode-0.6b 120 ./sdzero bench decode --device cuda --preset 0.6b --batch 64 --prompt 128 --new 256 --steps 1
-bench sdzero-distill-0.6b 120 ./sdzero bench distill --device cuda --preset 0.6b --batch 8 --seq 2048 --steps 3
+# Time limits add up to 560 s: the run tool allows 600 s per call.
+bench sdzero-train-0.6b 80 ./sdzero bench train --device cuda --preset 0.6b --batch 8 --seq 1024 --steps 5
+bench sdzero-train-4b 100 ./sdzero bench train --device cuda --preset 4b --batch 4 --seq 1024 --steps 3
+bench sdzero-decode-0.6b 60 ./sdzero bench decode --device cuda --preset 0.6b --batch 64 --prompt 128 --new 256 --steps 2
+bench sdzero-decode-0.6b-nographs 60 ./sdzero bench decode --device cuda --preset 0.6b --batch 64 --prompt 128 --new 256 --steps 1 --no-graphs
+bench sdzero-distill-0.6b 60 ./sdzero bench distill --device cuda --preset 0.6b --batch 8 --seq 2048 --steps 3
 if [ -f pytorch_anchors.py ]; then
-	bench torch-train-0.6b 150 python3 pytorch_anchors.py train --size 0.6B --batch 8 --seq 1024
-	bench torch-decode-0.6b 150 python3 pytorch_anchors.py decode --size 0.6B --batch 64
+	bench torch-train-0.6b 100 python3 pytorch_anchors.py train --size 0.6B --batch 8 --seq 1024
+	bench torch-decode-0.6b 100 python3 pytorch_anchors.py decode --size 0.6B --batch 64
 	if [ "${ANCHOR_COMPILED:-0}" = 1 ]; then
 		bench torch-train-compiled-0.6b 300 python3 pytorch_anchors.py train-compiled --size 0.6B --batch 8 --seq 1024
 	fi

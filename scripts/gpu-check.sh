@@ -90,9 +90,9 @@ groups() {
 
 # Time limits add up to under 560 s: the run tool allows 600 s per call.
 step cuda-unit 30 env -C kernels/cuda "$PWD/$G/cuda.test" -test.v -test.run 'TestNewWithoutDriver|TestEmbedded|TestCache|TestKernelNames|TestChooseTarget|TestError|TestHalf|TestFindLibs|TestSearchDirs|TestSizeClass|TestCachingAllocator'
-step conformance-fp32 120 env -C kernels/cuda "$PWD/$G/cuda.test" -test.v -test.run 'TestConformanceGPU$'
+step conformance-fp32 100 env -C kernels/cuda "$PWD/$G/cuda.test" -test.v -test.run 'TestConformanceGPU$'
 step conformance-tf32 60 env -C kernels/cuda "$PWD/$G/cuda.test" -test.v -test.run 'TestConformanceGPUTF32$'
-step cuda-gpu-extra 60 env -C kernels/cuda "$PWD/$G/cuda.test" -test.v -test.run 'GPU' -test.skip 'TestConformanceGPU'
+step cuda-gpu-extra 90 env -C kernels/cuda "$PWD/$G/cuda.test" -test.v -test.run 'GPU' -test.skip 'TestConformanceGPU'
 step cuda-bench 90 env -C kernels/cuda "$PWD/$G/cuda.test" -test.run '^$' -test.bench GPU -test.benchtime 10x
 if [ -x "$G/model.test" ]; then
 	step model-parity 90 env -C model "$PWD/$G/model.test" -test.v

@@ -55,6 +55,9 @@ type Options struct {
 	Seed uint64
 	// Precision of the models' matmuls (the zero value is fp32).
 	Precision model.Precision
+	// NoGraphs makes decode run every step op by op even where the backend
+	// can replay a recorded step (CUDA graphs), to measure what they save.
+	NoGraphs bool
 }
 
 // Result is a benchmark's measurements.
@@ -361,7 +364,7 @@ func Decode(be kernels.Backend, cfg *model.Config, o Options) (*Result, error) {
 	seed := o.Seed
 	step := func() error {
 		seed++
-		out, err := m.Generate(prompts, model.GenerateOptions{MaxNewTokens: o.NewTokens, Temperature: 1, TopP: 1, Seed: seed})
+		out, err := m.Generate(prompts, model.GenerateOptions{MaxNewTokens: o.NewTokens, Temperature: 1, TopP: 1, Seed: seed, NoGraphs: o.NoGraphs})
 		if err != nil {
 			return err
 		}
