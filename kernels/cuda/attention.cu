@@ -296,9 +296,11 @@ extern "C" __global__ void __launch_bounds__(256) sdz_attn_bwd_dkdv(float* dk, f
 
 // sdz_attn_decode: one block (4 warps) per (h, b); warps split the keys,
 // each keeps an online softmax, and the block merges them at the end.
-// q [B,HQ,D], kc/vc [B,TMAX,HKV,D], out [B,HQ,D]. smem: 4*(D+2) floats.
-extern "C" __global__ void __launch_bounds__(128) sdz_attn_decode(float* out, const float* q, const float* kc, const float* vc,
-                                           const int* lens, int B, int TMAX, int HQ, int HKV, int D, float scale) {
+// q [B,HQ,D] F32, kc/vc [B,TMAX,HKV,D] of dtype cdt (F32 or BF16), out
+// [B,HQ,D]. smem: 4*(D+2) floats. Used when a group has more than
+// SDZ_MAXG query heads; sdz_attn_decode_g below reads each kv head once.
+extern "C" __global__ void __launch_bounds__(128) sdz_attn_decode(float* out, const float* q, const void* kc, const void* vc,
+                                           const int* lens, int B, int TMAX, int HQ, int HKV, int D, float scale, int cdt) {
   SDZ_DYN_SMEM(float, smem);
   int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, nw = blockDim.x >> 5;
   int h = blockIdx.x, b = blockIdx.y, kvh = h / (HQ / HKV);
@@ -313,13 +315,12 @@ extern "C" __global__ void __launch_bounds__(128) sdz_attn_decode(float* out, co
   }
   float m = -sdz_inf(), l = 0.f;
   for (int j = warp; j < len; j += nw) {
-    const float* kr = kc + (((long long)b * TMAX + j) * HKV + kvh) * D;
-    const float* vr = vc + (((long long)b * TMAX + j) * HKV + kvh) * D;
+    long long row = (((long long)b * TMAX + j) * HKV + kvh) * D;
     float dot = 0.f;
 #pragma unroll
     for (int a = 0; a < SDZ_MAXA; a++) {
       int c = lane + 32 * a;
-      if (c < D) dot += qreg[a] * kr[c];
+      if (c < D) dot += qreg[a] * sdz_load(kc, cdt, row + c);
     }
     float s = sdz_warp_sum(dot) * scale;
     float mnew = fmaxf(m, s);
@@ -329,7 +330,7 @@ extern "C" __global__ void __launch_bounds__(128) sdz_attn_decode(float* out, co
 #pragma unroll
     for (int a = 0; a < SDZ_MAXA; a++) {
       int c = lane + 32 * a;
-      if (c < D) acc[a] = acc[a] * corr + p * vr[c];
+      if (c < D) acc[a] = acc[a] * corr + p * sdz_load(vc, cdt, row + c);
     }
     m = mnew;
   }
@@ -356,4 +357,114 @@ extern "C" __global__ void __launch_bounds__(128) sdz_attn_decode(float* out, co
     for (int w = 0; w < nw; w++) s += wm[w] == -sdz_inf() ? 0.f : wa[w * D + c] * expf(wm[w] - M);
     orow[c] = L > 0.f ? s / L : 0.f;
   }
+}
+
+#define SDZ_MAXG 8
+
+// sdz_attn_decode_g: one block (8 warps) per (kv head, row) serving all G
+// <= SDZ_MAXG query heads of the group, so each cache row is read once per
+// step rather than G times: decoding is bound by reading the cache. Warps
+// split the keys; per key, a warp scores it against each query head of the
+// group, with one online softmax per head; the block merges the warps.
+// smem: nw*G*(D+2) floats.
+// A = ceil(D/32) per lane, a template parameter so the registers match the
+// head dim (sdz_attn_decode_gA for A = 1, 2, 4, 8).
+template <int A>
+__device__ void sdz_attn_decode_g(float* out, const float* q, const void* kc, const void* vc, const int* lens, int TMAX,
+                                  int HQ, int HKV, int D, float scale, int cdt) {
+  SDZ_DYN_SMEM(float, smem);
+  int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, nw = blockDim.x >> 5;
+  int kvh = blockIdx.x, b = blockIdx.y, G = HQ / HKV;
+  int len = sdz_len(lens, b, TMAX);
+  float qreg[SDZ_MAXG][A], acc[SDZ_MAXG][A], m[SDZ_MAXG], l[SDZ_MAXG];
+#pragma unroll
+  for (int g = 0; g < SDZ_MAXG; g++) {
+    const float* qr = q + ((long long)b * HQ + kvh * G + g) * D;
+#pragma unroll
+    for (int a = 0; a < A; a++) {
+      int c = lane + 32 * a;
+      qreg[g][a] = (g < G && c < D) ? qr[c] : 0.f;
+      acc[g][a] = 0.f;
+    }
+    m[g] = -sdz_inf();
+    l[g] = 0.f;
+  }
+  for (int j = warp; j < len; j += nw) {
+    long long row = (((long long)b * TMAX + j) * HKV + kvh) * D;
+    float kr[A], vr[A];
+#pragma unroll
+    for (int a = 0; a < A; a++) {
+      int c = lane + 32 * a;
+      kr[a] = c < D ? sdz_load(kc, cdt, row + c) : 0.f;
+      vr[a] = c < D ? sdz_load(vc, cdt, row + c) : 0.f;
+    }
+#pragma unroll
+    for (int g = 0; g < SDZ_MAXG; g++) {
+      if (g >= G) break;
+      float dot = 0.f;
+#pragma unroll
+      for (int a = 0; a < A; a++) dot += qreg[g][a] * kr[a];
+      float s = sdz_warp_sum(dot) * scale;
+      float mnew = fmaxf(m[g], s);
+      float corr = expf(m[g] - mnew);
+      float p = expf(s - mnew);
+      l[g] = l[g] * corr + p;
+#pragma unroll
+      for (int a = 0; a < A; a++) acc[g][a] = acc[g][a] * corr + p * vr[a];
+      m[g] = mnew;
+    }
+  }
+  // Per-warp partials: wm[nw][G], wl[nw][G], wa[nw][G][D].
+  float* wm = smem;
+  float* wl = wm + nw * G;
+  float* wa = wl + nw * G;
+#pragma unroll
+  for (int g = 0; g < SDZ_MAXG; g++) {
+    if (g >= G) break;
+    if (lane == 0) {
+      wm[warp * G + g] = m[g];
+      wl[warp * G + g] = l[g];
+    }
+#pragma unroll
+    for (int a = 0; a < A; a++) {
+      int c = lane + 32 * a;
+      if (c < D) wa[(warp * G + g) * D + c] = acc[g][a];
+    }
+  }
+  __syncthreads();
+  for (int idx = tid; idx < G * D; idx += blockDim.x) {
+    int g = idx / D, c = idx - g * D;
+    float M = -sdz_inf();
+    for (int w = 0; w < nw; w++) M = fmaxf(M, wm[w * G + g]);
+    float L = 0.f, s = 0.f;
+    for (int w = 0; w < nw; w++) {
+      float mw = wm[w * G + g];
+      if (mw == -sdz_inf()) continue;
+      float e = expf(mw - M);
+      L += wl[w * G + g] * e;
+      s += wa[(w * G + g) * D + c] * e;
+    }
+    out[((long long)b * HQ + kvh * G + g) * D + c] = L > 0.f ? s / L : 0.f;
+  }
+}
+
+extern "C" __global__ void __launch_bounds__(256) sdz_attn_decode_g1(float* out, const float* q, const void* kc,
+                                                                      const void* vc, const int* lens, int TMAX, int HQ,
+                                                                      int HKV, int D, float scale, int cdt) {
+  sdz_attn_decode_g<1>(out, q, kc, vc, lens, TMAX, HQ, HKV, D, scale, cdt);
+}
+extern "C" __global__ void __launch_bounds__(256) sdz_attn_decode_g2(float* out, const float* q, const void* kc,
+                                                                      const void* vc, const int* lens, int TMAX, int HQ,
+                                                                      int HKV, int D, float scale, int cdt) {
+  sdz_attn_decode_g<2>(out, q, kc, vc, lens, TMAX, HQ, HKV, D, scale, cdt);
+}
+extern "C" __global__ void __launch_bounds__(256) sdz_attn_decode_g4(float* out, const float* q, const void* kc,
+                                                                      const void* vc, const int* lens, int TMAX, int HQ,
+                                                                      int HKV, int D, float scale, int cdt) {
+  sdz_attn_decode_g<4>(out, q, kc, vc, lens, TMAX, HQ, HKV, D, scale, cdt);
+}
+extern "C" __global__ void __launch_bounds__(256) sdz_attn_decode_g8(float* out, const float* q, const void* kc,
+                                                                      const void* vc, const int* lens, int TMAX, int HQ,
+                                                                      int HKV, int D, float scale, int cdt) {
+  sdz_attn_decode_g<8>(out, q, kc, vc, lens, TMAX, HQ, HKV, D, scale, cdt);
 }

@@ -13,7 +13,7 @@ import (
 
 func TestEmbeddedSources(t *testing.T) {
 	files := kernelFiles()
-	want := []string{"attention.cu", "elementwise.cu", "loss.cu", "norm.cu", "sample.cu"}
+	want := []string{"attention.cu", "attention_tc.cu", "elementwise.cu", "loss.cu", "norm.cu", "sample.cu"}
 	if !slices.Equal(files, want) {
 		t.Fatalf("embedded kernel files %v, want %v", files, want)
 	}

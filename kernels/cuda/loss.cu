@@ -95,29 +95,35 @@ extern "C" __global__ void __launch_bounds__(512) sdz_distill_full(float* loss, 
   }
   sdz_block_ms(ms, ss, shm, shs);
   sdz_block_ms(mt, st, shm, shs);
-  float lses = ms + logf(ss), lset = mt + logf(st);
+  // p = exp(z - max)/sum rather than exp(z - lse): its normalisation then
+  // holds to float32 precision, which the KL in the gradient needs.
+  float iss = 1.f / ss, ist = 1.f / st;
+  // log p - log q in double, (s - t)/T + (lse_t - lse_s): where the logits
+  // are large and p and q nearly agree, float32 would leave it (and the
+  // reverse-KL gradient p*(log p - log q - KL)) with few correct digits.
+  double invd = 1.0 / (double)temp;
+  double dl = (double)mt + log((double)st) - (double)ms - log((double)ss);  // lse_t - lse_s (ms, mt are scaled)
   double kqp = 0.0, kpq = 0.0;
   for (int j = threadIdx.x; j < vocab; j += blockDim.x) {
     if (!sdz_keep(sdz_key(t[j]), j, kk, ik)) continue;
-    float lp = s[j] * inv - lses, lq = t[j] * inv - lset;
-    float p = expf(lp), q = expf(lq);
-    if (q > 0.f) kqp += (double)q * (double)(lq - lp);
-    if (p > 0.f) kpq += (double)p * (double)(lp - lq);
+    float p = expf(s[j] * inv - ms) * iss, q = expf(t[j] * inv - mt) * ist;
+    double lpq = ((double)s[j] - (double)t[j]) * invd + dl;
+    if (q > 0.f) kqp -= (double)q * lpq;
+    if (p > 0.f) kpq += (double)p * lpq;
   }
   kqp = sdz_block_sum_d(kqp, shd);
   kpq = sdz_block_sum_d(kpq, shd);
   if (threadIdx.x == 0 && loss) loss[r] = wr * (float)((double)fw * kqp + (1.0 - (double)fw) * kpq);
   if (ds) {
     float c = gscale * wr * inv;
-    float kl = (float)kpq;
+    double dk = dl - kpq;
     for (int j = threadIdx.x; j < vocab; j += blockDim.x) {
       if (!sdz_keep(sdz_key(t[j]), j, kk, ik)) {
         ds[j] = 0.f;
         continue;
       }
-      float lp = s[j] * inv - lses, lq = t[j] * inv - lset;
-      float p = expf(lp), q = expf(lq);
-      float rev = p > 0.f ? p * (lp - lq - kl) : 0.f;
+      float p = expf(s[j] * inv - ms) * iss, q = expf(t[j] * inv - mt) * ist;
+      float rev = p > 0.f ? p * (float)(((double)s[j] - (double)t[j]) * invd + dk) : 0.f;
       ds[j] = c * (fw * (p - q) + (1.f - fw) * rev);
     }
   }
@@ -149,24 +155,28 @@ extern "C" __global__ void __launch_bounds__(512) sdz_distill_topk(float* loss, 
   sdz_block_topk(t, vocab, K, ids, hist, shi);
   float inv = 1.f / temp;
   for (int i = threadIdx.x; i < K; i += blockDim.x) {
-    sv[i] = s[ids[i]] * inv;
-    tv[i] = t[ids[i]] * inv;
+    sv[i] = s[ids[i]];  // unscaled: see the log p - log q note in sdz_distill_full
+    tv[i] = t[ids[i]];
   }
   __syncthreads();
   float ms = -sdz_inf(), ss = 0.f, mt = -sdz_inf(), st = 0.f;
   for (int i = threadIdx.x; i < K; i += blockDim.x) {
-    sdz_ms_add(ms, ss, sv[i]);
-    sdz_ms_add(mt, st, tv[i]);
+    sdz_ms_add(ms, ss, sv[i] * inv);
+    sdz_ms_add(mt, st, tv[i] * inv);
   }
   sdz_block_ms(ms, ss, shm, shs);
   sdz_block_ms(mt, st, shm, shs);
-  float lses = ms + logf(ss), lset = mt + logf(st);
+  // p = exp(z - max)/sum rather than exp(z - lse): its normalisation then
+  // holds to float32 precision, which the KL in the gradient needs.
+  float iss = 1.f / ss, ist = 1.f / st;
+  double invd = 1.0 / (double)temp;
+  double dl = (double)mt + log((double)st) - (double)ms - log((double)ss);  // lse_t - lse_s (ms, mt are scaled)
   double kqp = 0.0, kpq = 0.0;
   for (int i = threadIdx.x; i < K; i += blockDim.x) {
-    float lp = sv[i] - lses, lq = tv[i] - lset;
-    float p = expf(lp), q = expf(lq);
-    if (q > 0.f) kqp += (double)q * (double)(lq - lp);
-    if (p > 0.f) kpq += (double)p * (double)(lp - lq);
+    float p = expf(sv[i] * inv - ms) * iss, q = expf(tv[i] * inv - mt) * ist;
+    double lpq = ((double)sv[i] - (double)tv[i]) * invd + dl;
+    if (q > 0.f) kqp -= (double)q * lpq;
+    if (p > 0.f) kpq += (double)p * lpq;
   }
   kqp = sdz_block_sum_d(kqp, shd);
   kpq = sdz_block_sum_d(kpq, shd);
@@ -177,11 +187,10 @@ extern "C" __global__ void __launch_bounds__(512) sdz_distill_topk(float* loss, 
     for (int j = threadIdx.x; j < vocab; j += blockDim.x) ds[j] = 0.f;
     __syncthreads();
     float c = gscale * wr * inv;
-    float kl = (float)kpq;
+    double dk = dl - kpq;
     for (int i = threadIdx.x; i < K; i += blockDim.x) {
-      float lp = sv[i] - lses, lq = tv[i] - lset;
-      float p = expf(lp), q = expf(lq);
-      float rev = p > 0.f ? p * (lp - lq - kl) : 0.f;
+      float p = expf(sv[i] * inv - ms) * iss, q = expf(tv[i] * inv - mt) * ist;
+      float rev = p > 0.f ? p * (float)(((double)sv[i] - (double)tv[i]) * invd + dk) : 0.f;
       ds[ids[i]] = c * (fw * (p - q) + (1.f - fw) * rev);
     }
   }

@@ -19,14 +19,16 @@ const (
 )
 
 const (
-	attnQ       = 8  // queries (or keys) per attention block: one per warp
-	attnT       = 32 // keys (or queries) per shared-memory tile
-	attnMaxD    = 256
-	decodeWarps = 4
-	tcRows      = 64   // rows (queries or keys) per tensor-core attention block: 16 per warp
-	tcTile      = 32   // keys (dq) or queries (dk/dv) per tile of the tensor-core backward
-	sortMax     = 1024 // candidates sdz_sample_sorted and sdz_distill_topk hold in shared memory
-	rowThreads  = 512  // threads per row for the loss and sampling kernels
+	attnQ        = 8  // queries (or keys) per attention block: one per warp
+	attnT        = 32 // keys (or queries) per shared-memory tile
+	attnMaxD     = 256
+	decodeWarps  = 4
+	decodeGWarps = 8    // warps of sdz_attn_decode_g
+	decodeMaxG   = 8    // SDZ_MAXG: query heads per kv head sdz_attn_decode_g serves
+	tcRows       = 64   // rows (queries or keys) per tensor-core attention block: 16 per warp
+	tcTile       = 32   // keys (dq) or queries (dk/dv) per tile of the tensor-core backward
+	sortMax      = 1024 // candidates sdz_sample_sorted and sdz_distill_topk hold in shared memory
+	rowThreads   = 512  // threads per row for the loss and sampling kernels
 )
 
 // tensorBuf returns t's buffer, panicking with the op's name on misuse.
@@ -785,21 +787,37 @@ func (b *Backend) AttentionBackward(dq, dk, dv, dout, out, lse, q, k, v, lens ke
 }
 
 // AttentionDecode attends one query per row to the first lens[r] cache rows.
+// The caches may be F32 or BF16 (both the same). Groups of up to decodeMaxG
+// query heads per kv head read each cache row once (sdz_attn_decode_g).
 func (b *Backend) AttentionDecode(out, q, kc, vc, lens kernels.Tensor, bsz, tmax, hq, hkv, d int, scale float32) {
 	const op = "AttentionDecode"
 	attnCheck(op, bsz, tmax, hq, hkv, d)
 	po := ptr(op, "out", out, kernels.F32, bsz*hq*d)
 	pq := ptr(op, "q", q, kernels.F32, bsz*hq*d)
-	pk := ptr(op, "kc", kc, kernels.F32, bsz*tmax*hkv*d)
-	pv := ptr(op, "vc", vc, kernels.F32, bsz*tmax*hkv*d)
+	cdt := kc.DType
+	if cdt != kernels.F32 && cdt != kernels.BF16 {
+		panic(fmt.Sprintf("cuda %s: kc is %s, want F32 or BF16", op, cdt))
+	}
+	pk := ptr(op, "kc", kc, cdt, bsz*tmax*hkv*d)
+	pv := ptr(op, "vc", vc, cdt, bsz*tmax*hkv*d)
 	pn := ptr(op, "lens", lens, kernels.I32, bsz)
 	if bsz == 0 || hq == 0 || d == 0 {
 		return
 	}
 	defer b.enter()()
+	if g := hq / hkv; g <= decodeMaxG {
+		smem := 4 * decodeGWarps * g * (d + 2)
+		a := 1 // ceil(d/32) rounded up to a power of two: the kernel's registers per lane
+		for 32*a < d {
+			a *= 2
+		}
+		b.launch(op, fileAttn, fmt.Sprintf("sdz_attn_decode_g%d", a), dim3{uint32(hkv), uint32(bsz), 1}, dim3{32 * decodeGWarps, 1, 1}, smem,
+			po, pq, pk, pv, pn, tmax, hq, hkv, d, scale, int(cdt))
+		return
+	}
 	smem := 4 * (2*decodeWarps + decodeWarps*d)
 	b.launch(op, fileAttn, "sdz_attn_decode", dim3{uint32(hq), uint32(bsz), 1}, dim3{32 * decodeWarps, 1, 1}, smem,
-		po, pq, pk, pv, pn, bsz, tmax, hq, hkv, d, scale)
+		po, pq, pk, pv, pn, bsz, tmax, hq, hkv, d, scale, int(cdt))
 }
 
 // CacheWrite copies x [b,t,width] into cache rows start[r].. (2- or 4-byte

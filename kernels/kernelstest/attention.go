@@ -96,6 +96,7 @@ func attnShapes() []attnShape {
 		{2, 20, 6, 2, 32, []int32{13, 20}},
 		{3, 40, 4, 2, 16, []int32{40, 23, 1}},
 		{1, 300, 2, 1, 8, []int32{290}},
+		{2, 19, 10, 1, 8, []int32{19, 4}}, // a group of 10 query heads
 	}
 }
 
@@ -155,12 +156,39 @@ func testAttention(x *h) {
 // full attention at each row's last position.
 func testAttentionDecode(x *h) {
 	be := x.be
-	for _, s := range attnShapes() {
+	cacheTypes := []kernels.DType{kernels.F32}
+	if be.Supports(kernels.BF16) {
+		cacheTypes = append(cacheTypes, kernels.BF16)
+	}
+	for _, ct := range cacheTypes {
+		for _, s := range attnShapes() {
+			testAttentionDecodeShape(x, s, ct)
+		}
+	}
+}
+
+// testAttentionDecodeShape checks AttentionDecode with caches of dtype ct
+// (a BF16 cache holds bf16-rounded values; the math stays F32, so the
+// tolerance is F32's).
+func testAttentionDecodeShape(x *h, s attnShape, ct kernels.DType) {
+	be := x.be
+	{
 		b, tmax, hq, hkv, d := s.b, s.t, s.hq, s.hkv, s.d
 		scale := 1 / math.Sqrt(float64(d))
 		q := x.randn(b*tmax*hq*d, 1.5)
 		kc, vc := x.randn(b*tmax*hkv*d, 1.5), x.randn(b*tmax*hkv*d, 1)
 		kt, vt, lt := x.f32("kc", kc), x.f32("vc", vc), x.i32("lens", s.lens)
+		kd, vd := kt, vt
+		if ct == kernels.BF16 {
+			for i := range kc {
+				kc[i] = kernels.BF16ToF32(kernels.F32ToBF16(kc[i]))
+				vc[i] = kernels.BF16ToF32(kernels.F32ToBF16(vc[i]))
+			}
+			kt, vt = x.f32("kc", kc), x.f32("vc", vc)
+			kd, vd = x.view("kc16", ct, len(kc)), x.view("vc16", ct, len(vc))
+			be.Upload(kd, kc)
+			be.Upload(vd, vc)
+		}
 		full := x.view("full", kernels.F32, len(q))
 		lse := x.view("lse", kernels.F32, b*hq*tmax)
 		be.Attention(full, lse, x.f32("q", q), kt, vt, lt, b, tmax, hq, hkv, d, float32(scale))
@@ -176,7 +204,7 @@ func testAttentionDecode(x *h) {
 			}
 		}
 		out := x.f32("out", x.randn(b*hq*d, 1))
-		be.AttentionDecode(out, x.f32("q1", q1), kt, vt, lt, b, tmax, hq, hkv, d, float32(scale))
+		be.AttentionDecode(out, x.f32("q1", q1), kd, vd, lt, b, tmax, hq, hkv, d, float32(scale))
 		got := x.get(out)
 		want := make([]float64, b*hq*d)
 		consist := make([]float64, b*hq*d)
@@ -214,7 +242,7 @@ func testAttentionDecode(x *h) {
 				}
 			}
 		}
-		tag := sprint(" b=", b, " tmax=", tmax, " hq=", hq, " hkv=", hkv, " d=", d, " lens=", s.lens)
+		tag := sprint(" cache=", ct, " b=", b, " tmax=", tmax, " hq=", hq, " hkv=", hkv, " d=", d, " lens=", s.lens)
 		x.near("AttentionDecode"+tag, got, want, x.tol.Attention)
 		x.near("AttentionDecode vs Attention at the last position"+tag, got, consist, 2*x.tol.Attention)
 	}

@@ -36,6 +36,7 @@ float logf(float);
 float sqrtf(float);
 float fmaxf(float, float);
 double ceil(double);
+double log(double);
 double floor(double);
 void sincos(double, double*, double*);
 double exp(double);
