@@ -145,11 +145,15 @@ func (m *Model) forwardHidden(a *Acts, cache *kvCache) {
 		}
 		q, k, vv := v(la.q, qd), v(la.k, kvd), v(la.v, kvd)
 		m.qkv(lp, v(la.ln1, H), v(la.qp, qd), v(la.kp, kvd), q, k, vv, qrstd, krstd, v(a.pos, 1), a.lowX, n)
-		if cache != nil {
-			be.CacheWrite(cache.k[l], k, cache.start, b, t, cache.tmax, kvd)
-			be.CacheWrite(cache.v[l], vv, cache.start, b, t, cache.tmax, kvd)
-		}
+		ck, cv := k, vv
 		q, k, vv = attnInputs(be, la, q, k, vv, n*qd, n*kvd)
+		if cache != nil {
+			if cache.k[l].DType == kernels.BF16 {
+				ck, cv = k, vv // the BF16 copies (PrecisionBF16)
+			}
+			be.CacheWrite(cache.k[l], ck, cache.start, b, t, cache.tmax, kvd)
+			be.CacheWrite(cache.v[l], cv, cache.start, b, t, cache.tmax, kvd)
+		}
 		be.Attention(v(la.att, qd), v(la.lse, c.Heads), q, k, vv, a.lens.View(0, b), b, t, c.Heads, c.KVHeads, d, c.attnScale())
 		linear(be, v(la.o, H), v(la.att, qd), lp.wo, lp.bo, a.lowX, n, H, qd)
 		be.Add(v(la.resMid, H), x, v(la.o, H), n*H)

@@ -43,6 +43,7 @@ type decodeState struct {
 	gate, up, act       kernels.Tensor
 	logits              kernels.Tensor // [b,V]
 	low                 kernels.Tensor // BF16 matmul inputs (PrecisionBF16)
+	kLow, vLow          kernels.Tensor // BF16 k, v for a BF16 cache (PrecisionBF16)
 	owned               []kernels.Tensor
 }
 
@@ -78,6 +79,7 @@ func (m *Model) newDecodeState(b int) (*decodeState, error) {
 	s.logits = f(b * V)
 	if m.prec == PrecisionBF16 {
 		s.low = al(kernels.BF16, b*max(H, qd, I))
+		s.kLow, s.vLow = al(kernels.BF16, b*kvd), al(kernels.BF16, b*kvd)
 	}
 	if err != nil {
 		s.free(be)
@@ -97,10 +99,17 @@ func (m *Model) newCache(b, tmax int) (*kvCache, error) {
 	c, be := m.Cfg, m.BE
 	kvd := c.KVHeads * c.HeadDim
 	kc := &kvCache{b: b, tmax: tmax, k: make([]kernels.Tensor, c.Layers), v: make([]kernels.Tensor, c.Layers)}
+	// PrecisionBF16 keeps the cache in BF16, as attention's inputs are:
+	// decoding reads the whole cache every step, so this halves its
+	// dominant memory traffic (and the cache's size).
+	dt := kernels.F32
+	if m.prec == PrecisionBF16 {
+		dt = kernels.BF16
+	}
 	var err error
 	for l := 0; l < c.Layers && err == nil; l++ {
-		if kc.k[l], err = be.Alloc(kernels.F32, b*tmax*kvd); err == nil {
-			kc.v[l], err = be.Alloc(kernels.F32, b*tmax*kvd)
+		if kc.k[l], err = be.Alloc(dt, b*tmax*kvd); err == nil {
+			kc.v[l], err = be.Alloc(dt, b*tmax*kvd)
 		}
 	}
 	if err == nil {
@@ -137,8 +146,14 @@ func (m *Model) decodeStep(s *decodeState, kc *kvCache) {
 		lp := &m.cp.layers[l]
 		be.RMSNorm(s.ln, s.rstd, s.x, lp.inNorm, b, H, eps)
 		m.qkv(lp, s.ln, s.qp, s.kp, s.q, s.k, s.v, s.qrstd, s.krstd, s.pos, s.low, b)
-		be.CacheWrite(kc.k[l], s.k, s.pos, b, 1, kc.tmax, kvd)
-		be.CacheWrite(kc.v[l], s.v, s.pos, b, 1, kc.tmax, kvd)
+		ck, cv := s.k, s.v
+		if kc.k[l].DType == kernels.BF16 {
+			be.Convert(s.kLow, s.k)
+			be.Convert(s.vLow, s.v)
+			ck, cv = s.kLow, s.vLow
+		}
+		be.CacheWrite(kc.k[l], ck, s.pos, b, 1, kc.tmax, kvd)
+		be.CacheWrite(kc.v[l], cv, s.pos, b, 1, kc.tmax, kvd)
 		be.AttentionDecode(s.att, s.q, kc.k[l], kc.v[l], s.lens, b, kc.tmax, c.Heads, c.KVHeads, d, c.attnScale())
 		linear(be, s.o, s.att, lp.wo, lp.bo, s.low, b, H, c.Heads*d)
 		be.Add(s.x, s.x, s.o, b*H)

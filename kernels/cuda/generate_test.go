@@ -67,3 +67,14 @@ func TestEmulatedGenerateGraphs(t *testing.T) {
 func TestGPUGenerateGraphs(t *testing.T) {
 	checkGenerateGraphs(t, gpuBackend(t, false), mptest.TensorCoreConfig(128), [][]int32{{1, 2, 3}, {4}, {5, 6, 7, 8, 9, 10}, {7, 7}}, 40)
 }
+
+// TestEmulatedGenerateBF16 checks bf16 decoding (BF16 cache, grouped
+// decode attention, graphs) against the bf16 full forward.
+func TestEmulatedGenerateBF16(t *testing.T) {
+	mptest.CheckGenerate(t, newEmulated(t), mptest.TensorCoreConfig(64), 3, [][]int32{{1, 2, 3}, {4}, {5, 6, 7, 8, 9, 10, 11}}, 5)
+}
+
+// TestGPUGenerateBF16 is the same check on a GPU.
+func TestGPUGenerateBF16(t *testing.T) {
+	mptest.CheckGenerate(t, gpuBackend(t, false), mptest.TensorCoreConfig(128), 3, [][]int32{{1, 2, 3}, {4}, {5, 6, 7, 8, 9, 10, 11}}, 24)
+}

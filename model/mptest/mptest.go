@@ -68,6 +68,30 @@ func (b bf16CPU) AttentionBackward(dq, dk, dv, dout, out, lse, q, k, v, lens ker
 	b.Backend.AttentionBackward(dq, dk, dv, dout, out, lse, q, k, v, lens, bsz, t, hq, hkv, d, scale)
 }
 
+// AttentionDecode widens BF16 caches.
+func (b bf16CPU) AttentionDecode(out, q, kc, vc, lens kernels.Tensor, bsz, tmax, hq, hkv, d int, scale float32) {
+	kc, fk := b.widen(kc)
+	defer fk()
+	vc, fv := b.widen(vc)
+	defer fv()
+	b.Backend.AttentionDecode(out, q, kc, vc, lens, bsz, tmax, hq, hkv, d, scale)
+}
+
+// CacheWrite writes BF16 rows into a BF16 cache through F32 copies (exact:
+// every value is a bf16 value).
+func (b bf16CPU) CacheWrite(cache, x, start kernels.Tensor, bsz, t, tmax, width int) {
+	if cache.DType != kernels.BF16 {
+		b.Backend.CacheWrite(cache, x, start, bsz, t, tmax, width)
+		return
+	}
+	wc, fc := b.widen(cache)
+	defer fc()
+	wx, fx := b.widen(x)
+	defer fx()
+	b.Backend.CacheWrite(wc, wx, start, bsz, t, tmax, width)
+	b.Convert(cache, wc)
+}
+
 func (b bf16CPU) widen(t kernels.Tensor) (kernels.Tensor, func()) {
 	if t.DType != kernels.BF16 {
 		return t, func() {}
@@ -310,4 +334,56 @@ func RelErr(a, b []float32) float64 {
 		return math.Sqrt(num)
 	}
 	return math.Sqrt(num / den)
+}
+
+// CheckGenerate checks PrecisionBF16 decoding (BF16 KV cache, decode
+// attention, graphs where be records them) against the model's own BF16
+// full forward: greedy Generate on b prompts must give, token by token,
+// the argmax of Forward's logits at the last position of the prompt plus
+// the tokens so far. Both read the same bf16 keys and values; only the
+// query's rounding differs, so a random model's argmax agrees.
+func CheckGenerate(t *testing.T, be kernels.Backend, cfg *model.Config, seed uint64, prompts [][]int32, steps int) {
+	t.Helper()
+	m, err := model.New(cfg, be, seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(m.Free)
+	if err := m.SetPrecision(model.PrecisionBF16); err != nil {
+		t.Fatal(err)
+	}
+	got, err := m.Generate(prompts, model.GenerateOptions{MaxNewTokens: steps})
+	if err != nil {
+		t.Fatal(err)
+	}
+	maxLen := 0
+	for _, p := range prompts {
+		maxLen = max(maxLen, len(p)+steps)
+	}
+	a, err := m.NewInferActs(1, maxLen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(a.Free)
+	V := cfg.VocabSize
+	for r, p := range prompts {
+		seq := append([]int32(nil), p...)
+		for i := 0; i < steps; i++ {
+			if err := m.Forward(a, seq, []int{len(seq)}); err != nil {
+				t.Fatal(err)
+			}
+			lg := download(t, be, a.Logits())
+			last := lg[(len(seq)-1)*V : len(seq)*V]
+			best := 0
+			for j, v := range last {
+				if v > last[best] {
+					best = j
+				}
+			}
+			if i >= len(got[r]) || got[r][i] != int32(best) {
+				t.Fatalf("row %d step %d: Generate gave %v, full forward argmax %d (tokens so far %v)", r, i, got[r], best, seq[len(p):])
+			}
+			seq = append(seq, int32(best))
+		}
+	}
 }

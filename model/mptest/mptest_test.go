@@ -56,6 +56,12 @@ func TestBF16Fixture(t *testing.T) {
 	CheckFixture(t, BF16CPU(0), FixtureDir(t, fixture), DefaultTolerances)
 }
 
+// TestBF16Generate: bf16 decoding (BF16 KV cache) agrees with the bf16
+// full forward.
+func TestBF16Generate(t *testing.T) {
+	CheckGenerate(t, BF16CPU(0), TensorCoreConfig(64), 3, [][]int32{{1, 2, 3}, {4}, {5, 6, 7, 8, 9, 10, 11}}, 12)
+}
+
 // TestBF16HeadDims: the mixed-precision model at the head dims real models
 // use (BF16 attention inputs included), on rows longer than one tile.
 func TestBF16HeadDims(t *testing.T) {

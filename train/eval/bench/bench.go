@@ -382,7 +382,11 @@ func Decode(be kernels.Backend, cfg *model.Config, o Options) (*Result, error) {
 	ctx := o.Prompt + o.NewTokens/2
 	fpt := 2*matmulParams(cfg) + attnFLOPs(cfg, ctx)
 	c := cfg
-	kv := int64(2*c.Layers*o.Batch*(o.Prompt+o.NewTokens)*c.KVHeads*c.HeadDim) * 4
+	kvBytes := int64(4)
+	if o.Precision == model.PrecisionBF16 {
+		kvBytes = 2 // the KV cache is BF16 in mixed precision
+	}
+	kv := int64(2*c.Layers*o.Batch*(o.Prompt+o.NewTokens)*c.KVHeads*c.HeadDim) * kvBytes
 	est := c.NumParams()*4 + kv + int64(o.Batch*o.Prompt*c.VocabSize)*4 + m.ComputeBytes()
 	o.Seq = o.Prompt + o.NewTokens
 	return result("decode", be, cfg, o, o.Batch*o.NewTokens, dt, fpt,
