@@ -113,6 +113,7 @@ if [ -x "$G/sdzero" ] && [ -d "$G/fixtures/qwen3-tiny-untied-bf16" ]; then
 	}
 	step generate-cpu-vs-cuda 30 cmpgen
 	step score-cpu-vs-cuda 30 cmpscore
+	step inspect-cuda 10 "$G/sdzero" inspect --model "$M" --device cuda --batch 8 --seq 1024
 	step demo-cuda 40 "$G/sdzero" demo --device cuda
 fi
 

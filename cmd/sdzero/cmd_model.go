@@ -15,6 +15,7 @@ import (
 
 	"sdzero/data/tokenizer"
 	"sdzero/kernels"
+	"sdzero/kernels/cuda"
 	"sdzero/model"
 )
 
@@ -42,9 +43,10 @@ func runInspect(args []string, stdout, stderr io.Writer) error {
 	mf := addModelFlags(fs)
 	batch := fs.Int("batch", 1, "batch rows for the memory estimate")
 	seq := fs.Int("seq", 1024, "tokens per row for the memory estimate")
+	precision := fs.String("precision", "auto", "precision of the memory estimate: fp32, bf16 or auto (bf16 with --device cuda)")
 	asJSON := fs.Bool("json", false, "print JSON")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: sdzero inspect --model DIR [--batch B --seq T] [--json]")
+		fmt.Fprintln(stderr, "usage: sdzero inspect --model DIR [--batch B --seq T] [--device cuda] [--precision P] [--json]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -64,7 +66,26 @@ func runInspect(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	mem, err := model.TrainingMemory(cfg, *batch, *seq)
+	// With --device cuda the estimate is the GPU's plan (mixed precision by
+	// default) and is set against the device's free memory.
+	prec := model.PrecisionF32
+	var dev *deviceMemory
+	switch *mf.device {
+	case "cuda", "gpu":
+		if dev, err = cudaMemory(*mf.device); err != nil {
+			return err
+		}
+		prec = model.PrecisionBF16
+	case "", "auto", "cpu":
+	default:
+		return fmt.Errorf("unknown --device %q (want cpu, cuda or auto)", *mf.device)
+	}
+	if *precision != "auto" {
+		if prec, err = model.ParsePrecision(*precision); err != nil {
+			return fmt.Errorf("--precision: %w", err)
+		}
+	}
+	mem, err := model.TrainingMemoryAt(cfg, *batch, *seq, prec)
 	if err != nil {
 		return err
 	}
@@ -97,7 +118,8 @@ func runInspect(args []string, stdout, stderr io.Writer) error {
 			"qk_norm": cfg.QKNorm, "attention_bias": cfg.AttnBias, "o_proj_bias": cfg.OBias, "mlp_bias": cfg.MLPBias,
 			"layer": layer, "parameters": cfg.NumParams(), "embedding_parameters": embed,
 			"files": disk.Files, "disk_dtypes": disk.DTypes, "disk_bytes": disk.Bytes,
-			"memory": map[string]any{"batch": *batch, "seq": *seq, "items": items, "total_bytes": total},
+			"memory": map[string]any{"batch": *batch, "seq": *seq, "precision": prec.String(), "items": items, "total_bytes": total,
+				"device": dev},
 		})
 	}
 	w := &errWriter{w: stdout}
@@ -125,12 +147,42 @@ func runInspect(args []string, stdout, stderr io.Writer) error {
 	}
 	sort.Strings(dts)
 	w.printf("on disk       %d file(s), %s, tensors %s\n", len(disk.Files), bytesStr(disk.Bytes), strings.Join(dts, ", "))
-	w.printf("training memory estimate at batch %d x seq %d (F32 master weights, AdamW):\n", *batch, *seq)
+	w.printf("training memory estimate at batch %d x seq %d (F32 master weights, AdamW, %s compute):\n", *batch, *seq, prec)
 	for _, it := range mem {
 		w.printf("  %-34s %12s\n", it.Name, bytesStr(it.Bytes))
 	}
 	w.printf("  %-34s %12s\n", "total", bytesStr(total))
+	if dev != nil {
+		fit := "fits"
+		if total > dev.FreeBytes {
+			fit = "does NOT fit: lower --batch or --seq"
+		}
+		w.printf("device        %s: %s free of %s; the estimate %s\n", dev.Name, bytesStr(dev.FreeBytes), bytesStr(dev.TotalBytes), fit)
+	}
 	return w.err
+}
+
+// deviceMemory is a GPU's name and memory, for inspect's plan.
+type deviceMemory struct {
+	Name       string `json:"name"`
+	FreeBytes  int64  `json:"free_bytes"`
+	TotalBytes int64  `json:"total_bytes"`
+}
+
+// cudaMemory opens the CUDA backend and reads the device's free and total
+// memory.
+func cudaMemory(device string) (*deviceMemory, error) {
+	be, err := openBackend(device, 1)
+	if err != nil {
+		return nil, err
+	}
+	cb, ok := be.(*cuda.Backend)
+	if !ok {
+		return nil, fmt.Errorf("--device %s: not a CUDA backend", device)
+	}
+	defer cb.Close()
+	st := cb.MemoryStats()
+	return &deviceMemory{Name: cb.Describe(), FreeBytes: st.FreeDeviceBytes, TotalBytes: st.TotalDeviceBytes}, nil
 }
 
 // runScore prints the log-probability of every token after the first given

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"sdzero/kernels/cuda"
 	"sdzero/model"
 )
 
@@ -110,4 +111,55 @@ func equal32(a, b []int32) bool {
 		}
 	}
 	return true
+}
+
+// TestInspectPlan: --precision picks the estimate (bf16 adds the BF16
+// weight copies and changes the total), the JSON reports it, and --device
+// cuda without a GPU is an error naming what was searched.
+func TestInspectPlan(t *testing.T) {
+	dir := cliFixture(t, "qwen3-tiny-tied")
+	plan := func(prec string) (total float64, items []string, p string) {
+		var out, errb bytes.Buffer
+		if err := runInspect([]string{"--model", dir, "--batch", "2", "--seq", "32", "--precision", prec, "--json"}, &out, &errb); err != nil {
+			t.Fatalf("%v: %s", err, errb.String())
+		}
+		var res struct {
+			Memory struct {
+				Precision string  `json:"precision"`
+				Total     float64 `json:"total_bytes"`
+				Items     []struct {
+					Name string `json:"name"`
+				} `json:"items"`
+			} `json:"memory"`
+		}
+		if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+			t.Fatal(err)
+		}
+		for _, it := range res.Memory.Items {
+			items = append(items, it.Name)
+		}
+		return res.Memory.Total, items, res.Memory.Precision
+	}
+	t32, i32, p32 := plan("fp32")
+	t16, i16, p16 := plan("bf16")
+	if p32 != "fp32" || p16 != "bf16" {
+		t.Errorf("precision fields %q, %q", p32, p16)
+	}
+	if strings.Contains(strings.Join(i32, ","), "BF16") || !strings.Contains(strings.Join(i16, ","), "BF16 matmul copies") {
+		t.Errorf("fp32 items %v, bf16 items %v", i32, i16)
+	}
+	if !(t16 > t32) {
+		t.Errorf("bf16 plan %v bytes, fp32 %v: the BF16 copies and inputs come on top", t16, t32)
+	}
+	var out, errb bytes.Buffer
+	err := runInspect([]string{"--model", dir, "--precision", "fp64"}, &out, &errb)
+	if err == nil || !strings.Contains(err.Error(), "precision") {
+		t.Errorf("--precision fp64: %v", err)
+	}
+	if ok, _ := cuda.Available(); !ok {
+		err := runInspect([]string{"--model", dir, "--device", "cuda"}, &out, &errb)
+		if err == nil || !strings.Contains(err.Error(), "searched") {
+			t.Errorf("--device cuda without a GPU: %v, want the library search in the error", err)
+		}
+	}
 }
