@@ -16,6 +16,9 @@ type Acts struct {
 	// B and T are the most rows and tokens per row the buffers hold.
 	B, T  int
 	train bool
+	// recompute (NewRecomputeActs): the layers share one set of buffers
+	// and the backward recomputes each layer's forward from its input.
+	recompute bool
 
 	// current batch (set by Forward)
 	b, t    int
@@ -78,6 +81,25 @@ type gradScratch struct {
 // NewActs allocates training activations for up to b rows of t tokens.
 func (m *Model) NewActs(b, t int) (*Acts, error) { return m.newActs(b, t, true, false) }
 
+// NewRecomputeActs allocates training activations that keep only each
+// layer's input (the residual stream) per layer: the backward recomputes a
+// layer's other activations from it just before backpropagating through
+// it (activation checkpointing, one checkpoint per layer). That costs one
+// more forward pass per step (about a third more FLOPs) and needs about
+// 1/Layers of NewActs' per-layer memory; the gradients are bit-identical
+// to NewActs' on backends that are deterministic.
+func (m *Model) NewRecomputeActs(b, t int) (*Acts, error) {
+	if b <= 0 || t <= 0 {
+		return nil, fmt.Errorf("model: activations for %d rows x %d tokens", b, t)
+	}
+	a := &Acts{m: m, B: b, T: t, train: true, recompute: true, bytes: map[string]int64{}}
+	if err := a.allocAll(); err != nil {
+		a.Free()
+		return nil, err
+	}
+	return a, nil
+}
+
 // NewInferActs allocates forward-only activations for up to b rows of t
 // tokens: one layer's buffers shared by all layers, so they use about
 // 1/Layers of the memory of NewActs. Backward refuses them.
@@ -133,7 +155,7 @@ func (a *Acts) allocAll() error {
 	}
 	a.ids, a.pos, a.lens = i32("ids/positions", N), i32("ids/positions", N), i32("ids/positions", a.B)
 	nLayerBufs := c.Layers
-	if !a.train {
+	if !a.train || a.recompute {
 		nLayerBufs = 1
 	}
 	a.res = make([]kernels.Tensor, c.Layers+1)
@@ -277,6 +299,12 @@ func TrainingMemory(cfg *Config, b, t int) ([]MemoryItem, error) {
 // TrainingMemoryAt is TrainingMemory for a model computing in precision p
 // (bf16 adds the BF16 weight copies and matmul-input scratch).
 func TrainingMemoryAt(cfg *Config, b, t int, p Precision) ([]MemoryItem, error) {
+	return TrainingMemoryPlan(cfg, b, t, p, false)
+}
+
+// TrainingMemoryPlan is TrainingMemoryAt for NewRecomputeActs when
+// recompute is set.
+func TrainingMemoryPlan(cfg *Config, b, t int, p Precision, recompute bool) ([]MemoryItem, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -290,8 +318,11 @@ func TrainingMemoryAt(cfg *Config, b, t int, p Precision) ([]MemoryItem, error) 
 	if p == PrecisionBF16 {
 		items = append(items, MemoryItem{"parameters (BF16 matmul copies)", int64(m.lowElems()) * 2})
 	}
-	a, err := m.newActs(b, t, true, true)
-	if err != nil {
+	a := &Acts{m: m, B: b, T: t, train: true, recompute: recompute, count: true, bytes: map[string]int64{}}
+	if b <= 0 || t <= 0 {
+		return nil, fmt.Errorf("model: activations for %d rows x %d tokens", b, t)
+	}
+	if err := a.allocAll(); err != nil {
 		return nil, err
 	}
 	if err := a.ensureLogits(); err != nil {

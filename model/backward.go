@@ -111,6 +111,11 @@ func (m *Model) backwardHidden(a *Acts, dlnf kernels.Tensor) {
 	be.Fill(dres, 0)
 	be.RMSNormBackward(dres, m.g.norm, dlnf, v(a.res[c.Layers], H), m.p.norm, v(a.rstdf, 1), n, H)
 	for l := c.Layers - 1; l >= 0; l-- {
+		if a.recompute {
+			// The layers share their buffers: refill them for layer l
+			// from its input res[l] (same ops, same values as the forward).
+			m.layerForward(a, l, nil)
+		}
 		lp, lg, la := &m.cp.layers[l], &m.g.layers[l], &a.layers[l]
 		// MLP: res[l+1] = resMid + down(act). act and ln2 live in shared
 		// buffers: recompute them (same ops, same values as the forward).

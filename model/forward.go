@@ -130,37 +130,50 @@ func (m *Model) forwardHidden(a *Acts, cache *kvCache) {
 	c, be := m.Cfg, m.BE
 	b, t := a.b, a.t
 	n := b * t
-	H, d := c.Hidden, c.HeadDim
-	qd, kvd := c.Heads*d, c.KVHeads*d
+	H := c.Hidden
 	eps := float32(c.RMSNormEps)
 	v := func(x kernels.Tensor, w int) kernels.Tensor { return x.View(0, n*w) }
 	be.Embedding(v(a.res[0], H), m.p.embed, a.ids, n, H)
 	for l := 0; l < c.Layers; l++ {
-		lp, la := &m.cp.layers[l], &a.layers[l]
-		x := v(a.res[l], H)
-		be.RMSNorm(v(la.ln1, H), v(la.rstd1, 1), x, lp.inNorm, n, H, eps)
-		var qrstd, krstd kernels.Tensor
-		if c.QKNorm {
-			qrstd, krstd = v(la.qrstd, c.Heads), v(la.krstd, c.KVHeads)
-		}
-		q, k, vv := v(la.q, qd), v(la.k, kvd), v(la.v, kvd)
-		m.qkv(lp, v(la.ln1, H), v(la.qp, qd), v(la.kp, kvd), q, k, vv, qrstd, krstd, v(a.pos, 1), a.lowX, n)
-		ck, cv := k, vv
-		q, k, vv = attnInputs(be, la, q, k, vv, n*qd, n*kvd)
-		if cache != nil {
-			if cache.k[l].DType == kernels.BF16 {
-				ck, cv = k, vv // the BF16 copies (PrecisionBF16)
-			}
-			be.CacheWrite(cache.k[l], ck, cache.start, b, t, cache.tmax, kvd)
-			be.CacheWrite(cache.v[l], cv, cache.start, b, t, cache.tmax, kvd)
-		}
-		be.Attention(v(la.att, qd), v(la.lse, c.Heads), q, k, vv, a.lens.View(0, b), b, t, c.Heads, c.KVHeads, d, c.attnScale())
-		linear(be, v(la.o, H), v(la.att, qd), lp.wo, lp.bo, a.lowX, n, H, qd)
-		be.Add(v(la.resMid, H), x, v(la.o, H), n*H)
-		m.mlpBlock(lp, v(la.resMid, H), v(la.ln2, H), v(la.rstd2, 1), v(la.gate, c.Intermediate),
-			v(la.up, c.Intermediate), v(la.act, c.Intermediate), v(la.down, H), v(a.res[l+1], H), a.lowX, n)
+		m.layerForward(a, l, cache)
 	}
 	be.RMSNorm(v(a.lnf, H), v(a.rstdf, 1), v(a.res[c.Layers], H), m.p.norm, n, H, eps)
+}
+
+// layerForward runs layer l over the batch set by setBatch: res[l] ->
+// res[l+1], filling the layer's activations (and with cache, writing its
+// keys and values). The backward of recomputing acts calls it again.
+func (m *Model) layerForward(a *Acts, l int, cache *kvCache) {
+	c, be := m.Cfg, m.BE
+	b, t := a.b, a.t
+	n := b * t
+	H, d := c.Hidden, c.HeadDim
+	qd, kvd := c.Heads*d, c.KVHeads*d
+	eps := float32(c.RMSNormEps)
+	v := func(x kernels.Tensor, w int) kernels.Tensor { return x.View(0, n*w) }
+	lp, la := &m.cp.layers[l], &a.layers[l]
+	x := v(a.res[l], H)
+	be.RMSNorm(v(la.ln1, H), v(la.rstd1, 1), x, lp.inNorm, n, H, eps)
+	var qrstd, krstd kernels.Tensor
+	if c.QKNorm {
+		qrstd, krstd = v(la.qrstd, c.Heads), v(la.krstd, c.KVHeads)
+	}
+	q, k, vv := v(la.q, qd), v(la.k, kvd), v(la.v, kvd)
+	m.qkv(lp, v(la.ln1, H), v(la.qp, qd), v(la.kp, kvd), q, k, vv, qrstd, krstd, v(a.pos, 1), a.lowX, n)
+	ck, cv := k, vv
+	q, k, vv = attnInputs(be, la, q, k, vv, n*qd, n*kvd)
+	if cache != nil {
+		if cache.k[l].DType == kernels.BF16 {
+			ck, cv = k, vv // the BF16 copies (PrecisionBF16)
+		}
+		be.CacheWrite(cache.k[l], ck, cache.start, b, t, cache.tmax, kvd)
+		be.CacheWrite(cache.v[l], cv, cache.start, b, t, cache.tmax, kvd)
+	}
+	be.Attention(v(la.att, qd), v(la.lse, c.Heads), q, k, vv, a.lens.View(0, b), b, t, c.Heads, c.KVHeads, d, c.attnScale())
+	linear(be, v(la.o, H), v(la.att, qd), lp.wo, lp.bo, a.lowX, n, H, qd)
+	be.Add(v(la.resMid, H), x, v(la.o, H), n*H)
+	m.mlpBlock(lp, v(la.resMid, H), v(la.ln2, H), v(la.rstd2, 1), v(la.gate, c.Intermediate),
+		v(la.up, c.Intermediate), v(la.act, c.Intermediate), v(la.down, H), v(a.res[l+1], H), a.lowX, n)
 }
 
 // Forward runs the model over a right-padded batch: ids holds b rows of t

@@ -187,14 +187,14 @@ func (a *Acts) ensureLow() error {
 		}
 	}
 	// BF16 attention inputs: per layer for training (the backward reads
-	// them), one shared set for inference.
+	// them), one shared set for inference and recomputing acts.
 	c := a.m.Cfg
 	N := a.B * a.T
 	qd, kvd := c.Heads*c.HeadDim, c.KVHeads*c.HeadDim
 	var shared *layerActs
 	for l := range a.layers {
 		la := &a.layers[l]
-		if !a.train && shared != nil {
+		if (!a.train || a.recompute) && shared != nil {
 			la.qLow, la.kLow, la.vLow = shared.qLow, shared.kLow, shared.vLow
 			continue
 		}

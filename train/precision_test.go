@@ -90,3 +90,32 @@ func TestRunPrecision(t *testing.T) {
 		t.Errorf("bf16 on cpu: %v, want an error naming bf16", err)
 	}
 }
+
+// TestRunRecompute: train.recompute changes memory, not results: SFT and
+// distillation runs give the same parameters bit for bit.
+func TestRunRecompute(t *testing.T) {
+	mdl := tinyModelDir(t, 1)
+	data := tinyMathData(t, 8)
+	for _, phase := range []string{PhaseSFT, PhaseDistill} {
+		params := func(recompute bool) []uint32 {
+			t.Helper()
+			out := filepath.Join(t.TempDir(), "run")
+			cfg := tinyRunConfig(t, phase, mdl, data, out)
+			cfg.Train.Recompute = recompute
+			var log strings.Builder
+			if _, err := Run(context.Background(), cfg, Options{Backend: testBackend(), Out: &log}); err != nil {
+				t.Fatalf("%s recompute=%v: %v\n%s", phase, recompute, err, log.String())
+			}
+			return readParams(t, filepath.Join(out, "final"))
+		}
+		a, b := params(false), params(true)
+		if len(a) == 0 || len(a) != len(b) {
+			t.Fatalf("%s: %d and %d parameters", phase, len(a), len(b))
+		}
+		for i := range a {
+			if a[i] != b[i] {
+				t.Fatalf("%s: parameter %d differs with train.recompute", phase, i)
+			}
+		}
+	}
+}

@@ -326,7 +326,11 @@ func (t *trainer) setup(ctx context.Context, st *trainerState, ckpt string) erro
 			return err
 		}
 		mb, T := cfg.Train.MicroBatch, cfg.Train.MaxSeqLen
-		if t.acts, err = t.m.NewActs(mb, T); err != nil {
+		newActs := t.m.NewActs
+		if cfg.Train.Recompute {
+			newActs = t.m.NewRecomputeActs
+		}
+		if t.acts, err = newActs(mb, T); err != nil {
 			return fmt.Errorf("activations (micro_batch %d x max_seq_len %d): %w", mb, T, err)
 		}
 		for _, b := range []struct {

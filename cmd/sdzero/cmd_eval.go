@@ -238,6 +238,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	topK := fs.Int("topk", 64, "distill: teacher top-k of the mixed KL (0 = full-vocabulary reverse KL)")
 	seed := fs.Uint64("seed", 1, "random seed")
 	precision := fs.String("precision", "auto", "matmul precision: fp32, bf16 (mixed precision) or auto (bf16 where the backend supports it)")
+	recompute := fs.Bool("recompute", false, "train, distill: recompute each layer's activations in the backward (activation checkpointing)")
 	noGraphs := fs.Bool("no-graphs", false, "decode: run each step op by op instead of replaying a recorded step (CUDA graphs)")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	fs.Usage = func() {
@@ -271,7 +272,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	o := bench.Options{Batch: *batch, Seq: *seq, Prompt: *prompt, NewTokens: *newTok, Warmup: *warmup, Steps: *steps, TopK: *topK, Seed: *seed, NoGraphs: *noGraphs}
+	o := bench.Options{Batch: *batch, Seq: *seq, Prompt: *prompt, NewTokens: *newTok, Warmup: *warmup, Steps: *steps, TopK: *topK, Seed: *seed, NoGraphs: *noGraphs, Recompute: *recompute}
 	switch *precision {
 	case "auto":
 		if be.Supports(kernels.BF16) {

@@ -43,6 +43,7 @@ func runInspect(args []string, stdout, stderr io.Writer) error {
 	mf := addModelFlags(fs)
 	batch := fs.Int("batch", 1, "batch rows for the memory estimate")
 	seq := fs.Int("seq", 1024, "tokens per row for the memory estimate")
+	recompute := fs.Bool("recompute", false, "plan for activations recomputed in the backward (train.recompute)")
 	precision := fs.String("precision", "auto", "precision of the memory estimate: fp32, bf16 or auto (bf16 with --device cuda)")
 	asJSON := fs.Bool("json", false, "print JSON")
 	fs.Usage = func() {
@@ -85,7 +86,7 @@ func runInspect(args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("--precision: %w", err)
 		}
 	}
-	mem, err := model.TrainingMemoryAt(cfg, *batch, *seq, prec)
+	mem, err := model.TrainingMemoryPlan(cfg, *batch, *seq, prec, *recompute)
 	if err != nil {
 		return err
 	}
@@ -118,7 +119,7 @@ func runInspect(args []string, stdout, stderr io.Writer) error {
 			"qk_norm": cfg.QKNorm, "attention_bias": cfg.AttnBias, "o_proj_bias": cfg.OBias, "mlp_bias": cfg.MLPBias,
 			"layer": layer, "parameters": cfg.NumParams(), "embedding_parameters": embed,
 			"files": disk.Files, "disk_dtypes": disk.DTypes, "disk_bytes": disk.Bytes,
-			"memory": map[string]any{"batch": *batch, "seq": *seq, "precision": prec.String(), "items": items, "total_bytes": total,
+			"memory": map[string]any{"batch": *batch, "seq": *seq, "precision": prec.String(), "recompute": *recompute, "items": items, "total_bytes": total,
 				"device": dev},
 		})
 	}
@@ -147,7 +148,11 @@ func runInspect(args []string, stdout, stderr io.Writer) error {
 	}
 	sort.Strings(dts)
 	w.printf("on disk       %d file(s), %s, tensors %s\n", len(disk.Files), bytesStr(disk.Bytes), strings.Join(dts, ", "))
-	w.printf("training memory estimate at batch %d x seq %d (F32 master weights, AdamW, %s compute):\n", *batch, *seq, prec)
+	how := ""
+	if *recompute {
+		how = ", layers recomputed in the backward"
+	}
+	w.printf("training memory estimate at batch %d x seq %d (F32 master weights, AdamW, %s compute%s):\n", *batch, *seq, prec, how)
 	for _, it := range mem {
 		w.printf("  %-34s %12s\n", it.Name, bytesStr(it.Bytes))
 	}

@@ -250,3 +250,48 @@ func TestTrainingMemoryBF16(t *testing.T) {
 		t.Errorf("bf16 estimate has %d items, fp32 %d: want two more", len(bf), len(f32))
 	}
 }
+
+// TestBF16Recompute: in mixed precision too (shared BF16 attention inputs),
+// recomputing acts give the gradients of full ones bit for bit.
+func TestBF16Recompute(t *testing.T) {
+	be := BF16CPU(2)
+	cfg := TensorCoreConfig(64)
+	m, err := model.New(cfg, be, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Free()
+	if err := m.SetPrecision(model.PrecisionBF16); err != nil {
+		t.Fatal(err)
+	}
+	b, T := 2, 40
+	ids := make([]int32, b*T)
+	tg := make([]int32, b*T)
+	w := make([]float32, b*T)
+	for i := range ids {
+		ids[i] = int32((i * 31) % cfg.VocabSize)
+	}
+	for i := range tg {
+		tg[i] = -1
+		if i%T+1 < T {
+			tg[i], w[i] = ids[i+1], 0.01
+		}
+	}
+	grads := func(a *model.Acts, err error) []float32 {
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer a.Free()
+		m.ZeroGrads()
+		if _, err := m.ForwardBackwardCE(a, ids, []int{T, T}, tg, w, 1); err != nil {
+			t.Fatal(err)
+		}
+		return download(t, be, m.Grads)
+	}
+	full, rec := grads(m.NewActs(b, T)), grads(m.NewRecomputeActs(b, T))
+	for i := range full {
+		if full[i] != rec[i] {
+			t.Fatalf("gradient %d: %v with recomputation, %v without", i, rec[i], full[i])
+		}
+	}
+}

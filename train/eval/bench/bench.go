@@ -55,6 +55,9 @@ type Options struct {
 	Seed uint64
 	// Precision of the models' matmuls (the zero value is fp32).
 	Precision model.Precision
+	// Recompute uses activations that recompute each layer in the backward
+	// (model.NewRecomputeActs) for train and distill.
+	Recompute bool
 	// NoGraphs makes decode run every step op by op even where the backend
 	// can replay a recorded step (CUDA graphs), to measure what they save.
 	NoGraphs bool
@@ -186,7 +189,11 @@ func Train(be kernels.Backend, cfg *model.Config, o Options) (*Result, error) {
 	}
 	defer opt.Free()
 	B, T, V := o.Batch, o.Seq, cfg.VocabSize
-	a, err := m.NewActs(B, T)
+	newActs := m.NewActs
+	if o.Recompute {
+		newActs = m.NewRecomputeActs
+	}
+	a, err := newActs(B, T)
 	if err != nil {
 		return nil, fmt.Errorf("bench train: %w", err)
 	}
@@ -228,7 +235,7 @@ func Train(be kernels.Backend, cfg *model.Config, o Options) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bench train: %w", err)
 	}
-	mem, _ := model.TrainingMemoryAt(cfg, B, T, o.Precision)
+	mem, _ := model.TrainingMemoryPlan(cfg, B, T, o.Precision, o.Recompute)
 	fpt := 6*matmulParams(cfg) + 3*attnFLOPs(cfg, T)
 	return result("train", be, cfg, o, B*T, dt, fpt, "6*N + 12*L*H*Q*T per token (N = matmul params, T = seq)", sumMemory(mem)), nil
 }
@@ -262,7 +269,11 @@ func Distill(be kernels.Backend, cfg *model.Config, o Options) (*Result, error) 
 	defer opt.Free()
 	B, T, V := o.Batch, o.Seq, cfg.VocabSize
 	T2 := 2 * T
-	sa, err := m.NewActs(B, T)
+	newActs := m.NewActs
+	if o.Recompute {
+		newActs = m.NewRecomputeActs
+	}
+	sa, err := newActs(B, T)
 	if err != nil {
 		return nil, fmt.Errorf("bench distill: %w", err)
 	}
@@ -330,7 +341,7 @@ func Distill(be kernels.Backend, cfg *model.Config, o Options) (*Result, error) 
 	if err != nil {
 		return nil, fmt.Errorf("bench distill: %w", err)
 	}
-	mem, _ := model.TrainingMemoryAt(cfg, B, T, o.Precision)
+	mem, _ := model.TrainingMemoryPlan(cfg, B, T, o.Precision, o.Recompute)
 	est := sumMemory(mem) + int64(B*T2*V+B*T*V)*4 + int64(cfg.NumParams())*4 + teacher.ComputeBytes()
 	fpt := 6*matmulParams(cfg) + 3*attnFLOPs(cfg, T) + 2*(2*matmulParams(cfg)+attnFLOPs(cfg, T2))
 	div := fmt.Sprintf("top-%d mixed KL", o.TopK)

@@ -26,6 +26,8 @@ func TestBenchesRun(t *testing.T) {
 		{"train", func() (*Result, error) { return Train(be, tinyCfg(t), o) }},
 		{"distill", func() (*Result, error) { return Distill(be, tinyCfg(t), o) }},
 		{"decode", func() (*Result, error) { return Decode(be, tinyCfg(t), o) }},
+		{"train", func() (*Result, error) { r := o; r.Recompute = true; return Train(be, tinyCfg(t), r) }},
+		{"distill", func() (*Result, error) { r := o; r.Recompute = true; return Distill(be, tinyCfg(t), r) }},
 	} {
 		r, err := run.f()
 		if err != nil {
