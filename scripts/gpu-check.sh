@@ -59,10 +59,20 @@ ls /usr/local/cuda/lib64/libcublas.so* /usr/local/cuda/lib64/libnvrtc.so* 2>/dev
 ROWS=()
 # step NAME TIMEOUT CMD...: runs CMD, logs to $LOGS/NAME.log, records a row.
 # Test binaries run in their package folder (env -C), as go test runs them.
+# With DEADLINE (epoch seconds) set, limits shrink to the time left and
+# steps are skipped near it, so that the summary always prints.
 step() {
 	local name=$1 limit=$2
 	shift 2
 	local t0 t1 st worst
+	if [ -n "${DEADLINE:-}" ]; then
+		local left=$((DEADLINE - $(date +%s)))
+		if [ "$left" -lt 5 ]; then
+			ROWS+=("$name|SKIPPED (no time left)||")
+			return
+		fi
+		[ "$limit" -gt "$left" ] && limit=$left
+	fi
 	t0=$(date +%s.%N)
 	if declare -F "$1" >/dev/null; then
 		# A shell function: run it in a child bash so that timeout applies.
