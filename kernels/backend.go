@@ -188,6 +188,8 @@ type Backend interface {
 
 	// RMSNorm computes out = x * rstd * w per row of x [rows,dim], with
 	// rstd = 1/sqrt(mean(x^2)+eps) stored in rstd [rows] for the backward.
+	// On backends that Support BF16, out may be BF16 (rounded once from
+	// the F32 result: a bf16 matmul's input without a conversion pass).
 	RMSNorm(out, rstd, x, w Tensor, rows, dim int, eps float32)
 	// RMSNormBackward accumulates into dx [rows,dim] and dw [dim].
 	RMSNormBackward(dx, dw, dout, x, w, rstd Tensor, rows, dim int)
@@ -217,7 +219,8 @@ type Backend interface {
 	// start[r]..start[r]+t-1 (I32 start [b]); positions >= tmax are dropped.
 	CacheWrite(cache, x, start Tensor, b, t, tmax, width int)
 
-	// SwiGLU computes out = silu(gate) * up over n elements.
+	// SwiGLU computes out = silu(gate) * up over n elements. On backends
+	// that Support BF16, out may be BF16 (as RMSNorm's).
 	SwiGLU(out, gate, up Tensor, n int)
 	// SwiGLUBackward overwrites dgate and dup.
 	SwiGLUBackward(dgate, dup, dout, gate, up Tensor, n int)

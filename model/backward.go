@@ -120,12 +120,10 @@ func (m *Model) backwardHidden(a *Acts, dlnf kernels.Tensor) {
 		// MLP: res[l+1] = resMid + down(act). act and ln2 live in shared
 		// buffers: recompute them (same ops, same values as the forward).
 		dact, dgate, dup := v(g.dact, I), v(g.dgate, I), v(g.dup, I)
-		act, ln2 := v(la.act, I), v(la.ln2, H)
-		be.SwiGLU(act, v(la.gate, I), v(la.up, I), n*I)
+		act := swigluFor(be, v(la.act, I), v(la.gate, I), v(la.up, I), lp.wDown, lx, n*I)
 		linearBackward(be, dact, lg.wDown, lg.bDown, dres, act, lp.wDown, lx, ldy, n, H, I, 0)
 		be.SwiGLUBackward(dgate, dup, dact, v(la.gate, I), v(la.up, I), n*I)
-		be.RMSNorm(ln2, v(la.rstd2, 1), v(la.resMid, H), lp.postNorm, n, H, eps)
-		ln2x := lowered(be, ln2, lp.wGate, lx, n*H) // once for gate and up
+		ln2x := normFor(be, v(la.ln2, H), v(la.rstd2, 1), v(la.resMid, H), lp.postNorm, lp.wGate, lx, n, H, eps) // for gate and up
 		linearBackward(be, dln, lg.wGate, lg.bGate, dgate, ln2x, lp.wGate, lx, ldy, n, I, H, 0)
 		linearBackward(be, dln, lg.wUp, lg.bUp, dup, ln2x, lp.wUp, lx, ldy, n, I, H, 1)
 		// dres becomes d(resMid): the residual path plus the norm's.
@@ -152,9 +150,7 @@ func (m *Model) backwardHidden(a *Acts, dlnf kernels.Tensor) {
 			be.RMSNormBackward(dqp, lg.qNorm, dq, v(la.qp, qd), lp.qNorm, v(la.qrstd, c.Heads), n*c.Heads, d)
 			be.RMSNormBackward(dkp, lg.kNorm, dk, v(la.kp, kvd), lp.kNorm, v(la.krstd, c.KVHeads), n*c.KVHeads, d)
 		}
-		ln1 := v(la.ln1, H)
-		be.RMSNorm(ln1, v(la.rstd1, 1), v(a.res[l], H), lp.inNorm, n, H, eps)
-		ln1x := lowered(be, ln1, lp.wq, lx, n*H) // once for q, k and v
+		ln1x := normFor(be, v(la.ln1, H), v(la.rstd1, 1), v(a.res[l], H), lp.inNorm, lp.wq, lx, n, H, eps) // for q, k and v
 		linearBackward(be, dln, lg.wq, lg.bq, dqp, ln1x, lp.wq, lx, ldy, n, qd, H, 0)
 		linearBackward(be, dln, lg.wk, lg.bk, dkp, ln1x, lp.wk, lx, ldy, n, kvd, H, 1)
 		linearBackward(be, dln, lg.wv, lg.bv, dv, ln1x, lp.wv, lx, ldy, n, kvd, H, 1)

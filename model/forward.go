@@ -97,13 +97,32 @@ func (m *Model) qkv(lp *layerParams, x, qp, kp, q, k, v, qrstd, krstd, pos, low 
 func (m *Model) mlpBlock(lp *layerParams, resMid, ln2, rstd2, gate, up, act, down, resOut, low kernels.Tensor, n int) {
 	c, be := m.Cfg, m.BE
 	H, I := c.Hidden, c.Intermediate
-	be.RMSNorm(ln2, rstd2, resMid, lp.postNorm, n, H, float32(c.RMSNormEps))
-	x := lowered(be, ln2, lp.wGate, low, n*H) // once for gate and up
+	x := normFor(be, ln2, rstd2, resMid, lp.postNorm, lp.wGate, low, n, H, float32(c.RMSNormEps)) // for gate and up
 	linear(be, gate, x, lp.wGate, lp.bGate, low, n, I, H)
 	linear(be, up, x, lp.wUp, lp.bUp, low, n, I, H)
-	be.SwiGLU(act, gate, up, n*I)
+	act = swigluFor(be, act, gate, up, lp.wDown, low, n*I)
 	linear(be, down, act, lp.wDown, lp.bDown, low, n, H, I)
 	be.Add(resOut, resMid, down, n*H)
+}
+
+// normFor computes RMSNorm(x) for a matmul by w: straight into low as
+// BF16 when w is BF16 (no F32 copy and conversion pass), else into out.
+// It returns what the matmul reads.
+func normFor(be kernels.Backend, out, rstd, x, nw, w, low kernels.Tensor, rows, dim int, eps float32) kernels.Tensor {
+	if w.DType == kernels.BF16 && low.Valid() {
+		out = low.View(0, rows*dim)
+	}
+	be.RMSNorm(out, rstd, x, nw, rows, dim, eps)
+	return out
+}
+
+// swigluFor is normFor for SwiGLU feeding the down projection w.
+func swigluFor(be kernels.Backend, out, gate, up, w, low kernels.Tensor, n int) kernels.Tensor {
+	if w.DType == kernels.BF16 && low.Valid() {
+		out = low.View(0, n)
+	}
+	be.SwiGLU(out, gate, up, n)
+	return out
 }
 
 // attnInputs converts q, k, v to the layer's BF16 copies in
@@ -153,13 +172,13 @@ func (m *Model) layerForward(a *Acts, l int, cache *kvCache) {
 	v := func(x kernels.Tensor, w int) kernels.Tensor { return x.View(0, n*w) }
 	lp, la := &m.cp.layers[l], &a.layers[l]
 	x := v(a.res[l], H)
-	be.RMSNorm(v(la.ln1, H), v(la.rstd1, 1), x, lp.inNorm, n, H, eps)
+	ln1 := normFor(be, v(la.ln1, H), v(la.rstd1, 1), x, lp.inNorm, lp.wq, a.lowX, n, H, eps)
 	var qrstd, krstd kernels.Tensor
 	if c.QKNorm {
 		qrstd, krstd = v(la.qrstd, c.Heads), v(la.krstd, c.KVHeads)
 	}
 	q, k, vv := v(la.q, qd), v(la.k, kvd), v(la.v, kvd)
-	m.qkv(lp, v(la.ln1, H), v(la.qp, qd), v(la.kp, kvd), q, k, vv, qrstd, krstd, v(a.pos, 1), a.lowX, n)
+	m.qkv(lp, ln1, v(la.qp, qd), v(la.kp, kvd), q, k, vv, qrstd, krstd, v(a.pos, 1), a.lowX, n)
 	ck, cv := k, vv
 	q, k, vv = attnInputs(be, la, q, k, vv, n*qd, n*kvd)
 	if cache != nil {

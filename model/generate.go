@@ -144,8 +144,8 @@ func (m *Model) decodeStep(s *decodeState, kc *kvCache) {
 		// m.cp: the BF16 weight copies in PrecisionBF16 (half the bytes
 		// each step reads), the F32 parameters otherwise.
 		lp := &m.cp.layers[l]
-		be.RMSNorm(s.ln, s.rstd, s.x, lp.inNorm, b, H, eps)
-		m.qkv(lp, s.ln, s.qp, s.kp, s.q, s.k, s.v, s.qrstd, s.krstd, s.pos, s.low, b)
+		ln := normFor(be, s.ln, s.rstd, s.x, lp.inNorm, lp.wq, s.low, b, H, eps)
+		m.qkv(lp, ln, s.qp, s.kp, s.q, s.k, s.v, s.qrstd, s.krstd, s.pos, s.low, b)
 		ck, cv := s.k, s.v
 		if kc.k[l].DType == kernels.BF16 {
 			be.Convert(s.kLow, s.k)
@@ -159,8 +159,7 @@ func (m *Model) decodeStep(s *decodeState, kc *kvCache) {
 		be.Add(s.x, s.x, s.o, b*H)
 		m.mlpBlock(lp, s.x, s.ln2, s.rstd2, s.gate, s.up, s.act, s.down, s.x, s.low, b)
 	}
-	be.RMSNorm(s.ln, s.rstd, s.x, m.p.norm, b, H, eps)
-	x := lowered(be, s.ln, m.cp.head, s.low, b*H)
+	x := normFor(be, s.ln, s.rstd, s.x, m.p.norm, m.cp.head, s.low, b, H, eps)
 	be.MatMul(s.logits, x, m.cp.head, b, c.VocabSize, H, false, true, 1, 0)
 }
 

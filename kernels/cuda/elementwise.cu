@@ -157,11 +157,12 @@ extern "C" __global__ void sdz_cache_write2(unsigned short* cache, const unsigne
   }
 }
 
-extern "C" __global__ void sdz_swiglu(float* out, const float* gate, const float* up, long long n) {
+// sdz_swiglu writes out in dtype odt (F32, or BF16 for the down projection).
+extern "C" __global__ void sdz_swiglu(void* out, int odt, const float* gate, const float* up, long long n) {
   SDZ_GRID_STRIDE(i, n) {
     float g = gate[i];
     float sig = 1.f / (1.f + expf(-g));
-    out[i] = (g * sig) * up[i];
+    sdz_store(out, odt, i, (g * sig) * up[i]);
   }
 }
 

@@ -1,12 +1,14 @@
 // norm.cu: RMSNorm forward and the dx part of its backward (dw uses the
 // deterministic column sums of elementwise.cu). One block per row.
 
-extern "C" __global__ void sdz_rmsnorm(float* out, float* rstd, const float* x, const float* w, int rows, int dim,
+// sdz_rmsnorm writes out in dtype odt (F32, or BF16 to feed a bf16 matmul
+// without a separate conversion pass).
+extern "C" __global__ void sdz_rmsnorm(void* out, int odt, float* rstd, const float* x, const float* w, int rows, int dim,
                                        float eps) {
   __shared__ float sh[32];
   int r = blockIdx.x;
   const float* xr = x + (long long)r * dim;
-  float* yr = out + (long long)r * dim;
+  long long yo = (long long)r * dim;
   float ss = 0.f;
   for (int j = threadIdx.x; j < dim; j += blockDim.x) {
     float v = xr[j];
@@ -14,7 +16,7 @@ extern "C" __global__ void sdz_rmsnorm(float* out, float* rstd, const float* x, 
   }
   ss = sdz_block_sum(ss, sh);
   float rs = 1.f / sqrtf(ss / (float)dim + eps);
-  for (int j = threadIdx.x; j < dim; j += blockDim.x) yr[j] = (xr[j] * rs) * w[j];
+  for (int j = threadIdx.x; j < dim; j += blockDim.x) sdz_store(out, odt, yo + j, (xr[j] * rs) * w[j]);
   if (threadIdx.x == 0) rstd[r] = rs;
 }
 

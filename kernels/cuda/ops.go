@@ -87,6 +87,15 @@ func nonNeg(op string, dims ...int) {
 	}
 }
 
+// lowOut returns the dtype of an op output that may be F32 or BF16, and
+// panics naming op otherwise.
+func lowOut(op string, t kernels.Tensor) kernels.DType {
+	if t.DType != kernels.F32 && t.DType != kernels.BF16 {
+		panic(fmt.Sprintf("cuda %s: out is %s, want F32 or BF16", op, t.DType))
+	}
+	return t.DType
+}
+
 func boolInt(v bool) int {
 	if v {
 		return 1
@@ -586,7 +595,7 @@ func (b *Backend) GatherRows(dst, src, idx kernels.Tensor, n, dim int) {
 // RMSNorm normalises each row of x and scales by w; rstd keeps 1/rms.
 func (b *Backend) RMSNorm(out, rstd, x, w kernels.Tensor, rows, dim int, eps float32) {
 	nonNeg("RMSNorm", rows, dim)
-	po := ptr("RMSNorm", "out", out, kernels.F32, rows*dim)
+	po := ptr("RMSNorm", "out", out, lowOut("RMSNorm", out), rows*dim)
 	pr := ptr("RMSNorm", "rstd", rstd, kernels.F32, rows)
 	px := ptr("RMSNorm", "x", x, kernels.F32, rows*dim)
 	pw := ptr("RMSNorm", "w", w, kernels.F32, dim)
@@ -595,7 +604,7 @@ func (b *Backend) RMSNorm(out, rstd, x, w kernels.Tensor, rows, dim int, eps flo
 	}
 	defer b.enter()()
 	b.launch("RMSNorm", fileNorm, "sdz_rmsnorm", dim3{uint32(rows), 1, 1}, dim3{256, 1, 1}, 0,
-		po, pr, px, pw, rows, dim, eps)
+		po, int(out.DType), pr, px, pw, rows, dim, eps)
 }
 
 // RMSNormBackward accumulates into dx and dw (dw deterministically).
@@ -844,14 +853,14 @@ func (b *Backend) CacheWrite(cache, x, start kernels.Tensor, bsz, t, tmax, width
 
 // SwiGLU computes out = silu(gate)*up.
 func (b *Backend) SwiGLU(out, gate, up kernels.Tensor, n int) {
-	po := ptr("SwiGLU", "out", out, kernels.F32, n)
+	po := ptr("SwiGLU", "out", out, lowOut("SwiGLU", out), n)
 	pg := ptr("SwiGLU", "gate", gate, kernels.F32, n)
 	pu := ptr("SwiGLU", "up", up, kernels.F32, n)
 	if n == 0 {
 		return
 	}
 	defer b.enter()()
-	b.launch("SwiGLU", fileElem, "sdz_swiglu", b.gridStride(int64(n)), dim3{256, 1, 1}, 0, po, pg, pu, int64(n))
+	b.launch("SwiGLU", fileElem, "sdz_swiglu", b.gridStride(int64(n)), dim3{256, 1, 1}, 0, po, int(out.DType), pg, pu, int64(n))
 }
 
 // SwiGLUBackward overwrites dgate and dup.

@@ -104,6 +104,10 @@ func refRMSNorm(xs, w []float64, rows, dim int, eps float64) (out, rstd []float6
 
 // testRMSNorm: forward, rstd, and the accumulating backward (checked
 // against the analytic reference, itself checked by finite differences).
+// bf16Out bounds an op's BF16 output against the float64 reference: one
+// rounding to 8 significant bits (at most 2^-8 relative) plus the F32 error.
+const bf16Out = 4e-3
+
 func testRMSNorm(x *h) {
 	be := x.be
 	for _, s := range [][2]int{{1, 1}, {3, 17}, {5, 65}, {17, 127}, {2, 1024}} {
@@ -118,6 +122,12 @@ func testRMSNorm(x *h) {
 		tag := sprint(" ", rows, "x", dim)
 		x.near("RMSNorm out"+tag, x.get(out), wo, x.tol.Elementwise)
 		x.near("RMSNorm rstd"+tag, x.get(rstd), wr, x.tol.Elementwise)
+		if be.Supports(kernels.BF16) {
+			// A BF16 out is the F32 result rounded once.
+			o16 := x.view("out16", kernels.BF16, rows*dim)
+			be.RMSNorm(o16, rstd, xt, wt, rows, dim, eps)
+			x.near("RMSNorm BF16 out"+tag, x.get(o16), wo, bf16Out)
+		}
 
 		dout := x.randn(rows*dim, 1)
 		d64 := f64s(dout)
@@ -237,6 +247,11 @@ func testSwiGLU(x *h) {
 		want := make([]float64, n)
 		fwd(want)
 		x.near(sprint("SwiGLU n=", n), x.get(out), want, x.tol.Elementwise)
+		if be.Supports(kernels.BF16) {
+			o16 := x.view("out16", kernels.BF16, n)
+			be.SwiGLU(o16, gt, ut, n)
+			x.near(sprint("SwiGLU BF16 out n=", n), x.get(o16), want, bf16Out)
+		}
 
 		dout := x.randn(n, 1)
 		d64 := f64s(dout)

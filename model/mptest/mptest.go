@@ -92,6 +92,33 @@ func (b bf16CPU) CacheWrite(cache, x, start kernels.Tensor, bsz, t, tmax, width 
 	b.Convert(cache, wc)
 }
 
+// RMSNorm computes in F32 and rounds a BF16 out.
+func (b bf16CPU) RMSNorm(out, rstd, x, w kernels.Tensor, rows, dim int, eps float32) {
+	o, done := b.narrowed(out)
+	b.Backend.RMSNorm(o, rstd, x, w, rows, dim, eps)
+	done()
+}
+
+// SwiGLU computes in F32 and rounds a BF16 out.
+func (b bf16CPU) SwiGLU(out, gate, up kernels.Tensor, n int) {
+	o, done := b.narrowed(out)
+	b.Backend.SwiGLU(o, gate, up, n)
+	done()
+}
+
+// narrowed returns an F32 stand-in for a BF16 output and a function that
+// rounds it into the output; F32 outputs are used as they are.
+func (b bf16CPU) narrowed(out kernels.Tensor) (kernels.Tensor, func()) {
+	if out.DType != kernels.BF16 {
+		return out, func() {}
+	}
+	w, err := b.Alloc(kernels.F32, out.N)
+	if err != nil {
+		panic("mptest: F32 stand-in for a BF16 output: " + err.Error())
+	}
+	return w, func() { b.Convert(out, w); b.Free(w) }
+}
+
 func (b bf16CPU) widen(t kernels.Tensor) (kernels.Tensor, func()) {
 	if t.DType != kernels.BF16 {
 		return t, func() {}
