@@ -229,8 +229,10 @@ type Backend interface {
 	// loss[r] = w[r]*(logsumexp(logits[r]) - logits[r,targets[r]]), and 0
 	// where w[r] == 0 or targets[r] < 0. If dlogits is Valid it is set to
 	// gscale*w[r]*(softmax(logits[r]) - onehot(targets[r])) (zero rows
-	// where the loss is 0); dlogits may alias logits. A negative weight
-	// gives the gradient of +w*logprob, which policy-gradient losses use.
+	// where the loss is 0); dlogits may alias logits. On backends that
+	// Support BF16 dlogits may be BF16 (for a bf16 output projection's
+	// backward). A negative weight gives the gradient of +w*logprob, which
+	// policy-gradient losses use.
 	CrossEntropy(loss, dlogits, logits, targets, w Tensor, rows, vocab int, gscale float32)
 	// LogProbs sets out[r] = log_softmax(logits[r])[targets[r]] (0 where
 	// targets[r] < 0).
@@ -238,7 +240,8 @@ type Backend interface {
 	// Distill computes per row loss[r] = w[r]*D(p||q) for the divergence p
 	// selects (see DistillParams), student logits s and teacher logits t
 	// both [rows,vocab]. If dstudent is Valid it is set to
-	// gscale*w[r]*dD/ds (the teacher gets no gradient); it may alias s.
+	// gscale*w[r]*dD/ds (the teacher gets no gradient); it may alias s,
+	// or be BF16 on backends that Support BF16 (as CrossEntropy's dlogits).
 	Distill(loss, dstudent, s, t, w Tensor, rows, vocab int, p DistillParams, gscale float32)
 	// Sample draws one id per row of logits [rows,vocab] into out (I32):
 	// temp <= 0 is argmax (lowest id on ties, as torch.argmax); otherwise

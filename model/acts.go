@@ -341,3 +341,26 @@ func TrainingMemoryPlan(cfg *Config, b, t int, p Precision, recompute bool) ([]M
 	}
 	return items, nil
 }
+
+// InferenceMemory is the size in bytes of NewInferActs(b, t) for a model of
+// configuration cfg computing in precision p (without the logits buffer,
+// which only Forward allocates).
+func InferenceMemory(cfg *Config, b, t int, p Precision) (int64, error) {
+	if err := cfg.Validate(); err != nil {
+		return 0, err
+	}
+	if b <= 0 || t <= 0 {
+		return 0, fmt.Errorf("model: activations for %d rows x %d tokens", b, t)
+	}
+	specs, _ := layout(cfg)
+	m := &Model{Cfg: cfg, Specs: specs, prec: p}
+	a := &Acts{m: m, B: b, T: t, count: true, bytes: map[string]int64{}}
+	if err := a.allocAll(); err != nil {
+		return 0, err
+	}
+	var n int64
+	for _, v := range a.bytes {
+		n += v
+	}
+	return n, nil
+}

@@ -2,6 +2,7 @@ package train
 
 import (
 	"fmt"
+	"sdzero/model"
 
 	"sdzero/kernels"
 )
@@ -137,12 +138,6 @@ type distillSeq struct {
 	w float32
 }
 
-// distillRows is how many aligned positions one distillation chunk covers:
-// the teacher and student logits of a chunk are two [rows, V] buffers of
-// at most 64 MiB each, so a 150k-token vocabulary costs about 110 rows at a
-// time, whatever the batch and sequence length.
-func distillRows(vocab int) int { return max(16, (64<<20)/(4*max(1, vocab))) }
-
 // runDistill runs, per micro-batch, the teacher and student forwards up to
 // their final hidden states, gathers both at the aligned positions (where
 // the student predicts a token of y and the teacher the same token of its
@@ -155,11 +150,7 @@ func distillRows(vocab int) int { return max(16, (64<<20)/(4*max(1, vocab))) }
 // number of weighted tokens.
 func (t *trainer) runDistill(seqs []distillSeq, dp kernels.DistillParams, visit func(i int, d float64)) (loss float64, tokens int, err error) {
 	mb := t.cfg.Train.MicroBatch
-	V, H := t.m.Cfg.VocabSize, t.m.Cfg.Hidden
-	chunk := distillRows(V)
-	if t.distillChunk > 0 {
-		chunk = t.distillChunk
-	}
+	H := t.m.Cfg.Hidden
 	var live []int
 	for i, s := range seqs {
 		if s.w != 0 && s.n > 0 {
@@ -207,21 +198,11 @@ func (t *trainer) runDistill(seqs []distillSeq, dp kernels.DistillParams, visit 
 		hT, hS := t.hidBuf.View(0, na*H), t.shidBuf.View(0, na*H)
 		t.be.GatherRows(hT, t.tacts.Hidden(), tidx, na, H)
 		t.be.GatherRows(hS, t.acts.Hidden(), sidx, na, H)
-		headT, _ := t.teacher.HeadWeight()
-		headS, gHead := t.m.HeadWeight()
-		dhc := t.dcBuf.View(0, na*H)
-		for c0 := 0; c0 < na; c0 += chunk {
-			nc := min(chunk, na-c0)
-			tl, sl := t.gathBuf.View(0, nc*V), t.studBuf.View(0, nc*V)
-			hs := hS.View(c0*H, nc*H)
-			t.be.MatMul(tl, hT.View(c0*H, nc*H), headT, nc, V, H, false, true, 1, 0)
-			t.be.MatMul(sl, hs, headS, nc, V, H, false, true, 1, 0)
-			// sl becomes the gradient of the weighted divergence.
-			t.be.Distill(t.lossBuf.View(c0, nc), sl, sl, tl, t.wBuf.View(c0, nc), nc, V, dp, 1)
-			// Through logits = h W^T: dh = dlogits W, dW += dlogits^T h.
-			t.be.MatMul(dhc.View(c0*H, nc*H), sl, headS, nc, H, V, false, false, 1, 0)
-			t.be.MatMul(gHead, sl, hs, V, H, nc, true, false, 1, 1)
+		if t.distillChunk > 0 {
+			t.dscratch.Rows = t.distillChunk
 		}
+		dhc := t.dcBuf.View(0, na*H)
+		model.DistillRows(t.teacher, t.m, t.dscratch, t.lossBuf.View(0, na), dhc, hT, hS, t.wBuf.View(0, na), na, dp, 1)
 		// Scatter the aligned rows' gradient back to their positions
 		// (EmbeddingBackward is a row scatter-add; positions are distinct).
 		dh := t.dhidBuf.View(0, ns*H)

@@ -189,16 +189,16 @@ type trainer struct {
 	// device buffers for the loss passes, [MB*T]
 	lossBuf, wBuf, lpBuf kernels.Tensor
 	tgtBuf, idxBuf       kernels.Tensor
-	// Distillation buffers: logits exist only for chunks of distillRows
-	// aligned positions at a time, never for the whole micro-batch.
-	gathBuf kernels.Tensor // [distillRows*V] teacher logits of one chunk
-	studBuf kernels.Tensor // [distillRows*V] student logits (then their gradient) of one chunk
-	hidBuf  kernels.Tensor // [MB*T*H] teacher hidden states at the aligned positions
-	shidBuf kernels.Tensor // [MB*T*H] student hidden states at the aligned positions
-	dcBuf   kernels.Tensor // [MB*T*H] gradient of shidBuf
-	dhidBuf kernels.Tensor // [MB*T*H] gradient of all student hidden states
-	sidxBuf kernels.Tensor // [MB*T] student positions of the aligned rows
-	// distillChunk overrides distillRows (tests use small chunks).
+	// Distillation buffers: logits exist only for chunks of
+	// model.DistillChunkRows aligned positions at a time, never for the
+	// whole micro-batch.
+	dscratch *model.DistillScratch // logits of one chunk of aligned rows (model.DistillRows)
+	hidBuf   kernels.Tensor        // [MB*T*H] teacher hidden states at the aligned positions
+	shidBuf  kernels.Tensor        // [MB*T*H] student hidden states at the aligned positions
+	dcBuf    kernels.Tensor        // [MB*T*H] gradient of shidBuf
+	dhidBuf  kernels.Tensor        // [MB*T*H] gradient of all student hidden states
+	sidxBuf  kernels.Tensor        // [MB*T] student positions of the aligned rows
+	// distillChunk overrides the chunk size (tests use small chunks).
 	distillChunk int
 
 	// phase data
@@ -226,10 +226,13 @@ func (t *trainer) free() {
 			a.Free()
 		}
 	}
-	for _, b := range []kernels.Tensor{t.lossBuf, t.wBuf, t.lpBuf, t.tgtBuf, t.idxBuf, t.gathBuf, t.studBuf, t.hidBuf, t.shidBuf, t.dcBuf, t.dhidBuf, t.sidxBuf} {
+	for _, b := range []kernels.Tensor{t.lossBuf, t.wBuf, t.lpBuf, t.tgtBuf, t.idxBuf, t.hidBuf, t.shidBuf, t.dcBuf, t.dhidBuf, t.sidxBuf} {
 		if b.Valid() {
 			t.be.Free(b)
 		}
+	}
+	if t.dscratch != nil {
+		t.dscratch.Free()
 	}
 	if t.adam != nil {
 		t.adam.Free()
@@ -555,7 +558,11 @@ func (t *trainer) setupTeacher(st *trainerState, ckpt string) error {
 // allocDistill allocates runDistill's buffers for micro-batches of mb
 // sequences of at most maxLen student tokens.
 func (t *trainer) allocDistill(mb, maxLen int) error {
-	V, H := t.m.Cfg.VocabSize, t.m.Cfg.Hidden
+	H := t.m.Cfg.Hidden
+	var err error
+	if t.dscratch, err = t.m.NewDistillScratch(0); err != nil {
+		return err
+	}
 	rows := mb * maxLen
 	for _, b := range []struct {
 		p    *kernels.Tensor
@@ -563,8 +570,6 @@ func (t *trainer) allocDistill(mb, maxLen int) error {
 		n    int
 		what string
 	}{
-		{&t.gathBuf, kernels.F32, distillRows(V) * V, "teacher logits chunk"},
-		{&t.studBuf, kernels.F32, distillRows(V) * V, "student logits chunk"},
 		{&t.hidBuf, kernels.F32, rows * H, "teacher hidden states"},
 		{&t.shidBuf, kernels.F32, rows * H, "student hidden states"},
 		{&t.dcBuf, kernels.F32, rows * H, "hidden-state gradient"},

@@ -5,12 +5,14 @@
 
 #define SDZ_TOPK_MAX 1024
 
-extern "C" __global__ void __launch_bounds__(512) sdz_cross_entropy(float* loss, float* dlogits, const float* logits, const int* targets,
+// dlogits (optional) is of dtype ddt: F32 (it may alias logits) or BF16
+// (the output projection's bf16 backward reads it without a conversion).
+extern "C" __global__ void __launch_bounds__(512) sdz_cross_entropy(float* loss, void* dlogits, int ddt, const float* logits, const int* targets,
                                              const float* w, int rows, int vocab, float gscale, int* err, int code) {
   __shared__ float shm[32], shs[32];
   int r = blockIdx.x;
   const float* x = logits + (long long)r * vocab;
-  float* dx = dlogits ? dlogits + (long long)r * vocab : 0;
+  long long dbase = (long long)r * vocab;
   int tgt = targets[r];
   float wr = w ? w[r] : 1.f;
   if (tgt >= vocab) {
@@ -18,8 +20,8 @@ extern "C" __global__ void __launch_bounds__(512) sdz_cross_entropy(float* loss,
   }
   if (wr == 0.f || tgt < 0 || tgt >= vocab) {
     if (threadIdx.x == 0 && loss) loss[r] = 0.f;
-    if (dx)
-      for (int j = threadIdx.x; j < vocab; j += blockDim.x) dx[j] = 0.f;
+    if (dlogits)
+      for (int j = threadIdx.x; j < vocab; j += blockDim.x) sdz_store(dlogits, ddt, dbase + j, 0.f);
     return;
   }
   float xt = x[tgt];
@@ -28,11 +30,11 @@ extern "C" __global__ void __launch_bounds__(512) sdz_cross_entropy(float* loss,
   sdz_block_ms(m, s, shm, shs);
   float lse = m + logf(s);
   if (threadIdx.x == 0 && loss) loss[r] = wr * (lse - xt);
-  if (dx) {
+  if (dlogits) {
     float c = gscale * wr;
     for (int j = threadIdx.x; j < vocab; j += blockDim.x) {
       float p = expf(x[j] - lse);
-      dx[j] = c * (j == tgt ? p - 1.f : p);
+      sdz_store(dlogits, ddt, dbase + j, c * (j == tgt ? p - 1.f : p));
     }
   }
 }
@@ -60,7 +62,7 @@ extern "C" __global__ void __launch_bounds__(512) sdz_logprobs(float* out, const
 // over the whole row, or over the teacher's K best when 0 < K < vocab,
 // D = fw*KL(q||p) + (1-fw)*KL(p||q), loss = w*D,
 // ds = gscale*w*(fw*(p-q) + (1-fw)*p*(logp-logq-KL(p||q)))/T.
-extern "C" __global__ void __launch_bounds__(512) sdz_distill_full(float* loss, float* dstudent, const float* sl, const float* tl,
+extern "C" __global__ void __launch_bounds__(512) sdz_distill_full(float* loss, void* dstudent, int ddt, const float* sl, const float* tl,
                                             const float* w, int rows, int vocab, int K, float temp, float fw, float gscale) {
   __shared__ int hist[256];
   __shared__ int shi[40];
@@ -69,12 +71,12 @@ extern "C" __global__ void __launch_bounds__(512) sdz_distill_full(float* loss, 
   int r = blockIdx.x;
   const float* s = sl + (long long)r * vocab;
   const float* t = tl + (long long)r * vocab;
-  float* ds = dstudent ? dstudent + (long long)r * vocab : 0;
+  long long dbase = (long long)r * vocab;  // dstudent (optional): F32 or BF16 (ddt), as in sdz_cross_entropy
   float wr = w ? w[r] : 1.f;
   if (wr == 0.f) {
     if (threadIdx.x == 0 && loss) loss[r] = 0.f;
-    if (ds)
-      for (int j = threadIdx.x; j < vocab; j += blockDim.x) ds[j] = 0.f;
+    if (dstudent)
+      for (int j = threadIdx.x; j < vocab; j += blockDim.x) sdz_store(dstudent, ddt, dbase + j, 0.f);
     return;
   }
   // 0 < K < vocab: only the teacher's K best count (a mask, for K too
@@ -114,17 +116,17 @@ extern "C" __global__ void __launch_bounds__(512) sdz_distill_full(float* loss, 
   kqp = sdz_block_sum_d(kqp, shd);
   kpq = sdz_block_sum_d(kpq, shd);
   if (threadIdx.x == 0 && loss) loss[r] = wr * (float)((double)fw * kqp + (1.0 - (double)fw) * kpq);
-  if (ds) {
+  if (dstudent) {
     float c = gscale * wr * inv;
     double dk = dl - kpq;
     for (int j = threadIdx.x; j < vocab; j += blockDim.x) {
       if (!sdz_keep(sdz_key(t[j]), j, kk, ik)) {
-        ds[j] = 0.f;
+        sdz_store(dstudent, ddt, dbase + j, 0.f);
         continue;
       }
       float p = expf(s[j] * inv - ms) * iss, q = expf(t[j] * inv - mt) * ist;
       float rev = p > 0.f ? p * (float)(((double)s[j] - (double)t[j]) * invd + dk) : 0.f;
-      ds[j] = c * (fw * (p - q) + (1.f - fw) * rev);
+      sdz_store(dstudent, ddt, dbase + j, c * (fw * (p - q) + (1.f - fw) * rev));
     }
   }
 }
@@ -132,7 +134,7 @@ extern "C" __global__ void __launch_bounds__(512) sdz_distill_full(float* loss, 
 // sdz_distill_topk: as sdz_distill_full over the teacher's K largest logits
 // (ties: lower id), both distributions renormalised over those ids; the
 // student gradient is zero elsewhere. K <= SDZ_TOPK_MAX (1024).
-extern "C" __global__ void __launch_bounds__(512) sdz_distill_topk(float* loss, float* dstudent, const float* sl, const float* tl,
+extern "C" __global__ void __launch_bounds__(512) sdz_distill_topk(float* loss, void* dstudent, int ddt, const float* sl, const float* tl,
                                             const float* w, int rows, int vocab, int K, float temp, float fw,
                                             float gscale) {
   __shared__ int hist[256];
@@ -144,12 +146,12 @@ extern "C" __global__ void __launch_bounds__(512) sdz_distill_topk(float* loss, 
   int r = blockIdx.x;
   const float* s = sl + (long long)r * vocab;
   const float* t = tl + (long long)r * vocab;
-  float* ds = dstudent ? dstudent + (long long)r * vocab : 0;
+  long long dbase = (long long)r * vocab;  // dstudent (optional): F32 or BF16 (ddt), as in sdz_cross_entropy
   float wr = w ? w[r] : 1.f;
   if (wr == 0.f) {
     if (threadIdx.x == 0 && loss) loss[r] = 0.f;
-    if (ds)
-      for (int j = threadIdx.x; j < vocab; j += blockDim.x) ds[j] = 0.f;
+    if (dstudent)
+      for (int j = threadIdx.x; j < vocab; j += blockDim.x) sdz_store(dstudent, ddt, dbase + j, 0.f);
     return;
   }
   sdz_block_topk(t, vocab, K, ids, hist, shi);
@@ -181,17 +183,17 @@ extern "C" __global__ void __launch_bounds__(512) sdz_distill_topk(float* loss, 
   kqp = sdz_block_sum_d(kqp, shd);
   kpq = sdz_block_sum_d(kpq, shd);
   if (threadIdx.x == 0 && loss) loss[r] = wr * (float)((double)fw * kqp + (1.0 - (double)fw) * kpq);
-  if (ds) {
+  if (dstudent) {
     // Every read of s (which ds may alias) happened before the reductions'
     // barriers above.
-    for (int j = threadIdx.x; j < vocab; j += blockDim.x) ds[j] = 0.f;
+    for (int j = threadIdx.x; j < vocab; j += blockDim.x) sdz_store(dstudent, ddt, dbase + j, 0.f);
     __syncthreads();
     float c = gscale * wr * inv;
     double dk = dl - kpq;
     for (int i = threadIdx.x; i < K; i += blockDim.x) {
       float p = expf(sv[i] * inv - ms) * iss, q = expf(tv[i] * inv - mt) * ist;
       float rev = p > 0.f ? p * (float)(((double)sv[i] - (double)tv[i]) * invd + dk) : 0.f;
-      ds[ids[i]] = c * (fw * (p - q) + (1.f - fw) * rev);
+      sdz_store(dstudent, ddt, dbase + ids[i], c * (fw * (p - q) + (1.f - fw) * rev));
     }
   }
 }

@@ -91,7 +91,7 @@ func nonNeg(op string, dims ...int) {
 // panics naming op otherwise.
 func lowOut(op string, t kernels.Tensor) kernels.DType {
 	if t.DType != kernels.F32 && t.DType != kernels.BF16 {
-		panic(fmt.Sprintf("cuda %s: out is %s, want F32 or BF16", op, t.DType))
+		panic(fmt.Sprintf("cuda %s: output is %s, want F32 or BF16", op, t.DType))
 	}
 	return t.DType
 }
@@ -884,7 +884,10 @@ func (b *Backend) CrossEntropy(loss, dlogits, logits, targets, w kernels.Tensor,
 	const op = "CrossEntropy"
 	nonNeg(op, rows, vocab)
 	pl := optPtr(op, "loss", loss, kernels.F32, rows)
-	pd := optPtr(op, "dlogits", dlogits, kernels.F32, rows*vocab)
+	var pd devPtr
+	if dlogits.Valid() {
+		pd = ptr(op, "dlogits", dlogits, lowOut(op, dlogits), rows*vocab)
+	}
 	px := ptr(op, "logits", logits, kernels.F32, rows*vocab)
 	pt := ptr(op, "targets", targets, kernels.I32, rows)
 	pw := optPtr(op, "w", w, kernels.F32, rows)
@@ -893,7 +896,7 @@ func (b *Backend) CrossEntropy(loss, dlogits, logits, targets, w kernels.Tensor,
 	}
 	defer b.enter()()
 	b.launch(op, fileLoss, "sdz_cross_entropy", dim3{uint32(rows), 1, 1}, dim3{rowThreads, 1, 1}, 0,
-		pl, pd, px, pt, pw, rows, vocab, gscale, devPtr(b.errWord), 4)
+		pl, pd, int(dlogits.DType), px, pt, pw, rows, vocab, gscale, devPtr(b.errWord), 4)
 }
 
 // LogProbs sets out[r] = log_softmax(logits[r])[targets[r]].
@@ -920,7 +923,11 @@ func (b *Backend) Distill(loss, dstudent, s, t, w kernels.Tensor, rows, vocab in
 		p.Temp = 1 // as the CPU backend: no temperature
 	}
 	pl := optPtr(op, "loss", loss, kernels.F32, rows)
-	pd := optPtr(op, "dstudent", dstudent, kernels.F32, rows*vocab)
+	var pd devPtr
+	if dstudent.Valid() {
+		pd = ptr(op, "dstudent", dstudent, lowOut(op, dstudent), rows*vocab)
+	}
+	ddt := int(dstudent.DType)
 	ps := ptr(op, "s", s, kernels.F32, rows*vocab)
 	pt := ptr(op, "t", t, kernels.F32, rows*vocab)
 	pw := optPtr(op, "w", w, kernels.F32, rows)
@@ -930,7 +937,7 @@ func (b *Backend) Distill(loss, dstudent, s, t, w kernels.Tensor, rows, vocab in
 	defer b.enter()()
 	if p.TopK > 0 && p.TopK < vocab && p.TopK <= sortMax {
 		b.launch(op, fileLoss, "sdz_distill_topk", dim3{uint32(rows), 1, 1}, dim3{rowThreads, 1, 1}, 0,
-			pl, pd, ps, pt, pw, rows, vocab, p.TopK, p.Temp, p.ForwardWeight, gscale)
+			pl, pd, ddt, ps, pt, pw, rows, vocab, p.TopK, p.Temp, p.ForwardWeight, gscale)
 		return
 	}
 	k := p.TopK
@@ -938,7 +945,7 @@ func (b *Backend) Distill(loss, dstudent, s, t, w kernels.Tensor, rows, vocab in
 		k = 0
 	}
 	b.launch(op, fileLoss, "sdz_distill_full", dim3{uint32(rows), 1, 1}, dim3{rowThreads, 1, 1}, 0,
-		pl, pd, ps, pt, pw, rows, vocab, k, p.Temp, p.ForwardWeight, gscale)
+		pl, pd, ddt, ps, pt, pw, rows, vocab, k, p.Temp, p.ForwardWeight, gscale)
 }
 
 // Sample draws one id per row (argmax for temp <= 0).

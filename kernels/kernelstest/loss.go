@@ -97,6 +97,11 @@ func testCrossEntropy(x *h) {
 		be.CrossEntropy(loss, dl, lt, tt, wt, rows, vocab, gscale)
 		x.near("CrossEntropy loss"+tag, x.get(loss), wl, x.tol.Loss)
 		x.near("CrossEntropy dlogits"+tag, x.get(dl), wg, x.tol.Loss)
+		if be.Supports(kernels.BF16) {
+			d16 := x.view("dlogits16", kernels.BF16, rows*vocab)
+			be.CrossEntropy(kernels.Tensor{}, d16, lt, tt, wt, rows, vocab, gscale)
+			x.near("CrossEntropy BF16 dlogits"+tag, x.get(d16), wg, bf16Out)
+		}
 		// Loss only.
 		loss2 := x.view("loss2", kernels.F32, rows)
 		be.CrossEntropy(loss2, kernels.Tensor{}, lt, tt, wt, rows, vocab, gscale)
@@ -245,6 +250,11 @@ func testDistill(x *h) {
 			be.Distill(loss, ds, st, tt, wt, rows, vocab, p, gscale)
 			x.near("Distill loss"+tag, x.get(loss), wl, x.tol.Loss)
 			x.near("Distill dstudent"+tag, x.get(ds), wg, x.tol.Loss)
+			if be.Supports(kernels.BF16) {
+				d16 := x.view("ds16", kernels.BF16, rows*vocab)
+				be.Distill(kernels.Tensor{}, d16, st, tt, wt, rows, vocab, p, gscale)
+				x.near("Distill BF16 dstudent"+tag, x.get(d16), wg, bf16Out)
+			}
 			// In place, on a copy of the student logits.
 			sc := x.f32("s copy", s)
 			loss2 := x.view("loss2", kernels.F32, rows)

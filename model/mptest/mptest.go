@@ -106,10 +106,24 @@ func (b bf16CPU) SwiGLU(out, gate, up kernels.Tensor, n int) {
 	done()
 }
 
+// CrossEntropy computes in F32 and rounds a BF16 dlogits.
+func (b bf16CPU) CrossEntropy(loss, dlogits, logits, targets, w kernels.Tensor, rows, vocab int, gscale float32) {
+	d, done := b.narrowed(dlogits)
+	b.Backend.CrossEntropy(loss, d, logits, targets, w, rows, vocab, gscale)
+	done()
+}
+
+// Distill computes in F32 and rounds a BF16 dstudent.
+func (b bf16CPU) Distill(loss, dstudent, s, t, w kernels.Tensor, rows, vocab int, p kernels.DistillParams, gscale float32) {
+	d, done := b.narrowed(dstudent)
+	b.Backend.Distill(loss, d, s, t, w, rows, vocab, p, gscale)
+	done()
+}
+
 // narrowed returns an F32 stand-in for a BF16 output and a function that
 // rounds it into the output; F32 outputs are used as they are.
 func (b bf16CPU) narrowed(out kernels.Tensor) (kernels.Tensor, func()) {
-	if out.DType != kernels.BF16 {
+	if !out.Valid() || out.DType != kernels.BF16 {
 		return out, func() {}
 	}
 	w, err := b.Alloc(kernels.F32, out.N)

@@ -299,39 +299,58 @@ func Distill(be kernels.Backend, cfg *model.Config, o Options) (*Result, error) 
 			gidx[r*T+i] = int32(r*T2 + T + i)
 		}
 	}
-	tl, err := be.Alloc(kernels.F32, B*T*V)
+	// The trainer's path: hidden states at the aligned rows, logits in
+	// chunks (model.DistillRows), no [tokens, V] buffer.
+	n := B * T
+	H := cfg.Hidden
+	var bufs []kernels.Tensor
+	alloc := func(d kernels.DType, cnt int) kernels.Tensor {
+		if err != nil {
+			return kernels.Tensor{}
+		}
+		var t kernels.Tensor
+		if t, err = be.Alloc(d, cnt); err == nil {
+			bufs = append(bufs, t)
+		}
+		return t
+	}
+	gi, si := alloc(kernels.I32, n), alloc(kernels.I32, n)
+	w, loss := alloc(kernels.F32, n), alloc(kernels.F32, n)
+	hT, hS, dhc, dh := alloc(kernels.F32, n*H), alloc(kernels.F32, n*H), alloc(kernels.F32, n*H), alloc(kernels.F32, n*H)
+	defer func() { freeAll(be, bufs...) }()
 	if err != nil {
 		return nil, fmt.Errorf("bench distill: %w", err)
 	}
-	gi, err := be.Alloc(kernels.I32, B*T)
+	scratch, err := m.NewDistillScratch(0)
 	if err != nil {
-		be.Free(tl)
 		return nil, fmt.Errorf("bench distill: %w", err)
 	}
-	_, w, loss, err := lossBuffers(be, B*T)
-	if err != nil {
-		freeAll(be, tl, gi)
-		return nil, fmt.Errorf("bench distill: %w", err)
+	defer scratch.Free()
+	sidx := make([]int32, n)
+	for i := range sidx {
+		sidx[i] = int32(i)
 	}
-	defer freeAll(be, tl, gi, w, loss)
 	be.UploadInt32(gi, gidx)
-	be.Fill(w, 1)
+	be.UploadInt32(si, sidx)
+	be.Fill(w, 1/float32(n))
 	p := kernels.DistillParams{Temp: 1, TopK: o.TopK, ForwardWeight: 0.5}
 	if o.TopK == 0 {
 		p.ForwardWeight = 0
 	}
 	step := func() error {
-		if err := teacher.Forward(ta, tids, tlens); err != nil {
+		if err := teacher.ForwardHidden(ta, tids, tlens); err != nil {
 			return err
 		}
-		be.GatherRows(tl, ta.Logits(), gi, B*T, V)
 		m.ZeroGrads()
-		if err := m.Forward(sa, sids, slens); err != nil {
+		if err := m.ForwardHidden(sa, sids, slens); err != nil {
 			return err
 		}
-		lg := sa.Logits()
-		be.Distill(loss, lg, lg, tl, w, B*T, V, p, 1/float32(B*T))
-		if err := m.Backward(sa, lg); err != nil {
+		be.GatherRows(hT, ta.Hidden(), gi, n, H)
+		be.GatherRows(hS, sa.Hidden(), si, n, H)
+		model.DistillRows(teacher, m, scratch, loss, dhc, hT, hS, w, n, p, 1)
+		be.Fill(dh, 0)
+		be.EmbeddingBackward(dh, dhc, si, n, H)
+		if err := m.BackwardHidden(sa, dh); err != nil {
 			return err
 		}
 		_, err := opt.Step(m, 1e-4, 1)
@@ -342,7 +361,10 @@ func Distill(be kernels.Backend, cfg *model.Config, o Options) (*Result, error) 
 		return nil, fmt.Errorf("bench distill: %w", err)
 	}
 	mem, _ := model.TrainingMemoryPlan(cfg, B, T, o.Precision, o.Recompute)
-	est := sumMemory(mem) + int64(B*T2*V+B*T*V)*4 + int64(cfg.NumParams())*4 + teacher.ComputeBytes()
+	// Plus the teacher (weights, inference activations) and the chunks.
+	tb, _ := model.InferenceMemory(cfg, B, T2, o.Precision)
+	est := sumMemory(mem) + int64(cfg.NumParams())*4 + teacher.ComputeBytes() + int64(2*model.DistillChunkRows(V)*V)*4 +
+		int64(4*n*H)*4 + tb
 	fpt := 6*matmulParams(cfg) + 3*attnFLOPs(cfg, T) + 2*(2*matmulParams(cfg)+attnFLOPs(cfg, T2))
 	div := fmt.Sprintf("top-%d mixed KL", o.TopK)
 	if o.TopK == 0 {
