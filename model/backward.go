@@ -205,8 +205,14 @@ func (m *Model) ForwardBackwardCE(a *Acts, ids []int32, lens []int, targets []in
 		logits := a.chunk.View(0, rows*V)
 		x := a.lnf.View(r0*H, rows*H)
 		be.MatMul(logits, lowered(be, x, m.cp.head, a.lowX, rows*H), m.cp.head, rows, V, H, false, true, 1, 0)
-		be.CrossEntropy(a.lp.View(r0, rows), logits, logits, a.targets.View(r0, rows), a.cew.View(r0, rows), rows, V, gscale)
-		m.headBackward(a, dln.View(r0*H, rows*H), logits, x, rows)
+		// The gradient goes straight to BF16 for a bf16 head (no F32
+		// pass and conversion), else over the logits in place.
+		dl := logits
+		if m.cp.head.DType == kernels.BF16 && a.lowDY.N >= rows*V {
+			dl = a.lowDY.View(0, rows*V)
+		}
+		be.CrossEntropy(a.lp.View(r0, rows), dl, logits, a.targets.View(r0, rows), a.cew.View(r0, rows), rows, V, gscale)
+		m.headBackward(a, dln.View(r0*H, rows*H), dl, x, rows)
 	}
 	losses := make([]float32, n)
 	be.Download(losses, a.lp.View(0, n))
