@@ -105,7 +105,7 @@ step conformance-tf32 60 env -C kernels/cuda "$PWD/$G/cuda.test" -test.v -test.r
 step cuda-gpu-extra 90 env -C kernels/cuda "$PWD/$G/cuda.test" -test.v -test.run 'GPU' -test.skip 'TestConformanceGPU'
 step cuda-bench 90 env -C kernels/cuda "$PWD/$G/cuda.test" -test.run '^$' -test.bench GPU -test.benchtime 10x
 if [ -x "$G/model.test" ]; then
-	step model-parity 90 env -C model "$PWD/$G/model.test" -test.v
+	step model-parity 90 env -C model "$PWD/$G/model.test" -test.v  # the CPU engine, as a baseline on that machine
 fi
 if [ -x "$G/sdzero" ] && [ -d "$G/fixtures/qwen3-tiny-untied-bf16" ]; then
 	export G LOGS M="$G/fixtures/qwen3-tiny-untied-bf16" IDS=1,17,99,250,3,42,7,300,12,5

@@ -3,6 +3,7 @@ package cuda
 import (
 	"testing"
 
+	"sdzero/model"
 	"sdzero/model/mptest"
 )
 
@@ -38,5 +39,30 @@ func TestGPUModelBF16TensorCore(t *testing.T) {
 	be := gpuBackend(t, false)
 	for _, d := range []int{64, 128} {
 		mptest.CheckRandom(t, be, mptest.TensorCoreConfig(d), 5, 3, 300, mptest.DefaultTolerances)
+	}
+}
+
+// TestEmulatedReference checks the emulated backend in F32 against the
+// PyTorch references of the fixtures (logits, loss, gradients, greedy).
+func TestEmulatedReference(t *testing.T) {
+	be := newEmulated(t)
+	for _, name := range []string{"qwen3-tiny-tied", "qwen3-tiny-untied-bf16"} {
+		t.Run(name, func(t *testing.T) {
+			mptest.CheckReference(t, be, mptest.FixtureDir(t, name), model.PrecisionF32, mptest.F32RefTolerances)
+		})
+	}
+}
+
+// TestGPUReference is the full-model parity on a GPU: both fixtures in
+// strict F32 to the CPU engine's bounds, and in mixed precision to bf16
+// bounds.
+func TestGPUReference(t *testing.T) {
+	be := gpuBackend(t, false)
+	for _, name := range []string{"qwen3-tiny-tied", "qwen3-tiny-untied-bf16"} {
+		t.Run(name, func(t *testing.T) {
+			dir := mptest.FixtureDir(t, name)
+			mptest.CheckReference(t, be, dir, model.PrecisionF32, mptest.F32RefTolerances)
+			mptest.CheckReference(t, be, dir, model.PrecisionBF16, mptest.BF16RefTolerances)
+		})
 	}
 }

@@ -295,3 +295,15 @@ func TestBF16Recompute(t *testing.T) {
 		}
 	}
 }
+
+// TestReference runs CheckReference on the CPU: F32 to the engine's
+// bounds, and the mixed-precision mode to bf16 bounds.
+func TestReference(t *testing.T) {
+	for _, name := range []string{"qwen3-tiny-tied", "qwen3-tiny-untied-bf16"} {
+		t.Run(name, func(t *testing.T) {
+			dir := FixtureDir(t, name)
+			CheckReference(t, cpu.New(0), dir, model.PrecisionF32, F32RefTolerances)
+			CheckReference(t, BF16CPU(0), dir, model.PrecisionBF16, BF16RefTolerances)
+		})
+	}
+}
