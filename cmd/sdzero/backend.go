@@ -21,7 +21,11 @@ func openBackend(device string, threads int) (kernels.Backend, error) {
 	case "", "auto", "cpu":
 		return cpu.New(threads), nil
 	case "cuda", "gpu":
-		be, err := cuda.New(cuda.Options{LibDir: os.Getenv("SDZERO_CUDA_LIB_DIR")})
+		be, err := cuda.New(cuda.Options{
+			LibDir:                os.Getenv("SDZERO_CUDA_LIB_DIR"),
+			NoTensorCoreAttention: os.Getenv("SDZERO_CUDA_NO_TC") == "1",
+			NoGraphs:              os.Getenv("SDZERO_CUDA_NO_GRAPHS") == "1",
+		})
 		if err != nil {
 			return nil, fmt.Errorf("--device %s: %w", device, err)
 		}

@@ -15,6 +15,13 @@ import (
 // where the float64 reference of the conformance suite is too slow.
 func checkTensorCoreVsF32(t *testing.T, be *Backend, bs, T, hq, hkv, d int, lens []int32) {
 	t.Helper()
+	checkTensorCoreVsF32Tol(t, be, bs, T, hq, hkv, d, lens, 0)
+}
+
+// checkTensorCoreVsF32Tol is checkTensorCoreVsF32 with every tolerance
+// set to tol when tol > 0 (for BF16 inputs on the F32 kernels).
+func checkTensorCoreVsF32Tol(t *testing.T, be *Backend, bs, T, hq, hkv, d int, lens []int32, tol float64) {
+	t.Helper()
 	nq, nk := bs*T*hq*d, bs*T*hkv*d
 	rng := rand.New(rand.NewPCG(uint64(T), uint64(d)))
 	host := func(n int, s float64) []float32 {
@@ -69,6 +76,9 @@ func checkTensorCoreVsF32(t *testing.T, be *Backend, bs, T, hq, hkv, d int, lens
 		{"out", tc.out, ref.out, 3e-3}, {"lse", tc.lse, ref.lse, 1e-5},
 		{"dq", tc.dq, ref.dq, 8e-3}, {"dk", tc.dk, ref.dk, 8e-3}, {"dv", tc.dv, ref.dv, 8e-3},
 	} {
+		if tol > 0 {
+			c.tol = tol
+		}
 		var num, den float64
 		for i := range c.want {
 			if math.IsNaN(float64(c.got[i])) {

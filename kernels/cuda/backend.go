@@ -44,6 +44,13 @@ type Options struct {
 	// digits on inputs: faster, but outside the fp32 conformance
 	// tolerance). False is strict FP32.
 	TF32 bool
+	// NoTensorCoreAttention runs BF16 attention on the CUDA-core kernels
+	// (inputs widened to F32) instead of attention_tc.cu; NoGraphs makes
+	// Record fail, so callers queue every op themselves. Both are escape
+	// hatches (sdzero reads SDZERO_CUDA_NO_TC and SDZERO_CUDA_NO_GRAPHS):
+	// should either path misbehave on some GPU, the rest still runs.
+	NoTensorCoreAttention bool
+	NoGraphs              bool
 }
 
 // Device-side failure codes written by kernels into the error word.

@@ -130,10 +130,14 @@ func buildEmulator(gxx string) (string, error) {
 }
 
 // newEmulated opens the backend on the emulator.
-func newEmulated(t *testing.T) *Backend {
+func newEmulated(t *testing.T) *Backend { t.Helper(); return newEmulatedWith(t, Options{}) }
+
+// newEmulatedWith opens the backend on the emulator with opts (LibDir and
+// CacheDir are set here).
+func newEmulatedWith(t *testing.T, opts Options) *Backend {
 	t.Helper()
-	dir := emulatorLibDir(t)
-	be, err := New(Options{LibDir: dir, CacheDir: t.TempDir()})
+	opts.LibDir, opts.CacheDir = emulatorLibDir(t), t.TempDir()
+	be, err := New(opts)
 	if err != nil {
 		t.Fatalf("New on the emulator: %v", err)
 	}

@@ -78,3 +78,27 @@ func TestEmulatedGenerateBF16(t *testing.T) {
 func TestGPUGenerateBF16(t *testing.T) {
 	mptest.CheckGenerate(t, gpuBackend(t, false), mptest.TensorCoreConfig(128), 3, [][]int32{{1, 2, 3}, {4}, {5, 6, 7, 8, 9, 10, 11}}, 24)
 }
+
+// checkGenerateGraphsOff: on a backend whose Record fails, Generate falls
+// back to op-by-op steps (no replays) and gives the tokens of NoGraphs.
+func checkGenerateGraphsOff(t *testing.T, be *Backend) {
+	t.Helper()
+	m, err := model.New(mptest.TensorCoreConfig(64), be, 11)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Free()
+	prompts := [][]int32{{1, 2, 3}, {4}}
+	r0 := be.MemoryStats().GraphReplays
+	a, err := m.Generate(prompts, model.GenerateOptions{MaxNewTokens: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := m.Generate(prompts, model.GenerateOptions{MaxNewTokens: 4, NoGraphs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(a) != fmt.Sprint(b) || be.MemoryStats().GraphReplays != r0 {
+		t.Errorf("without graphs: %v vs %v, %d replays", a, b, be.MemoryStats().GraphReplays-r0)
+	}
+}

@@ -18,6 +18,9 @@ var errCapturing = errors.New("not allowed while recording a graph (Record's fn 
 // Free, so no other tensor can reuse them between replays.
 func (b *Backend) Record(fn func()) (kernels.Graph, error) {
 	d := &b.drv
+	if b.opts.NoGraphs {
+		return nil, errors.New("cuda Record: graphs are off (Options.NoGraphs)")
+	}
 	if d.cuStreamBeginCapture == nil || d.cuStreamEndCapture == nil || d.cuGraphInstantiateWithFlags == nil ||
 		d.cuGraphLaunch == nil || d.cuGraphExecDestroy == nil || d.cuGraphDestroy == nil {
 		return nil, errors.New("cuda Record: the CUDA driver lacks the graph API (cuStreamBeginCapture_v2 ...)")

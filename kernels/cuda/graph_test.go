@@ -132,3 +132,21 @@ func TestEmulatedRecord(t *testing.T) { checkRecord(t, newEmulated(t)) }
 
 // TestGPURecord is the same check with real CUDA graphs.
 func TestGPURecord(t *testing.T) { checkRecord(t, gpuBackend(t, false)) }
+
+// TestEmulatedEscapeHatches: with NoGraphs, Record fails and generation
+// runs op by op with the same tokens; with NoTensorCoreAttention, BF16
+// attention runs widened on the F32 kernels (F32 accuracy on the rounded
+// inputs).
+func TestEmulatedEscapeHatches(t *testing.T) {
+	be := newEmulatedWith(t, Options{NoGraphs: true})
+	if _, err := be.Record(func() {}); err == nil || !strings.Contains(err.Error(), "NoGraphs") {
+		t.Errorf("Record with NoGraphs: %v", err)
+	}
+	checkGenerateGraphsOff(t, be)
+
+	nt := newEmulatedWith(t, Options{NoTensorCoreAttention: true})
+	if nt.tensorCoreAttn(128) {
+		t.Fatal("tensor-core attention still on")
+	}
+	checkTensorCoreVsF32Tol(t, nt, 1, 70, 2, 1, 64, []int32{70}, 1e-5)
+}

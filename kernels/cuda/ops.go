@@ -674,7 +674,9 @@ func attnInputs(op string, q, k, v kernels.Tensor, nq, nkv int) (pq, pk, pv devP
 // tensorCoreAttn reports whether BF16 attention with head dim d runs on
 // the tensor-core kernels (sm_80+, d 64 or 128); otherwise BF16 inputs are
 // widened to F32 for the CUDA-core kernels.
-func (b *Backend) tensorCoreAttn(d int) bool { return b.ccMajor >= 8 && (d == 64 || d == 128) }
+func (b *Backend) tensorCoreAttn(d int) bool {
+	return !b.opts.NoTensorCoreAttention && b.ccMajor >= 8 && (d == 64 || d == 128)
+}
 
 // widenF32 converts cnt 16-bit elements at p into a new F32 scratch block
 // (release with b.alloc.put).
