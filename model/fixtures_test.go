@@ -3,67 +3,20 @@ package model
 import (
 	"math"
 	"path/filepath"
-	"strings"
 	"testing"
 
+	"sdzero/internal/fixtures"
 	"sdzero/kernels"
 )
 
 var fixtureModels = []string{"qwen3-tiny-tied", "qwen3-tiny-untied-bf16"}
 
-// fixtureBackend returns the backend to compare a fixture with. The bf16
-// fixture was made by casting an fp32 HF model with .to(bfloat16) and back
-// with .float(); that cast also rounds the rotary inv_freq buffer to
-// bfloat16, so its references use bf16-rounded RoPE frequencies (a real
-// from_pretrained load keeps them in fp32). Its parity test therefore runs
-// RoPE with the same rounded frequencies; TestFixtureUnroundedRoPE bounds
-// the (small) effect of that artefact on the plain engine.
-func fixtureBackend(name string) kernels.Backend {
-	be := testBackend()
-	if strings.Contains(name, "bf16") {
-		return &bf16RopeBackend{Backend: be}
-	}
-	return be
-}
-
-// bf16RopeBackend overrides RoPE with inv_freq rounded to bfloat16, as in
-// an HF model cast to bf16 and back (see fixtureBackend).
-type bf16RopeBackend struct{ kernels.Backend }
-
-func (b *bf16RopeBackend) RoPE(x, pos kernels.Tensor, tokens, heads, headDim int, theta float32, inverse bool) {
-	xs := make([]float32, tokens*heads*headDim)
-	ps := make([]int32, tokens)
-	b.Download(xs, x.View(0, len(xs)))
-	b.DownloadInt32(ps, pos.View(0, tokens))
-	half := headDim / 2
-	inv := make([]float32, half)
-	for j := range inv {
-		f := 1 / float32(math.Pow(float64(theta), float64(float32(2*j)/float32(headDim))))
-		inv[j] = bf16Round(f)
-	}
-	for t := 0; t < tokens; t++ {
-		for j := 0; j < half; j++ {
-			a := float32(ps[t]) * inv[j]
-			c, s := float32(math.Cos(float64(a))), float32(math.Sin(float64(a)))
-			if inverse {
-				s = -s
-			}
-			for h := 0; h < heads; h++ {
-				v := xs[(t*heads+h)*headDim:]
-				x1, x2 := v[j], v[j+half]
-				v[j] = float32(x1*c) - float32(x2*s)
-				v[j+half] = float32(x2*c) + float32(x1*s)
-			}
-		}
-	}
-	b.Upload(x.View(0, len(xs)), xs)
-}
-
-// bf16Round rounds to the nearest bfloat16 (ties to even).
-func bf16Round(f float32) float32 {
-	u := math.Float32bits(f)
-	u += 0x7fff + (u>>16)&1
-	return math.Float32frombits(u &^ 0xffff)
+// fixtureBackend returns the backend to compare a fixture with (see
+// fixtures.ForFixture: the bf16 fixture's references use bf16-rounded RoPE
+// frequencies); TestFixtureUnroundedRoPE bounds the (small) effect of that
+// artefact on the plain engine.
+func fixtureBackend(t *testing.T, name string) kernels.Backend {
+	return fixtures.ForFixture(testBackend(), fixturesDir(t, name))
 }
 
 func fixtureIDs(t *testing.T, dir string) []int32 {
@@ -81,7 +34,7 @@ func TestFixtureParity(t *testing.T) {
 	for _, name := range fixtureModels {
 		t.Run(name, func(t *testing.T) {
 			dir := fixturesDir(t, name)
-			be := fixtureBackend(name)
+			be := fixtureBackend(t, name)
 			m, err := Load(dir, be)
 			if err != nil {
 				t.Fatal(err)
@@ -173,7 +126,7 @@ func TestFixtureGreedy(t *testing.T) {
 	for _, name := range fixtureModels {
 		t.Run(name, func(t *testing.T) {
 			dir := fixturesDir(t, name)
-			be := fixtureBackend(name)
+			be := fixtureBackend(t, name)
 			m, err := Load(dir, be)
 			if err != nil {
 				t.Fatal(err)

@@ -59,7 +59,7 @@ func TestSaveLoadExact(t *testing.T) {
 					for i := range a {
 						want := a[i]
 						if tc.dtype == kernels.BF16 {
-							want = bf16Round(want)
+							want = kernels.BF16ToF32(kernels.F32ToBF16(want))
 						}
 						if b[i] != want {
 							t.Fatalf("%s[%d] = %g after save/load, want %g", s.Name, i, b[i], want)

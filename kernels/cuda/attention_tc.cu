@@ -88,6 +88,47 @@ __device__ __forceinline__ void sdz_cfrag_to_a(unsigned* a, const float* c0, con
   a[3] = sdz_pack2(c1[2], c1[3]);
 }
 
+// sdz_two_products computes, over the head dim, the warp's 16 x 8*NT tiles
+// x = A1 B1^T and y = A2 B2^T: a1, a2 are the warp's 16 rows as A fragments
+// (D/16 of them), b1, b2 shared [8*NT][ld] tiles.
+template <int D, int NT>
+__device__ __forceinline__ void sdz_two_products(float (*x)[4], float (*y)[4], const unsigned (*a1)[4],
+                                                 const unsigned (*a2)[4], const unsigned short* b1,
+                                                 const unsigned short* b2, int ld, int g, int t) {
+#pragma unroll
+  for (int n = 0; n < NT; n++) {
+    x[n][0] = x[n][1] = x[n][2] = x[n][3] = 0.f;
+    y[n][0] = y[n][1] = y[n][2] = y[n][3] = 0.f;
+#pragma unroll
+    for (int kk = 0; kk < D / 16; kk++) {
+      unsigned bf[2];
+      sdz_bfrag(bf, b1, ld, n * 8, kk * 16, g, t);
+      sdz_mma_bf16(x[n], a1[kk], bf);
+      sdz_bfrag(bf, b2, ld, n * 8, kk * 16, g, t);
+      sdz_mma_bf16(y[n], a2[kk], bf);
+    }
+  }
+}
+
+// sdz_acc_product accumulates acc (16 x D) += C B, C the warp's 16 x KT
+// tile held as C fragments (re-packed to A fragments), B given transposed
+// as a shared [D][ld] tile.
+template <int D, int KT>
+__device__ __forceinline__ void sdz_acc_product(float (*acc)[4], float (*c)[4], const unsigned short* bt, int ld, int g,
+                                                int t) {
+#pragma unroll
+  for (int kk = 0; kk < KT / 16; kk++) {
+    unsigned a[4];
+    sdz_cfrag_to_a(a, c[2 * kk], c[2 * kk + 1]);
+#pragma unroll
+    for (int n = 0; n < D / 8; n++) {
+      unsigned bf[2];
+      sdz_bfrag(bf, bt, ld, n * 8, kk * 16, g, t);
+      sdz_mma_bf16(acc[n], a, bf);
+    }
+  }
+}
+
 // Forward. Grid (ceil(T/64), HQ, B), 128 threads. smem: Ks[64][D+8],
 // Vt[D][64+8] (bf16).
 template <int D>
@@ -190,17 +231,7 @@ __device__ void sdz_attn_fwd_tc(float* out, float* lse, const unsigned short* q,
       o[n][2] *= cb;
       o[n][3] *= cb;
     }
-#pragma unroll
-    for (int kk = 0; kk < SDZ_TCK / 16; kk++) {
-      unsigned pa[4];
-      sdz_cfrag_to_a(pa, s[2 * kk], s[2 * kk + 1]);
-#pragma unroll
-      for (int n = 0; n < D / 8; n++) {
-        unsigned bf[2];
-        sdz_bfrag(bf, Vt, VS, n * 8, kk * 16, g, t);
-        sdz_mma_bf16(o[n], pa, bf);
-      }
-    }
+    sdz_acc_product<D, SDZ_TCK>(o, s, Vt, VS, g, t);
   }
   float ia = (ra < len && la > 0.f) ? 1.f / la : 0.f;
   float ib = (rb < len && lb > 0.f) ? 1.f / lb : 0.f;
@@ -275,19 +306,7 @@ __device__ void sdz_attn_dq_tc(float* dq, const float* dout, const float* lse, c
     __syncthreads();
     if (w0 >= len || j0 > w0 + 15) continue;
     float s[SDZ_TCB / 8][4], dp[SDZ_TCB / 8][4];
-#pragma unroll
-    for (int n = 0; n < SDZ_TCB / 8; n++) {
-      s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.f;
-      dp[n][0] = dp[n][1] = dp[n][2] = dp[n][3] = 0.f;
-#pragma unroll
-      for (int kk = 0; kk < D / 16; kk++) {
-        unsigned bf[2];
-        sdz_bfrag(bf, Ks, KS, n * 8, kk * 16, g, t);
-        sdz_mma_bf16(s[n], qa[kk], bf);
-        sdz_bfrag(bf, Vs, KS, n * 8, kk * 16, g, t);
-        sdz_mma_bf16(dp[n], da[kk], bf);
-      }
-    }
+    sdz_two_products<D, SDZ_TCB / 8>(s, dp, qa, da, Ks, Vs, KS, g, t);
     // dS = P * (dP - delta), P = exp(s*scale - lse) on valid entries.
 #pragma unroll
     for (int n = 0; n < SDZ_TCB / 8; n++) {
@@ -299,17 +318,7 @@ __device__ void sdz_attn_dq_tc(float* dq, const float* dout, const float* lse, c
         s[n][e] = p * (dp[n][e] - (e < 2 ? dea : deb));
       }
     }
-#pragma unroll
-    for (int kk = 0; kk < SDZ_TCB / 16; kk++) {
-      unsigned sa[4];
-      sdz_cfrag_to_a(sa, s[2 * kk], s[2 * kk + 1]);
-#pragma unroll
-      for (int n = 0; n < D / 8; n++) {
-        unsigned bf[2];
-        sdz_bfrag(bf, Kt, TS, n * 8, kk * 16, g, t);
-        sdz_mma_bf16(acc[n], sa, bf);
-      }
-    }
+    sdz_acc_product<D, SDZ_TCB>(acc, s, Kt, TS, g, t);
   }
 #pragma unroll
   for (int n = 0; n < D / 8; n++) {
@@ -390,19 +399,7 @@ __device__ void sdz_attn_dkdv_tc(float* dk, float* dv, const float* dout, const 
       __syncthreads();
       if (w0 >= len || i0 + SDZ_TCB - 1 < w0) continue;  // warp-uniform: all queries before these keys
       float s[SDZ_TCB / 8][4], dp[SDZ_TCB / 8][4];
-#pragma unroll
-      for (int n = 0; n < SDZ_TCB / 8; n++) {
-        s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.f;
-        dp[n][0] = dp[n][1] = dp[n][2] = dp[n][3] = 0.f;
-#pragma unroll
-        for (int kk = 0; kk < D / 16; kk++) {
-          unsigned bf[2];
-          sdz_bfrag(bf, Qs, KS, n * 8, kk * 16, g, t);
-          sdz_mma_bf16(s[n], kfr[kk], bf);
-          sdz_bfrag(bf, dOs, KS, n * 8, kk * 16, g, t);
-          sdz_mma_bf16(dp[n], vfr[kk], bf);
-        }
-      }
+      sdz_two_products<D, SDZ_TCB / 8>(s, dp, kfr, vfr, Qs, dOs, KS, g, t);
       // s holds S^T (rows keys, columns queries): P^T and dS^T in place.
 #pragma unroll
       for (int n = 0; n < SDZ_TCB / 8; n++) {
@@ -415,20 +412,8 @@ __device__ void sdz_attn_dkdv_tc(float* dk, float* dv, const float* dout, const 
           dp[n][e] = p * (dp[n][e] - Ds[ii]);
         }
       }
-#pragma unroll
-      for (int kk = 0; kk < SDZ_TCB / 16; kk++) {
-        unsigned pa[4], dsa[4];
-        sdz_cfrag_to_a(pa, s[2 * kk], s[2 * kk + 1]);
-        sdz_cfrag_to_a(dsa, dp[2 * kk], dp[2 * kk + 1]);
-#pragma unroll
-        for (int n = 0; n < D / 8; n++) {
-          unsigned bf[2];
-          sdz_bfrag(bf, dOt, TS, n * 8, kk * 16, g, t);
-          sdz_mma_bf16(av[n], pa, bf);
-          sdz_bfrag(bf, Qt, TS, n * 8, kk * 16, g, t);
-          sdz_mma_bf16(ak[n], dsa, bf);
-        }
-      }
+      sdz_acc_product<D, SDZ_TCB>(av, s, dOt, TS, g, t);   // dV += P^T dO
+      sdz_acc_product<D, SDZ_TCB>(ak, dp, Qt, TS, g, t);   // dK += dS^T Q
     }
   }
 #pragma unroll

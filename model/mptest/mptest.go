@@ -187,14 +187,7 @@ func CheckRandom(t *testing.T, be kernels.Backend, cfg *model.Config, seed uint6
 	t.Helper()
 	mk := func(be kernels.Backend, p model.Precision) *model.Model {
 		m, err := model.New(cfg, be, seed)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(m.Free)
-		if err := m.SetPrecision(p); err != nil {
-			t.Fatal(err)
-		}
-		return m
+		return inPrecision(t, m, err, p)
 	}
 	ref, low := mk(cpu.New(0), model.PrecisionF32), mk(be, model.PrecisionBF16)
 	rng := rand.New(rand.NewPCG(seed, 7))
@@ -309,6 +302,12 @@ func check(t *testing.T, ref, low *model.Model, ids []int32, b, T int, tol Toler
 func load(t *testing.T, be kernels.Backend, dir string, p model.Precision) *model.Model {
 	t.Helper()
 	m, err := model.Load(dir, be)
+	return inPrecision(t, m, err, p)
+}
+
+// inPrecision fails on err, frees m at the test's end and switches it to p.
+func inPrecision(t *testing.T, m *model.Model, err error, p model.Precision) *model.Model {
+	t.Helper()
 	if err != nil {
 		t.Fatal(err)
 	}

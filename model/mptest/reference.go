@@ -5,9 +5,9 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
+	"sdzero/internal/fixtures"
 	"sdzero/kernels"
 	"sdzero/model"
 )
@@ -36,9 +36,7 @@ var BF16RefTolerances = RefTolerances{Logits: 2e-2, Loss: 1e-2, Grads: 5e-2}
 // references do (see model/fixtures_test.go).
 func CheckReference(t *testing.T, be kernels.Backend, dir string, p model.Precision, tol RefTolerances) {
 	t.Helper()
-	if strings.Contains(filepath.Base(dir), "bf16") {
-		be = &bf16RopeBackend{Backend: be}
-	}
+	be = fixtures.ForFixture(be, dir)
 	m, err := model.Load(dir, be)
 	if err != nil {
 		t.Fatal(err)
@@ -132,38 +130,4 @@ func readRef(t *testing.T, path string) map[string][]float32 {
 		out[k] = v.Data
 	}
 	return out
-}
-
-// bf16RopeBackend runs RoPE with inv_freq rounded to bfloat16 on the host,
-// as the bf16 fixture's references were made (an HF model cast to bf16 and
-// back rounds its rotary buffer).
-type bf16RopeBackend struct{ kernels.Backend }
-
-func (b *bf16RopeBackend) RoPE(x, pos kernels.Tensor, tokens, heads, headDim int, theta float32, inverse bool) {
-	xs := make([]float32, tokens*heads*headDim)
-	ps := make([]int32, tokens)
-	b.Download(xs, x.View(0, len(xs)))
-	b.DownloadInt32(ps, pos.View(0, tokens))
-	half := headDim / 2
-	inv := make([]float32, half)
-	for j := range inv {
-		f := 1 / float32(math.Pow(float64(theta), float64(float32(2*j)/float32(headDim))))
-		inv[j] = kernels.BF16ToF32(kernels.F32ToBF16(f))
-	}
-	for t := 0; t < tokens; t++ {
-		for j := 0; j < half; j++ {
-			a := float32(ps[t]) * inv[j]
-			c, s := float32(math.Cos(float64(a))), float32(math.Sin(float64(a)))
-			if inverse {
-				s = -s
-			}
-			for h := 0; h < heads; h++ {
-				v := xs[(t*heads+h)*headDim:]
-				x1, x2 := v[j], v[j+half]
-				v[j] = float32(x1*c) - float32(x2*s)
-				v[j+half] = float32(x2*c) + float32(x1*s)
-			}
-		}
-	}
-	b.Upload(x.View(0, len(xs)), xs)
 }
