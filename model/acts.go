@@ -19,6 +19,10 @@ type Acts struct {
 	// recompute (NewRecomputeActs): the layers share one set of buffers
 	// and the backward recomputes each layer's forward from its input.
 	recompute bool
+	// sharedQKV: training acts allocated in PrecisionBF16 keep one set of
+	// F32 q, k, v for all layers (the backward reads the per-layer BF16
+	// copies), so they cannot serve an F32 backward.
+	sharedQKV bool
 
 	// current batch (set by Forward)
 	b, t    int
@@ -176,6 +180,13 @@ func (a *Acts) allocAll() error {
 	// once by the residual adds.
 	ln, act := f("scratch", N*H), f("scratch", N*I)
 	o, down := f("scratch", N*H), f("scratch", N*H)
+	// In PrecisionBF16 attention (and its backward) reads the per-layer
+	// BF16 copies of q, k, v: the F32 ones are scratch, shared by layers.
+	var sq, sk, sv kernels.Tensor
+	if a.train && !a.recompute && a.m.prec == PrecisionBF16 {
+		a.sharedQKV = true
+		sq, sk, sv = f("q/k/v", N*qd), f("q/k/v", N*kvd), f("q/k/v", N*kvd)
+	}
 	bufs := make([]layerActs, nLayerBufs)
 	for i := range bufs {
 		la := &bufs[i]
@@ -185,7 +196,11 @@ func (a *Acts) allocAll() error {
 			la.qp, la.kp = f("q/k/v", N*qd), f("q/k/v", N*kvd)
 			la.qrstd, la.krstd = f("norms", N*c.Heads), f("norms", N*c.KVHeads)
 		}
-		la.q, la.k, la.v = f("q/k/v", N*qd), f("q/k/v", N*kvd), f("q/k/v", N*kvd)
+		if a.sharedQKV {
+			la.q, la.k, la.v = sq, sk, sv
+		} else {
+			la.q, la.k, la.v = f("q/k/v", N*qd), f("q/k/v", N*kvd), f("q/k/v", N*kvd)
+		}
 		la.att, la.lse = f("attention", N*qd), f("attention", N*c.Heads)
 		la.resMid = f("residual stream", N*H)
 		la.gate, la.up = f("mlp", N*I), f("mlp", N*I)

@@ -90,6 +90,9 @@ func (m *Model) prepBackward(a *Acts) error {
 	if a.b == 0 {
 		return fmt.Errorf("model: Backward before Forward")
 	}
+	if a.sharedQKV && m.prec != PrecisionBF16 {
+		return fmt.Errorf("model: activations allocated for precision bf16 cannot run an %s backward (allocate them after SetPrecision)", m.prec)
+	}
 	return a.allocGrad()
 }
 

@@ -51,7 +51,7 @@ bench() { # NAME TIMEOUT CMD... (DEADLINE, epoch seconds, caps the timeouts)
 # Time limits add up to 560 s: the run tool allows 600 s per call.
 bench sdzero-train-0.6b 80 ./sdzero bench train --device cuda --preset 0.6b --batch 8 --seq 1024 --steps 5
 # 4B: fp32 master weights, gradients and AdamW state alone are 64 GB; activations only fit an
-# 80 GB card when recomputed (sdzero inspect --recompute: 78 GB planned, 102 GB without).
+# 80 GB card when recomputed (sdzero inspect --recompute: 78 GB planned, 98 GB without).
 bench sdzero-train-4b 100 ./sdzero bench train --device cuda --preset 4b --batch 4 --seq 1024 --steps 3 --recompute
 bench sdzero-decode-0.6b 60 ./sdzero bench decode --device cuda --preset 0.6b --batch 64 --prompt 128 --new 256 --steps 2
 bench sdzero-decode-0.6b-nographs 60 ./sdzero bench decode --device cuda --preset 0.6b --batch 64 --prompt 128 --new 256 --steps 1 --no-graphs

@@ -307,3 +307,30 @@ func TestReference(t *testing.T) {
 		})
 	}
 }
+
+// TestSharedQKVGuard: bf16 training acts share their F32 q, k, v across
+// layers, so an F32 backward through them is refused, not silently wrong.
+func TestSharedQKVGuard(t *testing.T) {
+	be := BF16CPU(1)
+	m, err := model.New(tinyConfig(), be, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Free()
+	if err := m.SetPrecision(model.PrecisionBF16); err != nil {
+		t.Fatal(err)
+	}
+	a, err := m.NewActs(1, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Free()
+	if err := m.SetPrecision(model.PrecisionF32); err != nil {
+		t.Fatal(err)
+	}
+	ids := []int32{1, 2, 3, 4}
+	_, err = m.ForwardBackwardCE(a, ids, []int{4}, []int32{2, 3, 4, -1}, nil, 1)
+	if err == nil || !strings.Contains(err.Error(), "bf16") {
+		t.Fatalf("F32 backward through bf16 acts: %v, want an error", err)
+	}
+}
