@@ -281,3 +281,12 @@ type Graph interface {
 	// Free releases the graph. It must not be replayed afterwards.
 	Free()
 }
+
+// MemoryMeter is implemented by backends that track their device memory
+// (the CUDA backend's caching allocator): PeakBytes is the most memory its
+// live tensors and scratch have held at once; ResetPeak starts a new
+// measurement from what is in use now.
+type MemoryMeter interface {
+	PeakBytes() int64
+	ResetPeak()
+}

@@ -2,6 +2,8 @@ package cuda
 
 import (
 	"testing"
+
+	"sdzero/kernels"
 )
 
 // fakeMem hands out increasing addresses and fails with CUDA's out-of-memory
@@ -99,5 +101,24 @@ func TestCachingAllocator(t *testing.T) {
 	}
 	if a.stats.DeviceBytes != int64(f.held) {
 		t.Errorf("DeviceBytes %d, device holds %d", a.stats.DeviceBytes, f.held)
+	}
+}
+
+// TestEmulatedPeakBytes: the peak follows allocations and ResetPeak
+// restarts it from what is in use.
+func TestEmulatedPeakBytes(t *testing.T) {
+	be := newEmulated(t)
+	base := be.MemoryStats().InUseBytes
+	x, err := be.Alloc(kernels.F32, 1<<18) // 1 MiB
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := be.PeakBytes(); p < base+1<<20 {
+		t.Errorf("peak %d with 1 MiB allocated over %d", p, base)
+	}
+	be.Free(x)
+	be.ResetPeak()
+	if p := be.PeakBytes(); p != be.MemoryStats().InUseBytes {
+		t.Errorf("after ResetPeak: peak %d, in use %d", p, be.MemoryStats().InUseBytes)
 	}
 }

@@ -531,6 +531,15 @@ func (b *Backend) Sync() error {
 
 // MemoryStats returns the allocator's counters and the device's free and
 // total memory.
+var _ kernels.MemoryMeter = (*Backend)(nil)
+
+// PeakBytes is the largest InUseBytes since the backend opened or the last
+// ResetPeak.
+func (b *Backend) PeakBytes() int64 { return b.alloc.stats.PeakInUseBytes }
+
+// ResetPeak sets the peak to the memory in use now.
+func (b *Backend) ResetPeak() { b.alloc.stats.PeakInUseBytes = b.alloc.stats.InUseBytes }
+
 func (b *Backend) MemoryStats() Stats {
 	defer b.enter()()
 	s := b.alloc.stats

@@ -82,6 +82,9 @@ type Result struct {
 	// after the run (for the CPU backend this is where tensors live).
 	EstimatedBytes int64 `json:"estimated_bytes"`
 	HostBytes      int64 `json:"host_bytes"`
+	// DeviceBytes is the measured peak of device memory in use during the
+	// benchmark (backends that are a kernels.MemoryMeter; 0 otherwise).
+	DeviceBytes int64 `json:"device_peak_bytes,omitempty"`
 	// Precision is the models' compute precision ("fp32", "bf16").
 	Precision string `json:"precision"`
 }
@@ -174,6 +177,7 @@ func (o *Options) defaults() {
 // tokens, cross-entropy, backward and an AdamW step with clipping. Model
 // FLOPs per token: 6*N + 12*L*H*Q*T (N matmul parameters, T = Seq).
 func Train(be kernels.Backend, cfg *model.Config, o Options) (*Result, error) {
+	resetPeak(be)
 	o.defaults()
 	m, err := model.New(cfg, be, o.Seed)
 	if err != nil {
@@ -248,6 +252,7 @@ func Train(be kernels.Backend, cfg *model.Config, o Options) (*Result, error) {
 // student plus 2*(2*N + 4*L*H*Q*2T) for the teacher (two tokens per
 // student token).
 func Distill(be kernels.Backend, cfg *model.Config, o Options) (*Result, error) {
+	resetPeak(be)
 	o.defaults()
 	m, err := model.New(cfg, be, o.Seed)
 	if err != nil {
@@ -380,6 +385,7 @@ func Distill(be kernels.Backend, cfg *model.Config, o Options) (*Result, error) 
 // 4*L*H*Q*(P + N/2) (the mean context), prefill included in the time but
 // not in the token count.
 func Decode(be kernels.Backend, cfg *model.Config, o Options) (*Result, error) {
+	resetPeak(be)
 	o.defaults()
 	m, err := model.New(cfg, be, o.Seed)
 	if err != nil {
@@ -432,8 +438,23 @@ func result(kind string, be kernels.Backend, cfg *model.Config, o Options, token
 	return &Result{
 		Kind: kind, Backend: be.Name(), Params: cfg.NumParams(), Batch: o.Batch, Seq: o.Seq, Steps: o.Steps,
 		MsPerStep: sec * 1000, TokensPerSec: tps, FLOPsPerToken: fpt, TFLOPs: fpt * tps / 1e12, Formula: formula,
-		EstimatedBytes: est, HostBytes: hostBytes(), Precision: o.Precision.String(),
+		EstimatedBytes: est, HostBytes: hostBytes(), Precision: o.Precision.String(), DeviceBytes: devicePeak(be),
 	}
+}
+
+// resetPeak starts the backend's peak-memory measurement afresh.
+func resetPeak(be kernels.Backend) {
+	if mm, ok := be.(kernels.MemoryMeter); ok {
+		mm.ResetPeak()
+	}
+}
+
+// devicePeak is the backend's measured peak device memory, or 0.
+func devicePeak(be kernels.Backend) int64 {
+	if mm, ok := be.(kernels.MemoryMeter); ok {
+		return mm.PeakBytes()
+	}
+	return 0
 }
 
 func lossBuffers(be kernels.Backend, n int) (targets, w, loss kernels.Tensor, err error) {
@@ -461,5 +482,9 @@ func (r *Result) Print(w io.Writer) {
 	fmt.Fprintf(w, "%s on %s (%s): %d params, batch %d, seq %d, %d timed steps\n", r.Kind, r.Backend, r.Precision, r.Params, r.Batch, r.Seq, r.Steps)
 	fmt.Fprintf(w, "  %.1f ms/step  %.0f tokens/s  %.4f model TFLOP/s\n", r.MsPerStep, r.TokensPerSec, r.TFLOPs)
 	fmt.Fprintf(w, "  FLOPs/token %.4g = %s\n", r.FLOPsPerToken, r.Formula)
-	fmt.Fprintf(w, "  memory: estimated %.1f MiB, Go heap in use %.1f MiB\n", float64(r.EstimatedBytes)/(1<<20), float64(r.HostBytes)/(1<<20))
+	fmt.Fprintf(w, "  memory: estimated %.1f MiB, Go heap in use %.1f MiB", float64(r.EstimatedBytes)/(1<<20), float64(r.HostBytes)/(1<<20))
+	if r.DeviceBytes > 0 {
+		fmt.Fprintf(w, ", device peak %.1f MiB", float64(r.DeviceBytes)/(1<<20))
+	}
+	fmt.Fprintln(w)
 }

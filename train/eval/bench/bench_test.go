@@ -1,8 +1,10 @@
 package bench
 
 import (
+	"strings"
 	"testing"
 
+	"sdzero/kernels"
 	"sdzero/kernels/cpu"
 	"sdzero/model"
 )
@@ -61,5 +63,32 @@ func TestPresets(t *testing.T) {
 	}
 	if _, err := Preset("7b"); err == nil {
 		t.Error("unknown preset accepted")
+	}
+}
+
+// meteredCPU is the CPU backend with a fake device-memory meter.
+type meteredCPU struct {
+	kernels.Backend
+	resets int
+}
+
+func (m *meteredCPU) PeakBytes() int64 { return 12345 }
+func (m *meteredCPU) ResetPeak()       { m.resets++ }
+
+// TestDevicePeak: benchmarks reset a MemoryMeter's peak first and report
+// it.
+func TestDevicePeak(t *testing.T) {
+	be := &meteredCPU{Backend: cpu.New(1)}
+	r, err := Train(be, tinyCfg(t), Options{Batch: 1, Seq: 8, Steps: 1, Warmup: 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.DeviceBytes != 12345 || be.resets != 1 {
+		t.Errorf("device peak %d after %d resets, want 12345 after 1", r.DeviceBytes, be.resets)
+	}
+	var out strings.Builder
+	r.Print(&out)
+	if !strings.Contains(out.String(), "device peak") {
+		t.Errorf("Print lacks the device peak:\n%s", out.String())
 	}
 }
