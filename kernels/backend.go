@@ -199,6 +199,10 @@ type Backend interface {
 	// pairs with j+headDim/2, frequency theta^(-2j/headDim). inverse
 	// rotates by the negative angle, which is the backward of RoPE.
 	RoPE(x, pos Tensor, tokens, heads, headDim int, theta float32, inverse bool)
+	// RoPEFreqs is RoPE with the inverse frequencies given (invFreq, F32
+	// [headDim/2]) instead of derived from theta: for scaled RoPE (Llama
+	// 3's "llama3", "linear"), whose frequencies the model computes.
+	RoPEFreqs(x, pos, invFreq Tensor, tokens, heads, headDim int, inverse bool)
 
 	// Attention is causal grouped-query attention over a right-padded
 	// batch: q [b,t,hq,d], k and v [b,t,hkv,d] (query head h uses kv head

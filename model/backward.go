@@ -142,9 +142,8 @@ func (m *Model) backwardHidden(a *Acts, dlnf kernels.Tensor) {
 		}
 		be.AttentionBackward(dq, dk, dv, datt, v(la.att, qd), v(la.lse, c.Heads), aq, ak, av,
 			a.lens.View(0, b), b, t, c.Heads, c.KVHeads, d, c.attnScale())
-		theta := float32(c.RopeTheta)
-		be.RoPE(dq, v(a.pos, 1), n, c.Heads, d, theta, true)
-		be.RoPE(dk, v(a.pos, 1), n, c.KVHeads, d, theta, true)
+		m.rope(dq, v(a.pos, 1), n, c.Heads, true)
+		m.rope(dk, v(a.pos, 1), n, c.KVHeads, true)
 		dqp, dkp := dq, dk
 		if c.QKNorm {
 			dqp, dkp = v(g.dqp, qd), v(g.dkp, kvd)

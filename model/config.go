@@ -46,6 +46,9 @@ type Config struct {
 	OBias bool
 	// MLPBias gives gate_proj, up_proj and down_proj a bias (Llama mlp_bias).
 	MLPBias bool
+	// RopeScaling, when set, rescales RoPE's frequencies (Llama 3.1 and
+	// later configs carry rope_type "llama3").
+	RopeScaling *RopeScaling
 	// MaxPositions is max_position_embeddings (informational: RoPE has no
 	// table, longer sequences are computed the same way).
 	MaxPositions int
@@ -57,6 +60,91 @@ type Config struct {
 	// Raw is the config.json object as read, so that fields this package
 	// does not interpret survive a re-save. Nil for configs built in code.
 	Raw map[string]any
+}
+
+// RopeScaling rescales RoPE's inverse frequencies as transformers'
+// rope_type "llama3" or "linear" does (modeling_rope_utils).
+type RopeScaling struct {
+	// Type is "llama3" or "linear".
+	Type string
+	// Factor divides the frequencies: all of them (linear), or those whose
+	// wavelength exceeds OriginalMaxPositions/LowFreqFactor, with a smooth
+	// ramp down to OriginalMaxPositions/HighFreqFactor (llama3).
+	Factor float64
+	// LowFreqFactor, HighFreqFactor and OriginalMaxPositions
+	// (original_max_position_embeddings) are llama3's.
+	LowFreqFactor, HighFreqFactor float64
+	OriginalMaxPositions          int
+}
+
+// validate checks the parameters the type needs.
+func (r *RopeScaling) validate() error {
+	if !(r.Factor > 0) || math.IsInf(r.Factor, 0) {
+		return fmt.Errorf("rope scaling factor %v must be positive", r.Factor)
+	}
+	switch r.Type {
+	case "linear":
+	case "llama3":
+		if !(r.HighFreqFactor > r.LowFreqFactor) || !(r.LowFreqFactor > 0) {
+			return fmt.Errorf("llama3 rope scaling needs 0 < low_freq_factor < high_freq_factor, got %v and %v", r.LowFreqFactor, r.HighFreqFactor)
+		}
+		if r.OriginalMaxPositions <= 0 {
+			return fmt.Errorf("llama3 rope scaling needs original_max_position_embeddings > 0, got %d", r.OriginalMaxPositions)
+		}
+	default:
+		return fmt.Errorf("rope scaling type %q is not supported (only llama3 and linear)", r.Type)
+	}
+	return nil
+}
+
+// hf returns the rope_scaling object of config.json.
+func (r *RopeScaling) hf() map[string]any {
+	m := map[string]any{"rope_type": r.Type, "factor": r.Factor}
+	if r.Type == "llama3" {
+		m["low_freq_factor"] = r.LowFreqFactor
+		m["high_freq_factor"] = r.HighFreqFactor
+		m["original_max_position_embeddings"] = r.OriginalMaxPositions
+	}
+	return m
+}
+
+// RopeInvFreq returns RoPE's inverse frequencies [HeadDim/2] in float32,
+// as transformers computes them: theta^(-2j/d), then the scaling. The
+// float32 operation order follows _compute_llama3_parameters.
+func (c *Config) RopeInvFreq() []float32 {
+	d := c.HeadDim
+	inv := make([]float32, d/2)
+	for j := range inv {
+		e := float32(2*j) / float32(d)
+		inv[j] = 1 / float32(math.Pow(c.RopeTheta, float64(e)))
+	}
+	r := c.RopeScaling
+	if r == nil {
+		return inv
+	}
+	factor := float32(r.Factor)
+	if r.Type == "linear" {
+		for j := range inv {
+			inv[j] /= factor
+		}
+		return inv
+	}
+	old := float32(r.OriginalMaxPositions)
+	lowF, highF := float32(r.LowFreqFactor), float32(r.HighFreqFactor)
+	lowWL, highWL := float32(float64(r.OriginalMaxPositions)/r.LowFreqFactor), float32(float64(r.OriginalMaxPositions)/r.HighFreqFactor)
+	for j, f := range inv {
+		wl := float32(2*math.Pi) / f
+		v := f
+		if wl > lowWL {
+			v = f / factor
+		}
+		if !(wl < highWL) && !(wl > lowWL) {
+			smooth := (old/wl - lowF) / (highF - lowF)
+			v = (1-smooth)*v/factor + smooth*v
+		}
+		inv[j] = v
+	}
+	return inv
 }
 
 // archInfo maps the supported architectures to their family.
@@ -207,7 +295,7 @@ func ParseConfig(data []byte) (*Config, error) {
 		return nil, fmt.Errorf("mlp_bias=true is not supported for %s", c.Arch)
 	}
 
-	if c.RopeTheta, err = parseRope(r); err != nil {
+	if c.RopeTheta, c.RopeScaling, err = parseRope(r); err != nil {
 		return nil, err
 	}
 	if err := checkUnsupported(r, c); err != nil {
@@ -219,69 +307,102 @@ func ParseConfig(data []byte) (*Config, error) {
 	return c, nil
 }
 
-// parseRope reads the RoPE base from either layout: transformers 4's
-// top-level rope_theta (+ rope_scaling) or transformers 5's rope_parameters.
-func parseRope(r rawCfg) (float64, error) {
+// parseRope reads the RoPE base and scaling from either layout:
+// transformers 4's top-level rope_theta + rope_scaling, or transformers 5's
+// rope_parameters.
+func parseRope(r rawCfg) (float64, *RopeScaling, error) {
 	theta := 10000.0 // the default of every supported config class
 	if v, ok := r["rope_theta"]; ok && v != nil {
 		f, err := r.floatDef("rope_theta", theta)
 		if err != nil {
-			return 0, err
+			return 0, nil, err
 		}
 		theta = f
 	}
-	checkType := func(field string, m map[string]any) error {
-		for _, k := range []string{"rope_type", "type"} {
-			if t, ok := m[k]; ok && t != nil {
-				s, _ := t.(string)
-				if s != "default" {
-					return fmt.Errorf("%s.%s %v is not supported (RoPE scaling; only \"default\")", field, k, t)
-				}
-			}
+	var scaling *RopeScaling
+	read := func(field string, v any) error {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return fmt.Errorf("%s: want an object or null, got %v", field, v)
 		}
 		if f, ok := m["partial_rotary_factor"]; ok && f != nil {
 			if n, err := toFloat(f); err != nil || n != 1 {
 				return fmt.Errorf("%s.partial_rotary_factor %v is not supported (only 1)", field, f)
 			}
 		}
+		if f, ok := m["rope_theta"]; ok && f != nil {
+			n, err := toFloat(f)
+			if err != nil {
+				return fmt.Errorf("%s.rope_theta: %w", field, err)
+			}
+			theta = n
+		}
+		typ := "default"
+		for _, k := range []string{"rope_type", "type"} {
+			if t, ok := m[k]; ok && t != nil {
+				s, ok := t.(string)
+				if !ok {
+					return fmt.Errorf("%s.%s: want a string, got %v", field, k, t)
+				}
+				typ = s
+				break
+			}
+		}
+		switch typ {
+		case "default":
+			return nil
+		case "llama3", "linear":
+		default:
+			return fmt.Errorf("%s rope_type %q is not supported (RoPE scaling: only default, llama3 and linear)", field, typ)
+		}
+		sc := &RopeScaling{Type: typ}
+		num := func(key string, dst *float64) error {
+			v, ok := m[key]
+			if !ok || v == nil {
+				return fmt.Errorf("%s: rope_type %s needs %s", field, typ, key)
+			}
+			n, err := toFloat(v)
+			if err != nil {
+				return fmt.Errorf("%s.%s: %w", field, key, err)
+			}
+			*dst = n
+			return nil
+		}
+		if err := num("factor", &sc.Factor); err != nil {
+			return err
+		}
+		if typ == "llama3" {
+			var orig float64
+			for _, kv := range []struct {
+				k string
+				d *float64
+			}{{"low_freq_factor", &sc.LowFreqFactor}, {"high_freq_factor", &sc.HighFreqFactor}, {"original_max_position_embeddings", &orig}} {
+				if err := num(kv.k, kv.d); err != nil {
+					return err
+				}
+			}
+			if orig != math.Trunc(orig) {
+				return fmt.Errorf("%s.original_max_position_embeddings %v: want an integer", field, orig)
+			}
+			sc.OriginalMaxPositions = int(orig)
+		}
+		if err := sc.validate(); err != nil {
+			return fmt.Errorf("%s: %w", field, err)
+		}
+		scaling = sc
 		return nil
 	}
-	if v, ok := r["rope_scaling"]; ok && v != nil {
-		m, ok := v.(map[string]any)
-		if !ok {
-			return 0, fmt.Errorf("rope_scaling: want an object or null, got %v", v)
-		}
-		if err := checkType("rope_scaling", m); err != nil {
-			return 0, err
-		}
-		if f, ok := m["rope_theta"]; ok && f != nil {
-			n, err := toFloat(f)
-			if err != nil {
-				return 0, fmt.Errorf("rope_scaling.rope_theta: %w", err)
+	for _, field := range []string{"rope_scaling", "rope_parameters"} {
+		if v, ok := r[field]; ok && v != nil {
+			if err := read(field, v); err != nil {
+				return 0, nil, err
 			}
-			theta = n
-		}
-	}
-	if v, ok := r["rope_parameters"]; ok && v != nil {
-		m, ok := v.(map[string]any)
-		if !ok {
-			return 0, fmt.Errorf("rope_parameters: want an object or null, got %v", v)
-		}
-		if err := checkType("rope_parameters", m); err != nil {
-			return 0, err
-		}
-		if f, ok := m["rope_theta"]; ok && f != nil {
-			n, err := toFloat(f)
-			if err != nil {
-				return 0, fmt.Errorf("rope_parameters.rope_theta: %w", err)
-			}
-			theta = n
 		}
 	}
 	if !(theta > 0) || math.IsInf(theta, 0) {
-		return 0, fmt.Errorf("rope_theta %v must be positive", theta)
+		return 0, nil, fmt.Errorf("rope_theta %v must be positive", theta)
 	}
-	return theta, nil
+	return theta, scaling, nil
 }
 
 // checkUnsupported rejects features that change the computation.
@@ -344,6 +465,11 @@ func checkUnsupported(r rawCfg, c *Config) error {
 func (c *Config) Validate() error {
 	if _, ok := archName[c.Arch]; !ok {
 		return fmt.Errorf("config: unknown arch %q (want qwen3, qwen2 or llama)", c.Arch)
+	}
+	if c.RopeScaling != nil {
+		if err := c.RopeScaling.validate(); err != nil {
+			return fmt.Errorf("config: %w", err)
+		}
 	}
 	dims := []struct {
 		name string
@@ -469,13 +595,20 @@ func (c *Config) MarshalHF(torchDType string) ([]byte, error) {
 		}
 		m["rope_theta"] = c.RopeTheta
 		m["rope_type"] = "default"
+		if c.RopeScaling != nil {
+			for k, v := range c.RopeScaling.hf() {
+				m[k] = v
+			}
+		}
 		out["rope_parameters"] = m
 		if _, ok := out["rope_theta"]; ok {
 			out["rope_theta"] = c.RopeTheta
 		}
 	} else {
 		out["rope_theta"] = c.RopeTheta
-		if _, ok := out["rope_scaling"]; !ok {
+		if c.RopeScaling != nil {
+			out["rope_scaling"] = c.RopeScaling.hf()
+		} else if _, ok := out["rope_scaling"]; !ok {
 			out["rope_scaling"] = nil
 		}
 	}

@@ -2,6 +2,7 @@ package model
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -114,12 +115,30 @@ func TestParseConfig(t *testing.T) {
 			}},
 		{name: "rope_scaling default type ok", base: llamaV4, patch: map[string]any{"rope_scaling": map[string]any{"rope_type": "default"}},
 			check: func(c *Config) string { return "" }},
-		{name: "llama3 rope scaling", base: llamaV4, patch: map[string]any{"rope_scaling": map[string]any{"rope_type": "llama3", "factor": 8.0}},
-			err: "rope_scaling.rope_type llama3"},
+		{name: "llama3 rope scaling", base: llamaV4, patch: map[string]any{"rope_scaling": llama31Scaling},
+			check: func(c *Config) string {
+				want := RopeScaling{Type: "llama3", Factor: 8, LowFreqFactor: 1, HighFreqFactor: 4, OriginalMaxPositions: 8192}
+				if c.RopeScaling == nil || *c.RopeScaling != want {
+					return fmt.Sprintf("%+v", c.RopeScaling)
+				}
+				return ""
+			}},
+		{name: "llama3 missing field", base: llamaV4, patch: map[string]any{"rope_scaling": map[string]any{"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0}},
+			err: "rope_type llama3 needs original_max_position_embeddings"},
+		{name: "llama3 bad factors", base: llamaV4, patch: map[string]any{"rope_scaling": map[string]any{"rope_type": "llama3", "factor": 8.0,
+			"low_freq_factor": 4.0, "high_freq_factor": 4.0, "original_max_position_embeddings": 8192}},
+			err: "low_freq_factor < high_freq_factor"},
 		{name: "yarn v4 type key", base: qwen2V4, patch: map[string]any{"rope_scaling": map[string]any{"type": "yarn", "factor": 4.0}},
-			err: "rope_scaling.type yarn"},
-		{name: "v5 scaling", base: qwen3V5, patch: map[string]any{"rope_parameters": map[string]any{"rope_theta": 1e6, "rope_type": "linear", "factor": 2.0}},
-			err: "rope_parameters.rope_type linear"},
+			err: `rope_scaling rope_type "yarn" is not supported`},
+		{name: "dynamic", base: llamaV4, patch: map[string]any{"rope_scaling": map[string]any{"type": "dynamic", "factor": 2.0}},
+			err: `rope_type "dynamic" is not supported`},
+		{name: "v5 linear scaling", base: qwen3V5, patch: map[string]any{"rope_parameters": map[string]any{"rope_theta": 1e6, "rope_type": "linear", "factor": 2.0}},
+			check: func(c *Config) string {
+				if c.RopeScaling == nil || c.RopeScaling.Type != "linear" || c.RopeScaling.Factor != 2 || c.RopeTheta != 1e6 {
+					return fmt.Sprintf("%+v", c.RopeScaling)
+				}
+				return ""
+			}},
 		{name: "sliding window", base: qwen2V4, patch: map[string]any{"use_sliding_window": true},
 			err: "use_sliding_window"},
 		{name: "layer types", base: qwen3V5, patch: map[string]any{"layer_types": []string{"full_attention", "sliding_attention"}},
@@ -159,8 +178,35 @@ func TestParseConfig(t *testing.T) {
 
 // TestConfigRoundTrip writes and re-reads configs: interpreted fields are
 // kept, unknown fields survive, the RoPE layout is preserved.
+// llama31Scaling is Llama 3.1's rope_scaling.
+var llama31Scaling = map[string]any{"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+	"original_max_position_embeddings": 8192}
+
+// withPatch returns base (a config.json) with the fields of patch set.
+func withPatch(t *testing.T, base string, patch map[string]any) string {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal([]byte(base), &m); err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range patch {
+		m[k] = v
+	}
+	out, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(out)
+}
+
 func TestConfigRoundTrip(t *testing.T) {
-	for _, base := range []string{qwen3V5, qwen2V4, llamaV4} {
+	v5llama3 := map[string]any{"rope_theta": 5e5}
+	for k, v := range llama31Scaling {
+		v5llama3[k] = v
+	}
+	for _, base := range []string{qwen3V5, qwen2V4, llamaV4,
+		withPatch(t, llamaV4, map[string]any{"rope_scaling": llama31Scaling}),
+		withPatch(t, qwen3V5, map[string]any{"rope_parameters": v5llama3})} {
 		c, err := ParseConfig([]byte(base))
 		if err != nil {
 			t.Fatal(err)

@@ -87,9 +87,8 @@ func (m *Model) qkv(lp *layerParams, x, qp, kp, q, k, v, qrstd, krstd, pos, low 
 		be.RMSNorm(q, qrstd, qp, lp.qNorm, n*c.Heads, d, eps)
 		be.RMSNorm(k, krstd, kp, lp.kNorm, n*c.KVHeads, d, eps)
 	}
-	theta := float32(c.RopeTheta)
-	be.RoPE(q, pos, n, c.Heads, d, theta, false)
-	be.RoPE(k, pos, n, c.KVHeads, d, theta, false)
+	m.rope(q, pos, n, c.Heads, false)
+	m.rope(k, pos, n, c.KVHeads, false)
 }
 
 // mlpBlock computes the post-attention half of a layer: resOut = resMid +
@@ -137,6 +136,16 @@ func attnInputs(be kernels.Backend, la *layerActs, q, k, v kernels.Tensor, nq, n
 	be.Convert(kl, k)
 	be.Convert(vl, v)
 	return ql, kl, vl
+}
+
+// rope rotates x [n,heads,HeadDim] at positions pos: from theta, or with
+// the model's scaled frequencies.
+func (m *Model) rope(x, pos kernels.Tensor, n, heads int, inverse bool) {
+	if m.ropeFreqs.Valid() {
+		m.BE.RoPEFreqs(x, pos, m.ropeFreqs, n, heads, m.Cfg.HeadDim, inverse)
+		return
+	}
+	m.BE.RoPE(x, pos, n, heads, m.Cfg.HeadDim, float32(m.Cfg.RopeTheta), inverse)
 }
 
 // attnScale is the softmax scale 1/sqrt(head_dim).

@@ -3,6 +3,7 @@ package model
 import (
 	"fmt"
 	"math"
+	"strings"
 	"testing"
 
 	"sdzero/kernels"
@@ -12,10 +13,14 @@ import (
 // (batched prefill of unequal prompts, then one token at a time) gives the
 // logits of a full forward over the whole sequence at every step.
 func TestDecodeMatchesForward(t *testing.T) {
-	for _, arch := range []string{"qwen3", "qwen2", "llama"} {
+	for _, arch := range []string{"qwen3", "qwen2", "llama", "llama-rope3"} {
 		t.Run(arch, func(t *testing.T) {
 			be := testBackend()
-			m, err := New(tinyConfig(arch), be, 2)
+			cfg := tinyConfig(strings.TrimSuffix(arch, "-rope3"))
+			if arch == "llama-rope3" {
+				cfg.RopeScaling = &RopeScaling{Type: "llama3", Factor: 8, LowFreqFactor: 1, HighFreqFactor: 4, OriginalMaxPositions: 16}
+			}
+			m, err := New(cfg, be, 2)
 			if err != nil {
 				t.Fatal(err)
 			}

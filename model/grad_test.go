@@ -92,11 +92,19 @@ func (p *lossProblem) eval(t *testing.T, m *Model, a *Acts, grad bool) float64 {
 // O(1) and its float32 noise ~1e-7, so perturbations of norm 1e-2 and
 // Richardson extrapolation give derivatives accurate to ~1e-4 relative.
 func TestFiniteDifferences(t *testing.T) {
-	for _, arch := range []string{"qwen3", "qwen2", "llama"} {
+	// "llama-rope3": Llama with Llama 3.1's RoPE scaling (RoPEFreqs in the
+	// forward and, inverted, in the backward).
+	for _, arch := range []string{"qwen3", "qwen2", "llama", "llama-rope3"} {
 		for _, tied := range []bool{false, true} {
 			t.Run(fmt.Sprintf("%s/tied=%v", arch, tied), func(t *testing.T) {
 				be := testBackend()
-				cfg := tinyConfig(arch)
+				var cfg *Config
+				if arch == "llama-rope3" {
+					cfg = tinyConfig("llama")
+					cfg.RopeScaling = &RopeScaling{Type: "llama3", Factor: 8, LowFreqFactor: 1, HighFreqFactor: 4, OriginalMaxPositions: 64}
+				} else {
+					cfg = tinyConfig(arch)
+				}
 				cfg.TieEmbeddings = tied
 				m, err := New(cfg, be, 1)
 				if err != nil {

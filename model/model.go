@@ -71,6 +71,11 @@ type Model struct {
 	cp        modelParams
 	low       kernels.Tensor
 	lowCopies []lowCopy
+
+	// ropeFreqs holds RoPE's inverse frequencies [HeadDim/2] when the
+	// config scales them (RopeScaling); RoPE derives them from theta
+	// otherwise.
+	ropeFreqs kernels.Tensor
 }
 
 // modelParams are typed views into Params or Grads.
@@ -119,6 +124,14 @@ func alloc(cfg *Config, be kernels.Backend, withGrads bool) (*Model, error) {
 	m.p = m.views(m.Params)
 	m.g = m.views(m.Grads)
 	m.cp = m.p
+	if cfg.RopeScaling != nil {
+		if m.ropeFreqs, err = be.Alloc(kernels.F32, cfg.HeadDim/2); err != nil {
+			be.Free(m.Params)
+			be.Free(m.Grads)
+			return nil, fmt.Errorf("allocate RoPE frequencies: %w", err)
+		}
+		be.Upload(m.ropeFreqs, cfg.RopeInvFreq())
+	}
 	return m, nil
 }
 
@@ -449,7 +462,8 @@ func (m *Model) Free() {
 	if m.Grads.Valid() {
 		m.BE.Free(m.Grads)
 	}
-	m.Params, m.Grads = kernels.Tensor{}, kernels.Tensor{}
+	m.BE.Free(m.ropeFreqs)
+	m.Params, m.Grads, m.ropeFreqs = kernels.Tensor{}, kernels.Tensor{}, kernels.Tensor{}
 }
 
 // DownloadParam copies a parameter to the host (for tests and tools).

@@ -41,7 +41,7 @@ func refForward(c *Config, p map[string][]float64, ids []int32) []float64 {
 	rope := func(x []float64, pos int) {
 		half := d / 2
 		for j := 0; j < half; j++ {
-			a := float64(pos) / math.Pow(c.RopeTheta, float64(2*j)/float64(d))
+			a := float64(pos) * refInvFreq(c, j)
 			x1, x2 := x[j], x[j+half]
 			x[j] = x1*math.Cos(a) - x2*math.Sin(a)
 			x[j+half] = x2*math.Cos(a) + x1*math.Sin(a)
@@ -131,6 +131,116 @@ func refForward(c *Config, p map[string][]float64, ids []int32) []float64 {
 // TestForwardMatchesReference compares the engine's logits with refForward
 // for every family, tied and untied, with biases and q/k norms as each
 // family has them.
+// refInvFreq is RoPE's inverse frequency j in float64, transcribed from
+// transformers' _compute_default/_linear/_llama3_parameters.
+func refInvFreq(c *Config, j int) float64 {
+	d := c.HeadDim
+	f := 1 / math.Pow(c.RopeTheta, float64(2*j)/float64(d))
+	r := c.RopeScaling
+	switch {
+	case r == nil:
+		return f
+	case r.Type == "linear":
+		return f / r.Factor
+	}
+	old := float64(r.OriginalMaxPositions)
+	lowWL, highWL := old/r.LowFreqFactor, old/r.HighFreqFactor
+	wl := 2 * math.Pi / f
+	switch {
+	case wl < highWL:
+		return f
+	case wl > lowWL:
+		return f / r.Factor
+	}
+	smooth := (old/wl - r.LowFreqFactor) / (r.HighFreqFactor - r.LowFreqFactor)
+	return (1-smooth)*f/r.Factor + smooth*f
+}
+
+// TestRopeScalingMatchesReference: llama3- and linear-scaled RoPE (Llama
+// 3.1+ configs) against the float64 reference forward, with frequencies
+// on every branch of the llama3 rule (head dim 16, theta 10000: wavelengths
+// 6 to 20000; original context 64: high- and low-frequency cut-offs 16 and
+// 64); TestFiniteDifferences checks the gradients through it.
+func TestRopeScalingMatchesReference(t *testing.T) {
+	for _, sc := range []*RopeScaling{
+		{Type: "llama3", Factor: 8, LowFreqFactor: 1, HighFreqFactor: 4, OriginalMaxPositions: 64},
+		{Type: "linear", Factor: 4},
+	} {
+		t.Run(sc.Type, func(t *testing.T) {
+			be := testBackend()
+			cfg := tinyConfig("llama")
+			cfg.RopeTheta = 10000
+			cfg.RopeScaling = sc
+			m, err := New(cfg, be, 3)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Free()
+			randomize(t, m, 31)
+			inv := cfg.RopeInvFreq()
+			changed := 0
+			for j, f := range inv {
+				want := refInvFreq(cfg, j)
+				if math.Abs(float64(f)-want) > 1e-6*want {
+					t.Errorf("inverse frequency %d: %g, reference %g", j, f, want)
+				}
+				if float64(f) != 1/math.Pow(10000, float64(2*j)/16) {
+					changed++
+				}
+			}
+			if changed < 2 {
+				t.Errorf("scaling changed %d of %d frequencies", changed, len(inv))
+			}
+			p := map[string][]float64{}
+			for _, s := range m.Specs {
+				host := download(be, m.Param(s.Name))
+				v := make([]float64, len(host))
+				for i, x := range host {
+					v[i] = float64(x)
+				}
+				p[s.Name] = v
+			}
+			r := newLCG(6)
+			ids := make([]int32, 40) // positions past the original context
+			for i := range ids {
+				ids[i] = int32(r.intn(cfg.VocabSize))
+			}
+			a, err := m.NewActs(1, len(ids))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer a.Free()
+			if err := m.Forward(a, ids, []int{len(ids)}); err != nil {
+				t.Fatal(err)
+			}
+			want := refForward(cfg, p, ids)
+			w32 := make([]float32, len(want))
+			for i, v := range want {
+				w32[i] = float32(v)
+			}
+			if e := relErr(download(be, a.Logits()), w32); e > 1e-5 {
+				t.Errorf("logits relative error %.3g vs the float64 reference", e)
+			} else {
+				t.Logf("logits relative error %.3g", e)
+			}
+			// Without the scaling the logits differ: the test can fail.
+			plain := *cfg
+			plain.RopeScaling = nil
+			if e := relErr(download(be, a.Logits()), f32s(refForward(&plain, p, ids))); e < 1e-4 {
+				t.Errorf("scaled and unscaled logits agree to %.3g", e)
+			}
+		})
+	}
+}
+
+func f32s(v []float64) []float32 {
+	out := make([]float32, len(v))
+	for i, x := range v {
+		out[i] = float32(x)
+	}
+	return out
+}
+
 func TestForwardMatchesReference(t *testing.T) {
 	for _, arch := range []string{"qwen3", "qwen2", "llama"} {
 		for _, tied := range []bool{false, true} {

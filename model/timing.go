@@ -237,6 +237,12 @@ func (tb *TimingBackend) RoPE(x, pos kernels.Tensor, tokens, heads, headDim int,
 	tb.Backend.RoPE(x, pos, tokens, heads, headDim, theta, inverse)
 }
 
+// RoPEFreqs times the op.
+func (tb *TimingBackend) RoPEFreqs(x, pos, invFreq kernels.Tensor, tokens, heads, headDim int, inverse bool) {
+	defer tb.done("RoPE", "rope", time.Now())
+	tb.Backend.RoPEFreqs(x, pos, invFreq, tokens, heads, headDim, inverse)
+}
+
 // Attention is timed.
 func (tb *TimingBackend) Attention(out, lse, q, k, v, lens kernels.Tensor, b, t, hq, hkv, d int, scale float32) {
 	defer tb.done("Attention", "attention", time.Now())

@@ -115,7 +115,7 @@ func runInspect(args []string, stdout, stderr io.Writer) error {
 			"arch": cfg.Arch, "vocab_size": cfg.VocabSize, "hidden_size": cfg.Hidden,
 			"intermediate_size": cfg.Intermediate, "num_hidden_layers": cfg.Layers,
 			"num_attention_heads": cfg.Heads, "num_key_value_heads": cfg.KVHeads, "head_dim": cfg.HeadDim,
-			"rope_theta": cfg.RopeTheta, "rms_norm_eps": cfg.RMSNormEps, "tie_word_embeddings": cfg.TieEmbeddings,
+			"rope_theta": cfg.RopeTheta, "rope_scaling": cfg.RopeScaling, "rms_norm_eps": cfg.RMSNormEps, "tie_word_embeddings": cfg.TieEmbeddings,
 			"qk_norm": cfg.QKNorm, "attention_bias": cfg.AttnBias, "o_proj_bias": cfg.OBias, "mlp_bias": cfg.MLPBias,
 			"layer": layer, "parameters": cfg.NumParams(), "embedding_parameters": embed,
 			"files": disk.Files, "disk_dtypes": disk.DTypes, "disk_bytes": disk.Bytes,
@@ -127,8 +127,8 @@ func runInspect(args []string, stdout, stderr io.Writer) error {
 	w.printf("model         %s\n", *mf.dir)
 	w.printf("architecture  %s (%s)\n", archTitle(cfg), cfg.Arch)
 	w.printf("dimensions    vocab %d, hidden %d, intermediate %d, layers %d\n", cfg.VocabSize, cfg.Hidden, cfg.Intermediate, cfg.Layers)
-	w.printf("attention     %d query heads, %d key/value heads (GQA %d:1), head_dim %d, RoPE theta %g\n",
-		cfg.Heads, cfg.KVHeads, cfg.Heads/cfg.KVHeads, cfg.HeadDim, cfg.RopeTheta)
+	w.printf("attention     %d query heads, %d key/value heads (GQA %d:1), head_dim %d, RoPE theta %g%s\n",
+		cfg.Heads, cfg.KVHeads, cfg.Heads/cfg.KVHeads, cfg.HeadDim, cfg.RopeTheta, ropeScalingText(cfg.RopeScaling))
 	w.printf("features      rms_norm_eps %g, q/k norm %s, q/k/v bias %s, o_proj bias %s, mlp bias %s, tied embeddings %s\n",
 		cfg.RMSNormEps, yesNo(cfg.QKNorm), yesNo(cfg.AttnBias), yesNo(cfg.OBias), yesNo(cfg.MLPBias), yesNo(cfg.TieEmbeddings))
 	w.printf("per layer     ")
@@ -165,6 +165,18 @@ func runInspect(args []string, stdout, stderr io.Writer) error {
 		w.printf("device        %s: %s free of %s; the estimate %s\n", dev.Name, bytesStr(dev.FreeBytes), bytesStr(dev.TotalBytes), fit)
 	}
 	return w.err
+}
+
+// ropeScalingText describes RoPE scaling for inspect ("" when none).
+func ropeScalingText(r *model.RopeScaling) string {
+	switch {
+	case r == nil:
+		return ""
+	case r.Type == "llama3":
+		return fmt.Sprintf(", llama3 scaling (factor %g, low/high frequency factors %g/%g, original context %d)",
+			r.Factor, r.LowFreqFactor, r.HighFreqFactor, r.OriginalMaxPositions)
+	}
+	return fmt.Sprintf(", %s scaling (factor %g)", r.Type, r.Factor)
 }
 
 // deviceMemory is a GPU's name and memory, for inspect's plan.

@@ -244,8 +244,22 @@ func (be *Backend) RoPE(x, pos kernels.Tensor, tokens, heads, headDim int, theta
 	if headDim%2 != 0 {
 		panic(fmt.Sprintf("cpu %s: odd head dim %d", op, headDim))
 	}
+	be.rope(op, x, pos, ropeFreqs(headDim, theta), tokens, heads, headDim, inverse)
+}
+
+// RoPEFreqs is RoPE with the inverse frequencies invFreq [headDim/2].
+func (be *Backend) RoPEFreqs(x, pos, invFreq kernels.Tensor, tokens, heads, headDim int, inverse bool) {
+	const op = "RoPEFreqs"
+	checkDims(op, tokens, heads, headDim)
+	if headDim%2 != 0 {
+		panic(fmt.Sprintf("cpu %s: odd head dim %d", op, headDim))
+	}
+	be.rope(op, x, pos, f32(op, invFreq, headDim/2), tokens, heads, headDim, inverse)
+}
+
+// rope rotates x by the angles pos*inv.
+func (be *Backend) rope(op string, x, pos kernels.Tensor, inv []float32, tokens, heads, headDim int, inverse bool) {
 	xs, ps := f32(op, x, tokens*heads*headDim), i32(op, pos, tokens)
-	inv := ropeFreqs(headDim, theta)
 	half := headDim / 2
 	// cos/sin rows per distinct position (batches repeat positions).
 	maxPos := 0

@@ -628,27 +628,40 @@ func (b *Backend) RMSNormBackward(dx, dw, dout, x, w, rstd kernels.Tensor, rows,
 
 // RoPE rotates x [tokens,heads,headDim] in place (HF rotate_half layout).
 func (b *Backend) RoPE(x, pos kernels.Tensor, tokens, heads, headDim int, theta float32, inverse bool) {
-	const op = "RoPE"
+	b.rope("RoPE", x, pos, kernels.Tensor{}, tokens, heads, headDim, theta, inverse)
+}
+
+// RoPEFreqs is RoPE with the inverse frequencies invFreq [headDim/2].
+func (b *Backend) RoPEFreqs(x, pos, invFreq kernels.Tensor, tokens, heads, headDim int, inverse bool) {
+	b.rope("RoPEFreqs", x, pos, invFreq, tokens, heads, headDim, 0, inverse)
+}
+
+// rope rotates x with invFreq, or with theta's frequencies (a cached
+// table) when invFreq is the zero Tensor.
+func (b *Backend) rope(op string, x, pos, invFreq kernels.Tensor, tokens, heads, headDim int, theta float32, inverse bool) {
 	nonNeg(op, tokens, heads, headDim)
 	if headDim%2 != 0 {
-		panic(fmt.Sprintf("cuda RoPE: odd headDim %d", headDim))
+		panic(fmt.Sprintf("cuda %s: odd headDim %d", op, headDim))
 	}
 	px := ptr(op, "x", x, kernels.F32, tokens*heads*headDim)
 	pp := ptr(op, "pos", pos, kernels.I32, tokens)
+	var tab devPtr
+	if invFreq.Valid() {
+		tab = ptr(op, "invFreq", invFreq, kernels.F32, headDim/2)
+	}
 	if tokens == 0 || heads == 0 || headDim == 0 {
 		return
 	}
 	defer b.enter()()
-	tab, ok := b.ropeTable(op, theta, headDim)
-	if !ok {
-		return
-	}
-	inv := 0
-	if inverse {
-		inv = 1
+	if !invFreq.Valid() {
+		t, ok := b.ropeTable(op, theta, headDim)
+		if !ok {
+			return
+		}
+		tab = devPtr(t)
 	}
 	b.launch(op, fileElem, "sdz_rope", b.gridStride(int64(tokens*heads*headDim/2)), dim3{256, 1, 1}, 0,
-		px, pp, devPtr(tab), tokens, heads, headDim, inv)
+		px, pp, tab, tokens, heads, headDim, boolInt(inverse))
 }
 
 func attnCheck(op string, bsz, t, hq, hkv, d int) {

@@ -2,6 +2,7 @@ package kernelstest
 
 import (
 	"math"
+	"slices"
 
 	"sdzero/kernels"
 )
@@ -174,12 +175,22 @@ func testRMSNorm(x *h) {
 // inv_freq = 1/theta^(float32(2j)/d) in float32, angle = float32(pos)*inv_freq
 // in float32, then cos/sin of that angle.
 func refRoPE(xs []float32, pos []int32, tokens, heads, d int, theta float32, inverse bool) []float64 {
-	half := d / 2
-	inv := make([]float32, half)
+	return refRoPEFreqs(xs, pos, tokens, heads, d, thetaFreqs(d, theta), inverse)
+}
+
+// thetaFreqs are RoPE's inverse frequencies theta^(-2j/d) in float32, as
+// Hugging Face computes them.
+func thetaFreqs(d int, theta float32) []float32 {
+	inv := make([]float32, d/2)
 	for j := range inv {
 		e := float32(2*j) / float32(d)
 		inv[j] = 1 / float32(math.Pow(float64(theta), float64(e)))
 	}
+	return inv
+}
+
+func refRoPEFreqs(xs []float32, pos []int32, tokens, heads, d int, inv []float32, inverse bool) []float64 {
+	half := d / 2
 	out := make([]float64, len(xs))
 	for t := range tokens {
 		for hh := range heads {
@@ -222,6 +233,22 @@ func testRoPE(x *h) {
 			x.near(sprint("RoPE inverse=", inv, tag), x.get(xt), refRoPE(xs, pos, s.tokens, s.heads, s.d, s.theta, inv), x.tol.Elementwise)
 			be.RoPE(xt, pt, s.tokens, s.heads, s.d, s.theta, !inv)
 			x.near(sprint("RoPE round trip inverse=", inv, tag), x.get(xt), f64s(xs), 4*x.tol.Elementwise)
+
+			// RoPEFreqs with theta's frequencies is RoPE, bit for bit.
+			tf := thetaFreqs(s.d, s.theta)
+			a, b := x.f32("x", xs), x.f32("x", xs)
+			be.RoPE(a, pt, s.tokens, s.heads, s.d, s.theta, inv)
+			be.RoPEFreqs(b, pt, x.f32("invFreq", tf), s.tokens, s.heads, s.d, inv)
+			x.exact(sprint("RoPEFreqs with theta's frequencies inverse=", inv, tag), x.get(b), x.get(a))
+			// Scaled frequencies (every third divided by 8, as llama3's
+			// low frequencies are).
+			sf := slices.Clone(tf)
+			for j := 0; j < len(sf); j += 3 {
+				sf[j] /= 8
+			}
+			c := x.f32("x", xs)
+			be.RoPEFreqs(c, pt, x.f32("invFreq", sf), s.tokens, s.heads, s.d, inv)
+			x.near(sprint("RoPEFreqs scaled inverse=", inv, tag), x.get(c), refRoPEFreqs(xs, pos, s.tokens, s.heads, s.d, sf, inv), x.tol.Elementwise)
 		}
 	}
 }
