@@ -529,8 +529,6 @@ func (b *Backend) Sync() error {
 	return err
 }
 
-// MemoryStats returns the allocator's counters and the device's free and
-// total memory.
 var _ kernels.MemoryMeter = (*Backend)(nil)
 
 // PeakBytes is the largest InUseBytes since the backend opened or the last
@@ -540,6 +538,8 @@ func (b *Backend) PeakBytes() int64 { return b.alloc.stats.PeakInUseBytes }
 // ResetPeak sets the peak to the memory in use now.
 func (b *Backend) ResetPeak() { b.alloc.stats.PeakInUseBytes = b.alloc.stats.InUseBytes }
 
+// MemoryStats returns the allocator's counters and the device's free and
+// total memory.
 func (b *Backend) MemoryStats() Stats {
 	defer b.enter()()
 	s := b.alloc.stats
