@@ -191,46 +191,58 @@ func TestRopeScalingMatchesReference(t *testing.T) {
 			if changed < 2 {
 				t.Errorf("scaling changed %d of %d frequencies", changed, len(inv))
 			}
-			p := map[string][]float64{}
-			for _, s := range m.Specs {
-				host := download(be, m.Param(s.Name))
-				v := make([]float64, len(host))
-				for i, x := range host {
-					v[i] = float64(x)
-				}
-				p[s.Name] = v
-			}
-			r := newLCG(6)
-			ids := make([]int32, 40) // positions past the original context
-			for i := range ids {
-				ids[i] = int32(r.intn(cfg.VocabSize))
-			}
-			a, err := m.NewActs(1, len(ids))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer a.Free()
-			if err := m.Forward(a, ids, []int{len(ids)}); err != nil {
-				t.Fatal(err)
-			}
-			want := refForward(cfg, p, ids)
-			w32 := make([]float32, len(want))
-			for i, v := range want {
-				w32[i] = float32(v)
-			}
-			if e := relErr(download(be, a.Logits()), w32); e > 1e-5 {
-				t.Errorf("logits relative error %.3g vs the float64 reference", e)
-			} else {
-				t.Logf("logits relative error %.3g", e)
-			}
+			ids := refIDs(cfg, 40) // positions past the original context
+			got, p := refCheck(t, m, ids)
 			// Without the scaling the logits differ: the test can fail.
 			plain := *cfg
 			plain.RopeScaling = nil
-			if e := relErr(download(be, a.Logits()), f32s(refForward(&plain, p, ids))); e < 1e-4 {
+			if e := relErr(got, f32s(refForward(&plain, p, ids))); e < 1e-4 {
 				t.Errorf("scaled and unscaled logits agree to %.3g", e)
 			}
 		})
 	}
+}
+
+// refIDs returns n random token ids.
+func refIDs(cfg *Config, n int) []int32 {
+	r := newLCG(6)
+	ids := make([]int32, n)
+	for i := range ids {
+		ids[i] = int32(r.intn(cfg.VocabSize))
+	}
+	return ids
+}
+
+// refCheck runs m over ids and checks its logits against refForward on
+// the same parameters (relative error 1e-5); it returns the logits and
+// the parameters in float64.
+func refCheck(t *testing.T, m *Model, ids []int32) ([]float32, map[string][]float64) {
+	t.Helper()
+	be := m.BE
+	p := map[string][]float64{}
+	for _, s := range m.Specs {
+		host := download(be, m.Param(s.Name))
+		v := make([]float64, len(host))
+		for i, x := range host {
+			v[i] = float64(x)
+		}
+		p[s.Name] = v
+	}
+	a, err := m.NewInferActs(1, len(ids))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Free()
+	if err := m.Forward(a, ids, []int{len(ids)}); err != nil {
+		t.Fatal(err)
+	}
+	got := download(be, a.Logits())
+	if e := relErr(got, f32s(refForward(m.Cfg, p, ids))); e > 1e-5 {
+		t.Errorf("logits relative error %.3g vs the float64 reference", e)
+	} else {
+		t.Logf("logits relative error %.3g", e)
+	}
+	return got, p
 }
 
 func f32s(v []float64) []float32 {
@@ -255,39 +267,7 @@ func TestForwardMatchesReference(t *testing.T) {
 				}
 				defer m.Free()
 				randomize(t, m, 31)
-				p := map[string][]float64{}
-				for _, s := range m.Specs {
-					host := download(be, m.Param(s.Name))
-					v := make([]float64, len(host))
-					for i, x := range host {
-						v[i] = float64(x)
-					}
-					p[s.Name] = v
-				}
-				r := newLCG(6)
-				ids := make([]int32, 9)
-				for i := range ids {
-					ids[i] = int32(r.intn(cfg.VocabSize))
-				}
-				a, err := m.NewInferActs(1, len(ids))
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer a.Free()
-				if err := m.Forward(a, ids, []int{len(ids)}); err != nil {
-					t.Fatal(err)
-				}
-				got := download(be, a.Logits())
-				want := refForward(cfg, p, ids)
-				w32 := make([]float32, len(want))
-				for i, v := range want {
-					w32[i] = float32(v)
-				}
-				if e := relErr(got, w32); e > 1e-5 {
-					t.Errorf("logits relative error %.3g vs the float64 reference", e)
-				} else {
-					t.Logf("logits relative error %.3g", e)
-				}
+				refCheck(t, m, refIDs(cfg, 9))
 			})
 		}
 	}
