@@ -83,7 +83,7 @@ type gradScratch struct {
 }
 
 // NewActs allocates training activations for up to b rows of t tokens.
-func (m *Model) NewActs(b, t int) (*Acts, error) { return m.newActs(b, t, true, false) }
+func (m *Model) NewActs(b, t int) (*Acts, error) { return m.newActs(b, t, true, false, false) }
 
 // NewRecomputeActs allocates training activations that keep only each
 // layer's input (the residual stream) per layer: the backward recomputes a
@@ -92,28 +92,20 @@ func (m *Model) NewActs(b, t int) (*Acts, error) { return m.newActs(b, t, true, 
 // more forward pass per step (about a third more FLOPs) and needs about
 // 1/Layers of NewActs' per-layer memory; the gradients are bit-identical
 // to NewActs' on backends that are deterministic.
-func (m *Model) NewRecomputeActs(b, t int) (*Acts, error) {
-	if b <= 0 || t <= 0 {
-		return nil, fmt.Errorf("model: activations for %d rows x %d tokens", b, t)
-	}
-	a := &Acts{m: m, B: b, T: t, train: true, recompute: true, bytes: map[string]int64{}}
-	if err := a.allocAll(); err != nil {
-		a.Free()
-		return nil, err
-	}
-	return a, nil
-}
+func (m *Model) NewRecomputeActs(b, t int) (*Acts, error) { return m.newActs(b, t, true, true, false) }
 
 // NewInferActs allocates forward-only activations for up to b rows of t
 // tokens: one layer's buffers shared by all layers, so they use about
 // 1/Layers of the memory of NewActs. Backward refuses them.
-func (m *Model) NewInferActs(b, t int) (*Acts, error) { return m.newActs(b, t, false, false) }
+func (m *Model) NewInferActs(b, t int) (*Acts, error) { return m.newActs(b, t, false, false, false) }
 
-func (m *Model) newActs(b, t int, train, count bool) (*Acts, error) {
+// newActs allocates activations; with count it only records their sizes
+// (memory plans).
+func (m *Model) newActs(b, t int, train, recompute, count bool) (*Acts, error) {
 	if b <= 0 || t <= 0 {
 		return nil, fmt.Errorf("model: activations for %d rows x %d tokens", b, t)
 	}
-	a := &Acts{m: m, B: b, T: t, train: train, count: count, bytes: map[string]int64{}}
+	a := &Acts{m: m, B: b, T: t, train: train, recompute: recompute, count: count, bytes: map[string]int64{}}
 	if err := a.allocAll(); err != nil {
 		a.Free()
 		return nil, err
@@ -333,11 +325,8 @@ func TrainingMemoryPlan(cfg *Config, b, t int, p Precision, recompute bool) ([]M
 	if p == PrecisionBF16 {
 		items = append(items, MemoryItem{"parameters (BF16 matmul copies)", int64(m.lowElems()) * 2})
 	}
-	a := &Acts{m: m, B: b, T: t, train: true, recompute: recompute, count: true, bytes: map[string]int64{}}
-	if b <= 0 || t <= 0 {
-		return nil, fmt.Errorf("model: activations for %d rows x %d tokens", b, t)
-	}
-	if err := a.allocAll(); err != nil {
+	a, err := m.newActs(b, t, true, recompute, true)
+	if err != nil {
 		return nil, err
 	}
 	if err := a.ensureLogits(); err != nil {
@@ -364,13 +353,10 @@ func InferenceMemory(cfg *Config, b, t int, p Precision) (int64, error) {
 	if err := cfg.Validate(); err != nil {
 		return 0, err
 	}
-	if b <= 0 || t <= 0 {
-		return 0, fmt.Errorf("model: activations for %d rows x %d tokens", b, t)
-	}
 	specs, _ := layout(cfg)
 	m := &Model{Cfg: cfg, Specs: specs, prec: p}
-	a := &Acts{m: m, B: b, T: t, count: true, bytes: map[string]int64{}}
-	if err := a.allocAll(); err != nil {
+	a, err := m.newActs(b, t, false, false, true)
+	if err != nil {
 		return 0, err
 	}
 	var n int64

@@ -219,15 +219,7 @@ func refIDs(cfg *Config, n int) []int32 {
 func refCheck(t *testing.T, m *Model, ids []int32) ([]float32, map[string][]float64) {
 	t.Helper()
 	be := m.BE
-	p := map[string][]float64{}
-	for _, s := range m.Specs {
-		host := download(be, m.Param(s.Name))
-		v := make([]float64, len(host))
-		for i, x := range host {
-			v[i] = float64(x)
-		}
-		p[s.Name] = v
-	}
+	p := hostParams(m)
 	a, err := m.NewInferActs(1, len(ids))
 	if err != nil {
 		t.Fatal(err)
@@ -243,6 +235,20 @@ func refCheck(t *testing.T, m *Model, ids []int32) ([]float32, map[string][]floa
 		t.Logf("logits relative error %.3g", e)
 	}
 	return got, p
+}
+
+// hostParams returns m's parameters in float64, by name.
+func hostParams(m *Model) map[string][]float64 {
+	p := map[string][]float64{}
+	for _, s := range m.Specs {
+		host := download(m.BE, m.Param(s.Name))
+		v := make([]float64, len(host))
+		for i, x := range host {
+			v[i] = float64(x)
+		}
+		p[s.Name] = v
+	}
+	return p
 }
 
 func f32s(v []float64) []float32 {
@@ -282,15 +288,7 @@ func TestReferenceMatchesHF(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Free()
-	p := map[string][]float64{}
-	for _, s := range m.Specs {
-		host := download(be, m.Param(s.Name))
-		v := make([]float64, len(host))
-		for i, x := range host {
-			v[i] = float64(x)
-		}
-		p[s.Name] = v
-	}
+	p := hostParams(m)
 	ids := fixtureIDs(t, dir)[:24]
 	ref := readTensors(t, dir+"/ref_forward.safetensors")["logits"][:24*m.Cfg.VocabSize]
 	want := refForward(m.Cfg, p, ids)
