@@ -3,6 +3,9 @@
 #   make test   runs the test suite (what CI runs)
 GO ?= go
 export CGO_ENABLED ?= 0
+# pipefail: make test pipes go test into a summariser and must keep its status.
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
 
 .PHONY: all build demo test vet fmt bench gpu-build
 
@@ -17,7 +20,8 @@ demo: build
 test:
 	@test -z "$$(gofmt -l . | tee /dev/stderr)" || (echo "gofmt: files above need formatting" && exit 1)
 	$(GO) vet ./...
-	$(GO) test -count=1 -timeout 20m ./...
+	$(GO) build -o bin/testsum ./internal/testsum
+	$(GO) test -count=1 -timeout 20m -json ./... | ./bin/testsum
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 3x ./kernels/cpu ./model
