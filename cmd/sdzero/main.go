@@ -30,6 +30,7 @@ func commands() map[string]command {
 		"plot":     {runPlot, "draw PNG curves of a run's metrics"},
 		"bench":    {runBench, "benchmark train, decode or distill steps"},
 		"demo":     {runDemo, "run the end-to-end demo on the embedded tiny task"},
+		"verify":   {runVerify, "grade a response against a gold answer with the math verifier"},
 	}
 }
 

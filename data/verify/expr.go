@@ -96,7 +96,7 @@ func lex(s string) ([]token, error) {
 
 // node is an expression tree.
 type node struct {
-	op   byte // 'n' number, 'v' variable, '+', '-', '*', '/', '~' negate, '^', 's' sqrt
+	op   byte // 'n' number, 'v' variable, '+', '-', '*', '/', '~' negate, '^', 's' sqrt, 'f' function name(a)^exp
 	num  *big.Rat
 	lit  string // source text of a number literal
 	name string
@@ -181,7 +181,7 @@ func (p *parser) startsAtom() bool {
 	case tNum, tVar:
 		return true
 	case tCmd:
-		return t.text == "frac" || t.text == "sqrt" || t.text == "pi" || greek[t.text]
+		return t.text == "frac" || t.text == "sqrt" || t.text == "pi" || greek[t.text] || funcNames[t.text]
 	case tSym:
 		return t.text == "(" || t.text == "{" || t.text == "["
 	}
@@ -357,6 +357,8 @@ func (p *parser) atom(depth int) (*node, error) {
 		case greek[t.text]:
 			p.pos++
 			return p.subscript(`\` + t.text)
+		case funcNames[t.text]:
+			return p.function(depth)
 		case t.text == "frac":
 			p.pos++
 			a, err := p.braced(depth + 1)
@@ -403,6 +405,54 @@ func (p *parser) atom(depth int) (*node, error) {
 		}
 	}
 	return nil, fmt.Errorf("unexpected %q", t.text)
+}
+
+// function parses \sin x, \sin(x), \sin{x}, \sin^2 x and \sin^{2}(x):
+// an optional integer power after the name, then a bracketed group or one
+// power-level factor as the argument.
+func (p *parser) function(depth int) (*node, error) {
+	name := p.peek().text
+	p.pos++
+	exp := 1
+	if p.isSym("^") {
+		p.pos++
+		var e *node
+		var err error
+		if p.isSym("{") {
+			e, err = p.braced(depth + 1)
+		} else {
+			e, err = p.atom(depth + 1)
+		}
+		if err != nil {
+			return nil, err
+		}
+		if !isIntLit(e) || !e.num.Num().IsInt64() || e.num.Num().Int64() > 16 {
+			return nil, fmt.Errorf("unsupported power of \\%s", name)
+		}
+		exp = int(e.num.Num().Int64())
+	}
+	var arg *node
+	var err error
+	if p.isSym("(") || p.isSym("{") {
+		arg, err = p.atom(depth + 1)
+	} else {
+		// \sin 2x is sin(2x): a factor and the letters right after it.
+		arg, err = p.power(depth + 1)
+		for err == nil {
+			t := p.peek()
+			if t == nil || t.kind != tVar {
+				break
+			}
+			var v *node
+			if v, err = p.power(depth + 1); err == nil {
+				arg = &node{op: '*', a: arg, b: v}
+			}
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &node{op: 'f', name: name, a: arg, exp: exp}, nil
 }
 
 func (p *parser) subscript(name string) (*node, error) {
@@ -530,6 +580,9 @@ func eval(n *node, env map[string]*big.Rat) (alg, error) {
 			return alg{}, err
 		}
 		return a.sqrt()
+	case 'f':
+		// Elementary functions leave the exact field: see evalFloat.
+		return alg{}, errUnsupported
 	case '^':
 		a, err := eval(n.a, env)
 		if err != nil {

@@ -1,0 +1,66 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestVerifyCLI(t *testing.T) {
+	tests := []struct {
+		args       []string
+		wantReward float64
+		wantOut    string
+	}{
+		{[]string{"--gold", `12\text{ and }13`, "--response", `so \boxed{1213}`, "--json"}, 0, `"extracted":"1213"`},
+		{[]string{"--gold", `(-\infty,3)`, "--response", "thus $x<3$", "--json"}, 1, `"extracted":"x<3"`},
+		{[]string{"--gold", "#### 1,234", "--response", `\boxed{1234}`, "--json"}, 1, `"reason":"ok"`},
+	}
+	for _, tc := range tests {
+		var out, errb bytes.Buffer
+		if err := runVerify(tc.args, &out, &errb); err != nil {
+			t.Fatalf("verify %v: %v", tc.args, err)
+		}
+		var r verifyResult
+		if err := json.Unmarshal(out.Bytes(), &r); err != nil {
+			t.Fatalf("verify %v: %v in %q", tc.args, err, out.String())
+		}
+		if r.Reward != tc.wantReward || !strings.Contains(out.String(), tc.wantOut) {
+			t.Errorf("verify %v = %s, want reward %v and %s", tc.args, out.String(), tc.wantReward, tc.wantOut)
+		}
+	}
+}
+
+func TestVerifyPairsCLI(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "pairs.jsonl")
+	rows := `{"gold": "1/3", "response": "\\boxed{0.333333}", "want": true}
+{"gold": "16386.20", "response": "\\boxed{16386.21}", "want": true}
+
+{"gold": "5", "response": "the answer is 5"}
+`
+	if err := os.WriteFile(path, []byte(rows), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	if err := runVerify([]string{"--pairs", path}, &out, &errb); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "agreement 1/2 (50.0%); disagreeing lines [2]") {
+		t.Errorf("output %q lacks the agreement line", out.String())
+	}
+	bad := filepath.Join(dir, "bad.jsonl")
+	if err := os.WriteFile(bad, []byte(`{"gold": "1", "answer": "1"}`+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err := runVerify([]string{"--pairs", bad}, &out, &errb)
+	if err == nil || !strings.Contains(err.Error(), "bad.jsonl:1") || !strings.Contains(err.Error(), "answer") {
+		t.Errorf("bad row: err = %v, want one naming bad.jsonl:1 and the unknown field", err)
+	}
+	if err := runVerify([]string{"--gold", "1", "stray"}, &out, &errb); err == nil || !strings.Contains(err.Error(), "stray") {
+		t.Errorf("stray argument: err = %v", err)
+	}
+}
