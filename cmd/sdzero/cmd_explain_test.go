@@ -66,3 +66,33 @@ func TestExplainCLI(t *testing.T) {
 		}
 	}
 }
+
+func TestReadinessCLI(t *testing.T) {
+	mdl := cliModelDir(t, 1)
+	data := cliMathData(t, 4)
+	var so, se bytes.Buffer
+	err := runReadiness([]string{"--model", mdl, "--data", data, "--problems", "2", "--samples", "2",
+		"--kl-attempts", "1", "--json", "--device", "cpu", "--threads", "1"}, &so, &se)
+	if err != nil {
+		t.Fatalf("readiness: %v\n%s", err, se.String())
+	}
+	var rep map[string]any
+	if err := json.Unmarshal(so.Bytes(), &rep); err != nil {
+		t.Fatalf("readiness --json: %v in %q", err, so.String())
+	}
+	for _, k := range []string{"correction_rate", "resample_rate", "regression_rate", "stop_kl_share", "gates", "ready"} {
+		if _, ok := rep[k]; !ok {
+			t.Errorf("readiness JSON lacks %q: %s", k, so.String())
+		}
+	}
+	for _, args := range [][]string{
+		{"--data", data},
+		{"--model", mdl},
+		{"--model", mdl, "--data", data, "--samples", "1"},
+		{"--model", mdl, "--data", data, "--problems", "0"},
+	} {
+		if err := runReadiness(append(args, "--device", "cpu"), &so, &se); err == nil {
+			t.Errorf("readiness %v: no error", args)
+		}
+	}
+}

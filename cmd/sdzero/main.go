@@ -21,17 +21,18 @@ type command struct {
 
 func commands() map[string]command {
 	return map[string]command{
-		"inspect":  {runInspect, "print a model's architecture, sizes and memory estimate"},
-		"score":    {runScore, "log-probability of each token given its prefix"},
-		"generate": {runGenerate, "generate a continuation (greedy or sampled)"},
-		"tokenize": {runTokenize, "encode text to ids or decode ids to text"},
-		"train":    {runTrain, "train with SD-Zero or a baseline from a config file"},
-		"eval":     {runEval, "evaluate a checkpoint on a dataset (avg@k, pass@k, revision)"},
-		"plot":     {runPlot, "draw PNG curves of a run's metrics"},
-		"bench":    {runBench, "benchmark train, decode or distill steps"},
-		"demo":     {runDemo, "run the end-to-end demo on the embedded tiny task"},
-		"verify":   {runVerify, "grade a response against a gold answer with the math verifier"},
-		"explain":  {runExplain, "per-token KL and token reward of the teacher on one response (HTML, PNG, JSON)"},
+		"inspect":   {runInspect, "print a model's architecture, sizes and memory estimate"},
+		"score":     {runScore, "log-probability of each token given its prefix"},
+		"generate":  {runGenerate, "generate a continuation (greedy or sampled)"},
+		"tokenize":  {runTokenize, "encode text to ids or decode ids to text"},
+		"train":     {runTrain, "train with SD-Zero or a baseline from a config file"},
+		"eval":      {runEval, "evaluate a checkpoint on a dataset (avg@k, pass@k, revision)"},
+		"plot":      {runPlot, "draw PNG curves of a run's metrics"},
+		"bench":     {runBench, "benchmark train, decode or distill steps"},
+		"demo":      {runDemo, "run the end-to-end demo on the embedded tiny task"},
+		"verify":    {runVerify, "grade a response against a gold answer with the math verifier"},
+		"readiness": {runReadiness, "is the reviser a better teacher than resampling? (before distilling)"},
+		"explain":   {runExplain, "per-token KL and token reward of the teacher on one response (HTML, PNG, JSON)"},
 	}
 }
 

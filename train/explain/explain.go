@@ -68,6 +68,12 @@ type Token struct {
 	// StudentTop and TeacherTop are each model's most likely tokens.
 	StudentTop []Alt `json:"student_top"`
 	TeacherTop []Alt `json:"teacher_top"`
+	// ProbeID is Input.Probe's id at this position (-1: none) and
+	// StudentProbeProb, TeacherProbeProb the two models' probabilities of
+	// it.
+	ProbeID          int32   `json:"probe_id"`
+	StudentProbeProb float64 `json:"student_probe_prob,omitempty"`
+	TeacherProbeProb float64 `json:"teacher_probe_prob,omitempty"`
 }
 
 // Report is the analysis of one response.
@@ -105,6 +111,10 @@ type Input struct {
 	Stop []int32
 	// Decode renders ids as text (for token and alternative labels).
 	Decode func(ids []int32) string
+	// Probe, when set, asks for both models' probabilities of a given id
+	// at given response positions (e.g. the correct token at the first
+	// error): Token.Probe* are filled there.
+	Probe map[int]int32
 }
 
 // Explain runs both models over their contexts and analyses every response
@@ -140,7 +150,11 @@ func Explain(student, teacher *model.Model, in Input, opt Options) (*Report, err
 	var rewardSum float64
 	var rewardN int
 	for i, id := range in.Response {
-		tk, err := analyse(sl[i], tl[i], id, opt)
+		probe := int32(-1)
+		if pid, ok := in.Probe[i]; ok {
+			probe = pid
+		}
+		tk, err := analyse(sl[i], tl[i], id, probe, opt)
 		if err != nil {
 			return nil, fmt.Errorf("explain: position %d: %w", i, err)
 		}
@@ -318,7 +332,7 @@ func topIDs(l []float64, k int) []int {
 // analyse computes one position's figures from the student's and teacher's
 // logits, as the trainer's divergence defines them (kernels.DistillParams:
 // D = w*KL(teacher||student) + (1-w)*KL(student||teacher)).
-func analyse(s, t []float32, id int32, opt Options) (Token, error) {
+func analyse(s, t []float32, id, probe int32, opt Options) (Token, error) {
 	ls, err := logSoftmax(s, opt.Temperature)
 	if err != nil {
 		return Token{}, fmt.Errorf("student %w", err)
@@ -335,6 +349,13 @@ func analyse(s, t []float32, id int32, opt Options) (Token, error) {
 		ForwardKL: kl(lt, ls, nil), ReverseKL: kl(ls, lt, nil),
 	}
 	tk.TokenReward = tk.StudentLogProb - tk.TeacherLogProb
+	tk.ProbeID = probe
+	if probe >= 0 {
+		if int(probe) >= len(ls) {
+			return Token{}, fmt.Errorf("probe id %d outside the vocabulary (%d)", probe, len(ls))
+		}
+		tk.StudentProbeProb, tk.TeacherProbeProb = math.Exp(ls[probe]), math.Exp(lt[probe])
+	}
 	switch opt.Divergence {
 	case "forward":
 		tk.KL = tk.ForwardKL

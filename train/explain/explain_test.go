@@ -46,7 +46,7 @@ func TestAnalyseKnownDistributions(t *testing.T) {
 		if err := checkOptions(&opt); err != nil {
 			t.Fatal(err)
 		}
-		tk, err := analyse(s, q, 1, opt)
+		tk, err := analyse(s, q, 1, 0, opt)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -55,6 +55,9 @@ func TestAnalyseKnownDistributions(t *testing.T) {
 		}
 		if math.Abs(tk.TokenReward-(math.Log(0.2)-math.Log(0.5))) > 1e-6 {
 			t.Errorf("token reward %v, want log(0.2/0.5)", tk.TokenReward)
+		}
+		if tk.ProbeID != 0 || math.Abs(tk.StudentProbeProb-0.8) > 1e-6 || math.Abs(tk.TeacherProbeProb-0.5) > 1e-6 {
+			t.Errorf("probe of id 0: %v %v %v, want 0.8 and 0.5", tk.ProbeID, tk.StudentProbeProb, tk.TeacherProbeProb)
 		}
 		if tk.StudentTop[0].ID != 0 || math.Abs(tk.StudentTop[0].Prob-0.8) > 1e-6 {
 			t.Errorf("student top %+v, want id 0 at 0.8", tk.StudentTop)
@@ -74,7 +77,7 @@ func TestTopKRestriction(t *testing.T) {
 	if err := checkOptions(&opt); err != nil {
 		t.Fatal(err)
 	}
-	tk, err := analyse(s, q, 3, opt)
+	tk, err := analyse(s, q, 3, -1, opt)
 	if err != nil {
 		t.Fatal(err)
 	}
