@@ -64,3 +64,39 @@ func TestVerifyPairsCLI(t *testing.T) {
 		t.Errorf("stray argument: err = %v", err)
 	}
 }
+
+func TestCompareCLI(t *testing.T) {
+	dir := t.TempDir()
+	var dirs []string
+	for i, body := range []string{
+		`{"samples_generated":0,"gen_tokens":0,"eval_accuracy":0.1}` + "\n" + `{"samples_generated":100,"gen_tokens":5000,"eval_accuracy":0.3}`,
+		`{"samples_generated":0,"gen_tokens":0,"eval_accuracy":0.1}` + "\n" + `{"samples_generated":200,"gen_tokens":4000,"eval_accuracy":0.5}`,
+	} {
+		d := filepath.Join(dir, []string{"rft", "distill"}[i])
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(d, "metrics.jsonl"), []byte(body+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		dirs = append(dirs, d)
+	}
+	var out, errb bytes.Buffer
+	png := filepath.Join(dir, "c.png")
+	if err := runCompare(append([]string{"--out", png, "--points", "2"}, dirs...), &out, &errb); err != nil {
+		t.Fatal(err)
+	}
+	// At 100 samples: rft 0.3, distill halfway to 0.5 = 0.3; at 4000 tokens
+	// rft 0.1+0.2*0.8 = 0.26, distill 0.5.
+	for _, want := range []string{"100                  0.3000       0.3000", "4000                 0.2600       0.5000"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("compare output lacks %q:\n%s", want, out.String())
+		}
+	}
+	if st, err := os.Stat(png); err != nil || st.Size() == 0 {
+		t.Errorf("png: %v", err)
+	}
+	if err := runCompare(nil, &out, &errb); err == nil {
+		t.Error("no runs: no error")
+	}
+}
