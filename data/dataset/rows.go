@@ -152,36 +152,81 @@ func LastBoxed(s string) (string, bool) {
 
 var defaultMathQuestion = []string{"question", "problem", "prompt"}
 
+// mathQuestion finds the question: the first present of names, where a
+// message list (chat rows, verl's prompt) gives its last user message and
+// the final assistant message as the reply; then the chat fields.
+func mathQuestion(r record, names []string, opt Options) (q, reply string, err error) {
+	for _, n := range names {
+		v, ok := lookup(r, n)
+		if !ok {
+			continue
+		}
+		if s, isScalar := scalarString(v); isScalar {
+			return s, "", nil
+		}
+		turns, isList, err := messagesOf(r, n)
+		if err != nil {
+			return "", "", err
+		}
+		if !isList {
+			return "", "", bad(r, "field %q: want a string or a message list, got %T", n, v)
+		}
+		return chatQuestion(r, n, turns)
+	}
+	if opt.QuestionField == "" {
+		if q, rep, ok, err := chatRow(r, opt); ok || err != nil {
+			return q, rep, err
+		}
+	}
+	return "", "", nil
+}
+
 // decodeMath turns a record into a MathExample.
 func decodeMath(r record, opt Options) (MathExample, error) {
 	qNames := defaultMathQuestion
 	if opt.QuestionField != "" {
 		qNames = []string{opt.QuestionField}
 	}
-	q, _, err := firstField(r, qNames)
+	q, reply, err := mathQuestion(r, qNames, opt)
 	if err != nil {
 		return MathExample{}, err
 	}
 	if strings.TrimSpace(q) == "" {
-		return MathExample{}, bad(r, "missing question (fields %s)", strings.Join(qNames, "|"))
+		return MathExample{}, bad(r, "missing question (fields %s, or a \"messages\" list with a user message; "+
+			"set data.question_field to name another field)", strings.Join(qNames, "|"))
 	}
-	ansName := opt.AnswerField
-	if ansName == "" {
-		ansName = "answer"
+	ansNames := answerPaths
+	if opt.AnswerField != "" {
+		ansNames = []string{opt.AnswerField}
 	}
 	solName := opt.SolutionField
 	if solName == "" {
 		solName = "solution"
 	}
-	ans, hasAns, err := field(r, ansName)
+	var ans, ansName string
+	hasAns := false
+	for _, n := range ansNames {
+		a, present, err := pathField(r, n)
+		if err != nil {
+			return MathExample{}, err
+		}
+		if present {
+			ans, ansName, hasAns = a, n, true
+			break
+		}
+	}
+	sol, hasSol, err := pathField(r, solName)
 	if err != nil {
 		return MathExample{}, err
 	}
-	sol, hasSol, err := field(r, solName)
-	if err != nil {
-		return MathExample{}, err
+	if !hasSol && reply != "" {
+		sol, hasSol, solName = reply, true, "the final assistant message"
 	}
-	ex := MathExample{ID: rowID(r), Question: q, Solution: sol}
+	id := verlID(r)
+	if id == "" {
+		id = rowID(r)
+	}
+	ex := MathExample{ID: id, Question: q, Solution: sol}
 	switch {
 	case hasAns && strings.Contains(ans, "####"):
 		a, ok := GSM8KAnswer(ans)
@@ -200,15 +245,25 @@ func decodeMath(r record, opt Options) (MathExample, error) {
 		} else if a, ok := LastBoxed(sol); ok {
 			ex.Answer = strings.TrimSpace(a)
 		} else {
-			return MathExample{}, bad(r, "no %q field and field %q has neither \"#### x\" nor \\boxed{x}", ansName, solName)
+			return MathExample{}, bad(r, "no answer field (%s) and %s has neither \"#### x\" nor \\boxed{x} (set data.answer_field)",
+				strings.Join(ansNames, "|"), quoteField(solName))
 		}
 	default:
-		return MathExample{}, bad(r, "missing answer: neither %q nor %q present", ansName, solName)
+		return MathExample{}, bad(r, "missing answer: none of %s or %q present (set data.answer_field / data.solution_field)",
+			strings.Join(ansNames, "|"), solName)
 	}
 	if ex.Answer == "" {
 		return MathExample{}, bad(r, "empty answer")
 	}
 	return ex, nil
+}
+
+// quoteField quotes a field name, not a description.
+func quoteField(name string) string {
+	if strings.Contains(name, " ") {
+		return name
+	}
+	return fmt.Sprintf("field %q", name)
 }
 
 var defaultCodePrompt = []string{"prompt", "question", "problem", "text"}
@@ -224,14 +279,23 @@ func decodeCode(r record, opt Options) (CodeExample, error) {
 	if opt.QuestionField != "" {
 		pNames = []string{opt.QuestionField}
 	}
-	p, _, err := firstField(r, pNames)
+	p, _, err := mathQuestion(r, pNames, opt)
 	if err != nil {
 		return CodeExample{}, err
 	}
-	if strings.TrimSpace(p) == "" {
-		return CodeExample{}, bad(r, "missing prompt (fields %s)", strings.Join(pNames, "|"))
+	if strings.TrimSpace(p) == "" && opt.QuestionField == "" {
+		if p, err = codeforcesPrompt(r); err != nil {
+			return CodeExample{}, err
+		}
 	}
-	ex := CodeExample{ID: rowID(r), Prompt: p}
+	if strings.TrimSpace(p) == "" {
+		return CodeExample{}, bad(r, "missing prompt (fields %s, \"description\", or a \"messages\" list; set data.question_field)", strings.Join(pNames, "|"))
+	}
+	id := verlID(r)
+	if id == "" {
+		id = rowID(r)
+	}
+	ex := CodeExample{ID: id, Prompt: p}
 	if v, ok := r.fields["tests"]; ok && v != nil {
 		tests, err := decodeTests(r, "tests", v)
 		if err != nil {
@@ -240,6 +304,12 @@ func decodeCode(r record, opt Options) (CodeExample, error) {
 		ex.Tests = tests
 	} else if v, ok := r.fields["input_output"]; ok && v != nil {
 		tests, err := decodeInputsOutputs(r, v)
+		if err != nil {
+			return CodeExample{}, err
+		}
+		ex.Tests = tests
+	} else {
+		tests, err := extraCodeTests(r)
 		if err != nil {
 			return CodeExample{}, err
 		}
@@ -275,7 +345,7 @@ func decodeCode(r record, opt Options) (CodeExample, error) {
 	}
 	ex.EntryPoint = strings.TrimSpace(ep)
 	if len(ex.Tests) == 0 && strings.TrimSpace(ex.Test) == "" {
-		return CodeExample{}, bad(r, "no tests: want \"tests\", \"input_output\", \"test\" or \"test_list\"")
+		return CodeExample{}, bad(r, "no tests: want \"tests\", \"input_output\", \"test\", \"test_list\", \"official_tests\", \"examples\" or reward_model.ground_truth")
 	}
 	if ex.EntryPoint != "" && strings.TrimSpace(ex.Test) == "" {
 		return CodeExample{}, bad(r, "entry_point %q without test code", ex.EntryPoint)
