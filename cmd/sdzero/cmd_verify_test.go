@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"sdzero/train/tboard"
 )
 
 func TestVerifyCLI(t *testing.T) {
@@ -98,5 +100,41 @@ func TestCompareCLI(t *testing.T) {
 	}
 	if err := runCompare(nil, &out, &errb); err == nil {
 		t.Error("no runs: no error")
+	}
+}
+
+func TestExportCLI(t *testing.T) {
+	run := t.TempDir()
+	body := `{"step":1,"loss":2,"elapsed_s":1,"phase":"sft"}` + "\n" + `{"step":2,"loss":1.5,"eval_accuracy":0.25,"elapsed_s":2}` + "\n"
+	if err := os.WriteFile(filepath.Join(run, "metrics.jsonl"), []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	if err := runExport([]string{run}, &out, &errb); err != nil {
+		t.Fatal(err)
+	}
+	csvb, err := os.ReadFile(filepath.Join(run, "metrics.csv"))
+	if err != nil || string(csvb) != "step,elapsed_s,eval_accuracy,loss\n1,1,,2\n2,2,0.25,1.5\n" {
+		t.Errorf("metrics.csv %q, %v", csvb, err)
+	}
+	files, _ := filepath.Glob(filepath.Join(run, "tensorboard", "events.out.tfevents.*"))
+	if len(files) != 1 {
+		t.Fatalf("event files %v", files)
+	}
+	f, err := os.Open(files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	evs, err := tboard.ReadEvents(f)
+	if err != nil || len(evs) != 3 || evs[2].Step != 2 || evs[2].Scalars["eval_accuracy"] != 0.25 {
+		t.Errorf("events %+v, %v", evs, err)
+	}
+	// A second export replaces the first file.
+	if err := runExport([]string{run}, &out, &errb); err != nil {
+		t.Fatal(err)
+	}
+	if files, _ := filepath.Glob(filepath.Join(run, "tensorboard", "events.out.tfevents.*")); len(files) != 1 {
+		t.Errorf("after re-export: %v", files)
 	}
 }

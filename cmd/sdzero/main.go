@@ -31,6 +31,7 @@ func commands() map[string]command {
 		"bench":     {runBench, "benchmark train, decode or distill steps"},
 		"demo":      {runDemo, "run the end-to-end demo on the embedded tiny task"},
 		"verify":    {runVerify, "grade a response against a gold answer with the math verifier"},
+		"export":    {runExport, "write a run's metrics as TensorBoard event files and CSV"},
 		"compare":   {runCompare, "overlay runs' accuracy against generated samples and tokens; table at equal budgets"},
 		"readiness": {runReadiness, "is the reviser a better teacher than resampling? (before distilling)"},
 		"explain":   {runExplain, "per-token KL and token reward of the teacher on one response (HTML, PNG, JSON)"},
