@@ -211,14 +211,18 @@ type Backend interface {
 	// (I32 [b]) real tokens; outputs at padded positions are zero. On
 	// backends that Support BF16, q, k and v may all be BF16 (mixed
 	// precision: bf16 products, F32 softmax statistics and accumulation);
-	// out and lse are F32.
-	Attention(out, lse, q, k, v, lens Tensor, b, t, hq, hkv, d int, scale float32)
+	// out and lse are F32. window > 0 makes it sliding-window attention
+	// as transformers masks it: the query at position i sees keys j with
+	// i-window < j <= i; window <= 0 is full causal attention. The same
+	// window argument applies to AttentionBackward and AttentionDecode
+	// (where the query is at position lens[r]-1).
+	Attention(out, lse, q, k, v, lens Tensor, b, t, hq, hkv, d int, scale float32, window int)
 	// AttentionBackward overwrites dq, dk and dv (F32); q, k and v are
 	// those given to Attention.
-	AttentionBackward(dq, dk, dv, dout, out, lse, q, k, v, lens Tensor, b, t, hq, hkv, d int, scale float32)
+	AttentionBackward(dq, dk, dv, dout, out, lse, q, k, v, lens Tensor, b, t, hq, hkv, d int, scale float32, window int)
 	// AttentionDecode attends one query per row, q [b,hq,d], to the first
 	// lens[r] positions of the caches kc, vc [b,tmax,hkv,d]; out [b,hq,d].
-	AttentionDecode(out, q, kc, vc, lens Tensor, b, tmax, hq, hkv, d int, scale float32)
+	AttentionDecode(out, q, kc, vc, lens Tensor, b, tmax, hq, hkv, d int, scale float32, window int)
 	// CacheWrite copies x [b,t,width] into cache [b,tmax,width] at rows
 	// start[r]..start[r]+t-1 (I32 start [b]); positions >= tmax are dropped.
 	CacheWrite(cache, x, start Tensor, b, t, tmax, width int)

@@ -60,18 +60,18 @@ type Acts struct {
 type layerActs struct {
 	ln1, rstd1   kernels.Tensor // [N,H] (shared, recomputed by the backward), [N]
 	qp, kp       kernels.Tensor // q/k projections before the q/k norm [N,qd], [N,kvd] (QKNorm only)
-	qrstd, krstd kernels.Tensor // [N*hq], [N*hkv] (QKNorm only)
+	qrstd, krstd kernels.Tensor // [N*hq], [N*hkv] per head, [N] over the width (QKNorm only)
 	q, k, v      kernels.Tensor // attention inputs after norm and RoPE
 	// qLow, kLow, vLow are BF16 copies of q, k, v that attention reads in
 	// PrecisionBF16 (tensor cores on GPUs); zero Tensors otherwise.
 	qLow, kLow, vLow kernels.Tensor
 	att, lse         kernels.Tensor // attention output [N,qd], lse [B,hq,T]
-	o                kernels.Tensor // o_proj output [N,H] (scratch)
+	o                kernels.Tensor // o_proj output [N,H] (scratch; per layer for PostNorm training)
 	resMid           kernels.Tensor // residual after attention [N,H]
 	ln2, rstd2       kernels.Tensor // [N,H] (shared, recomputed by the backward), [N]
 	gate, up         kernels.Tensor // [N,I]
 	act              kernels.Tensor // silu(gate)*up [N,I] (shared, recomputed by the backward)
-	down             kernels.Tensor // down_proj output [N,H] (scratch)
+	down             kernels.Tensor // down_proj output [N,H] (scratch; per layer for PostNorm training)
 }
 
 // gradScratch are the backward's working buffers.
@@ -172,6 +172,9 @@ func (a *Acts) allocAll() error {
 	// once by the residual adds.
 	ln, act := f("scratch", N*H), f("scratch", N*I)
 	o, down := f("scratch", N*H), f("scratch", N*H)
+	// PostNorm families normalise o and down before the residual adds, so
+	// the backward needs them: training acts keep them per layer.
+	postKeep := c.PostNorm && a.train && !a.recompute
 	// In PrecisionBF16 attention (and its backward) reads the per-layer
 	// BF16 copies of q, k, v: the F32 ones are scratch, shared by layers.
 	var sq, sk, sv kernels.Tensor
@@ -183,10 +186,14 @@ func (a *Acts) allocAll() error {
 	for i := range bufs {
 		la := &bufs[i]
 		la.ln1, la.ln2, la.act, la.o, la.down = ln, ln, act, o, down
+		if postKeep {
+			la.o, la.down = f("post-norm inputs", N*H), f("post-norm inputs", N*H)
+		}
 		la.rstd1, la.rstd2 = f("norms", N), f("norms", N)
 		if c.QKNorm {
+			qr, _, kr, _ := c.qkNormShape()
 			la.qp, la.kp = f("q/k/v", N*qd), f("q/k/v", N*kvd)
-			la.qrstd, la.krstd = f("norms", N*c.Heads), f("norms", N*c.KVHeads)
+			la.qrstd, la.krstd = f("norms", N*qr), f("norms", N*kr)
 		}
 		if a.sharedQKV {
 			la.q, la.k, la.v = sq, sk, sv

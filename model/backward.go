@@ -120,43 +120,77 @@ func (m *Model) backwardHidden(a *Acts, dlnf kernels.Tensor) {
 			m.layerForward(a, l, nil)
 		}
 		lp, lg, la := &m.cp.layers[l], &m.g.layers[l], &a.layers[l]
-		// MLP: res[l+1] = resMid + down(act). act and ln2 live in shared
-		// buffers: recompute them (same ops, same values as the forward).
+		// MLP: res[l+1] = resMid + down(act), or + RMSNorm(down) for
+		// PostNorm. act and ln2 live in shared buffers: recompute them
+		// (same ops, same values as the forward).
 		dact, dgate, dup := v(g.dact, I), v(g.dgate, I), v(g.dup, I)
+		ddown := dres
+		if c.PostNorm {
+			// d(down) through post_feedforward_layernorm, into dln (free
+			// until the gate/up backward overwrites it).
+			ddown = dln
+			be.Fill(ddown, 0)
+			be.RMSNormBackward(ddown, lg.ffNorm, dres, v(la.down, H), lp.ffNorm, v(la.rstd2, 1), n, H)
+		}
 		act := swigluFor(be, v(la.act, I), v(la.gate, I), v(la.up, I), lp.wDown, lx, n*I)
-		linearBackward(be, dact, lg.wDown, lg.bDown, dres, act, lp.wDown, lx, ldy, n, H, I, 0)
+		linearBackward(be, dact, lg.wDown, lg.bDown, ddown, act, lp.wDown, lx, ldy, n, H, I, 0)
 		be.SwiGLUBackward(dgate, dup, dact, v(la.gate, I), v(la.up, I), n*I)
-		ln2x := normFor(be, v(la.ln2, H), v(la.rstd2, 1), v(la.resMid, H), lp.postNorm, lp.wGate, lx, n, H, eps) // for gate and up
+		var ln2x kernels.Tensor // what gate and up multiplied
+		if c.PostNorm {
+			ln2x = lowered(be, v(la.resMid, H), lp.wGate, lx, n*H)
+		} else {
+			ln2x = normFor(be, v(la.ln2, H), v(la.rstd2, 1), v(la.resMid, H), lp.postNorm, lp.wGate, lx, n, H, eps)
+		}
 		linearBackward(be, dln, lg.wGate, lg.bGate, dgate, ln2x, lp.wGate, lx, ldy, n, I, H, 0)
 		linearBackward(be, dln, lg.wUp, lg.bUp, dup, ln2x, lp.wUp, lx, ldy, n, I, H, 1)
-		// dres becomes d(resMid): the residual path plus the norm's.
-		be.RMSNormBackward(dres, lg.postNorm, dln, v(la.resMid, H), lp.postNorm, v(la.rstd2, 1), n, H)
+		// dres becomes d(resMid): the residual path plus the MLP input's.
+		if c.PostNorm {
+			be.Add(dres, dres, dln, n*H)
+		} else {
+			be.RMSNormBackward(dres, lg.postNorm, dln, v(la.resMid, H), lp.postNorm, v(la.rstd2, 1), n, H)
+		}
 
-		// Attention: resMid = res[l] + o(att).
+		// Attention: resMid = res[l] + o(att), or + RMSNorm(o) for PostNorm.
 		datt := v(g.datt, qd)
-		linearBackward(be, datt, lg.wo, lg.bo, dres, v(la.att, qd), lp.wo, lx, ldy, n, H, qd, 0)
+		do := dres
+		if c.PostNorm {
+			do = dln
+			be.Fill(do, 0)
+			be.RMSNormBackward(do, lg.postNorm, dres, v(la.o, H), lp.postNorm, v(la.rstd1, 1), n, H)
+		}
+		linearBackward(be, datt, lg.wo, lg.bo, do, v(la.att, qd), lp.wo, lx, ldy, n, H, qd, 0)
 		dq, dk, dv := v(g.dq, qd), v(g.dk, kvd), v(g.dv, kvd)
 		aq, ak, av := v(la.q, qd), v(la.k, kvd), v(la.v, kvd)
 		if la.qLow.Valid() {
 			aq, ak, av = v(la.qLow, qd), v(la.kLow, kvd), v(la.vLow, kvd)
 		}
 		be.AttentionBackward(dq, dk, dv, datt, v(la.att, qd), v(la.lse, c.Heads), aq, ak, av,
-			a.lens.View(0, b), b, t, c.Heads, c.KVHeads, d, c.attnScale())
-		m.rope(dq, v(a.pos, 1), n, c.Heads, true)
-		m.rope(dk, v(a.pos, 1), n, c.KVHeads, true)
+			a.lens.View(0, b), b, t, c.Heads, c.KVHeads, d, m.ropes[l].scale, c.LayerWindow(l))
+		m.rope(l, dq, v(a.pos, 1), n, c.Heads, true)
+		m.rope(l, dk, v(a.pos, 1), n, c.KVHeads, true)
 		dqp, dkp := dq, dk
 		if c.QKNorm {
+			qr, qn, kr, kn := c.qkNormShape()
 			dqp, dkp = v(g.dqp, qd), v(g.dkp, kvd)
 			be.Fill(dqp, 0)
 			be.Fill(dkp, 0)
-			be.RMSNormBackward(dqp, lg.qNorm, dq, v(la.qp, qd), lp.qNorm, v(la.qrstd, c.Heads), n*c.Heads, d)
-			be.RMSNormBackward(dkp, lg.kNorm, dk, v(la.kp, kvd), lp.kNorm, v(la.krstd, c.KVHeads), n*c.KVHeads, d)
+			be.RMSNormBackward(dqp, lg.qNorm, dq, v(la.qp, qd), lp.qNorm, v(la.qrstd, qr), n*qr, qn)
+			be.RMSNormBackward(dkp, lg.kNorm, dk, v(la.kp, kvd), lp.kNorm, v(la.krstd, kr), n*kr, kn)
 		}
-		ln1x := normFor(be, v(la.ln1, H), v(la.rstd1, 1), v(a.res[l], H), lp.inNorm, lp.wq, lx, n, H, eps) // for q, k and v
+		var ln1x kernels.Tensor // what q, k and v multiplied
+		if c.PostNorm {
+			ln1x = lowered(be, v(a.res[l], H), lp.wq, lx, n*H)
+		} else {
+			ln1x = normFor(be, v(la.ln1, H), v(la.rstd1, 1), v(a.res[l], H), lp.inNorm, lp.wq, lx, n, H, eps)
+		}
 		linearBackward(be, dln, lg.wq, lg.bq, dqp, ln1x, lp.wq, lx, ldy, n, qd, H, 0)
 		linearBackward(be, dln, lg.wk, lg.bk, dkp, ln1x, lp.wk, lx, ldy, n, kvd, H, 1)
 		linearBackward(be, dln, lg.wv, lg.bv, dv, ln1x, lp.wv, lx, ldy, n, kvd, H, 1)
-		be.RMSNormBackward(dres, lg.inNorm, dln, v(a.res[l], H), lp.inNorm, v(la.rstd1, 1), n, H)
+		if c.PostNorm {
+			be.Add(dres, dres, dln, n*H)
+		} else {
+			be.RMSNormBackward(dres, lg.inNorm, dln, v(a.res[l], H), lp.inNorm, v(la.rstd1, 1), n, H)
+		}
 	}
 	be.EmbeddingBackward(m.g.embed, dres, v(a.ids, 1), n, H)
 }

@@ -3,6 +3,7 @@ package model
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -129,7 +130,44 @@ func TestParseConfig(t *testing.T) {
 			"low_freq_factor": 4.0, "high_freq_factor": 4.0, "original_max_position_embeddings": 8192}},
 			err: "low_freq_factor < high_freq_factor"},
 		{name: "yarn v4 type key", base: qwen2V4, patch: map[string]any{"rope_scaling": map[string]any{"type": "yarn", "factor": 4.0}},
-			err: `rope_scaling rope_type "yarn" is not supported`},
+			check: func(c *Config) string {
+				// Defaults of _compute_yarn_parameters: the original context
+				// is max_position_embeddings, betas 32 and 1, truncation on,
+				// attention factor 0.1*ln(factor)+1.
+				want := RopeScaling{Type: "yarn", Factor: 4, OriginalMaxPositions: 32768, BetaFast: 32, BetaSlow: 1,
+					AttentionFactor: 0.1*math.Log(4) + 1}
+				if c.RopeScaling == nil || *c.RopeScaling != want {
+					return fmt.Sprintf("%+v", c.RopeScaling)
+				}
+				return ""
+			}},
+		{name: "yarn qwen3 v5", base: qwen3V5, patch: map[string]any{"rope_parameters": map[string]any{"rope_theta": 1e6, "rope_type": "yarn",
+			"factor": 4.0, "original_max_position_embeddings": 64, "beta_fast": 0, "attention_factor": 1.5, "truncate": false}},
+			check: func(c *Config) string {
+				want := RopeScaling{Type: "yarn", Factor: 4, OriginalMaxPositions: 64, BetaFast: 32, BetaSlow: 1,
+					AttentionFactor: 1.5, NoTruncate: true}
+				if c.RopeScaling == nil || *c.RopeScaling != want || c.RopeTheta != 1e6 || c.SlidingRope != nil {
+					return fmt.Sprintf("%+v", c.RopeScaling)
+				}
+				return ""
+			}},
+		{name: "yarn factor from lengths", base: qwen3V5, patch: map[string]any{"rope_parameters": map[string]any{"rope_type": "yarn",
+			"original_max_position_embeddings": 64}},
+			check: func(c *Config) string {
+				if c.RopeScaling == nil || c.RopeScaling.Factor != 4 || c.RopeTheta != 10000 {
+					return fmt.Sprintf("%+v", c.RopeScaling)
+				}
+				return ""
+			}},
+		{name: "yarn bad truncate", base: qwen3V5, patch: map[string]any{"rope_parameters": map[string]any{"rope_type": "yarn", "factor": 2.0, "truncate": "no"}},
+			err: "truncate"},
+		{name: "qwen3 head_dim default", base: qwen3V5, patch: map[string]any{"head_dim": nil},
+			check: func(c *Config) string {
+				if c.HeadDim != 128 {
+					return c.String()
+				}
+				return ""
+			}},
 		{name: "dynamic", base: llamaV4, patch: map[string]any{"rope_scaling": map[string]any{"type": "dynamic", "factor": 2.0}},
 			err: `rope_type "dynamic" is not supported`},
 		{name: "v5 linear scaling", base: qwen3V5, patch: map[string]any{"rope_parameters": map[string]any{"rope_theta": 1e6, "rope_type": "linear", "factor": 2.0}},
@@ -140,9 +178,45 @@ func TestParseConfig(t *testing.T) {
 				return ""
 			}},
 		{name: "sliding window", base: qwen2V4, patch: map[string]any{"use_sliding_window": true},
-			err: "use_sliding_window"},
-		{name: "layer types", base: qwen3V5, patch: map[string]any{"layer_types": []string{"full_attention", "sliding_attention"}},
+			check: func(c *Config) string {
+				// Qwen2Config: layers from max_window_layers (21) on slide.
+				for l := 0; l < c.Layers; l++ {
+					if w := c.LayerWindow(l); (l >= 21) != (w == 32768) || (l < 21 && w != 0) {
+						return fmt.Sprintf("layer %d window %d", l, w)
+					}
+				}
+				return ""
+			}},
+		{name: "sliding window off", base: qwen2V4, patch: map[string]any{"max_window_layers": 0},
+			check: func(c *Config) string {
+				if c.LayerTypes != nil {
+					return fmt.Sprint(c.LayerTypes)
+				}
+				return ""
+			}},
+		{name: "layer types without window", base: qwen3V5, patch: map[string]any{"layer_types": []string{"full_attention", "sliding_attention"}},
 			err: "layer_types[1]"},
+		{name: "llama sliding layer", base: llamaV4, patch: map[string]any{"num_hidden_layers": 1, "layer_types": []string{"sliding_attention"}},
+			err: "layer_types[0]"},
+		{name: "olmo2", base: llamaV4, patch: map[string]any{"architectures": []string{"Olmo2ForCausalLM"}, "model_type": "olmo2",
+			"rms_norm_eps": nil, "mlp_bias": nil, "attention_bias": true},
+			check: func(c *Config) string {
+				if c.Arch != "olmo2" || !c.PostNorm || !c.QKNormFull || !c.AttnBias || !c.OBias || c.RMSNormEps != 1e-5 {
+					return c.String()
+				}
+				return ""
+			}},
+		{name: "keyed rope on qwen3", base: qwen3V5, patch: map[string]any{"use_sliding_window": true, "sliding_window": 8,
+			"layer_types": nil, "max_window_layers": 1,
+			"rope_parameters": map[string]any{"full_attention": map[string]any{"rope_type": "default", "rope_theta": 1e6},
+				"sliding_attention": map[string]any{"rope_type": "linear", "factor": 2.0, "rope_theta": 1e4}}},
+			check: func(c *Config) string {
+				r0, r1 := c.LayerRope(0), c.LayerRope(1)
+				if r0.Theta != 1e6 || r0.Scaling != nil || r1.Theta != 1e4 || r1.Scaling == nil || r1.Scaling.Type != "linear" || c.LayerWindow(1) != 8 {
+					return fmt.Sprintf("%+v %+v", r0, r1)
+				}
+				return ""
+			}},
 		{name: "moe arch", base: qwen3V5, patch: map[string]any{"architectures": []string{"Qwen3MoeForCausalLM"}, "model_type": "qwen3_moe"},
 			err: "Qwen3MoeForCausalLM"},
 		{name: "moe field", base: qwen3V5, patch: map[string]any{"num_experts": 8}, err: "num_experts"},
@@ -204,9 +278,25 @@ func TestConfigRoundTrip(t *testing.T) {
 	for k, v := range llama31Scaling {
 		v5llama3[k] = v
 	}
+	olmo3 := withPatch(t, llamaV4, map[string]any{"architectures": []string{"Olmo3ForCausalLM"}, "model_type": "olmo3",
+		"num_hidden_layers": 4, "sliding_window": 64, "max_position_embeddings": 65536,
+		"rope_scaling": map[string]any{"rope_type": "yarn", "factor": 8.0, "original_max_position_embeddings": 8192, "attention_factor": 1.2}})
+	without := func(base, key string) string {
+		var m map[string]any
+		json.Unmarshal([]byte(base), &m)
+		delete(m, key)
+		out, _ := json.Marshal(m)
+		return string(out)
+	}
 	for _, base := range []string{qwen3V5, qwen2V4, llamaV4,
 		withPatch(t, llamaV4, map[string]any{"rope_scaling": llama31Scaling}),
-		withPatch(t, qwen3V5, map[string]any{"rope_parameters": v5llama3})} {
+		withPatch(t, qwen3V5, map[string]any{"rope_parameters": v5llama3}),
+		withPatch(t, qwen2V4, map[string]any{"use_sliding_window": true, "rope_scaling": map[string]any{"type": "yarn", "factor": 4.0}}),
+		olmo3,
+		withPatch(t, without(olmo3, "rope_scaling"), map[string]any{"rope_parameters": map[string]any{
+			"full_attention":    map[string]any{"rope_type": "yarn", "factor": 4.0, "rope_theta": 1e4},
+			"sliding_attention": map[string]any{"rope_type": "default", "rope_theta": 500.0}}}),
+	} {
 		c, err := ParseConfig([]byte(base))
 		if err != nil {
 			t.Fatal(err)

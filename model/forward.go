@@ -2,7 +2,6 @@ package model
 
 import (
 	"fmt"
-	"math"
 
 	"sdzero/kernels"
 )
@@ -71,10 +70,11 @@ type kvCache struct {
 	tmax  int
 }
 
-// qkv computes the attention inputs of one layer from the normed input
-// x [n,H]: projections, biases, per-head q/k norm and RoPE at pos. low is
-// the BF16 input scratch when lp's weights are BF16.
-func (m *Model) qkv(lp *layerParams, x, qp, kp, q, k, v, qrstd, krstd, pos, low kernels.Tensor, n int) {
+// qkv computes the attention inputs of layer l from x [n,H] (the normed
+// input, or the residual stream itself for PostNorm families):
+// projections, biases, q/k norm (per head, or over the whole width) and
+// RoPE at pos. low is the BF16 input scratch when lp's weights are BF16.
+func (m *Model) qkv(l int, lp *layerParams, x, qp, kp, q, k, v, qrstd, krstd, pos, low kernels.Tensor, n int) {
 	c, be := m.Cfg, m.BE
 	H, d := c.Hidden, c.HeadDim
 	qd, kvd := c.Heads*d, c.KVHeads*d
@@ -84,24 +84,51 @@ func (m *Model) qkv(lp *layerParams, x, qp, kp, q, k, v, qrstd, krstd, pos, low 
 	linear(be, kp, x, lp.wk, lp.bk, low, n, kvd, H)
 	linear(be, v, x, lp.wv, lp.bv, low, n, kvd, H)
 	if c.QKNorm {
-		be.RMSNorm(q, qrstd, qp, lp.qNorm, n*c.Heads, d, eps)
-		be.RMSNorm(k, krstd, kp, lp.kNorm, n*c.KVHeads, d, eps)
+		qr, qn, kr, kn := c.qkNormShape()
+		be.RMSNorm(q, qrstd.View(0, n*qr), qp, lp.qNorm, n*qr, qn, eps)
+		be.RMSNorm(k, krstd.View(0, n*kr), kp, lp.kNorm, n*kr, kn, eps)
 	}
-	m.rope(q, pos, n, c.Heads, false)
-	m.rope(k, pos, n, c.KVHeads, false)
+	m.rope(l, q, pos, n, c.Heads, false)
+	m.rope(l, k, pos, n, c.KVHeads, false)
 }
 
-// mlpBlock computes the post-attention half of a layer: resOut = resMid +
-// down(silu(gate(ln2)) * up(ln2)) with ln2 = RMSNorm(resMid).
+// mlpBlock computes the MLP half of a layer: resOut = resMid +
+// down(silu(gate(x)) * up(x)) with x = RMSNorm(resMid); for PostNorm
+// families resOut = resMid + RMSNorm(down(silu(gate(resMid)) *
+// up(resMid))) with post_feedforward_layernorm (ln2, rstd2 then hold that
+// norm's output and statistics).
 func (m *Model) mlpBlock(lp *layerParams, resMid, ln2, rstd2, gate, up, act, down, resOut, low kernels.Tensor, n int) {
 	c, be := m.Cfg, m.BE
 	H, I := c.Hidden, c.Intermediate
-	x := normFor(be, ln2, rstd2, resMid, lp.postNorm, lp.wGate, low, n, H, float32(c.RMSNormEps)) // for gate and up
+	eps := float32(c.RMSNormEps)
+	var x kernels.Tensor
+	if c.PostNorm {
+		x = lowered(be, resMid, lp.wGate, low, n*H)
+	} else {
+		x = normFor(be, ln2, rstd2, resMid, lp.postNorm, lp.wGate, low, n, H, eps) // for gate and up
+	}
 	linear(be, gate, x, lp.wGate, lp.bGate, low, n, I, H)
 	linear(be, up, x, lp.wUp, lp.bUp, low, n, I, H)
 	act = swigluFor(be, act, gate, up, lp.wDown, low, n*I)
 	linear(be, down, act, lp.wDown, lp.bDown, low, n, H, I)
+	if c.PostNorm {
+		be.RMSNorm(ln2, rstd2, down, lp.ffNorm, n, H, eps)
+		be.Add(resOut, resMid, ln2, n*H)
+		return
+	}
 	be.Add(resOut, resMid, down, n*H)
+}
+
+// attnResidual adds the attention sublayer's output o [n,H] to the
+// residual x into resMid: directly, or for PostNorm families through
+// post_attention_layernorm (into ln, rstd).
+func (m *Model) attnResidual(lp *layerParams, resMid, x, o, ln, rstd kernels.Tensor, n int) {
+	c, be := m.Cfg, m.BE
+	if c.PostNorm {
+		be.RMSNorm(ln, rstd, o, lp.postNorm, n, c.Hidden, float32(c.RMSNormEps))
+		o = ln
+	}
+	be.Add(resMid, x, o, n*c.Hidden)
 }
 
 // normFor computes RMSNorm(x) for a matmul by w: straight into low as
@@ -138,18 +165,16 @@ func attnInputs(be kernels.Backend, la *layerActs, q, k, v kernels.Tensor, nq, n
 	return ql, kl, vl
 }
 
-// rope rotates x [n,heads,HeadDim] at positions pos: from theta, or with
-// the model's scaled frequencies.
-func (m *Model) rope(x, pos kernels.Tensor, n, heads int, inverse bool) {
-	if m.ropeFreqs.Valid() {
-		m.BE.RoPEFreqs(x, pos, m.ropeFreqs, n, heads, m.Cfg.HeadDim, inverse)
+// rope rotates x [n,heads,HeadDim] at positions pos with layer l's RoPE:
+// from theta, or with its scaled frequencies.
+func (m *Model) rope(l int, x, pos kernels.Tensor, n, heads int, inverse bool) {
+	r := &m.ropes[l]
+	if r.freqs.Valid() {
+		m.BE.RoPEFreqs(x, pos, r.freqs, n, heads, m.Cfg.HeadDim, inverse)
 		return
 	}
-	m.BE.RoPE(x, pos, n, heads, m.Cfg.HeadDim, float32(m.Cfg.RopeTheta), inverse)
+	m.BE.RoPE(x, pos, n, heads, m.Cfg.HeadDim, r.theta, inverse)
 }
-
-// attnScale is the softmax scale 1/sqrt(head_dim).
-func (c *Config) attnScale() float32 { return float32(1 / math.Sqrt(float64(c.HeadDim))) }
 
 // forwardHidden runs the embedding, every layer and the final norm over the
 // batch set by setBatch; with cache, it also writes each layer's keys and
@@ -181,13 +206,12 @@ func (m *Model) layerForward(a *Acts, l int, cache *kvCache) {
 	v := func(x kernels.Tensor, w int) kernels.Tensor { return x.View(0, n*w) }
 	lp, la := &m.cp.layers[l], &a.layers[l]
 	x := v(a.res[l], H)
-	ln1 := normFor(be, v(la.ln1, H), v(la.rstd1, 1), x, lp.inNorm, lp.wq, a.lowX, n, H, eps)
-	var qrstd, krstd kernels.Tensor
-	if c.QKNorm {
-		qrstd, krstd = v(la.qrstd, c.Heads), v(la.krstd, c.KVHeads)
+	ln1 := x // PostNorm: no input norm
+	if !c.PostNorm {
+		ln1 = normFor(be, v(la.ln1, H), v(la.rstd1, 1), x, lp.inNorm, lp.wq, a.lowX, n, H, eps)
 	}
 	q, k, vv := v(la.q, qd), v(la.k, kvd), v(la.v, kvd)
-	m.qkv(lp, ln1, v(la.qp, qd), v(la.kp, kvd), q, k, vv, qrstd, krstd, v(a.pos, 1), a.lowX, n)
+	m.qkv(l, lp, ln1, v(la.qp, qd), v(la.kp, kvd), q, k, vv, la.qrstd, la.krstd, v(a.pos, 1), a.lowX, n)
 	ck, cv := k, vv
 	q, k, vv = attnInputs(be, la, q, k, vv, n*qd, n*kvd)
 	if cache != nil {
@@ -197,9 +221,10 @@ func (m *Model) layerForward(a *Acts, l int, cache *kvCache) {
 		be.CacheWrite(cache.k[l], ck, cache.start, b, t, cache.tmax, kvd)
 		be.CacheWrite(cache.v[l], cv, cache.start, b, t, cache.tmax, kvd)
 	}
-	be.Attention(v(la.att, qd), v(la.lse, c.Heads), q, k, vv, a.lens.View(0, b), b, t, c.Heads, c.KVHeads, d, c.attnScale())
+	be.Attention(v(la.att, qd), v(la.lse, c.Heads), q, k, vv, a.lens.View(0, b), b, t, c.Heads, c.KVHeads, d,
+		m.ropes[l].scale, c.LayerWindow(l))
 	linear(be, v(la.o, H), v(la.att, qd), lp.wo, lp.bo, a.lowX, n, H, qd)
-	be.Add(v(la.resMid, H), x, v(la.o, H), n*H)
+	m.attnResidual(lp, v(la.resMid, H), x, v(la.o, H), v(la.ln1, H), v(la.rstd1, 1), n)
 	m.mlpBlock(lp, v(la.resMid, H), v(la.ln2, H), v(la.rstd2, 1), v(la.gate, c.Intermediate),
 		v(la.up, c.Intermediate), v(la.act, c.Intermediate), v(la.down, H), v(a.res[l+1], H), a.lowX, n)
 }
@@ -262,6 +287,16 @@ func (m *Model) HeadWeight() (w, grad kernels.Tensor) { return m.p.head, m.g.hea
 // ids up to i) under the model (0 where targets[i] < 0 or i is padding).
 // The output projection runs in row chunks, so no [b*t,V] buffer is needed.
 func (m *Model) TokenLogProbs(a *Acts, ids []int32, lens []int, targets []int32) ([]float32, error) {
+	return m.TokenLogProbsAt(a, ids, lens, targets, 1)
+}
+
+// TokenLogProbsAt is TokenLogProbs under the distribution at temperature
+// temp (> 0): the logits are multiplied by 1/temp before the softmax, as
+// policy-gradient methods score samples drawn at that temperature.
+func (m *Model) TokenLogProbsAt(a *Acts, ids []int32, lens []int, targets []int32, temp float32) ([]float32, error) {
+	if !(temp > 0) {
+		return nil, fmt.Errorf("model: token log-probs at temperature %g", temp)
+	}
 	if len(targets) != len(ids) {
 		return nil, fmt.Errorf("model: %d targets for %d ids", len(targets), len(ids))
 	}
@@ -292,6 +327,9 @@ func (m *Model) TokenLogProbs(a *Acts, ids []int32, lens []int, targets []int32)
 		logits := a.chunk.View(0, rows*V)
 		x := lowered(be, a.lnf.View(r0*H, rows*H), m.cp.head, a.lowX, rows*H)
 		be.MatMul(logits, x, m.cp.head, rows, V, H, false, true, 1, 0)
+		if temp != 1 {
+			be.Scale(logits, 1/temp, rows*V)
+		}
 		be.LogProbs(a.lp.View(r0, rows), logits, a.targets.View(r0, rows), rows, V)
 	}
 	out := make([]float32, n)

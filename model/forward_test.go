@@ -13,7 +13,9 @@ import (
 // (batched prefill of unequal prompts, then one token at a time) gives the
 // logits of a full forward over the whole sequence at every step.
 func TestDecodeMatchesForward(t *testing.T) {
-	for _, arch := range []string{"qwen3", "qwen2", "llama", "llama-rope3"} {
+	// olmo3: sliding windows of 3, shorter than every prompt but one, and
+	// decoding runs past them.
+	for _, arch := range []string{"qwen3", "qwen2", "llama", "llama-rope3", "olmo2", "olmo3"} {
 		t.Run(arch, func(t *testing.T) {
 			be := testBackend()
 			cfg := tinyConfig(strings.TrimSuffix(arch, "-rope3"))
@@ -123,8 +125,14 @@ func TestDecodeMatchesForward(t *testing.T) {
 // TestPaddedBatch checks that rows of a right-padded batch get the same
 // logits, token log-probs and gradients as the same rows run alone.
 func TestPaddedBatch(t *testing.T) {
+	for _, arch := range []string{"qwen3", "olmo3"} {
+		t.Run(arch, func(t *testing.T) { testPaddedBatch(t, arch) })
+	}
+}
+
+func testPaddedBatch(t *testing.T, arch string) {
 	be := testBackend()
-	m, err := New(tinyConfig("qwen3"), be, 3)
+	m, err := New(tinyConfig(arch), be, 3)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -293,7 +301,13 @@ func TestInputErrors(t *testing.T) {
 
 // TestTrainingMemory checks the estimate against what NewActs allocates.
 func TestTrainingMemory(t *testing.T) {
-	cfg := tinyConfig("qwen3")
+	for _, arch := range []string{"qwen3", "olmo3"} {
+		t.Run(arch, func(t *testing.T) { testTrainingMemory(t, arch) })
+	}
+}
+
+func testTrainingMemory(t *testing.T, arch string) {
+	cfg := tinyConfig(arch)
 	items, err := TrainingMemory(cfg, 2, 8)
 	if err != nil {
 		t.Fatal(err)

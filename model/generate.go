@@ -71,7 +71,8 @@ func (m *Model) newDecodeState(b int) (*decodeState, error) {
 	s.q, s.k, s.v = f(b*qd), f(b*kvd), f(b*kvd)
 	s.qp, s.kp = s.q, s.k
 	if c.QKNorm {
-		s.qp, s.kp, s.qrstd, s.krstd = f(b*qd), f(b*kvd), f(b*c.Heads), f(b*c.KVHeads)
+		qr, _, kr, _ := c.qkNormShape()
+		s.qp, s.kp, s.qrstd, s.krstd = f(b*qd), f(b*kvd), f(b*qr), f(b*kr)
 	}
 	s.att = f(b * qd)
 	s.ln2, s.rstd2, s.down = f(b*H), f(b), f(b*H)
@@ -93,6 +94,20 @@ func (s *decodeState) free(be kernels.Backend) {
 		be.Free(t)
 	}
 	s.owned = nil
+}
+
+// KVCacheBytes is the size of Generate's KV cache for b rows of tmax
+// positions (prompt plus new tokens) in precision p (BF16 in
+// PrecisionBF16, else F32): keys and values of every layer, tmax rows
+// each. Sliding-window layers are no exception: their decode step reads
+// at most SlidingWindow of those rows, but the cache keeps every position
+// (it is not a ring buffer).
+func KVCacheBytes(cfg *Config, b, tmax int, p Precision) int64 {
+	elem := int64(4)
+	if p == PrecisionBF16 {
+		elem = 2
+	}
+	return 2 * int64(cfg.Layers) * int64(b) * int64(tmax) * int64(cfg.KVHeads*cfg.HeadDim) * elem
 }
 
 func (m *Model) newCache(b, tmax int) (*kvCache, error) {
@@ -144,8 +159,11 @@ func (m *Model) decodeStep(s *decodeState, kc *kvCache) {
 		// m.cp: the BF16 weight copies in PrecisionBF16 (half the bytes
 		// each step reads), the F32 parameters otherwise.
 		lp := &m.cp.layers[l]
-		ln := normFor(be, s.ln, s.rstd, s.x, lp.inNorm, lp.wq, s.low, b, H, eps)
-		m.qkv(lp, ln, s.qp, s.kp, s.q, s.k, s.v, s.qrstd, s.krstd, s.pos, s.low, b)
+		ln := s.x // PostNorm: no input norm
+		if !c.PostNorm {
+			ln = normFor(be, s.ln, s.rstd, s.x, lp.inNorm, lp.wq, s.low, b, H, eps)
+		}
+		m.qkv(l, lp, ln, s.qp, s.kp, s.q, s.k, s.v, s.qrstd, s.krstd, s.pos, s.low, b)
 		ck, cv := s.k, s.v
 		if kc.k[l].DType == kernels.BF16 {
 			be.Convert(s.kLow, s.k)
@@ -154,9 +172,11 @@ func (m *Model) decodeStep(s *decodeState, kc *kvCache) {
 		}
 		be.CacheWrite(kc.k[l], ck, s.pos, b, 1, kc.tmax, kvd)
 		be.CacheWrite(kc.v[l], cv, s.pos, b, 1, kc.tmax, kvd)
-		be.AttentionDecode(s.att, s.q, kc.k[l], kc.v[l], s.lens, b, kc.tmax, c.Heads, c.KVHeads, d, c.attnScale())
+		// A sliding layer's query at position lens-1 reads at most W rows.
+		be.AttentionDecode(s.att, s.q, kc.k[l], kc.v[l], s.lens, b, kc.tmax, c.Heads, c.KVHeads, d,
+			m.ropes[l].scale, c.LayerWindow(l))
 		linear(be, s.o, s.att, lp.wo, lp.bo, s.low, b, H, c.Heads*d)
-		be.Add(s.x, s.x, s.o, b*H)
+		m.attnResidual(lp, s.x, s.x, s.o, s.ln, s.rstd, b)
 		m.mlpBlock(lp, s.x, s.ln2, s.rstd2, s.gate, s.up, s.act, s.down, s.x, s.low, b)
 	}
 	x := normFor(be, s.ln, s.rstd, s.x, m.p.norm, m.cp.head, s.low, b, H, eps)

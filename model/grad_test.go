@@ -93,8 +93,11 @@ func (p *lossProblem) eval(t *testing.T, m *Model, a *Acts, grad bool) float64 {
 // Richardson extrapolation give derivatives accurate to ~1e-4 relative.
 func TestFiniteDifferences(t *testing.T) {
 	// "llama-rope3": Llama with Llama 3.1's RoPE scaling (RoPEFreqs in the
-	// forward and, inverted, in the backward).
-	for _, arch := range []string{"qwen3", "qwen2", "llama", "llama-rope3"} {
+	// forward and, inverted, in the backward). "olmo2": post-sublayer
+	// norms and full-width q/k norms; "olmo3" adds sliding windows shorter
+	// than the rows and YaRN (scaled frequencies, attention factor) on the
+	// full layer.
+	for _, arch := range []string{"qwen3", "qwen2", "llama", "llama-rope3", "olmo2", "olmo3"} {
 		for _, tied := range []bool{false, true} {
 			t.Run(fmt.Sprintf("%s/tied=%v", arch, tied), func(t *testing.T) {
 				be := testBackend()

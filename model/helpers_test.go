@@ -145,8 +145,29 @@ func tinyConfig(arch string) *Config {
 		c.KVHeads = 1
 		c.HeadDim = 16
 		c.Heads = 2
+	case "olmo2", "olmo3":
+		c.QKNorm, c.QKNormFull, c.PostNorm = true, true, true
+		c.HeadDim = 12 // q width 48 != hidden 32
+		c.RMSNormEps = 1e-5
+		if arch == "olmo3" {
+			// Sliding layers around a full one with YaRN, as Olmo-3 has
+			// them: W = 3 is shorter than the tests' sequences.
+			c.Layers = 3
+			c.LayerTypes = []string{SlidingAttention, FullAttention, SlidingAttention}
+			c.SlidingWindow = 3
+			c.RopeScaling = tinyYarn()
+			c.SlidingRope = &Rope{Theta: c.RopeTheta}
+		}
 	}
 	return c
+}
+
+// tinyYarn is YaRN over an original context of 2048 at theta 10000 and
+// head dim 12: correction range [1, 4], so the ramp has interior values
+// (1/3, 2/3) besides pure extrapolation and interpolation.
+func tinyYarn() *RopeScaling {
+	return &RopeScaling{Type: "yarn", Factor: 4, OriginalMaxPositions: 2048, BetaFast: 32, BetaSlow: 1,
+		AttentionFactor: 0.1*math.Log(4) + 1}
 }
 
 // randomize fills every parameter (biases and norms included) with values

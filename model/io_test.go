@@ -19,7 +19,7 @@ import (
 // loading gives back the same parameters bit for bit (BF16: the rounded
 // values, and a second BF16 save is byte-identical).
 func TestSaveLoadExact(t *testing.T) {
-	for _, arch := range []string{"qwen3", "qwen2", "llama"} {
+	for _, arch := range []string{"qwen3", "qwen2", "llama", "olmo3"} {
 		for _, tc := range []struct {
 			name  string
 			dtype kernels.DType

@@ -34,8 +34,12 @@ type ParamSpec struct {
 const paramAlign = 64
 
 // layerParams are the views of one decoder layer's parameters.
+// postNorm is post_attention_layernorm: on the attention sublayer's input
+// residual (pre-norm families) or on its output (PostNorm); ffNorm is
+// post_feedforward_layernorm (PostNorm only).
 type layerParams struct {
 	inNorm, postNorm  kernels.Tensor
+	ffNorm            kernels.Tensor
 	wq, wk, wv, wo    kernels.Tensor
 	bq, bk, bv, bo    kernels.Tensor
 	qNorm, kNorm      kernels.Tensor
@@ -72,10 +76,19 @@ type Model struct {
 	low       kernels.Tensor
 	lowCopies []lowCopy
 
-	// ropeFreqs holds RoPE's inverse frequencies [HeadDim/2] when the
-	// config scales them (RopeScaling); RoPE derives them from theta
-	// otherwise.
-	ropeFreqs kernels.Tensor
+	// ropes is each layer's RoPE (layers of one type share it); ropeBufs
+	// the inverse-frequency tensors they hold.
+	ropes    []layerRope
+	ropeBufs []kernels.Tensor
+}
+
+// layerRope is one layer's rotary embedding and softmax scale: freqs holds
+// the inverse frequencies [HeadDim/2] when the RoPE is scaled, else RoPE
+// derives them from theta; scale includes YaRN's attention factor.
+type layerRope struct {
+	freqs kernels.Tensor
+	theta float32
+	scale float32
 }
 
 // modelParams are typed views into Params or Grads.
@@ -124,15 +137,42 @@ func alloc(cfg *Config, be kernels.Backend, withGrads bool) (*Model, error) {
 	m.p = m.views(m.Params)
 	m.g = m.views(m.Grads)
 	m.cp = m.p
-	if cfg.RopeScaling != nil {
-		if m.ropeFreqs, err = be.Alloc(kernels.F32, cfg.HeadDim/2); err != nil {
-			be.Free(m.Params)
-			be.Free(m.Grads)
-			return nil, fmt.Errorf("allocate RoPE frequencies: %w", err)
-		}
-		be.Upload(m.ropeFreqs, cfg.RopeInvFreq())
+	if err := m.initRopes(); err != nil {
+		m.Free()
+		return nil, err
 	}
 	return m, nil
+}
+
+// initRopes sets each layer's RoPE, uploading the inverse frequencies of
+// every distinct scaled one once.
+func (m *Model) initRopes() error {
+	c := m.Cfg
+	m.ropes = make([]layerRope, c.Layers)
+	var seen []Rope
+	var bufs []kernels.Tensor
+	for l := range m.ropes {
+		rp := c.LayerRope(l)
+		lr := layerRope{theta: float32(rp.Theta), scale: c.layerAttnScale(l)}
+		if rp.Scaling != nil {
+			i := 0
+			for i < len(seen) && !seen[i].equal(rp) {
+				i++
+			}
+			if i == len(seen) {
+				t, err := m.BE.Alloc(kernels.F32, c.HeadDim/2)
+				if err != nil {
+					return fmt.Errorf("allocate RoPE frequencies: %w", err)
+				}
+				m.ropeBufs = append(m.ropeBufs, t)
+				m.BE.Upload(t, rp.InvFreq(c.HeadDim))
+				seen, bufs = append(seen, rp), append(bufs, t)
+			}
+			lr.freqs = bufs[i]
+		}
+		m.ropes[l] = lr
+	}
+	return nil
 }
 
 // views slices buf (Params or Grads) into typed per-tensor views.
@@ -165,7 +205,8 @@ func (m *Model) views(buf kernels.Tensor) modelParams {
 			wGate: get(p + "mlp.gate_proj.weight"), wUp: get(p + "mlp.up_proj.weight"),
 			wDown: get(p + "mlp.down_proj.weight"),
 			bGate: get(p + "mlp.gate_proj.bias"), bUp: get(p + "mlp.up_proj.bias"),
-			bDown: get(p + "mlp.down_proj.bias"),
+			bDown:  get(p + "mlp.down_proj.bias"),
+			ffNorm: get(p + "post_feedforward_layernorm.weight"),
 		}
 	}
 	return mp
@@ -237,7 +278,9 @@ func load(dir string, be kernels.Backend, withGrads bool) (*Model, error) {
 // transformers ignores on load: RoPE inverse-frequency buffers, and the
 // output projection of a tied model (it is the embedding).
 func (m *Model) ignoredTensor(name string) bool {
-	if strings.HasSuffix(name, "rotary_emb.inv_freq") {
+	// rotary_emb.inv_freq, and Olmo-3's per-layer-type
+	// rotary_embs.<type>.inv_freq / original_inv_freq.
+	if strings.HasSuffix(name, "inv_freq") && strings.Contains(name, "rotary_emb") {
 		return true
 	}
 	return name == "lm_head.weight" && m.Cfg.TieEmbeddings
@@ -462,8 +505,11 @@ func (m *Model) Free() {
 	if m.Grads.Valid() {
 		m.BE.Free(m.Grads)
 	}
-	m.BE.Free(m.ropeFreqs)
-	m.Params, m.Grads, m.ropeFreqs = kernels.Tensor{}, kernels.Tensor{}, kernels.Tensor{}
+	for _, t := range m.ropeBufs {
+		m.BE.Free(t)
+	}
+	m.ropeBufs, m.ropes = nil, nil
+	m.Params, m.Grads = kernels.Tensor{}, kernels.Tensor{}
 }
 
 // DownloadParam copies a parameter to the host (for tests and tools).

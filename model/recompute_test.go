@@ -12,7 +12,7 @@ import (
 // values), through Forward + Backward and ForwardBackwardCE, for every
 // family; and they hold less memory.
 func TestRecomputeActs(t *testing.T) {
-	for _, arch := range []string{"qwen3", "qwen2", "llama"} {
+	for _, arch := range []string{"qwen3", "qwen2", "llama", "olmo2", "olmo3"} {
 		be := cpu.New(2) // fixed thread count: deterministic
 		m, err := New(tinyConfig(arch), be, 3)
 		if err != nil {

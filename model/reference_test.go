@@ -6,12 +6,48 @@ import (
 	"testing"
 )
 
-// refForward is an independent float64 transcription of the Hugging Face
-// Qwen3/Qwen2/Llama forward for one sequence (no backend ops), used to check
-// the engine's forward for every family and bias/norm combination.
+// refLayer is what the float64 reference needs to know of one layer's
+// attention: RoPE's inverse frequencies, the factor on cos and sin (YaRN's
+// attention factor, 1 otherwise) and the sliding window (0: full causal).
+type refLayer struct {
+	invFreq []float64
+	mscale  float64
+	window  int
+}
+
+// refLayers is every layer with the config's full-attention RoPE
+// (refInvFreq), no attention factor and no window: the Qwen/Llama
+// reference as it was before per-layer attention.
+func refLayers(c *Config) []refLayer {
+	inv := make([]float64, c.HeadDim/2)
+	for j := range inv {
+		inv[j] = refInvFreq(c, j)
+	}
+	out := make([]refLayer, c.Layers)
+	for l := range out {
+		out[l] = refLayer{invFreq: inv, mscale: 1}
+	}
+	return out
+}
+
+// refForward is refForwardL with refLayers.
 func refForward(c *Config, p map[string][]float64, ids []int32) []float64 {
+	return refForwardL(c, p, ids, refLayers(c))
+}
+
+// refForwardL is an independent float64 transcription of the Hugging Face
+// forward for one sequence (no backend ops): Qwen3/Qwen2/Llama
+// (modeling_qwen3.py etc.: input norms, per-head q/k norm) and Olmo-2/3
+// (modeling_olmo3.py: q_norm/k_norm over the whole projection before the
+// split into heads, post_attention_layernorm and post_feedforward_layernorm
+// on the sublayer outputs before the residual adds, no input norms),
+// with each layer's RoPE, cos/sin factor and sliding window from lay
+// (eager attention with transformers' mask: key j visible from query i
+// when i-W < j <= i).
+func refForwardL(c *Config, p map[string][]float64, ids []int32, lay []refLayer) []float64 {
 	T, H, I, d := len(ids), c.Hidden, c.Intermediate, c.HeadDim
 	hq, hkv := c.Heads, c.KVHeads
+	olmo := c.Arch == "olmo2" || c.Arch == "olmo3"
 	lin := func(x []float64, w, b []float64, out, in int) []float64 {
 		y := make([]float64, out)
 		for o := 0; o < out; o++ {
@@ -38,13 +74,16 @@ func refForward(c *Config, p map[string][]float64, ids []int32) []float64 {
 		}
 		return y
 	}
-	rope := func(x []float64, pos int) {
+	// apply_rotary_pos_emb: q*cos + rotate_half(q)*sin, cos and sin
+	// scaled by the attention factor.
+	rope := func(x []float64, pos int, ly refLayer) {
 		half := d / 2
 		for j := 0; j < half; j++ {
-			a := float64(pos) * refInvFreq(c, j)
+			a := float64(pos) * ly.invFreq[j]
+			cs, sn := math.Cos(a)*ly.mscale, math.Sin(a)*ly.mscale
 			x1, x2 := x[j], x[j+half]
-			x[j] = x1*math.Cos(a) - x2*math.Sin(a)
-			x[j+half] = x2*math.Cos(a) + x1*math.Sin(a)
+			x[j] = x1*cs - x2*sn
+			x[j+half] = x2*cs + x1*sn
 		}
 	}
 	x := make([][]float64, T)
@@ -53,36 +92,48 @@ func refForward(c *Config, p map[string][]float64, ids []int32) []float64 {
 	}
 	for l := 0; l < c.Layers; l++ {
 		pre := fmt.Sprintf("model.layers.%d.", l)
+		ly := lay[l]
 		q := make([][]float64, T)
 		k := make([][]float64, T)
 		v := make([][]float64, T)
 		for t := 0; t < T; t++ {
-			h := norm(x[t], p[pre+"input_layernorm.weight"])
+			h := x[t]
+			if !olmo {
+				h = norm(x[t], p[pre+"input_layernorm.weight"])
+			}
 			q[t] = lin(h, p[pre+"self_attn.q_proj.weight"], p[pre+"self_attn.q_proj.bias"], hq*d, H)
 			k[t] = lin(h, p[pre+"self_attn.k_proj.weight"], p[pre+"self_attn.k_proj.bias"], hkv*d, H)
 			v[t] = lin(h, p[pre+"self_attn.v_proj.weight"], p[pre+"self_attn.v_proj.bias"], hkv*d, H)
+			if olmo {
+				q[t] = norm(q[t], p[pre+"self_attn.q_norm.weight"])
+				k[t] = norm(k[t], p[pre+"self_attn.k_norm.weight"])
+			}
 			for hh := 0; hh < hq; hh++ {
 				s := q[t][hh*d : (hh+1)*d]
-				if c.QKNorm {
+				if c.Arch == "qwen3" {
 					copy(s, norm(s, p[pre+"self_attn.q_norm.weight"]))
 				}
-				rope(s, t)
+				rope(s, t, ly)
 			}
 			for hh := 0; hh < hkv; hh++ {
 				s := k[t][hh*d : (hh+1)*d]
-				if c.QKNorm {
+				if c.Arch == "qwen3" {
 					copy(s, norm(s, p[pre+"self_attn.k_norm.weight"]))
 				}
-				rope(s, t)
+				rope(s, t, ly)
 			}
 		}
 		for t := 0; t < T; t++ {
 			att := make([]float64, hq*d)
+			j0 := 0
+			if ly.window > 0 {
+				j0 = max(0, t-ly.window+1)
+			}
 			for hh := 0; hh < hq; hh++ {
 				kv := hh / (hq / hkv)
 				sc := make([]float64, t+1)
 				mx := math.Inf(-1)
-				for j := 0; j <= t; j++ {
+				for j := j0; j <= t; j++ {
 					s := 0.0
 					for e := 0; e < d; e++ {
 						s += q[t][hh*d+e] * k[j][kv*d+e]
@@ -91,27 +142,36 @@ func refForward(c *Config, p map[string][]float64, ids []int32) []float64 {
 					mx = math.Max(mx, sc[j])
 				}
 				z := 0.0
-				for j := range sc {
+				for j := j0; j <= t; j++ {
 					sc[j] = math.Exp(sc[j] - mx)
 					z += sc[j]
 				}
-				for j := range sc {
+				for j := j0; j <= t; j++ {
 					for e := 0; e < d; e++ {
 						att[hh*d+e] += sc[j] / z * v[j][kv*d+e]
 					}
 				}
 			}
 			o := lin(att, p[pre+"self_attn.o_proj.weight"], p[pre+"self_attn.o_proj.bias"], H, hq*d)
+			if olmo {
+				o = norm(o, p[pre+"post_attention_layernorm.weight"])
+			}
 			for i := range o {
 				x[t][i] += o[i]
 			}
-			h := norm(x[t], p[pre+"post_attention_layernorm.weight"])
+			h := x[t]
+			if !olmo {
+				h = norm(x[t], p[pre+"post_attention_layernorm.weight"])
+			}
 			g := lin(h, p[pre+"mlp.gate_proj.weight"], p[pre+"mlp.gate_proj.bias"], I, H)
 			u := lin(h, p[pre+"mlp.up_proj.weight"], p[pre+"mlp.up_proj.bias"], I, H)
 			for i := range g {
 				g[i] = g[i] / (1 + math.Exp(-g[i])) * u[i]
 			}
 			dn := lin(g, p[pre+"mlp.down_proj.weight"], p[pre+"mlp.down_proj.bias"], H, I)
+			if olmo {
+				dn = norm(dn, p[pre+"post_feedforward_layernorm.weight"])
+			}
 			for i := range dn {
 				x[t][i] += dn[i]
 			}

@@ -246,3 +246,23 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 	}
 	return n, err
 }
+
+// CheckFinite returns an error naming the first parameter tensor that holds
+// a NaN or an infinity (its element index and shape), or nil when every
+// weight is finite. NaN weights otherwise surface as NaN log-probabilities
+// or as token 0 from an argmax over NaN logits. It copies each tensor to
+// the host once (about a second per billion parameters on the CPU).
+func (m *Model) CheckFinite() error {
+	for _, s := range m.Specs {
+		v, err := m.DownloadParam(s.Name)
+		if err != nil {
+			return fmt.Errorf("check weights: %w", err)
+		}
+		for i, x := range v {
+			if x != x || x > math.MaxFloat32 || x < -math.MaxFloat32 {
+				return fmt.Errorf("tensor %s (shape %v) holds %g at element %d: the weights are not finite", s.Name, s.Shape, x, i)
+			}
+		}
+	}
+	return nil
+}

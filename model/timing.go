@@ -244,21 +244,21 @@ func (tb *TimingBackend) RoPEFreqs(x, pos, invFreq kernels.Tensor, tokens, heads
 }
 
 // Attention is timed.
-func (tb *TimingBackend) Attention(out, lse, q, k, v, lens kernels.Tensor, b, t, hq, hkv, d int, scale float32) {
+func (tb *TimingBackend) Attention(out, lse, q, k, v, lens kernels.Tensor, b, t, hq, hkv, d int, scale float32, window int) {
 	defer tb.done("Attention", "attention", time.Now())
-	tb.Backend.Attention(out, lse, q, k, v, lens, b, t, hq, hkv, d, scale)
+	tb.Backend.Attention(out, lse, q, k, v, lens, b, t, hq, hkv, d, scale, window)
 }
 
 // AttentionBackward is timed.
-func (tb *TimingBackend) AttentionBackward(dq, dk, dv, dout, out, lse, q, k, v, lens kernels.Tensor, b, t, hq, hkv, d int, scale float32) {
+func (tb *TimingBackend) AttentionBackward(dq, dk, dv, dout, out, lse, q, k, v, lens kernels.Tensor, b, t, hq, hkv, d int, scale float32, window int) {
 	defer tb.done("AttentionBackward", "attention", time.Now())
-	tb.Backend.AttentionBackward(dq, dk, dv, dout, out, lse, q, k, v, lens, b, t, hq, hkv, d, scale)
+	tb.Backend.AttentionBackward(dq, dk, dv, dout, out, lse, q, k, v, lens, b, t, hq, hkv, d, scale, window)
 }
 
 // AttentionDecode is timed.
-func (tb *TimingBackend) AttentionDecode(out, q, kc, vc, lens kernels.Tensor, b, tmax, hq, hkv, d int, scale float32) {
+func (tb *TimingBackend) AttentionDecode(out, q, kc, vc, lens kernels.Tensor, b, tmax, hq, hkv, d int, scale float32, window int) {
 	defer tb.done("AttentionDecode", "attention", time.Now())
-	tb.Backend.AttentionDecode(out, q, kc, vc, lens, b, tmax, hq, hkv, d, scale)
+	tb.Backend.AttentionDecode(out, q, kc, vc, lens, b, tmax, hq, hkv, d, scale, window)
 }
 
 // CacheWrite is timed.

@@ -53,6 +53,9 @@ type trainerState struct {
 	Sampler samplerState `json:"sampler"`
 	// SamplesGenerated counts every generated response so far.
 	SamplesGenerated int64 `json:"samples_generated"`
+	// GenTokens counts the tokens of those responses (stop tokens
+	// included), the budget in generated tokens.
+	GenTokens int64 `json:"gen_tokens"`
 	// Teacher: "init" (the starting model, reloaded from config.model),
 	// "saved" (weights in the checkpoint's teacher/) or "" (no teacher).
 	Teacher         string `json:"teacher,omitempty"`
@@ -231,7 +234,7 @@ func latestCheckpoint(runDir string) (string, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return "", fmt.Errorf("resume %s: no checkpoint (%s is missing)", runDir, path)
+			return "", fmt.Errorf("resume %s: no checkpoint (%s is missing): the run saved none, so there is nothing to resume; unless it has finished steps, the train command that started it (same --out) starts it again", runDir, path)
 		}
 		return "", fmt.Errorf("resume %s: %w", runDir, err)
 	}
@@ -398,4 +401,73 @@ func olderCheckpoints(runDir, bad string) string {
 		return ""
 	}
 	return fmt.Sprintf(" (older checkpoints: %s; write one's name into %s to resume from it)", strings.Join(names, ", "), filepath.Join(runDir, checkpointsDir, latestFile))
+}
+
+// checkNewRunDir refuses to start a new run over a directory that holds a
+// run worth keeping: one with a checkpoint, a final model or a finished
+// step. A directory whose config.yaml is all there is, left by a start
+// that failed, may be started again.
+func checkNewRunDir(runDir string) error {
+	if _, err := os.Stat(filepath.Join(runDir, configFile)); err != nil {
+		return nil // not a run
+	}
+	root := filepath.Join(runDir, checkpointsDir)
+	ents, _ := os.ReadDir(root)
+	for _, e := range ents {
+		if n := e.Name(); n == latestFile || strings.HasPrefix(n, "step-") || strings.HasPrefix(n, ".old-step-") {
+			return fmt.Errorf("run %s already exists and has a checkpoint (%s): resume it with --resume %s, or pick another --out", runDir, filepath.Join(root, n), runDir)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(runDir, finalSubdir)); err == nil {
+		return fmt.Errorf("run %s already finished (final model in %s): pick another --out", runDir, filepath.Join(runDir, finalSubdir))
+	}
+	if fi, err := os.Stat(filepath.Join(runDir, metricsFile)); err == nil && fi.Size() > 0 {
+		return fmt.Errorf("run %s already exists: %s records finished steps but there is no checkpoint to resume from; pick another --out, or remove %s to start it again", runDir, filepath.Join(runDir, metricsFile), runDir)
+	}
+	return nil
+}
+
+// isTempName reports a temp file or directory of an interrupted atomic
+// write (writeAtomic's ".NAME.tmp*", model.Save's ".NAME.tmp-*", save's
+// ".tmp-step-*").
+func isTempName(name string) bool {
+	return strings.HasPrefix(name, ".") && strings.Contains(name, ".tmp")
+}
+
+// cleanRunLeftovers removes what a killed run's atomic writes left in the
+// run directory, its checkpoints and its final model, and puts back a
+// checkpoint that save had moved aside (".old-step-N") when the run died
+// before its replacement was renamed in. It runs under the run's lock, so
+// no live writer owns these files. It returns the paths it removed.
+func cleanRunLeftovers(runDir string) ([]string, error) {
+	var removed []string
+	root := filepath.Join(runDir, checkpointsDir)
+	for _, dir := range []string{runDir, root, filepath.Join(runDir, finalSubdir)} {
+		ents, err := os.ReadDir(dir)
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				continue
+			}
+			return removed, fmt.Errorf("clean up %s: %w", dir, err)
+		}
+		for _, e := range ents {
+			path := filepath.Join(dir, e.Name())
+			if dir == root && strings.HasPrefix(e.Name(), ".old-step-") {
+				orig := filepath.Join(root, strings.TrimPrefix(e.Name(), ".old-"))
+				if _, err := os.Lstat(orig); errors.Is(err, fs.ErrNotExist) {
+					if err := os.Rename(path, orig); err != nil {
+						return removed, fmt.Errorf("clean up %s: restore %s: %w", dir, orig, err)
+					}
+					continue
+				}
+			} else if !isTempName(e.Name()) {
+				continue
+			}
+			if err := os.RemoveAll(path); err != nil {
+				return removed, fmt.Errorf("clean up %s: %w", dir, err)
+			}
+			removed = append(removed, path)
+		}
+	}
+	return removed, nil
 }

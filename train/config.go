@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -108,6 +109,17 @@ type DataConfig struct {
 	Limit int `yaml:"limit" toml:"limit"`
 	// SkipMalformed skips bad records (counted) instead of failing.
 	SkipMalformed bool `yaml:"skip_malformed" toml:"skip_malformed"`
+
+	// SplitFrom and SplitTo keep the problems at positions [SplitFrom*N,
+	// SplitTo*N) of the N problems (after Limit), in file order or, when
+	// SplitSeed is not 0, in an order permuted by SplitSeed. Two phases
+	// given the same seed and complementary ranges get disjoint problem
+	// sets, as the paper's N1 (srt-collect) / N2 (distill) split: e.g.
+	// split_to 0.5 for srt-collect and split_from 0.5 for distill.
+	// Defaults 0, 1 and 0 (every problem, file order).
+	SplitFrom float64 `yaml:"split_from" toml:"split_from"`
+	SplitTo   float64 `yaml:"split_to" toml:"split_to"`
+	SplitSeed uint64  `yaml:"split_seed" toml:"split_seed"`
 }
 
 // PromptConfig says how problems become token ids and how the reviser is
@@ -213,6 +225,11 @@ type VerifyConfig struct {
 	MemoryMB        int     `yaml:"memory_mb" toml:"memory_mb"`
 	Python          string  `yaml:"python" toml:"python"`
 	Gxx             string  `yaml:"gxx" toml:"gxx"`
+	// AllowUnisolatedCode runs code rewards where the sandbox has no
+	// namespace isolation, giving up filesystem, process and whole-sample
+	// memory isolation (see docs/sandbox.md); without it such a machine
+	// refuses code datasets.
+	AllowUnisolatedCode bool `yaml:"allow_unisolated_code" toml:"allow_unisolated_code"`
 }
 
 // CollectConfig configures srt-collect.
@@ -224,15 +241,33 @@ type CollectConfig struct {
 	Target int `yaml:"target" toml:"target"`
 	// Output is the JSONL file of tuples (empty = RUN/srt_data.jsonl).
 	Output string `yaml:"output" toml:"output"`
+
+	// Revise selects the attempts that are revised: "wrong" (reward-0
+	// attempts only, the official code's default) or "both" (correct
+	// attempts are rephrased too, as the paper describes). Default "wrong".
+	Revise string `yaml:"revise" toml:"revise"`
+	// TrimRepeats trims a degenerate repeating tail of a revision (at least
+	// TrimRepeats consecutive copies of a block of 1 to 64 tokens, covering
+	// at least 16 tokens, at its end) to one copy of the block; 0 = off.
+	// Default 4. Cleaned revisions are verified again (official cleaning).
+	TrimRepeats int `yaml:"trim_repeats" toml:"trim_repeats"`
+	// StripOpenings removes sycophantic openings of a revision ("You're
+	// right", "I apologize", "Great question", ...: SycophanticOpenings)
+	// before it is kept (official cleaning). Default true.
+	StripOpenings bool `yaml:"strip_openings" toml:"strip_openings"`
+	// Dedupe selects the de-duplication key of kept tuples: "tuple" (x,
+	// y_init, y_rev; the method spec), "revision" (x, y_rev: one copy of
+	// each distinct revision of a problem) or "none". Default "tuple".
+	Dedupe string `yaml:"dedupe" toml:"dedupe"`
 }
 
 // SRTConfig configures self-revision training on collected tuples.
 type SRTConfig struct {
 	// Data is the JSONL written by srt-collect.
 	Data string `yaml:"data" toml:"data"`
-	// Mode is "joint" (L_rev + L_gen in every step) or "two-stage"
-	// (revision loss for the first StageSplit of the steps, then
-	// generation loss).
+	// Mode is "joint" (L_rev + L_gen in every step) or "two-stage" (one
+	// loss for the first StageSplit of the steps, then the other, in
+	// StageOrder).
 	Mode       string  `yaml:"mode" toml:"mode"`
 	StageSplit float64 `yaml:"stage_split" toml:"stage_split"`
 	// RevisionMask selects the tuples whose y_rev+EOS carry the revision
@@ -242,6 +277,16 @@ type SRTConfig struct {
 	// assistant turn y_init+delimiter+y_rev+EOS), "revision" (y_rev+EOS)
 	// or "none".
 	GenerationMask string `yaml:"generation_mask" toml:"generation_mask"`
+
+	// GenerationTuples selects the tuples whose tokens (GenerationMask)
+	// carry the generation loss: "wrong-init" (tuples whose y_init was
+	// wrong; the official recipe), "all" or "correct-init". Default
+	// "wrong-init".
+	GenerationTuples string `yaml:"generation_tuples" toml:"generation_tuples"`
+	// StageOrder is two-stage's order: "generation-first" (generation
+	// loss, then revision loss; the official code) or "revision-first".
+	// Default "generation-first".
+	StageOrder string `yaml:"stage_order" toml:"stage_order"`
 }
 
 // DistillConfig configures SD-Zero's on-policy self-distillation.
@@ -258,6 +303,40 @@ type DistillConfig struct {
 	Temperature float64 `yaml:"temperature" toml:"temperature"`
 	// TeacherMaxLen is the teacher input budget (0 = 2*max_seq_len).
 	TeacherMaxLen int `yaml:"teacher_max_len" toml:"teacher_max_len"`
+
+	// The start check and the collapse guards (train/guard.go,
+	// docs/method.md "Distillation start check and collapse guards").
+	//
+	// ReadinessProblems is how many training problems the cheap part of
+	// the readiness check (RunReadiness without the token analysis) uses
+	// at the start of a new distill run, with ReadinessSamples attempts
+	// each (at least 2); 0 turns it off. Its samples come from a seed of
+	// their own and do not count in samples_generated.
+	ReadinessProblems int `yaml:"readiness_problems" toml:"readiness_problems"`
+	ReadinessSamples  int `yaml:"readiness_samples" toml:"readiness_samples"`
+	// GuardWindow is the number of steps averaged into the guards' start
+	// values (the first window) and current values (the last window); 0
+	// turns the guards off. They are judged from step 2*GuardWindow on.
+	GuardWindow int `yaml:"guard_window" toml:"guard_window"`
+	// GuardRewardDrop fires the reward guard when the windowed training
+	// reward falls below (1 - GuardRewardDrop) x its start value (0 = off).
+	GuardRewardDrop float64 `yaml:"guard_reward_drop" toml:"guard_reward_drop"`
+	// GuardErrorGrowth fires an error guard when the first-error count of
+	// one error type (ErrorType; only where the problems have worked
+	// solutions) in the last window exceeds GuardErrorGrowth x its count
+	// in the first window and is at least GuardMinErrors (0 = off).
+	GuardErrorGrowth float64 `yaml:"guard_error_growth" toml:"guard_error_growth"`
+	GuardMinErrors   int     `yaml:"guard_min_errors" toml:"guard_min_errors"`
+	// GuardStop stops the run when a guard fires and exports the best
+	// model seen (the highest windowed training reward, saved as RUN/best
+	// while the run goes) as the final model; false only warns.
+	GuardStop bool `yaml:"guard_stop" toml:"guard_stop"`
+	// TeacherFeedback is what the teacher is told about each sample:
+	// "reward" (default, the method: P_r of the verified reward), or a
+	// control that shows what the reward is worth: "blind" (the r=1 phrase
+	// for every sample: a reward-blind teacher, which can only copy) or
+	// "wrong" (the r=0 phrase for every sample).
+	TeacherFeedback string `yaml:"teacher_feedback" toml:"teacher_feedback"`
 }
 
 // RFTConfig configures rejection-sampling fine-tuning.
@@ -290,7 +369,27 @@ type GRPOConfig struct {
 	// Updates is the number of optimizer steps per rollout batch (mu);
 	// old log-probs come from the rollout-time model.
 	Updates int `yaml:"updates" toml:"updates"`
+
+	// LogProbTemperature is the temperature of the current, old and
+	// reference log-probabilities: "rollout" (logits divided by
+	// rollout.temperature, as TRL and NeMo-RL do, so that the ratio and the
+	// KL score the distribution the samples came from; 1 for greedy
+	// rollouts) or "one" (temperature 1). Default "rollout".
+	LogProbTemperature string `yaml:"logprob_temperature" toml:"logprob_temperature"`
+	// DAPOClipHigher replaces clip_high by DAPOClipHigh (0.28, DAPO's
+	// clip-higher). Default false.
+	DAPOClipHigher bool `yaml:"dapo_clip_higher" toml:"dapo_clip_higher"`
+	// DAPODynamicSampling is DAPO's dynamic sampling: groups whose rewards
+	// are all equal (zero advantage) are dropped and more prompts are
+	// drawn until train.batch_size groups remain, with at most
+	// DynamicSamplingMaxDraws extra rollout batches per step (then the
+	// step trains on the groups it has). Defaults false and 4.
+	DAPODynamicSampling     bool `yaml:"dapo_dynamic_sampling" toml:"dapo_dynamic_sampling"`
+	DynamicSamplingMaxDraws int  `yaml:"dynamic_sampling_max_draws" toml:"dynamic_sampling_max_draws"`
 }
+
+// DAPOClipHigh is DAPO's upper clip bound eps_high (Yu et al. 2025).
+const DAPOClipHigh = 0.28
 
 // SDFTConfig configures the SDFT baseline (teacher = the model with the
 // demonstration in context).
@@ -326,7 +425,7 @@ func DefaultConfig() *Config {
 		Seed:      1,
 		Device:    "cpu",
 		Precision: "auto",
-		Data:      DataConfig{Kind: "math"},
+		Data:      DataConfig{Kind: "math", SplitTo: 1},
 		Prompt: PromptConfig{
 			Suffix:          "\nPlease reason step by step, and put your final answer within \\boxed{}.",
 			RevisionVariant: "paper",
@@ -343,12 +442,16 @@ func DefaultConfig() *Config {
 		},
 		Rollout: RolloutConfig{N: 1, MaxNewTokens: 1024, Temperature: 0.7, TopP: 1.0, GenBatch: 64},
 		Verify:  VerifyConfig{TestTimeoutS: 5, CompileTimeoutS: 30, MemoryMB: 1024},
-		Collect: CollectConfig{NInit: 1, NRev: 3},
-		SRT:     SRTConfig{Mode: "joint", StageSplit: 0.5, RevisionMask: "all", GenerationMask: "turn"},
-		Distill: DistillConfig{Divergence: "mixed", TopK: 64, ForwardWeight: 0.5, Temperature: 1.0},
-		RFT:     RFTConfig{K: 8, Rounds: 1},
-		GRPO:    GRPOConfig{GroupSize: 8, ClipLow: 0.2, ClipHigh: 0.2, AdvEps: 1e-6, Updates: 1},
-		SDFT:    SDFTConfig{DemoTemplate: DefaultSDFTTemplate, EMARate: 0.01, Divergence: "reverse", Temperature: 1.0},
+		Collect: CollectConfig{NInit: 1, NRev: 3, Revise: "wrong", TrimRepeats: 4, StripOpenings: true, Dedupe: "tuple"},
+		SRT: SRTConfig{Mode: "joint", StageSplit: 0.5, RevisionMask: "all", GenerationMask: "turn",
+			GenerationTuples: "wrong-init", StageOrder: "generation-first"},
+		Distill: DistillConfig{Divergence: "mixed", TopK: 64, ForwardWeight: 0.5, Temperature: 1.0,
+			ReadinessProblems: 32, ReadinessSamples: 4, GuardWindow: 5, GuardRewardDrop: 0.3, GuardErrorGrowth: 2, GuardMinErrors: 8,
+			TeacherFeedback: "reward"},
+		RFT: RFTConfig{K: 8, Rounds: 1},
+		GRPO: GRPOConfig{GroupSize: 8, ClipLow: 0.2, ClipHigh: 0.2, AdvEps: 1e-6, Updates: 1,
+			LogProbTemperature: "rollout", DynamicSamplingMaxDraws: 4},
+		SDFT: SDFTConfig{DemoTemplate: DefaultSDFTTemplate, EMARate: 0.01, Divergence: "reverse", Temperature: 1.0},
 	}
 }
 
@@ -362,68 +465,66 @@ func LoadConfig(path string) (*Config, error) {
 	cfg := DefaultConfig()
 	switch strings.ToLower(filepath.Ext(path)) {
 	case ".toml":
-		m, err := parseTOML(data)
+		m, lines, err := parseTOMLLines(data)
 		if err != nil {
-			return nil, fmt.Errorf("config %s: %w", path, err)
+			return nil, fmt.Errorf("TOML config %s: %w", path, err)
 		}
-		if err := cfg.applyMap(m); err != nil {
-			return nil, fmt.Errorf("config %s: %w", path, err)
+		if err := decodeNode(tomlNode(m, lines, nil), reflect.ValueOf(cfg).Elem(), ""); err != nil {
+			return nil, fmt.Errorf("TOML config %s: %w", path, err)
 		}
 	default:
 		if err := decodeYAMLStrict(data, cfg); err != nil {
-			return nil, fmt.Errorf("config %s: %w", path, err)
+			return nil, fmt.Errorf("YAML config %s: %w", path, err)
 		}
 	}
 	return cfg, nil
 }
 
+// decodeYAMLStrict decodes one YAML document over cfg (decodeNode: unknown
+// keys and bad values are KeyErrors with their line).
 func decodeYAMLStrict(data []byte, cfg *Config) error {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
 		return err
 	}
-	return nil
-}
-
-// applyMap decodes a generic tree (from TOML) over cfg, strictly.
-func (c *Config) applyMap(m map[string]any) error {
-	data, err := yaml.Marshal(m)
-	if err != nil {
-		return err
+	var more yaml.Node
+	if err := dec.Decode(&more); !errors.Is(err, io.EOF) {
+		return errors.New("more than one YAML document (---); a run file is one")
 	}
-	return decodeYAMLStrict(data, c)
+	return decodeNode(&doc, reflect.ValueOf(cfg).Elem(), "")
 }
 
 // Set overrides one knob by its dotted YAML path ("optim.lr=1e-5",
 // "rollout.temperature=1", "prompt.stop_tokens=[a, b]"); the value is
-// parsed as YAML. Unknown keys are errors.
+// parsed as YAML, and a string knob takes a scalar's text as written
+// ("--set model=123" is the string "123"; an empty value is ""). Unknown
+// keys are errors that suggest the closest key.
 func (c *Config) Set(kv string) error {
 	key, val, ok := strings.Cut(kv, "=")
 	key = strings.TrimSpace(key)
 	if !ok || key == "" {
 		return fmt.Errorf("--set %q: want key=value", kv)
 	}
-	var v any
-	if err := yaml.Unmarshal([]byte(val), &v); err != nil {
+	var doc yaml.Node
+	if err := yaml.Unmarshal([]byte(val), &doc); err != nil {
 		return fmt.Errorf("--set %s: value %q: %w", key, val, err)
 	}
-	if v == nil && strings.TrimSpace(val) == "" {
-		v = ""
+	v := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null"}
+	if doc.Kind == yaml.DocumentNode && len(doc.Content) > 0 {
+		v = doc.Content[0]
+		clearLines(v)
 	}
 	parts := strings.Split(key, ".")
-	tree := map[string]any{}
-	cur := tree
-	for _, p := range parts[:len(parts)-1] {
-		next := map[string]any{}
-		cur[p] = next
-		cur = next
+	for i := len(parts) - 1; i >= 0; i-- {
+		v = &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map",
+			Content: []*yaml.Node{{Kind: yaml.ScalarNode, Tag: "!!str", Value: parts[i]}, v}}
 	}
-	cur[parts[len(parts)-1]] = v
-	// Numbers given to string knobs ("--set model=123") must stay strings;
-	// yaml converts scalars to the field type when decoding, so marshal.
-	if err := c.applyMap(tree); err != nil {
-		return fmt.Errorf("--set %s: %w", key, err)
+	if err := decodeNode(v, reflect.ValueOf(c).Elem(), ""); err != nil {
+		return fmt.Errorf("--set %s: %w", kv, err)
 	}
 	return nil
 }
@@ -433,6 +534,12 @@ func (c *Config) Set(kv string) error {
 func (c *Config) Validate() error {
 	bad := func(key string, format string, a ...any) error {
 		return fmt.Errorf("config: %s: %s", key, fmt.Sprintf(format, a...))
+	}
+	if err := c.validateBounds(); err != nil {
+		return err
+	}
+	if err := c.Distill.validateGuards(); err != nil {
+		return err
 	}
 	found := false
 	for _, p := range Phases {
@@ -467,6 +574,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Data.Limit < 0 {
 		return bad("data.limit", "negative")
+	}
+	if !(c.Data.SplitFrom >= 0 && c.Data.SplitFrom < c.Data.SplitTo && c.Data.SplitTo <= 1) {
+		return bad("data.split_from/split_to", "must satisfy 0 <= split_from < split_to <= 1, got %g and %g", c.Data.SplitFrom, c.Data.SplitTo)
 	}
 	if c.Prompt.RevisionVariant != "paper" && c.Prompt.RevisionVariant != "official" {
 		return bad("prompt.revision_variant", "%q is not paper or official", c.Prompt.RevisionVariant)
@@ -549,6 +659,17 @@ func (c *Config) Validate() error {
 		if c.Collect.Target < 0 {
 			return bad("srt_collect.target", "negative")
 		}
+		if c.Collect.Revise != "wrong" && c.Collect.Revise != "both" {
+			return bad("srt_collect.revise", "%q is not wrong or both", c.Collect.Revise)
+		}
+		if c.Collect.TrimRepeats < 0 || c.Collect.TrimRepeats == 1 {
+			return bad("srt_collect.trim_repeats", "must be 0 (off) or >= 2, got %d", c.Collect.TrimRepeats)
+		}
+		switch c.Collect.Dedupe {
+		case "tuple", "revision", "none":
+		default:
+			return bad("srt_collect.dedupe", "%q is not tuple, revision or none", c.Collect.Dedupe)
+		}
 	case PhaseSRT:
 		s := c.SRT
 		if s.Mode != "joint" && s.Mode != "two-stage" {
@@ -566,6 +687,14 @@ func (c *Config) Validate() error {
 		case "turn", "revision", "none":
 		default:
 			return bad("srt.generation_mask", "%q is not turn, revision or none", s.GenerationMask)
+		}
+		switch s.GenerationTuples {
+		case "wrong-init", "all", "correct-init":
+		default:
+			return bad("srt.generation_tuples", "%q is not wrong-init, all or correct-init", s.GenerationTuples)
+		}
+		if s.StageOrder != "generation-first" && s.StageOrder != "revision-first" {
+			return bad("srt.stage_order", "%q is not generation-first or revision-first", s.StageOrder)
 		}
 		if s.RevisionMask == "none" && s.GenerationMask == "none" {
 			return bad("srt", "revision_mask and generation_mask are both none: nothing to train")
@@ -601,6 +730,12 @@ func (c *Config) Validate() error {
 			return bad("grpo.adv_eps", "must be > 0")
 		case g.Updates < 1:
 			return bad("grpo.updates", "must be >= 1")
+		case g.LogProbTemperature != "rollout" && g.LogProbTemperature != "one":
+			return bad("grpo.logprob_temperature", "%q is not rollout or one", g.LogProbTemperature)
+		case g.DAPOClipHigher && g.ClipHigh != DefaultConfig().GRPO.ClipHigh && g.ClipHigh != DAPOClipHigh:
+			return bad("grpo.dapo_clip_higher", "sets the upper clip to %g; clip_high %g contradicts it (set one of them)", DAPOClipHigh, g.ClipHigh)
+		case g.DynamicSamplingMaxDraws < 0:
+			return bad("grpo.dynamic_sampling_max_draws", "negative")
 		}
 	case PhaseSDFT:
 		s := c.SDFT
@@ -635,8 +770,33 @@ func validDivergence(sec, div string, topK int, fw, temp float64) error {
 	return nil
 }
 
-// YAML returns the resolved config as YAML.
-func (c *Config) YAML() ([]byte, error) { return yaml.Marshal(c) }
+// YAML returns the resolved config as YAML that LoadConfig reads back to
+// exactly this config (checked on every call: a knob that would not
+// survive is an error naming it). Strings yaml.v3 would write lossily,
+// such as the default prompt suffix with its leading newline, are written
+// double-quoted.
+func (c *Config) YAML() ([]byte, error) {
+	cc := *c
+	lossy := map[string]string{}
+	replaceLossy(reflect.ValueOf(&cc).Elem(), lossy)
+	var n yaml.Node
+	if err := n.Encode(&cc); err != nil {
+		return nil, fmt.Errorf("config to YAML: %w", err)
+	}
+	restoreLossy(&n, lossy)
+	b, err := yaml.Marshal(&n)
+	if err != nil {
+		return nil, fmt.Errorf("config to YAML: %w", err)
+	}
+	back := &Config{}
+	if err := decodeYAMLStrict(b, back); err != nil {
+		return nil, fmt.Errorf("config to YAML: does not read back: %w", err)
+	}
+	if k := firstDifference(reflect.ValueOf(c).Elem(), reflect.ValueOf(back).Elem(), ""); k != "" {
+		return nil, fmt.Errorf("config to YAML: %s does not survive writing and reading", k)
+	}
+	return b, nil
+}
 
 // Hash identifies the resolved config (sha256 of its YAML, hex); a
 // checkpoint records it so that resuming under a changed config is caught.

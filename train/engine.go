@@ -31,6 +31,11 @@ type lmPass struct {
 	// visit, if set, receives every weighted token with its weight and its
 	// row loss w*(-logp) (dyn passes: logp instead of the loss).
 	visit func(i, j int, w float32, v float64)
+	// temp, when neither 0 nor 1, scores every token at that temperature:
+	// the logits are multiplied by 1/temp before the softmax (GRPO scores
+	// samples at the temperature they were drawn at) and the gradient
+	// carries the chain rule's 1/temp.
+	temp float32
 }
 
 // runLM runs p and returns the summed weighted loss and the number of
@@ -79,6 +84,11 @@ func (t *trainer) runLM(p lmPass) (loss float64, tokens int, err error) {
 			return 0, 0, err
 		}
 		logits := t.acts.Logits()
+		gscale := float32(1)
+		if p.temp != 0 && p.temp != 1 {
+			gscale = 1 / p.temp
+			t.be.Scale(logits, gscale, n*V)
+		}
 		t.be.UploadInt32(t.tgtBuf.View(0, n), tg)
 		var lp []float32
 		if p.dyn != nil {
@@ -94,7 +104,7 @@ func (t *trainer) runLM(p lmPass) (loss float64, tokens int, err error) {
 			}
 		}
 		t.be.Upload(t.wBuf.View(0, n), w)
-		t.be.CrossEntropy(t.lossBuf.View(0, n), logits, logits, t.tgtBuf.View(0, n), t.wBuf.View(0, n), n, V, 1)
+		t.be.CrossEntropy(t.lossBuf.View(0, n), logits, logits, t.tgtBuf.View(0, n), t.wBuf.View(0, n), n, V, gscale)
 		if err := t.m.Backward(t.acts, logits); err != nil {
 			return 0, 0, err
 		}

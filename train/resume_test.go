@@ -302,3 +302,122 @@ func TestRunRefusesExistingRun(t *testing.T) {
 		t.Errorf("run over an existing run: %v", err)
 	}
 }
+
+// TestInterruptMidStep stops each phase that samples inside a step, at a
+// rollout-batch boundary (first, middle and last Generate call of the
+// step): the run stops there without another Generate call, saves the
+// state before the step, and its resume ends bit-identical to an
+// uninterrupted run (parameters or collected data, metrics, sample
+// counts).
+func TestInterruptMidStep(t *testing.T) {
+	mdl := tinyModelDir(t, 2)
+	data := tinyMathData(t, 7)
+	oneRow := func(c *Config) { c.Rollout.GenBatch = 1 }
+	cases := []struct {
+		phase string
+		step  int    // the step to interrupt
+		at    string // "first", "middle" or "last" Generate call of it
+		tweak func(c *Config)
+	}{
+		{PhaseDistill, 2, "middle", oneRow},
+		{PhaseDistill, 3, "first", oneRow},
+		{PhaseSDFT, 3, "last", oneRow},
+		{PhaseGRPO, 2, "middle", oneRow},
+		{PhaseRFT, 3, "middle", func(c *Config) { oneRow(c); c.RFT.StepsPerRound = 2 }}, // round 1 starts at step 3
+		{PhaseSRTCollect, 2, "last", func(c *Config) { oneRow(c); c.Train.Steps = 3 }},  // in the revision rollout
+		{PhaseSRTCollect, 1, "first", func(c *Config) { c.Rollout.GenBatch = 2; c.Train.Steps = 2 }},
+		{PhaseGRPO, 2, "last", func(c *Config) { // in a further draw of DAPO's dynamic sampling
+			oneRow(c)
+			c.GRPO.DAPODynamicSampling, c.GRPO.DynamicSamplingMaxDraws = true, 3
+		}},
+		{PhaseDistill, 2, "verify", nil}, // during the verification of the step's samples
+		{PhaseSRTCollect, 2, "verify", func(c *Config) { c.Train.Steps = 3 }},
+	}
+	for _, tc := range cases {
+		t.Run(tc.phase+"@"+itoa(tc.step)+"-"+tc.at, func(t *testing.T) {
+			mk := func(out string) *Config {
+				c := tinyRunConfig(t, tc.phase, mdl, data, out)
+				if tc.tweak != nil {
+					tc.tweak(c)
+				}
+				return c
+			}
+			calls := map[int]int{} // step -> Generate calls in the uninterrupted run
+			dirA := filepath.Join(t.TempDir(), "a")
+			resA, err := Run(context.Background(), mk(dirA), Options{Backend: testBackend(), reward: parityReward,
+				beforeGenerate: func(step int) { calls[step]++ }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := calls[tc.step]
+			if n < 3 && tc.at == "middle" || n < 1 {
+				t.Fatalf("test setup: step %d has %d Generate calls", tc.step, n)
+			}
+			if c := mk(""); c.GRPO.DAPODynamicSampling && n <= c.Train.BatchSize*c.GRPO.GroupSize {
+				t.Fatalf("test setup: step %d drew no further batch (%d Generate calls)", tc.step, n)
+			}
+			at := map[string]int{"first": 1, "middle": n/2 + 1, "last": n, "verify": -1}[tc.at]
+
+			dirB := filepath.Join(t.TempDir(), "b")
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			seen, after, cur := 0, 0, 0
+			reward := func(p *Problem, text string) verify.Result {
+				if tc.at == "verify" && cur == tc.step {
+					cancel()
+				}
+				return parityReward(p, text)
+			}
+			resB, err := Run(ctx, mk(dirB), Options{Backend: testBackend(), reward: reward, beforeGenerate: func(step int) {
+				cur = step
+				if ctx.Err() != nil {
+					after++
+				}
+				if step == tc.step {
+					if seen++; seen == at {
+						cancel()
+					}
+				}
+			}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !resB.Interrupted || resB.Steps != tc.step-1 || after != 0 {
+				t.Fatalf("interrupted %v at step %d with %d Generate calls after the request; want step %d and none", resB.Interrupted, resB.Steps, after, tc.step-1)
+			}
+			if ck := filepath.Base(resB.Checkpoint); ck != checkpointName(tc.step-1) {
+				t.Fatalf("checkpoint %s, want %s", ck, checkpointName(tc.step-1))
+			}
+			resB, err = Resume(context.Background(), dirB, Options{Backend: testBackend(), reward: parityReward})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resB.Steps != resA.Steps || resB.SamplesGenerated != resA.SamplesGenerated || resB.GenTokens != resA.GenTokens {
+				t.Fatalf("resumed run: %d steps %d samples %d tokens, uninterrupted %d steps %d samples %d tokens",
+					resB.Steps, resB.SamplesGenerated, resB.GenTokens, resA.Steps, resA.SamplesGenerated, resA.GenTokens)
+			}
+			if tc.phase == PhaseSRTCollect {
+				a, _ := os.ReadFile(resA.DataPath)
+				b, _ := os.ReadFile(resB.DataPath)
+				if string(a) != string(b) {
+					t.Errorf("collected data differs")
+				}
+			} else {
+				pa, pb := readParams(t, resA.FinalModel), readParams(t, resB.FinalModel)
+				diff := 0
+				for i := range pa {
+					if pa[i] != pb[i] {
+						diff++
+					}
+				}
+				if diff > 0 {
+					t.Errorf("%d of %d parameters differ after resume", diff, len(pa))
+				}
+			}
+			ma, mb := stripTiming(readMetrics(t, dirA)), stripTiming(readMetrics(t, dirB))
+			if !reflect.DeepEqual(ma, mb) {
+				t.Errorf("metrics differ:\n%v\n%v", ma, mb)
+			}
+		})
+	}
+}

@@ -3,11 +3,11 @@ package train
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"time"
 
 	"sdzero/data/chat"
@@ -74,8 +74,12 @@ type Prompter struct {
 }
 
 // NewPrompter loads tokenizer.json and the chat template from dir and
-// resolves the stop ids: cfg.StopTokens (default <|im_end|>,
-// <|endoftext|>) found in the vocabulary, then the model's EOS ids.
+// resolves the stop ids: the template's own (its end-of-turn token and
+// eos_token, derived by rendering), cfg.StopTokens (default <|im_end|>,
+// <|endoftext|>) found in the vocabulary, then the model's EOS ids. A
+// template whose generation prompt does not end where the assistant's
+// content starts is refused: the reviser context continues inside that
+// turn.
 func NewPrompter(dir string, cfg PromptConfig, eos []int) (*Prompter, error) {
 	tok, err := tokenizer.LoadDir(dir)
 	if err != nil {
@@ -85,7 +89,14 @@ func NewPrompter(dir string, cfg PromptConfig, eos []int) (*Prompter, error) {
 	if err != nil {
 		return nil, fmt.Errorf("chat template: %w", err)
 	}
+	think := cfg.EnableThinking
+	if err := tmpl.CheckContinuation(chat.Options{EnableThinking: &think}); err != nil {
+		return nil, fmt.Errorf("reviser context: %w", err)
+	}
 	p := &Prompter{Tok: tok, Tmpl: tmpl, Cfg: cfg}
+	if p.Stop, err = tmpl.StopIDs(tok); err != nil {
+		return nil, fmt.Errorf("stop tokens: %w", err)
+	}
 	stops := cfg.StopTokens
 	if len(stops) == 0 {
 		stops = DefaultConfig().Prompt.StopTokens
@@ -200,12 +211,16 @@ func LoadProblems(dc DataConfig) ([]Problem, dataset.Summary, error) {
 	return out, sum, nil
 }
 
-// Verifier computes binary rewards in a bounded worker pool.
+// Verifier computes binary rewards in a bounded worker pool; every job has
+// a hard deadline (verify.Pool), so a stuck verification scores 0 with a
+// reason instead of stalling the rollout batch.
 type Verifier struct {
 	// Workers bounds parallel verifications.
 	Workers int
 	CodeOpt verify.CodeOptions
 
+	// requested is verify.workers as configured (0 = choose).
+	requested int
 	// override replaces the verifier (tests).
 	override func(p *Problem, text string) verify.Result
 }
@@ -217,64 +232,53 @@ func NewVerifier(vc VerifyConfig) *Verifier {
 		w = runtime.NumCPU()
 	}
 	return &Verifier{
-		Workers: w,
+		Workers:   w,
+		requested: vc.Workers,
 		CodeOpt: verify.CodeOptions{
-			TestTimeout:    time.Duration(vc.TestTimeoutS * float64(time.Second)),
-			CompileTimeout: time.Duration(vc.CompileTimeoutS * float64(time.Second)),
-			MemoryBytes:    int64(vc.MemoryMB) << 20,
-			Python:         vc.Python,
-			Gxx:            vc.Gxx,
+			TestTimeout:         time.Duration(vc.TestTimeoutS * float64(time.Second)),
+			CompileTimeout:      time.Duration(vc.CompileTimeoutS * float64(time.Second)),
+			MemoryBytes:         int64(vc.MemoryMB) << 20,
+			Python:              vc.Python,
+			Gxx:                 vc.Gxx,
+			AllowUnisolatedCode: vc.AllowUnisolatedCode,
+			Stats:               &verify.CodeStats{},
 		},
 	}
 }
 
+// FitCode prepares the verifier for code problems: it refuses a machine
+// without sandbox isolation unless verify.allow_unisolated_code is set,
+// sizes Workers so that every sample's memory bound fits the available
+// memory (verify.FitCodeWorkers), and prints the sandbox mode and plan.
+func (v *Verifier) FitCode(out io.Writer) error {
+	info := verify.ProbeSandbox()
+	fmt.Fprintf(out, "code sandbox: %s\n", info.Detail)
+	if !info.Namespaces && !v.CodeOpt.AllowUnisolatedCode {
+		return fmt.Errorf("verify: code problems need the sandbox's namespace isolation, unavailable here (%s); set verify.allow_unisolated_code: true to run them without filesystem and process isolation (see docs/sandbox.md)", info.Detail)
+	}
+	plan, err := verify.FitCodeWorkers(v.requested, v.CodeOpt)
+	fmt.Fprintf(out, "%s\n", plan)
+	if err != nil {
+		return err
+	}
+	v.Workers = plan.Workers
+	return nil
+}
+
 // Verify scores texts[i] against probs[i] (same length), in parallel.
 func (v *Verifier) Verify(ctx context.Context, probs []*Problem, texts []string) []verify.Result {
-	jobs := make([]func() verify.Result, len(texts))
+	jobs := make([]verify.Job, len(texts))
 	for i := range texts {
 		p, text := probs[i], texts[i]
 		if v.override != nil {
-			jobs[i] = func() verify.Result { return v.override(p, text) }
+			jobs[i] = func(context.Context) verify.Result { return v.override(p, text) }
 		} else if p.Code != nil {
-			jobs[i] = func() verify.Result { return verify.Code(ctx, text, *p.Code, v.CodeOpt) }
+			jobs[i] = func(ctx context.Context) verify.Result { return verify.Code(ctx, text, *p.Code, v.CodeOpt) }
 		} else {
-			jobs[i] = func() verify.Result { return verify.Math(text, p.Answer) }
+			jobs[i] = func(context.Context) verify.Result { return verify.Math(text, p.Answer) }
 		}
 	}
-	return runPool(v.Workers, jobs)
-}
-
-// runPool runs jobs on at most workers goroutines, results in job order; a
-// panicking job scores 0 with the panic as its reason.
-func runPool(workers int, jobs []func() verify.Result) []verify.Result {
-	out := make([]verify.Result, len(jobs))
-	if workers < 1 {
-		workers = 1
-	}
-	next := make(chan int)
-	var wg sync.WaitGroup
-	for w := 0; w < min(workers, len(jobs)); w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				func() {
-					defer func() {
-						if r := recover(); r != nil {
-							out[i] = verify.Result{Reward: 0, Reason: fmt.Sprintf("verifier panic: %v", r)}
-						}
-					}()
-					out[i] = jobs[i]()
-				}()
-			}
-		}()
-	}
-	for i := range jobs {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
-	return out
+	return verify.NewPool(max(v.Workers, 1)).Run(ctx, jobs)
 }
 
 // RolloutOptions configure Rollout.
@@ -291,6 +295,10 @@ type RolloutOptions struct {
 	Seed uint64
 	// Stop ids end a response (included in it).
 	Stop []int32
+	// Interrupt, if set, is asked before each Generate call: true stops
+	// the rollout there with ErrInterrupted (a graceful stop within one
+	// generation batch, however many samples the rollout has).
+	Interrupt func() bool
 }
 
 // rolloutOptions derives RolloutOptions from the config (seed and N set by
@@ -338,6 +346,9 @@ func GenerateN(m *model.Model, prompts [][]int32, opt RolloutOptions) ([][]int32
 	out := make([][]int32, 0, len(rows))
 	for c, start := 0, 0; start < len(rows); c, start = c+1, start+gb {
 		end := min(start+gb, len(rows))
+		if opt.Interrupt != nil && opt.Interrupt() {
+			return nil, fmt.Errorf("generate rows %d..%d of %d: %w", start, end, len(rows), ErrInterrupted)
+		}
 		g, err := m.Generate(rows[start:end], model.GenerateOptions{
 			MaxNewTokens: opt.MaxNewTokens, StopIDs: opt.Stop, Temperature: opt.Temperature,
 			TopK: opt.TopK, TopP: opt.TopP, Seed: mixSeed(opt.Seed, uint64(c)),

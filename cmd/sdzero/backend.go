@@ -7,6 +7,7 @@ import (
 	"sdzero/kernels"
 	"sdzero/kernels/cpu"
 	"sdzero/kernels/cuda"
+	"sdzero/train"
 )
 
 // openBackend returns the compute backend named by device: "cpu", "cuda"
@@ -17,6 +18,9 @@ import (
 // and parity run on a GPU (see issue notes): an unvalidated GPU path must
 // not be picked silently for results that users compare with PyTorch.
 func openBackend(device string, threads int) (kernels.Backend, error) {
+	if threads < 0 || threads > train.MaxThreadsLimit {
+		return nil, fmt.Errorf("--threads %d is out of range: must be in [0, %d] (0 = all cores)", threads, train.MaxThreadsLimit)
+	}
 	switch device {
 	case "", "auto", "cpu":
 		return cpu.New(threads), nil

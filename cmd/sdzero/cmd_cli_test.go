@@ -164,7 +164,7 @@ func TestOpenBackend(t *testing.T) {
 // command answers -h with flag.ErrHelp and its own usage line.
 func TestDispatch(t *testing.T) {
 	cmds := commands()
-	want := []string{"bench", "demo", "eval", "generate", "inspect", "plot", "score", "tokenize", "train"}
+	want := []string{"bench", "compare", "demo", "eval", "explain", "export", "generate", "inspect", "plot", "readiness", "score", "tokenize", "train", "verify"}
 	var got []string
 	for n, c := range cmds {
 		got = append(got, n)

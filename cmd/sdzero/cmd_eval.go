@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -42,6 +43,7 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 	maxNew := fs.Int("max-new-tokens", 1024, "tokens per response")
 	batch := fs.Int("batch", 64, "sequences per Generate call")
 	limit := fs.Int("limit", 0, "use only the first N problems (0 = all)")
+	maxPrompt := fs.Int("max-prompt-tokens", 4096, "skip (and count) problems whose prompt is longer than this many tokens")
 	seed := fs.Uint64("seed", 1, "sampling seed")
 	revise := fs.Bool("revise", false, "also revise each response with the reviser prompt for its reward")
 	variant := fs.String("pr-variant", "", "r=0 reviser prompt: paper or official (default: the config's)")
@@ -56,9 +58,20 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 	if err := fs.Parse(flagsFirst(fs, args)); err != nil {
 		return err
 	}
+	if err := positionalError(fs, false); err != nil {
+		return err
+	}
 	if *modelDir == "" || *data == "" {
 		fs.Usage()
 		return errors.New("eval: --model and --data are required")
+	}
+	if err := checkIntFlags(intFlag{"k", *k, 1, train.MaxBatchLimit}, intFlag{"max-new-tokens", *maxNew, 1, train.MaxSeqLenLimit},
+		intFlag{"batch", *batch, 1, train.MaxBatchLimit}, intFlag{"limit", *limit, 0, math.MaxInt},
+		intFlag{"max-prompt-tokens", *maxPrompt, 1, train.MaxSeqLenLimit}, intFlag{"threads", *threads, 0, train.MaxThreadsLimit}); err != nil {
+		return fmt.Errorf("eval: %w", err)
+	}
+	if err := checkSampling(*temp, *topP, 0); err != nil {
+		return fmt.Errorf("eval: %w", err)
 	}
 	cfg := train.DefaultConfig()
 	if *runCfg != "" {
@@ -100,6 +113,17 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if err := checkWeights(*modelDir, m); err != nil {
+		return fmt.Errorf("eval: %w", err)
+	}
+	exs, longest, err := dropLongPrompts(exs, p, *maxPrompt, stderr)
+	if err != nil {
+		return fmt.Errorf("eval: %w", err)
+	}
+	if err := checkDecodeMemory(fmt.Sprintf("eval (--batch %d of up to %d prompt tokens + --max-new-tokens %d)", *batch, longest, *maxNew),
+		m, be, *batch, longest, *maxNew, "lower --batch, --max-new-tokens or --max-prompt-tokens"); err != nil {
+		return fmt.Errorf("eval: %w", err)
+	}
 	opt := eval.Options{K: *k, Temperature: float32(*temp), TopP: float32(*topP), MaxNewTokens: *maxNew,
 		Seed: *seed, BatchSize: *batch, Revise: *revise, PRVariant: cfg.Prompt.RevisionVariant}
 	var f *os.File
@@ -132,6 +156,36 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "samples: %s\n", *out)
 	}
 	return nil
+}
+
+// dropLongPrompts removes the problems whose prompt is longer than budget
+// tokens (by length alone first, so that a 100 MB question is never
+// tokenized), says how many were skipped on w, and returns the rest with
+// the longest kept prompt's length.
+func dropLongPrompts(exs []dataset.MathExample, p *train.Prompter, budget int, w io.Writer) ([]dataset.MathExample, int, error) {
+	kept := exs[:0:0]
+	longest := 1
+	for _, ex := range exs {
+		if train.PromptTooLong(ex.Question, budget) {
+			continue
+		}
+		ids, err := p.PromptIDs(ex.Question)
+		if err != nil {
+			return nil, 0, fmt.Errorf("problem %s: %w", ex.ID, err)
+		}
+		if len(ids) > budget {
+			continue
+		}
+		longest = max(longest, len(ids))
+		kept = append(kept, ex)
+	}
+	if n := len(exs) - len(kept); n > 0 {
+		fmt.Fprintf(w, "eval: skipped %d of %d problems whose prompt is longer than --max-prompt-tokens %d\n", n, len(exs), budget)
+	}
+	if len(kept) == 0 && len(exs) > 0 {
+		return nil, 0, fmt.Errorf("every prompt is longer than --max-prompt-tokens %d", budget)
+	}
+	return kept, longest, nil
 }
 
 // PrompterSetup connects a model and the trainer's prompter (chat template,

@@ -17,6 +17,7 @@ import (
 	"sdzero/kernels"
 	"sdzero/kernels/cuda"
 	"sdzero/model"
+	"sdzero/train"
 )
 
 // modelFlags are the flags shared by inspect, score and generate.
@@ -59,6 +60,9 @@ func runInspect(args []string, stdout, stderr io.Writer) error {
 	if *batch <= 0 || *seq <= 0 {
 		return fmt.Errorf("--batch %d and --seq %d must be positive", *batch, *seq)
 	}
+	if err := checkIntFlags(intFlag{"batch", *batch, 1, train.MaxBatchLimit}, intFlag{"seq", *seq, 1, train.MaxSeqLenLimit}); err != nil {
+		return err
+	}
 	cfg, err := model.LoadConfig(filepath.Join(*mf.dir, "config.json"))
 	if err != nil {
 		return err
@@ -90,9 +94,11 @@ func runInspect(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	var total int64
+	total := train.PlanTotal(mem)
 	for _, it := range mem {
-		total += it.Bytes
+		if it.Bytes < 0 || total == math.MaxInt64 {
+			return fmt.Errorf("inspect: the memory estimate at --batch %d --seq %d overflows a 64-bit byte count (%s); lower them", *batch, *seq, it.Name)
+		}
 	}
 	qd, kvd := cfg.Heads*cfg.HeadDim, cfg.KVHeads*cfg.HeadDim
 	type dim struct {
@@ -106,6 +112,12 @@ func runInspect(args []string, stdout, stderr io.Writer) error {
 		{"mlp.down_proj", []int{cfg.Hidden, cfg.Intermediate}},
 	}
 	embed := int64(cfg.VocabSize) * int64(cfg.Hidden)
+	layers, ropes := layerPattern(cfg)
+	kvBytes := model.KVCacheBytes(cfg, *batch, *seq, prec)
+	kvNote := "every layer keeps all positions"
+	if cfg.LayerTypes != nil {
+		kvNote += fmt.Sprintf("; sliding layers read at most %d of them per step (the cache is not bounded by the window)", cfg.SlidingWindow)
+	}
 	if *asJSON {
 		items := make([]map[string]any, len(mem))
 		for i, it := range mem {
@@ -116,8 +128,11 @@ func runInspect(args []string, stdout, stderr io.Writer) error {
 			"intermediate_size": cfg.Intermediate, "num_hidden_layers": cfg.Layers,
 			"num_attention_heads": cfg.Heads, "num_key_value_heads": cfg.KVHeads, "head_dim": cfg.HeadDim,
 			"rope_theta": cfg.RopeTheta, "rope_scaling": cfg.RopeScaling, "rms_norm_eps": cfg.RMSNormEps, "tie_word_embeddings": cfg.TieEmbeddings,
-			"qk_norm": cfg.QKNorm, "attention_bias": cfg.AttnBias, "o_proj_bias": cfg.OBias, "mlp_bias": cfg.MLPBias,
-			"layer": layer, "parameters": cfg.NumParams(), "embedding_parameters": embed,
+			"qk_norm": cfg.QKNorm, "qk_norm_full_width": cfg.QKNormFull, "post_norm": cfg.PostNorm,
+			"attention_bias": cfg.AttnBias, "o_proj_bias": cfg.OBias, "mlp_bias": cfg.MLPBias,
+			"layer_types": layers, "sliding_window": cfg.SlidingWindow, "rope": ropes,
+			"kv_cache": map[string]any{"batch": *batch, "positions": *seq, "bytes": kvBytes, "note": kvNote}, "layer": layer,
+			"parameters": cfg.NumParams(), "embedding_parameters": embed,
 			"files": disk.Files, "disk_dtypes": disk.DTypes, "disk_bytes": disk.Bytes,
 			"memory": map[string]any{"batch": *batch, "seq": *seq, "precision": prec.String(), "recompute": *recompute, "items": items, "total_bytes": total,
 				"device": dev},
@@ -127,10 +142,24 @@ func runInspect(args []string, stdout, stderr io.Writer) error {
 	w.printf("model         %s\n", *mf.dir)
 	w.printf("architecture  %s (%s)\n", archTitle(cfg), cfg.Arch)
 	w.printf("dimensions    vocab %d, hidden %d, intermediate %d, layers %d\n", cfg.VocabSize, cfg.Hidden, cfg.Intermediate, cfg.Layers)
-	w.printf("attention     %d query heads, %d key/value heads (GQA %d:1), head_dim %d, RoPE theta %g%s\n",
-		cfg.Heads, cfg.KVHeads, cfg.Heads/cfg.KVHeads, cfg.HeadDim, cfg.RopeTheta, ropeScalingText(cfg.RopeScaling))
-	w.printf("features      rms_norm_eps %g, q/k norm %s, q/k/v bias %s, o_proj bias %s, mlp bias %s, tied embeddings %s\n",
-		cfg.RMSNormEps, yesNo(cfg.QKNorm), yesNo(cfg.AttnBias), yesNo(cfg.OBias), yesNo(cfg.MLPBias), yesNo(cfg.TieEmbeddings))
+	w.printf("attention     %d query heads, %d key/value heads (GQA %d:1), head_dim %d\n",
+		cfg.Heads, cfg.KVHeads, cfg.Heads/cfg.KVHeads, cfg.HeadDim)
+	w.printf("layers        %s\n", layerPatternText(cfg, layers))
+	for _, r := range ropes {
+		w.printf("rope          %s: theta %g%s\n", r.Type, r.Theta, ropeScalingText(r.Scaling))
+	}
+	qkNorm := yesNo(cfg.QKNorm)
+	if cfg.QKNormFull {
+		qkNorm = "over the whole projection width"
+	} else if cfg.QKNorm {
+		qkNorm = "per head"
+	}
+	norms := "before each sublayer (input_layernorm, post_attention_layernorm)"
+	if cfg.PostNorm {
+		norms = "after each sublayer, before the residual add (post_attention_layernorm, post_feedforward_layernorm)"
+	}
+	w.printf("features      rms_norm_eps %g, norms %s, q/k norm %s, q/k/v bias %s, o_proj bias %s, mlp bias %s, tied embeddings %s\n",
+		cfg.RMSNormEps, norms, qkNorm, yesNo(cfg.AttnBias), yesNo(cfg.OBias), yesNo(cfg.MLPBias), yesNo(cfg.TieEmbeddings))
 	w.printf("per layer     ")
 	for i, d := range layer {
 		if i > 0 {
@@ -164,7 +193,56 @@ func runInspect(args []string, stdout, stderr io.Writer) error {
 		}
 		w.printf("device        %s: %s free of %s; the estimate %s\n", dev.Name, bytesStr(dev.FreeBytes), bytesStr(dev.TotalBytes), fit)
 	}
+	w.printf("generation KV cache at batch %d x %d positions (%s): %s; %s\n", *batch, *seq, prec, bytesStr(kvBytes), kvNote)
 	return w.err
+}
+
+// layerRope is one layer type's RoPE, for inspect.
+type layerRope struct {
+	Type    string             `json:"layer_type"`
+	Theta   float64            `json:"rope_theta"`
+	Scaling *model.RopeScaling `json:"rope_scaling"`
+}
+
+// layerPattern returns each layer's type and the RoPE of each layer type
+// present (full_attention first).
+func layerPattern(cfg *model.Config) ([]string, []layerRope) {
+	types := make([]string, cfg.Layers)
+	var ropes []layerRope
+	for _, want := range []string{model.FullAttention, model.SlidingAttention} {
+		for l := range types {
+			t := model.FullAttention
+			if cfg.LayerWindow(l) > 0 {
+				t = model.SlidingAttention
+			}
+			types[l] = t
+			if t == want && (len(ropes) == 0 || ropes[len(ropes)-1].Type != want) {
+				rp := cfg.LayerRope(l)
+				ropes = append(ropes, layerRope{want, rp.Theta, rp.Scaling})
+			}
+		}
+	}
+	return types, ropes
+}
+
+// layerPatternText summarises the layer types: counts, the window, and
+// the pattern with one letter per layer (F full, S sliding).
+func layerPatternText(cfg *model.Config, types []string) string {
+	if cfg.LayerTypes == nil {
+		return fmt.Sprintf("%d, all full causal attention", cfg.Layers)
+	}
+	var b strings.Builder
+	nS := 0
+	for _, t := range types {
+		if t == model.SlidingAttention {
+			nS++
+			b.WriteByte('S')
+		} else {
+			b.WriteByte('F')
+		}
+	}
+	return fmt.Sprintf("%d: %d sliding_attention (window %d), %d full_attention; pattern %s",
+		cfg.Layers, nS, cfg.SlidingWindow, cfg.Layers-nS, b.String())
 }
 
 // ropeScalingText describes RoPE scaling for inspect ("" when none).
@@ -175,6 +253,13 @@ func ropeScalingText(r *model.RopeScaling) string {
 	case r.Type == "llama3":
 		return fmt.Sprintf(", llama3 scaling (factor %g, low/high frequency factors %g/%g, original context %d)",
 			r.Factor, r.LowFreqFactor, r.HighFreqFactor, r.OriginalMaxPositions)
+	case r.Type == "yarn":
+		trunc := ""
+		if r.NoTruncate {
+			trunc = ", untruncated range"
+		}
+		return fmt.Sprintf(", yarn scaling (factor %g, original context %d, beta fast/slow %g/%g, attention factor %.6g%s)",
+			r.Factor, r.OriginalMaxPositions, r.BetaFast, r.BetaSlow, r.AttentionFactor, trunc)
 	}
 	return fmt.Sprintf(", %s scaling (factor %g)", r.Type, r.Factor)
 }
@@ -218,12 +303,21 @@ func runScore(args []string, stdout, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if err := positionalError(fs, false); err != nil {
+		return err
+	}
 	if *mf.dir == "" {
 		return errors.New("--model DIR is required")
+	}
+	if err := checkIntFlags(intFlag{"threads", *mf.threads, 0, train.MaxThreadsLimit}); err != nil {
+		return err
 	}
 	ids, tok, err := inputIDs(*mf.dir, *idsFlag, *prompt, fs)
 	if err != nil {
 		return err
+	}
+	if len(ids) > train.MaxSeqLenLimit {
+		return fmt.Errorf("score: %d tokens is more than the limit of %d", len(ids), train.MaxSeqLenLimit)
 	}
 	if len(ids) < 2 {
 		return fmt.Errorf("need at least 2 tokens to score, got %d", len(ids))
@@ -233,6 +327,12 @@ func runScore(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer m.Free()
+	if err := checkWeights(*mf.dir, m); err != nil {
+		return err
+	}
+	if err := checkDecodeMemory(fmt.Sprintf("score of %d tokens", len(ids)), m, be, 1, len(ids), 0, "score fewer tokens"); err != nil {
+		return err
+	}
 	a, err := m.NewInferActs(1, len(ids))
 	if err != nil {
 		return err
@@ -249,6 +349,9 @@ func runScore(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	lp = lp[:len(ids)-1]
+	if err := checkFiniteValues("score: log-probability of token", lp); err != nil {
+		return err
+	}
 	if *asJSON {
 		out := make([]float64, len(lp))
 		for i, v := range lp {
@@ -305,11 +408,14 @@ func runGenerate(args []string, stdout, stderr io.Writer) error {
 	if *mf.dir == "" {
 		return errors.New("--model DIR is required")
 	}
-	if *maxNew < 0 {
-		return fmt.Errorf("--max-new-tokens %d is negative", *maxNew)
+	if err := positionalError(fs, false); err != nil {
+		return err
 	}
-	if *temp < 0 || *topP <= 0 || *topP > 1 || *topK < 0 {
-		return fmt.Errorf("bad sampling settings: --temperature %g (>= 0), --top-p %g (in (0,1]), --top-k %d (>= 0)", *temp, *topP, *topK)
+	if err := checkIntFlags(intFlag{"max-new-tokens", *maxNew, 1, train.MaxSeqLenLimit}, intFlag{"threads", *mf.threads, 0, train.MaxThreadsLimit}); err != nil {
+		return err
+	}
+	if err := checkSampling(*temp, *topP, *topK); err != nil {
+		return err
 	}
 	ids, tok, err := inputIDs(*mf.dir, *idsFlag, *prompt, fs)
 	if err != nil {
@@ -332,6 +438,13 @@ func runGenerate(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer m.Free()
+	if err := checkWeights(*mf.dir, m); err != nil {
+		return err
+	}
+	if err := checkDecodeMemory(fmt.Sprintf("generate (%d prompt tokens + --max-new-tokens %d)", len(ids), *maxNew), m, be, 1, len(ids), *maxNew,
+		"lower --max-new-tokens or shorten the prompt"); err != nil {
+		return err
+	}
 	if *stopEOS {
 		eos, err := eosIDs(*mf.dir, m.Cfg)
 		if err != nil {
@@ -457,7 +570,7 @@ func joinIDs(ids []int32) string {
 }
 
 func archTitle(c *model.Config) string {
-	return map[string]string{"qwen3": "Qwen3ForCausalLM", "qwen2": "Qwen2ForCausalLM", "llama": "LlamaForCausalLM"}[c.Arch]
+	return c.HFArchitecture()
 }
 
 func yesNo(b bool) string {

@@ -27,13 +27,14 @@ func runTokenize(args []string, stdout, stderr io.Writer) error {
 	decode := fs.String("decode", "", "ids to decode, e.g. 1,2,3 (or [1, 2, 3])")
 	skipSpecial := fs.Bool("skip-special", false, "with --decode: leave out special tokens")
 	chatMode := fs.Bool("chat", false, `treat the input as a JSON list of {"role", "content"} messages and render it with the chat template`)
-	tmplName := fs.String("template", "", "with --chat: built-in template name ("+strings.Join(chat.Names(), ", ")+") instead of the model's")
+	tmplName := fs.String("template", "", "with --chat: a built-in template name ("+strings.Join(chat.Names(), ", ")+") or a Jinja file, instead of the model's own")
+	kwargs := fs.String("kwargs", "", `with --chat: extra template variables as a JSON object, e.g. {"date_string": "26 Jul 2024"}`)
 	genPrompt := fs.Bool("generation-prompt", true, "with --chat: append the assistant generation prompt")
 	thinking := fs.String("thinking", "default", "with --chat: enable_thinking true, false or default")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: sdzero tokenize (--tokenizer FILE | --model DIR) [--text TEXT] [--json] [--special]\n"+
 			"       sdzero tokenize (--tokenizer FILE | --model DIR) --decode 1,2,3 [--json] [--skip-special]\n"+
-			"       sdzero tokenize --model DIR --chat [--template NAME] [--thinking false] < messages.json")
+			"       sdzero tokenize --model DIR --chat [--template NAME|FILE] [--thinking false] [--kwargs JSON] < messages.json")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -100,7 +101,9 @@ func runTokenize(args []string, stdout, stderr io.Writer) error {
 	var ids []int32
 	rendered := ""
 	if *chatMode {
-		var msgs []chat.Message
+		// Messages go to the template as written (every field, key order),
+		// as apply_chat_template receives them.
+		var msgs []map[string]any
 		if err := json.Unmarshal([]byte(input), &msgs); err != nil {
 			return fmt.Errorf("--chat: input is not a JSON list of messages: %w", err)
 		}
@@ -109,6 +112,13 @@ func runTokenize(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		opt := chat.Options{AddGenerationPrompt: *genPrompt}
+		if *kwargs != "" {
+			dec := json.NewDecoder(strings.NewReader(*kwargs))
+			dec.UseNumber() // integers stay integers, as in Python
+			if err := dec.Decode(&opt.Vars); err != nil {
+				return fmt.Errorf("--kwargs: want a JSON object: %w", err)
+			}
+		}
 		switch *thinking {
 		case "default":
 		case "true", "false":
@@ -117,7 +127,7 @@ func runTokenize(args []string, stdout, stderr io.Writer) error {
 		default:
 			return fmt.Errorf("--thinking %q: want true, false or default", *thinking)
 		}
-		if rendered, err = tm.Render(msgs, opt); err != nil {
+		if rendered, err = tm.RenderJSON([]byte(input), opt); err != nil {
 			return err
 		}
 		ids = tok.Encode(rendered)
@@ -144,8 +154,9 @@ func runTokenize(args []string, stdout, stderr io.Writer) error {
 	return err
 }
 
-// loadTemplate picks the chat template: a named built-in, or the model
-// directory's (the tokenizer file's directory with --tokenizer).
+// loadTemplate picks the chat template: a named built-in or a Jinja file
+// (with the directory's special tokens), or the model directory's own (the
+// tokenizer file's directory with --tokenizer).
 func loadTemplate(modelDir, tokPath, name string) (*chat.Template, error) {
 	dir := modelDir
 	if dir == "" {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 
 	"sdzero/train"
@@ -20,8 +21,10 @@ func (s *setFlags) String() string     { return fmt.Sprint(*s) }
 func (s *setFlags) Set(v string) error { *s = append(*s, v); return nil }
 
 // runTrain implements `sdzero train`: a new run from a config file (flags
-// override it), or --resume RUN. SIGINT/SIGTERM finish the current step,
-// save a checkpoint and exit; a second signal kills the process.
+// override it), or --resume RUN. SIGINT, SIGTERM and SIGHUP stop the run
+// at the next step or rollout-batch boundary, save a checkpoint and exit
+// with 128 + the signal's number (interruptedError); a second SIGINT or
+// SIGTERM kills the process.
 func runTrain(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("train", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -43,22 +46,12 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	if err := positionalError(fs, true); err != nil {
+		return err
 	}
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	finished := make(chan struct{})
-	defer close(finished)
-	go func() {
-		select {
-		case <-ctx.Done():
-			stop() // a second signal gets the default behaviour (exit)
-			fmt.Fprintln(stderr, "\nsdzero train: stopping after the current step and saving a checkpoint (signal again to kill)")
-		case <-finished:
-		}
-	}()
+	ctx, got, stopWatch := watchStopSignals(stderr)
+	defer stopWatch()
 
 	var cfg *train.Config
 	if *resume != "" {
@@ -133,6 +126,7 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	switch {
 	case res.Interrupted:
 		fmt.Fprintf(stdout, "interrupted at step %d/%d; checkpoint %s\nresume with: sdzero train --resume %s\n", res.Steps, res.TotalSteps, res.Checkpoint, res.RunDir)
+		return &interruptedError{sig: got(), step: res.Steps, total: res.TotalSteps}
 	default:
 		fmt.Fprintf(stdout, "%s finished: %d steps, %d samples generated\nrun: %s\n", res.Phase, res.Steps, res.SamplesGenerated, res.RunDir)
 		if res.FinalModel != "" {
@@ -146,4 +140,101 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	return nil
+}
+
+// interruptedError is runTrain's result when a signal stopped the run
+// after its state was saved. main exits with ExitCode, 128 + the signal's
+// number as a shell reports a process the signal killed (130 SIGINT, 143
+// SIGTERM, 129 SIGHUP), so that `train && eval` and job schedulers see an
+// unfinished run, not a success.
+type interruptedError struct {
+	sig         syscall.Signal
+	step, total int
+}
+
+func (e *interruptedError) Error() string {
+	return fmt.Sprintf("interrupted by %s at step %d of %d: the run is not finished (exit status %d)", signalName(e.sig), e.step, e.total, e.ExitCode())
+}
+
+// ExitCode is the process exit status main uses for the error.
+func (e *interruptedError) ExitCode() int { return 128 + int(e.sig) }
+
+func signalName(s syscall.Signal) string {
+	switch s {
+	case syscall.SIGINT:
+		return "SIGINT"
+	case syscall.SIGTERM:
+		return "SIGTERM"
+	case syscall.SIGHUP:
+		return "SIGHUP"
+	}
+	return s.String()
+}
+
+// watchStopSignals returns a context cancelled by the first SIGINT,
+// SIGTERM or SIGHUP (a closed terminal or tmux pane, handled like
+// SIGTERM), got, which returns that signal (SIGINT if none came), and
+// release, which undoes the handlers. After the first signal a second
+// SIGINT or SIGTERM kills the process, while further SIGHUPs are ignored:
+// a closing terminal may send more than one, and must not kill the save.
+// SIGPIPE is ignored meanwhile: when the terminal goes, the reader of a
+// piped stdout/stderr (tee) often goes with it, and a write must then fail
+// rather than kill the run before it saves.
+func watchStopSignals(stderr io.Writer) (ctx context.Context, got func() syscall.Signal, release func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	sigc := make(chan os.Signal, 1)
+	// A signal ignored at start stays ignored (nohup, a background job of
+	// a script): Notify would otherwise un-ignore it.
+	var watched, changed []os.Signal
+	for _, s := range []os.Signal{os.Interrupt, syscall.SIGTERM, syscall.SIGHUP} {
+		if !signal.Ignored(s) {
+			watched = append(watched, s)
+		}
+	}
+	if len(watched) > 0 { // no arguments would mean every signal
+		signal.Notify(sigc, watched...)
+	}
+	for _, s := range []os.Signal{syscall.SIGHUP, syscall.SIGPIPE} {
+		if !signal.Ignored(s) {
+			changed = append(changed, s)
+		}
+	}
+	signal.Ignore(syscall.SIGPIPE)
+	var mu sync.Mutex
+	first := syscall.SIGINT
+	done := make(chan struct{})
+	exited := make(chan struct{})
+	go func() {
+		defer close(exited)
+		select {
+		case s := <-sigc:
+			signal.Stop(sigc) // a second SIGINT/SIGTERM gets the default action
+			signal.Ignore(syscall.SIGHUP)
+			name := s.String()
+			if ss, ok := s.(syscall.Signal); ok {
+				mu.Lock()
+				first = ss
+				mu.Unlock()
+				name = signalName(ss)
+			}
+			fmt.Fprintf(stderr, "\nsdzero train: %s: stopping at the next step or rollout-batch boundary and saving a checkpoint (SIGINT or SIGTERM again to kill)\n", name)
+			cancel()
+		case <-done:
+		}
+	}()
+	got = func() syscall.Signal {
+		mu.Lock()
+		defer mu.Unlock()
+		return first
+	}
+	release = func() {
+		close(done)
+		<-exited
+		signal.Stop(sigc)
+		if len(changed) > 0 { // no arguments would mean every signal
+			signal.Reset(changed...)
+		}
+		cancel()
+	}
+	return ctx, got, release
 }

@@ -71,6 +71,12 @@ func main() {
 			return
 		}
 		fmt.Fprintf(os.Stderr, "sdzero %s: %v\n", os.Args[1], err)
+		// An error may carry its own status (train: 128 + signal after an
+		// interruption).
+		var ec interface{ ExitCode() int }
+		if errors.As(err, &ec) {
+			os.Exit(ec.ExitCode())
+		}
 		os.Exit(1)
 	}
 }

@@ -145,7 +145,7 @@ func forEachRecord(path string, fn func(r record) error, sum *Summary, opt Optio
 			return decodeErr
 		}
 		if !opt.SkipMalformed {
-			return fmt.Errorf("dataset %w (set SkipMalformed to skip bad rows)", re)
+			return fmt.Errorf("dataset %w (set data.skip_malformed: true to skip and count bad rows)", re)
 		}
 		sum.Skipped++
 		if len(sum.Errors) < maxSummaryErrors {

@@ -3,7 +3,6 @@ package tokenizer
 import (
 	"sort"
 	"strings"
-	"unicode"
 	"unicode/utf8"
 )
 
@@ -60,13 +59,17 @@ func (m *addedMatcher) match(s string, from int) (idx, start, end int, ok bool) 
 	return 0, 0, 0, false
 }
 
-// isWordRune approximates the Unicode \w of Rust's regex crate
-// (Alphabetic, marks, decimal numbers, connector punctuation, joiners).
+// isWordRune is the Unicode \w of Rust's regex crate (Alphabetic, marks,
+// decimal numbers, connector punctuation, joiners), from Unicode 16.0.
 func isWordRune(r rune) bool {
-	return unicode.IsLetter(r) || unicode.IsMark(r) || unicode.Is(unicode.Nd, r) ||
-		unicode.Is(unicode.Pc, r) || r == 0x200C || r == 0x200D || unicode.Is(unicode.Other_Alphabetic, r) ||
-		unicode.Is(unicode.Nl, r)
+	if r < utf8.RuneSelf {
+		return r == '_' || (r >= '0' && r <= '9') || (r|0x20 >= 'a' && r|0x20 <= 'z')
+	}
+	return inRanges(unicode16Word, r)
 }
+
+// isSpaceRune is Rust's char::is_whitespace (White_Space), from Unicode 16.0.
+func isSpaceRune(r rune) bool { return runeClass(r) == clsSpace }
 
 // split calls emit for each piece of s in order: added tokens with their id,
 // the text between them with id -1. Empty text pieces are not emitted.
@@ -105,7 +108,7 @@ func (m *addedMatcher) split(s string, emit func(piece string, id int32)) {
 			ns := start
 			for ns > 0 {
 				r, w := utf8.DecodeLastRuneInString(s[:ns])
-				if !unicode.IsSpace(r) {
+				if !isSpaceRune(r) {
 					break
 				}
 				ns -= w
@@ -115,7 +118,7 @@ func (m *addedMatcher) split(s string, emit func(piece string, id int32)) {
 		if tok.RStrip {
 			for stop < len(s) {
 				r, w := utf8.DecodeRuneInString(s[stop:])
-				if !unicode.IsSpace(r) {
+				if !isSpaceRune(r) {
 					break
 				}
 				stop += w

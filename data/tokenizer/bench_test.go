@@ -1,7 +1,11 @@
 package tokenizer
 
 import (
+	"compress/gzip"
+	"encoding/json"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -78,7 +82,7 @@ func BenchmarkPretokenize(b *testing.B) {
 			b.SetBytes(int64(len(text)))
 			var dst [][2]int
 			for i := 0; i < b.N; i++ {
-				dst = c.f.findAll(text, dst[:0])
+				dst, _ = c.f.findAll(text, dst[:0])
 			}
 		})
 	}
@@ -92,5 +96,43 @@ func BenchmarkLoad(b *testing.B) {
 		if _, err := LoadDir(dir); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkStreamDecodeSentencePiece streams 2000 ids through the Llama 2
+// decoder chain (Replace, ByteFallback, Fuse, Strip), which the
+// StreamDecoder decodes again in full at every id (the chain's first-token
+// and byte-run rules depend on what came before): the cost per id grows
+// with the stream.
+func BenchmarkStreamDecodeSentencePiece(b *testing.B) {
+	f, err := os.Open(filepath.Join("testdata", "sp_reference.json.gz"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var ref spReference
+	if err := json.NewDecoder(zr).Decode(&ref); err != nil {
+		b.Fatal(err)
+	}
+	tok, err := Parse(ref.Tokenizers["llama2"])
+	if err != nil {
+		b.Fatal(err)
+	}
+	var ids []int32
+	for i := 0; len(ids) < 2000; i++ {
+		ids = append(ids, tok.Encode(ref.Corpus[i%len(ref.Corpus)])...)
+	}
+	ids = ids[:2000]
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		d := tok.NewStreamDecoder()
+		for _, id := range ids {
+			d.Next(id)
+		}
+		d.Flush()
 	}
 }

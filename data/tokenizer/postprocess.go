@@ -10,7 +10,7 @@ type postStep func(ids []int32) []int32
 
 // parsePostProcessor builds the single-sequence part of tokenizer.json's
 // "post_processor" (used by EncodeSpecial).
-func parsePostProcessor(raw json.RawMessage, t *Tokenizer) ([]postStep, error) {
+func parsePostProcessor(raw json.RawMessage, t *Tokenizer, b *budget, depth int) ([]postStep, error) {
 	if isNull(raw) {
 		return nil, nil
 	}
@@ -27,6 +27,9 @@ func parsePostProcessor(raw json.RawMessage, t *Tokenizer) ([]postStep, error) {
 	if err := json.Unmarshal(raw, &h); err != nil {
 		return nil, fmt.Errorf("post_processor: %w", err)
 	}
+	if err := b.enter(depth, "post_processor "+h.Type); err != nil {
+		return nil, err
+	}
 	switch h.Type {
 	case "ByteLevel":
 		// Only adjusts offsets: ids are unchanged.
@@ -34,7 +37,7 @@ func parsePostProcessor(raw json.RawMessage, t *Tokenizer) ([]postStep, error) {
 	case "Sequence":
 		var steps []postStep
 		for i, p := range h.Processors {
-			s, err := parsePostProcessor(p, t)
+			s, err := parsePostProcessor(p, t, b, depth+1)
 			if err != nil {
 				return nil, fmt.Errorf("post_processor Sequence[%d]: %w", i, err)
 			}

@@ -3,6 +3,7 @@ package tokenizer
 import (
 	"fmt"
 	"sync"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -14,7 +15,8 @@ import (
 // match right where the previous match ended is skipped.
 type finder interface {
 	// findAll appends the [start, end) byte offsets of every match in s.
-	findAll(s string, dst [][2]int) [][2]int
+	// Only regexp2 patterns can fail, by exceeding regexTimeout.
+	findAll(s string, dst [][2]int) ([][2]int, error)
 }
 
 // Patterns with a hand-written scanner. The scanners are checked against
@@ -43,22 +45,30 @@ func newFinder(pattern string) (finder, error) {
 
 // regexp2Finder runs a pattern on github.com/dlclark/regexp2, whose
 // backtracking semantics (lookaround, (?i:...), \p{..}) are close to
-// Oniguruma's. Multiline mode gives ^ and $ Ruby's line semantics.
+// Oniguruma's. Multiline mode gives ^ and $ Ruby's line semantics. Each
+// match may take at most regexTimeout: backtracking is exponential on
+// patterns such as (a+)+b.
 type regexp2Finder struct {
-	re *regexp2.Regexp
+	re      *regexp2.Regexp
+	pattern string
 }
 
 func newRegexp2Finder(pattern string) (*regexp2Finder, error) {
-	re, err := regexp2.Compile(pattern, regexp2.Multiline)
+	return newRegexp2FinderTimeout(pattern, regexTimeout)
+}
+
+func newRegexp2FinderTimeout(pattern string, timeout time.Duration) (*regexp2Finder, error) {
+	re, err := regexp2.Compile(rewriteUnicode16(pattern), regexp2.Multiline)
 	if err != nil {
 		return nil, fmt.Errorf("compile regex %q: %w", pattern, err)
 	}
-	return &regexp2Finder{re: re}, nil
+	re.MatchTimeout = timeout
+	return &regexp2Finder{re: re, pattern: pattern}, nil
 }
 
-func (f *regexp2Finder) findAll(s string, dst [][2]int) [][2]int {
+func (f *regexp2Finder) findAll(s string, dst [][2]int) ([][2]int, error) {
 	if s == "" {
-		return dst
+		return dst, nil
 	}
 	runes := []rune(s)
 	// byteOff[i] is the byte offset of rune i (s is valid UTF-8).
@@ -79,12 +89,20 @@ func (f *regexp2Finder) findAll(s string, dst [][2]int) [][2]int {
 		}
 		m, err = f.re.FindNextMatch(m)
 	}
-	return dst
+	if err != nil {
+		return dst, fmt.Errorf("regex %q on a %d-byte piece of text: %w (the pattern backtracks too much)", f.pattern, len(s), err)
+	}
+	return dst, nil
 }
 
+//go:generate go run ./internal/gen16 -data ${UNICODE16} -out unicode16.go
+//go:generate go run ./internal/gen16 -hfnorm testdata/hf_normalization.json.gz -out hfnorm.go
+
 // Character classes as Oniguruma sees them on UTF-8 text: \s is Unicode
-// White_Space (the same set as unicode.IsSpace), \p{L} and \p{N} the general
-// categories.
+// White_Space, \p{L} and \p{N} the general categories, all of Unicode 16.0
+// (unicode16.go, generated: Go's unicode package is Unicode 15.0, and
+// characters added in 16.0, such as Garay or Sunuwar letters, would split
+// differently from Hugging Face).
 const (
 	clsOther  = 0
 	clsLetter = 1
@@ -92,17 +110,35 @@ const (
 	clsSpace  = 3
 )
 
+// classRange is a range of code points of one class (unicode16.go).
+type classRange struct {
+	lo, hi rune
+	cls    uint8
+}
+
+// runeRange is a closed range of code points (unicode16.go).
+type runeRange struct{ lo, hi rune }
+
+// inRanges reports whether r is in the sorted ranges rs.
+func inRanges(rs []runeRange, r rune) bool {
+	lo, hi := 0, len(rs)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		switch {
+		case r < rs[m].lo:
+			hi = m
+		case r > rs[m].hi:
+			lo = m + 1
+		default:
+			return true
+		}
+	}
+	return false
+}
+
 var asciiClass = func() (t [128]uint8) {
 	for c := 0; c < 128; c++ {
-		r := rune(c)
-		switch {
-		case unicode.IsLetter(r):
-			t[c] = clsLetter
-		case unicode.IsNumber(r):
-			t[c] = clsNumber
-		case unicode.IsSpace(r):
-			t[c] = clsSpace
-		}
+		t[c] = runeClass(rune(c))
 	}
 	return t
 }()
@@ -118,14 +154,20 @@ var bmpClass = sync.OnceValue(func() *[0x10000]uint8 {
 	return &t
 })
 
+// runeClass looks r up in the Unicode 16.0 class table.
 func runeClass(r rune) uint8 {
-	switch {
-	case unicode.IsLetter(r):
-		return clsLetter
-	case unicode.IsNumber(r):
-		return clsNumber
-	case unicode.IsSpace(r):
-		return clsSpace
+	t := unicode16Classes
+	lo, hi := 0, len(t)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		switch {
+		case r < t[m].lo:
+			hi = m
+		case r > t[m].hi:
+			lo = m + 1
+		default:
+			return t[m].cls
+		}
 	}
 	return clsOther
 }
@@ -140,15 +182,7 @@ func classAt(s string, i int) (uint8, rune, int) {
 	if r < 0x10000 {
 		return bmpClass()[r], r, w
 	}
-	switch {
-	case unicode.IsLetter(r):
-		return clsLetter, r, w
-	case unicode.IsNumber(r):
-		return clsNumber, r, w
-	case unicode.IsSpace(r):
-		return clsSpace, r, w
-	}
-	return clsOther, r, w
+	return runeClass(r), r, w
 }
 
 // foldEq reports whether r matches the ASCII lower-case letter want under
@@ -234,13 +268,13 @@ type llamaScanner struct {
 	maxDigits int
 }
 
-func (sc llamaScanner) findAll(s string, dst [][2]int) [][2]int {
+func (sc llamaScanner) findAll(s string, dst [][2]int) ([][2]int, error) {
 	for i := 0; i < len(s); {
 		j := sc.match(s, i)
 		dst = append(dst, [2]int{i, j})
 		i = j
 	}
-	return dst
+	return dst, nil
 }
 
 // match returns the end of the match at i; every rune starts a match.
@@ -302,13 +336,13 @@ func (sc llamaScanner) match(s string, i int) int {
 // gpt2Scanner is the hand-written matcher of gpt2Pattern.
 type gpt2Scanner struct{}
 
-func (gpt2Scanner) findAll(s string, dst [][2]int) [][2]int {
+func (gpt2Scanner) findAll(s string, dst [][2]int) ([][2]int, error) {
 	for i := 0; i < len(s); {
 		j := gpt2Match(s, i)
 		dst = append(dst, [2]int{i, j})
 		i = j
 	}
-	return dst
+	return dst, nil
 }
 
 func gpt2Match(s string, i int) int {
@@ -329,4 +363,11 @@ func gpt2Match(s string, i int) int {
 		return runEnd(s, start, c)
 	}
 	return spaceTail(s, i)
+}
+
+// categoryRange is a range of code points of one general category, an
+// index into unicode16CategoryNames (unicode16.go).
+type categoryRange struct {
+	lo, hi rune
+	cat    uint8
 }

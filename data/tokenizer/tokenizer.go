@@ -1,22 +1,35 @@
 // Package tokenizer loads Hugging Face tokenizer.json files and encodes and
 // decodes text with exact parity with the Rust `tokenizers` library for
-// byte-level BPE tokenizers (Qwen2/Qwen3, Llama 3, GPT-2 style).
+// byte-level BPE tokenizers (Qwen2/Qwen3, Llama 3, GPT-2 style) and
+// SentencePiece-style byte-fallback BPE ones (Llama 2, Mistral, Gemma).
 //
 // Supported components: the BPE model (merges as "a b" strings or
-// ["a","b"] pairs, ignore_merges, byte_fallback, unk_token/fuse_unk,
-// continuing_subword_prefix, end_of_word_suffix); added tokens with
-// lstrip/rstrip/single_word/normalized; the NFC/NFD/NFKC/NFKD and Sequence
-// normalizers; the Split (all behaviours, invert), ByteLevel, Digits and
-// Sequence pre-tokenizers; the ByteLevel decoder; the ByteLevel,
-// TemplateProcessing, RobertaProcessing, BertProcessing and Sequence
-// post-processors. Any other component is a load error naming it.
+// ["a","b"] pairs, ignore_merges, byte_fallback with <0xNN> tokens,
+// unk_token/fuse_unk, continuing_subword_prefix, end_of_word_suffix); added
+// tokens with lstrip/rstrip/single_word/normalized; the NFC/NFD/NFKC/NFKD,
+// Prepend, Replace and Sequence normalizers; the Split (all behaviours,
+// invert), ByteLevel, Digits, Metaspace (prepend_scheme always/first/never,
+// split, the legacy add_prefix_space) and Sequence pre-tokenizers; the
+// ByteLevel, Metaspace, ByteFallback, Fuse, Strip, Replace and Sequence
+// decoders; the ByteLevel, TemplateProcessing, RobertaProcessing,
+// BertProcessing and Sequence post-processors. Any other component (the
+// Unigram and WordPiece models among them) is a load error naming it.
 //
-// Regexes follow Hugging Face's Oniguruma semantics. The GPT-2, Llama 3 and
-// Qwen2/Qwen3 patterns have hand-written scanners, tested identical to
-// github.com/dlclark/regexp2 (a backtracking engine close to Oniguruma) on
-// random and adversarial text (except that the scanners case-fold (?i) as
-// Oniguruma does, so "'ſ" (U+017F) is a contraction, which regexp2 misses);
-// any other pattern runs on regexp2.
+// Regexes follow Hugging Face's Oniguruma semantics with Unicode 16.0
+// (unicode16.go, generated from the Unicode data by internal/gen16; Go's
+// unicode package is 15.0). The GPT-2, Llama 3 and Qwen2/Qwen3 patterns have
+// hand-written scanners, tested identical to github.com/dlclark/regexp2 (a
+// backtracking engine close to Oniguruma) on random and adversarial text
+// (except that the scanners case-fold (?i) as Oniguruma does, so "'ſ"
+// (U+017F) is a contraction, which regexp2 misses); any other pattern runs
+// on regexp2, with its \p{..}, \d and \w rewritten to Oniguruma's Unicode 16.0
+// sets (unicode16_regex.go; scripts such as \p{Han} and \b keep regexp2's
+// Unicode 15.0 meaning) and a match timeout.
+//
+// Hostile files are bounded on load (limits.go): Sequence nesting, the
+// number of components, and how much the normalizers and pre-tokenizers
+// (and, separately, the decoders) can grow text; a regex that backtracks
+// past its timeout makes EncodeChecked fail, naming the component.
 //
 // Added tokens get the ids Hugging Face gives them on load (their content's
 // id in the model vocabulary, else the next free id), not the "id" field.
@@ -27,9 +40,23 @@
 // batches themselves. Decode is the tokenizers library's decode:
 // transformers' clean_up_tokenization_spaces is not applied.
 //
+// Hugging Face's Unicode normalization tables are older than Go's (about
+// Unicode 10): the characters they lack (hfnorm.go, probed from Hugging Face
+// by testdata/hf_normalization.js) are left unnormalized as it does.
+//
+// Known difference: Metaspace's prepend_scheme "first" is judged by the
+// piece's position in the text, which differs from Hugging Face's original
+// offsets only when a normalizer deletes the text's first characters and a
+// Split runs before Metaspace.
+//
 // Parity is tested against Hugging Face tokenizers 0.23.2 on the fixture's
-// golden strings and on testdata/hf_reference.json.gz (about 700 strings
-// under the Qwen3 tokenizer and seven variants of its components).
+// golden strings, on testdata/hf_reference.json.gz (about 700 strings under
+// the Qwen3 tokenizer and seven variants of its components),
+// testdata/sp_reference.json.gz (Llama 2, Mistral and Gemma layouts),
+// testdata/unicode16_reference.json.gz and testdata/oniguruma_sets.json.gz
+// (Unicode 16.0 characters) and testdata/hf_normalization.json.gz; and,
+// where node and the npm packages are installed, live on regenerated
+// references and on real tokenizer.json files (live_test.go).
 package tokenizer
 
 import (
@@ -54,19 +81,13 @@ type Tokenizer struct {
 	pre         []preStep
 	byteLevelIn bool // the model's input is the byte-level mapping of the pieces
 	post        []postStep
-	decoder     decoderKind
+	decoders    []decodeStep
+	// byteLevelOnly: the decoder is ByteLevel alone, decoded by a fast path.
+	byteLevelOnly bool
 
 	// From tokenizer_config.json (LoadDir), empty when absent.
 	eosToken, bosToken, padToken string
 }
-
-// decoderKind is the supported decoder.
-type decoderKind int
-
-const (
-	decoderNone      decoderKind = iota // tokens joined with spaces
-	decoderByteLevel                    // ByteLevel
-)
 
 // tokenizerFile is the top level of tokenizer.json less the model.
 type tokenizerFile struct {
@@ -229,29 +250,38 @@ func Parse(data []byte) (*Tokenizer, error) {
 		t.tokenToID[tok] = id
 	}
 
-	if t.normalize, err = parseNormalizer(f.Normalizer); err != nil {
+	growth := 1.0
+	if t.normalize, err = parseNormalizer(f.Normalizer, &budget{part: "normalizer", growth: &growth}, 0, "normalizer"); err != nil {
 		return nil, err
+	}
+	normalize := func(i int, s string) (string, error) {
+		n, err := t.normalize(s)
+		if err != nil {
+			return "", fmt.Errorf("added_tokens[%d] %q: %w", i, s, err)
+		}
+		return n, nil
 	}
 	var rawToks, normToks []addedToken
 	var rawPats, normPats []string
-	for _, a := range f.AddedTokens {
+	for i, a := range f.AddedTokens {
 		// Hugging Face decodes a normalized added token as its normalized
 		// content, and finds its id by the original content.
 		t.idToToken[a.ID] = a.Content
+		normContent := a.Content
 		if a.Normalized && t.normalize != nil {
-			t.idToToken[a.ID] = t.normalize(a.Content)
+			if normContent, err = normalize(i, a.Content); err != nil {
+				return nil, err
+			}
+			t.idToToken[a.ID] = normContent
 		}
 		t.known[a.ID] = true
 		t.tokenToID[a.Content] = a.ID
 		if a.Special {
 			t.special[a.ID] = true
 		}
-		if a.Normalized && t.normalize != nil {
+		if a.Normalized {
 			normToks = append(normToks, a)
-			normPats = append(normPats, t.normalize(a.Content))
-		} else if a.Normalized {
-			normToks = append(normToks, a)
-			normPats = append(normPats, a.Content)
+			normPats = append(normPats, normContent)
 		} else {
 			rawToks = append(rawToks, a)
 			rawPats = append(rawPats, a.Content)
@@ -260,7 +290,7 @@ func Parse(data []byte) (*Tokenizer, error) {
 	t.rawAdded = newAddedMatcher(rawToks, rawPats)
 	t.normAdded = newAddedMatcher(normToks, normPats)
 
-	if t.pre, err = parsePreTokenizer(f.PreTokenizer); err != nil {
+	if t.pre, err = parsePreTokenizer(f.PreTokenizer, &budget{part: "pre_tokenizer", growth: &growth}, 0, "pre_tokenizer"); err != nil {
 		return nil, err
 	}
 	if n := len(t.pre); n > 0 {
@@ -269,11 +299,15 @@ func Parse(data []byte) (*Tokenizer, error) {
 			t.byteLevelIn = true
 		}
 	}
-	if t.post, err = parsePostProcessor(f.PostProcessor, t); err != nil {
+	if t.post, err = parsePostProcessor(f.PostProcessor, t, &budget{part: "post_processor"}, 0); err != nil {
 		return nil, err
 	}
-	if t.decoder, err = parseDecoder(f.Decoder); err != nil {
+	decGrowth := 1.0
+	if t.decoders, err = parseDecoder(f.Decoder, &budget{part: "decoder", growth: &decGrowth}, 0, "decoder"); err != nil {
 		return nil, err
+	}
+	if len(t.decoders) == 1 {
+		_, t.byteLevelOnly = t.decoders[0].(byteLevelDecoder)
 	}
 	return t, nil
 }
@@ -337,67 +371,61 @@ func cutSpace(s string) (string, string, bool) {
 	return "", "", false
 }
 
-// parseDecoder accepts ByteLevel (alone or as the only member of a
-// Sequence) or no decoder.
-func parseDecoder(raw json.RawMessage) (decoderKind, error) {
-	if isNull(raw) {
-		return decoderNone, nil
-	}
-	var h struct {
-		Type     string            `json:"type"`
-		Decoders []json.RawMessage `json:"decoders"`
-	}
-	if err := json.Unmarshal(raw, &h); err != nil {
-		return 0, fmt.Errorf("decoder: %w", err)
-	}
-	switch h.Type {
-	case "ByteLevel":
-		return decoderByteLevel, nil
-	case "Sequence":
-		if len(h.Decoders) == 1 {
-			return parseDecoder(h.Decoders[0])
-		}
-		var types []string
-		for _, d := range h.Decoders {
-			var x struct {
-				Type string `json:"type"`
-			}
-			_ = json.Unmarshal(d, &x)
-			types = append(types, x.Type)
-		}
-		return 0, fmt.Errorf("decoder Sequence %v is not supported (only ByteLevel)", types)
-	}
-	return 0, fmt.Errorf("decoder type %q is not supported (only ByteLevel)", h.Type)
-}
-
 // Encode encodes text without adding the post-processor's special tokens.
 // Added tokens written in the text (e.g. "<|im_start|>") are matched whole.
+// It returns nil when a component fails, which only a Split or Replace
+// regex without a hand-written scanner can do, by exceeding its match
+// timeout (a hostile tokenizer.json); EncodeChecked reports why.
 func (t *Tokenizer) Encode(text string) []int32 {
-	return t.AppendEncode(nil, text)
+	ids, err := t.appendEncode(nil, text)
+	if err != nil {
+		return nil
+	}
+	return ids
 }
 
-// AppendEncode appends the encoding of text (as Encode) to dst.
+// EncodeChecked is Encode, with the error of a failing component (naming
+// it, e.g. `pre_tokenizer Sequence[0] Split: regex "(a+)+b" ...: match
+// timeout`).
+func (t *Tokenizer) EncodeChecked(text string) ([]int32, error) {
+	return t.appendEncode(nil, text)
+}
+
+// AppendEncode appends the encoding of text (as Encode) to dst; on a
+// failing component it returns dst unchanged.
 func (t *Tokenizer) AppendEncode(dst []int32, text string) []int32 {
-	text = sanitizeUTF8(text)
-	if text == "" {
+	ids, err := t.appendEncode(dst, text)
+	if err != nil {
 		return dst
 	}
+	return ids
+}
+
+func (t *Tokenizer) appendEncode(dst []int32, text string) ([]int32, error) {
+	text = sanitizeUTF8(text)
+	if text == "" {
+		return dst, nil
+	}
+	n0 := len(dst)
 	if dst == nil {
 		dst = make([]int32, 0, len(text)/3+8)
 	}
 	e := encoderPool.Get().(*encoder)
-	e.t, e.ids = t, dst
+	e.t, e.ids, e.err, e.atStart = t, dst, nil, true
 	t.rawAdded.split(text, e.rawPiece)
-	ids := e.ids
+	ids, err := e.ids, e.err
 	// Keep the scratch buffers (unless huge) for the next call.
-	e.t, e.ids = nil, nil
+	e.t, e.ids, e.err = nil, nil, nil
 	if cap(e.pieces) > 1<<16 || cap(e.scratch) > 1<<16 {
 		e.pieces, e.next, e.scratch = nil, nil, nil
 	}
 	clear(e.pieces[:cap(e.pieces)])
 	clear(e.next[:cap(e.next)])
 	encoderPool.Put(e)
-	return ids
+	if err != nil {
+		return ids[:n0], fmt.Errorf("encode: %w", err)
+	}
+	return ids, nil
 }
 
 // encoderPool recycles encoders' scratch buffers between calls.
@@ -407,27 +435,43 @@ var encoderPool = sync.Pool{New: func() any { return new(encoder) }}
 type encoder struct {
 	t       *Tokenizer
 	ids     []int32
+	err     error // the first failure; the rest of the text is skipped
+	atStart bool  // the next piece begins the text (original offset 0)
 	pieces  []string
 	next    []string
 	scratch [][2]int
 }
 
 func (e *encoder) rawPiece(s string, id int32) {
+	atStart := e.atStart
+	e.atStart = false
+	if e.err != nil {
+		return
+	}
 	if id >= 0 {
 		e.ids = append(e.ids, id)
 		return
 	}
 	if e.t.normalize != nil {
-		s = e.t.normalize(s)
+		if s, e.err = e.t.normalize(s); e.err != nil {
+			return
+		}
 	}
 	if e.t.normAdded.empty() {
-		e.normPiece(s, -1)
+		e.normPiece(s, -1, atStart)
 		return
 	}
-	e.t.normAdded.split(s, e.normPiece)
+	first := true
+	e.t.normAdded.split(s, func(p string, id int32) {
+		e.normPiece(p, id, atStart && first)
+		first = false
+	})
 }
 
-func (e *encoder) normPiece(s string, id int32) {
+func (e *encoder) normPiece(s string, id int32, atStart bool) {
+	if e.err != nil {
+		return
+	}
 	if id >= 0 {
 		e.ids = append(e.ids, id)
 		return
@@ -435,13 +479,8 @@ func (e *encoder) normPiece(s string, id int32) {
 	if s == "" {
 		return
 	}
-	e.pieces = append(e.pieces[:0], s)
-	for _, st := range e.t.pre {
-		e.next = e.next[:0]
-		for _, p := range e.pieces {
-			e.next = st.apply(p, e.next, &e.scratch)
-		}
-		e.pieces, e.next = e.next, e.pieces
+	if e.preTokenize(s, atStart) != nil {
+		return
 	}
 	m := e.t.model
 	for _, p := range e.pieces {
@@ -451,6 +490,31 @@ func (e *encoder) normPiece(s string, id int32) {
 			e.ids = m.appendWord(e.ids, p)
 		}
 	}
+}
+
+// preTokenize runs the pre-tokenizers on s, leaving the pieces in e.pieces.
+func (e *encoder) preTokenize(s string, atStart bool) error {
+	e.pieces = append(e.pieces[:0], s)
+	for _, st := range e.t.pre {
+		e.next = e.next[:0]
+		firstAtStart := atStart
+		for i, p := range e.pieces {
+			n := len(e.next)
+			var keeps bool
+			e.next, keeps, e.err = st.apply(p, atStart && i == 0, e.next, &e.scratch)
+			if e.err != nil {
+				return e.err
+			}
+			if i == 0 {
+				// Later pieces never begin the text; the first output
+				// piece does when it came from the first input piece's start.
+				firstAtStart = atStart && keeps && len(e.next) > n
+			}
+		}
+		atStart = firstAtStart
+		e.pieces, e.next = e.next, e.pieces
+	}
+	return nil
 }
 
 // EncodeSpecial encodes text and adds the post-processor's special tokens

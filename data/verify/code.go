@@ -2,6 +2,7 @@ package verify
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -9,6 +10,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -21,9 +23,17 @@ type CodeOptions struct {
 	TestTimeout time.Duration
 	// CompileTimeout is the wall-clock limit for compiling C++ (default 30s).
 	CompileTimeout time.Duration
-	// MemoryBytes is RLIMIT_AS for the program (default 1 GiB; compiling
-	// gets at least 2 GiB).
+	// MemoryBytes bounds one sample as a whole (default 1 GiB): the
+	// resident memory of all its processes together, enforced by the
+	// sample's supervisor, and each process's address space (RLIMIT_AS).
 	MemoryBytes int64
+	// CompileMemoryBytes is the same bound while compiling C++ (default
+	// 2 GiB, never below MemoryBytes).
+	CompileMemoryBytes int64
+	// DiskBytes is the size of the sample's tmpfs work directory (default
+	// 64 MiB; the compile step gets at least 128 MiB). It is memory, and
+	// counted in the plan (see PlanCode).
+	DiskBytes int64
 	// MaxOutput caps stdout per run in bytes (default 1 MiB); more is a fail.
 	MaxOutput int
 	// Python is the interpreter (default: python3 on PATH, resolved to the
@@ -32,17 +42,51 @@ type CodeOptions struct {
 	// Gxx is the C++ compiler (default: g++ on PATH; C++ responses get
 	// reward 0 with a reason when none is found).
 	Gxx string
-	// NProc is RLIMIT_NPROC (default 32).
+	// NProc is RLIMIT_NPROC, counted per sample (default 32).
 	NProc int
 	// FileBytes is RLIMIT_FSIZE, the largest file the program may write
 	// (default 16 MiB).
 	FileBytes int64
-	// TempDir is where per-run work directories are created (default
-	// os.TempDir()).
+	// TempDir is where per-sample directories are created (default
+	// os.TempDir()). With namespaces the program never writes there: it
+	// holds the read-only source, the mount point of the sample's root
+	// and, for C++, the compiler's output.
 	TempDir string
+	// AllowUnisolatedCode runs programs even where namespace isolation is
+	// unavailable (see ProbeSandbox). What is given up: the program can
+	// read every file its user can (as uid 65534 when the caller is root,
+	// else as the caller, who is then also exposed to its signals and
+	// writes), see host processes, write anywhere its user may, and use
+	// more memory and disk than the per-process limits suggest. Without it
+	// Code refuses such programs with reward 0 and a reason.
+	AllowUnisolatedCode bool
+	// Stats, when set, counts runs, refusals, kills and cleanup failures.
+	Stats *CodeStats
 
-	// noNamespaces forces fallback mode (tests of the fallback path).
+	// noNamespaces forces unisolated mode (tests of that path).
 	noNamespaces bool
+}
+
+// CodeStats counts what Code did; safe for concurrent use. The trainer
+// prints it: a non-zero CleanupFailures means the verifier's own host
+// state is failing and needs attention.
+type CodeStats struct {
+	// Samples is the number of Code calls that ran a program.
+	Samples atomic.Int64
+	// Refused counts programs not run because there was no isolation.
+	Refused atomic.Int64
+	// Timeouts and MemoryKills count runs stopped by those limits.
+	Timeouts    atomic.Int64
+	MemoryKills atomic.Int64
+	// CleanupFailures counts per-sample directories that could not be
+	// removed (the sample then gets reward 0, and the error is its reason).
+	CleanupFailures atomic.Int64
+}
+
+// String summarises the counters for a log line.
+func (s *CodeStats) String() string {
+	return fmt.Sprintf("code samples %d, refused %d, timeouts %d, memory kills %d, cleanup failures %d",
+		s.Samples.Load(), s.Refused.Load(), s.Timeouts.Load(), s.MemoryKills.Load(), s.CleanupFailures.Load())
 }
 
 func (o CodeOptions) withDefaults() CodeOptions {
@@ -55,6 +99,13 @@ func (o CodeOptions) withDefaults() CodeOptions {
 	if o.MemoryBytes <= 0 {
 		o.MemoryBytes = 1 << 30
 	}
+	if o.CompileMemoryBytes <= 0 {
+		o.CompileMemoryBytes = 2 << 30
+	}
+	o.CompileMemoryBytes = max(o.CompileMemoryBytes, o.MemoryBytes)
+	if o.DiskBytes <= 0 {
+		o.DiskBytes = 64 << 20
+	}
 	if o.MaxOutput <= 0 {
 		o.MaxOutput = 1 << 20
 	}
@@ -66,6 +117,9 @@ func (o CodeOptions) withDefaults() CodeOptions {
 	}
 	return o
 }
+
+// compileDiskBytes is the compile step's tmpfs size.
+func (o CodeOptions) compileDiskBytes() int64 { return max(o.DiskBytes, 128<<20) }
 
 // Program is the code extracted from a response.
 type Program struct {
@@ -103,48 +157,124 @@ func ExtractCode(response string) (Program, bool) {
 	return Program{Lang: "python", Source: src}, true
 }
 
-var pythonCache sync.Map // configured name -> resolved path (string) or error
+// pythonRuntime is a resolved interpreter: the executable and the prefix
+// directories the sandbox must show it.
+type pythonRuntime struct {
+	exe  string
+	dirs []string
+}
 
-// resolvePython finds the real interpreter behind name (e.g. a pyenv shim).
-func resolvePython(name string) (string, error) {
-	if v, ok := pythonCache.Load(name); ok {
+// pythonQuery prints what the sandbox needs to know about an interpreter.
+const pythonQuery = "import sys, json; print(json.dumps([sys.executable, sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix]))"
+
+// resolvePython finds the real interpreter behind name (e.g. a pyenv shim)
+// and its prefixes. It runs the trusted interpreter once, outside the
+// sandbox, with a fixed script; results are cached per process.
+func resolvePython(name string, cache *sync.Map) (pythonRuntime, error) {
+	if v, ok := cache.Load(name); ok {
 		if err, isErr := v.(error); isErr {
-			return "", err
+			return pythonRuntime{}, err
 		}
-		return v.(string), nil
+		return v.(pythonRuntime), nil
 	}
 	path, err := exec.LookPath(name)
-	if err == nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		out, e := exec.CommandContext(ctx, path, "-c", "import sys; print(sys.executable)").Output()
-		cancel()
-		if e == nil {
-			if real := strings.TrimSpace(string(out)); real != "" {
-				path = real
+	if err != nil {
+		err = fmt.Errorf("python interpreter %q not found: %w", name, err)
+		cache.Store(name, err)
+		return pythonRuntime{}, err
+	}
+	rt := pythonRuntime{exe: path}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	out, e := exec.CommandContext(ctx, path, "-c", pythonQuery).Output()
+	cancel()
+	var info []string
+	if e == nil && json.Unmarshal(out, &info) == nil && len(info) == 5 && info[0] != "" {
+		rt.exe = info[0]
+		rt.dirs = info[1:]
+	}
+	if real, err := filepath.EvalSymlinks(rt.exe); err == nil {
+		rt.dirs = append(rt.dirs, filepath.Dir(rt.exe), filepath.Dir(real))
+	}
+	cache.Store(name, rt)
+	return rt, nil
+}
+
+// pythonCache is shared by all Code calls: the interpreter does not change
+// while the process runs, and probing it costs a Python start-up.
+var pythonCache sync.Map
+
+// sample is the host side of one Code call. With namespaces the program
+// never writes any of it except out (the compiler's output directory,
+// bound read-only for the test runs); the parent writes the sources once,
+// with O_EXCL, before any program runs, and never opens anything a program
+// could have created.
+type sample struct {
+	dir  string // the per-sample directory
+	root string // empty mount point of the sandbox's root
+	src  string // sources, read-only to the program
+	out  string // C++ output ("" for Python)
+	work string // unisolated mode only: the program's work directory
+}
+
+// newSample creates the per-sample directory under base and writes files
+// (name -> content) into its src directory.
+func newSample(base string, files map[string]string, cpp, namespaces bool) (*sample, error) {
+	dir, err := os.MkdirTemp(base, "sdzero-run-")
+	if err != nil {
+		return nil, fmt.Errorf("create sample dir: %w", err)
+	}
+	s := &sample{dir: dir, root: filepath.Join(dir, "root"), src: filepath.Join(dir, "src")}
+	fail := func(err error) (*sample, error) {
+		if rerr := removeTree(dir); rerr != nil {
+			err = fmt.Errorf("%w (and cleanup: %v)", err, rerr)
+		}
+		return nil, err
+	}
+	// 0711: the unisolated program (uid 65534) may traverse, not list.
+	if err := os.Chmod(dir, 0o711); err != nil {
+		return fail(err)
+	}
+	for _, d := range []string{s.root, s.src} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			return fail(err)
+		}
+	}
+	for name, content := range files {
+		f, err := os.OpenFile(filepath.Join(s.src, name), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+		if err != nil {
+			return fail(fmt.Errorf("write source: %w", err))
+		}
+		_, err = f.WriteString(content)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fail(fmt.Errorf("write source: %w", err))
+		}
+	}
+	var owned []string
+	if cpp {
+		s.out = filepath.Join(dir, "out")
+		owned = append(owned, s.out)
+	}
+	if !namespaces {
+		s.work = filepath.Join(dir, "work")
+		owned = append(owned, s.work)
+	}
+	for _, d := range owned {
+		if err := os.Mkdir(d, 0o700); err != nil {
+			return fail(err)
+		}
+		// The program runs as host uid 65534 when the caller is root
+		// (namespace uid 0 maps there); otherwise as the caller.
+		if os.Geteuid() == 0 {
+			if err := os.Chown(d, nobodyID, nobodyID); err != nil {
+				return fail(err)
 			}
 		}
 	}
-	if err != nil {
-		err = fmt.Errorf("python interpreter %q not found: %w", name, err)
-		pythonCache.Store(name, err)
-		return "", err
-	}
-	pythonCache.Store(name, path)
-	return path, nil
+	return s, nil
 }
-
-// siteCustomize disables sockets in fallback mode (no network namespace).
-const siteCustomize = `import socket as _socket
-def _sdzero_no_network(*args, **kwargs):
-    raise PermissionError("network access disabled by the sdzero sandbox")
-class _SdzeroNoSocket(_socket.socket):
-    def __init__(self, *args, **kwargs):
-        _sdzero_no_network()
-_socket.socket = _SdzeroNoSocket
-_socket.create_connection = _sdzero_no_network
-_socket.socketpair = _sdzero_no_network
-_socket.fromfd = _sdzero_no_network
-`
 
 // Code rewards response with 1 when the program in its last fenced code
 // block passes every test of ex.
@@ -160,70 +290,122 @@ _socket.fromfd = _sdzero_no_network
 // then, when ex.EntryPoint is set, "\n\ncheck(<EntryPoint>)\n". The test
 // passes when that program exits with status 0 within TestTimeout.
 //
-// Every run happens in a fresh work directory (HOME and TMPDIR point into
-// it) that is removed afterwards, inside the sandbox described on
-// ProbeSandbox. A zero reward always carries the reason.
-func Code(ctx context.Context, response string, ex dataset.CodeExample, opt CodeOptions) Result {
+// C++ is compiled inside the sandbox too (g++ -O2 -std=c++17). Every run
+// is a fresh sandbox (see doc.go and ProbeSandbox for the guarantees) with
+// an empty tmpfs work directory. Without namespace isolation Code refuses
+// to run the program unless opt.AllowUnisolatedCode is set. Code returns
+// within its limits: CompileTimeout plus TestTimeout per run, plus a few
+// seconds of set-up, or sooner when ctx ends. A zero reward always carries
+// the reason; reasons never contain control characters.
+func Code(ctx context.Context, response string, ex dataset.CodeExample, opt CodeOptions) (res Result) {
 	opt = opt.withDefaults()
 	prog, ok := ExtractCode(response)
 	if !ok {
 		return Result{Reason: "no fenced code block in the response"}
 	}
-	res := Result{Extracted: prog.Source}
-	if len(ex.Tests) == 0 && strings.TrimSpace(ex.Test) == "" {
+	res = Result{Extracted: prog.Source}
+	hasIO, hasCheck := len(ex.Tests) > 0, strings.TrimSpace(ex.Test) != ""
+	if !hasIO && !hasCheck {
 		res.Reason = "example " + ex.ID + " has no tests"
+		return res
+	}
+	if prog.Lang == "cpp" && !hasIO {
+		res.Reason = "C++ response but the example has only Python test code"
+		return res
+	}
+	if prog.Lang == "cpp" && hasCheck {
+		res.Reason = "HumanEval/MBPP tests need a Python program"
 		return res
 	}
 	info := ProbeSandbox()
 	if opt.noNamespaces {
-		info = SandboxInfo{Detail: "fallback forced"}
+		info = SandboxInfo{Seccomp: info.Seccomp, Detail: "namespaces disabled for this call"}
+	}
+	if !info.Namespaces && !opt.AllowUnisolatedCode {
+		if opt.Stats != nil {
+			opt.Stats.Refused.Add(1)
+		}
+		res.Reason = "program not run: no sandbox isolation on this machine (" + info.Detail +
+			"); set AllowUnisolatedCode (verify.allow_unisolated_code) to run code without filesystem and process isolation"
+		return res
+	}
+	if opt.Stats != nil {
+		opt.Stats.Samples.Add(1)
+	}
+	runs := len(ex.Tests)
+	if hasCheck {
+		runs++
+	}
+	// A hard deadline for the whole call, whatever the runs do.
+	limit := time.Duration(runs)*(opt.TestTimeout+2*time.Second) + 5*time.Second
+	if prog.Lang == "cpp" {
+		limit += opt.CompileTimeout + 2*time.Second
+	}
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+
+	files := map[string]string{}
+	switch {
+	case prog.Lang == "cpp":
+		files["main.cpp"] = prog.Source
+	default:
+		if hasIO {
+			files["main.py"] = prog.Source
+		}
+		if hasCheck {
+			files["check.py"] = HumanEvalProgram(prog.Source, ex)
+		}
 	}
 	base := opt.TempDir
 	if base == "" {
 		base = os.TempDir()
 	}
-	work, err := os.MkdirTemp(base, "sdzero-run-")
+	smp, err := newSample(base, files, prog.Lang == "cpp", info.Namespaces)
 	if err != nil {
-		res.Reason = "create work dir: " + err.Error()
+		res.Reason = err.Error()
 		return res
 	}
-	defer removeAll(work)
-	if err := os.Chmod(work, 0o755); err != nil {
-		res.Reason = "work dir: " + err.Error()
-		return res
+	defer func() {
+		if err := removeTree(smp.dir); err != nil {
+			if opt.Stats != nil {
+				opt.Stats.CleanupFailures.Add(1)
+			}
+			res.Reward = 0
+			res.Reason = "cleanup failed (counted as an error): " + err.Error() + "; verdict was: " + res.Reason
+		}
+	}()
+
+	// Paths as the program sees them.
+	srcDir, outDir, workDir := "/src", "/out", "/work"
+	if !info.Namespaces {
+		srcDir, outDir, workDir = smp.src, smp.out, smp.work
 	}
 	env := []string{
 		"PATH=/usr/local/bin:/usr/bin:/bin",
-		"HOME=" + work,
-		"TMPDIR=" + work,
+		"HOME=" + workDir,
+		"TMPDIR=" + workDir,
 		"LANG=C.UTF-8",
 		"LC_ALL=C.UTF-8",
 		"PYTHONDONTWRITEBYTECODE=1",
 		"PYTHONHASHSEED=0",
 		"PYTHONIOENCODING=utf-8",
+		"PYTHONNOUSERSITE=1",
 	}
-	if !info.Namespaces {
-		site := filepath.Join(work, ".sdzero-site")
-		if err := os.Mkdir(site, 0o755); err == nil {
-			_ = os.WriteFile(filepath.Join(site, "sitecustomize.py"), []byte(siteCustomize), 0o644)
-		}
-		env = append(env, "PYTHONPATH="+site)
-	}
+	sysBinds, links := systemView()
 	spec := runSpec{
-		env: env, dir: work, namespaces: info.Namespaces, timeout: opt.TestTimeout,
-		mem: opt.MemoryBytes, nproc: uint64(opt.NProc), fileBytes: opt.FileBytes, maxOutput: opt.MaxOutput,
+		env: env, dir: workDir, namespaces: info.Namespaces, timeout: opt.TestTimeout,
+		root: smp.root, links: links, workBytes: opt.DiskBytes, workInodes: int(max(opt.DiskBytes/8192, 1024)),
+		mem: opt.MemoryBytes, sampleMem: opt.MemoryBytes, nproc: uint64(opt.NProc), fileBytes: opt.FileBytes,
+		maxOutput: opt.MaxOutput, runAsNobody: os.Geteuid() == 0,
 	}
-	fallbackNote := ""
+	note := ""
 	if !info.Namespaces {
-		fallbackNote = " [sandbox fallback mode]"
+		note = " [unisolated sandbox]"
 	}
 	var argv []string
+	var binds []bindMount
 	switch prog.Lang {
 	case "cpp":
-		if strings.TrimSpace(ex.Test) != "" && len(ex.Tests) == 0 {
-			res.Reason = "C++ response but the example has only Python test code"
-			return res
-		}
 		gxx := opt.Gxx
 		if gxx == "" {
 			gxx = "g++"
@@ -233,57 +415,69 @@ func Code(ctx context.Context, response string, ex dataset.CodeExample, opt Code
 			res.Reason = "C++ program but no compiler: " + err.Error()
 			return res
 		}
-		if err := os.WriteFile(filepath.Join(work, "main.cpp"), []byte(prog.Source), 0o644); err != nil {
-			res.Reason = "write source: " + err.Error()
-			return res
+		var dirs []string
+		if real, err := filepath.EvalSymlinks(gxxPath); err == nil {
+			dirs = append(dirs, filepath.Dir(filepath.Dir(real)))
 		}
+		binds = append(append(append([]bindMount{}, sysBinds...), runtimeBinds(dirs)...), bindMount{Src: smp.src, Dst: "/src"})
 		cs := spec
-		cs.argv = []string{gxxPath, "-O2", "-std=c++17", "-o", "prog", "main.cpp"}
+		cs.binds = append(append([]bindMount{}, binds...), bindMount{Src: smp.out, Dst: "/out", RW: true})
+		cs.argv = []string{gxxPath, "-O2", "-std=c++17", "-fno-diagnostics-show-caret", "-fdiagnostics-color=never",
+			"-o", filepath.Join(outDir, "prog"), filepath.Join(srcDir, "main.cpp")}
 		cs.timeout = opt.CompileTimeout
-		cs.mem = max(opt.MemoryBytes, 2<<30)
+		cs.mem, cs.sampleMem = opt.CompileMemoryBytes, opt.CompileMemoryBytes
+		cs.workBytes = opt.compileDiskBytes()
 		cs.fileBytes = max(opt.FileBytes, 256<<20)
 		cs.nproc = max(cs.nproc, 64)
 		cr := runSandboxed(ctx, cs)
 		switch {
 		case cr.err != nil:
-			res.Reason = "compile: " + cr.err.Error()
+			res.Reason = "compile: " + sanitize(cr.err.Error(), 400)
+			return res
+		case cr.memExceeded:
+			opt.count(cr)
+			res.Reason = fmt.Sprintf("compile exceeded the memory limit of %d MiB%s", opt.CompileMemoryBytes>>20, note)
 			return res
 		case cr.timedOut:
-			res.Reason = fmt.Sprintf("compile timed out after %v", opt.CompileTimeout)
+			opt.count(cr)
+			res.Reason = fmt.Sprintf("compile timed out after %v%s", opt.CompileTimeout, note)
 			return res
 		case cr.exitCode != 0:
-			res.Reason = "compile error: " + tail(string(cr.stderr), 400)
+			res.Reason = "compile error: " + sanitize(tail(string(cr.stderr), 400), 420)
 			return res
 		}
-		argv = []string{filepath.Join(work, "prog")}
+		binds = append(binds, bindMount{Src: smp.out, Dst: "/out"})
+		argv = []string{filepath.Join(outDir, "prog")}
 	default:
 		name := opt.Python
 		if name == "" {
 			name = "python3"
 		}
-		py, err := resolvePython(name)
+		py, err := resolvePython(name, &pythonCache)
 		if err != nil {
 			res.Reason = err.Error()
 			return res
 		}
-		argv = []string{py, "main.py"}
+		binds = append(append(append([]bindMount{}, sysBinds...), runtimeBinds(py.dirs)...), bindMount{Src: smp.src, Dst: "/src"})
+		argv = []string{py.exe}
 	}
+	spec.binds = binds
 
 	for i, tc := range ex.Tests {
-		// Rewritten for every test: the work directory is writable, so an
-		// earlier run may have changed it.
-		if prog.Lang == "python" {
-			if err := os.WriteFile(filepath.Join(work, "main.py"), []byte(prog.Source), 0o644); err != nil {
-				res.Reason = "write source: " + err.Error()
-				return res
-			}
+		if err := ctx.Err(); err != nil {
+			res.Reason = fmt.Sprintf("test %d/%d: not run: %v", i+1, len(ex.Tests), err)
+			return res
 		}
 		s := spec
 		s.argv = argv
+		if prog.Lang == "python" {
+			s.argv = []string{argv[0], filepath.Join(srcDir, "main.py")}
+		}
 		s.stdin = []byte(tc.Input)
 		r := runSandboxed(ctx, s)
+		opt.count(r)
 		if why := runFailure(r, opt); why != "" {
-			res.Reason = fmt.Sprintf("test %d/%d: %s%s", i+1, len(ex.Tests), why, fallbackNote)
+			res.Reason = fmt.Sprintf("test %d/%d: %s%s", i+1, len(ex.Tests), why, note)
 			return res
 		}
 		if !utf8.Valid(r.stdout) {
@@ -295,27 +489,36 @@ func Code(ctx context.Context, response string, ex dataset.CodeExample, opt Code
 			return res
 		}
 	}
-	if strings.TrimSpace(ex.Test) != "" {
-		if prog.Lang != "python" {
-			res.Reason = "HumanEval/MBPP tests need a Python program"
-			return res
-		}
-		src := HumanEvalProgram(prog.Source, ex)
-		if err := os.WriteFile(filepath.Join(work, "main.py"), []byte(src), 0o644); err != nil {
-			res.Reason = "write source: " + err.Error()
+	if hasCheck {
+		if err := ctx.Err(); err != nil {
+			res.Reason = "check program: not run: " + err.Error()
 			return res
 		}
 		s := spec
-		s.argv = argv
+		s.argv = []string{argv[0], filepath.Join(srcDir, "check.py")}
 		s.stdin = []byte{}
 		r := runSandboxed(ctx, s)
+		opt.count(r)
 		if why := runFailure(r, opt); why != "" {
-			res.Reason = "check program: " + why + fallbackNote
+			res.Reason = "check program: " + why + note
 			return res
 		}
 	}
 	res.Reward, res.Reason = 1, "ok"
 	return res
+}
+
+// count records a run's limit kills in opt.Stats.
+func (o CodeOptions) count(r runResult) {
+	if o.Stats == nil {
+		return
+	}
+	if r.timedOut {
+		o.Stats.Timeouts.Add(1)
+	}
+	if r.memExceeded {
+		o.Stats.MemoryKills.Add(1)
+	}
 }
 
 // HumanEvalProgram builds the Python program run for ex.Test (see Code).
@@ -340,7 +543,9 @@ func HumanEvalProgram(code string, ex dataset.CodeExample) string {
 func runFailure(r runResult, opt CodeOptions) string {
 	switch {
 	case r.err != nil:
-		return r.err.Error()
+		return sanitize(r.err.Error(), 400)
+	case r.memExceeded:
+		return fmt.Sprintf("memory limit exceeded: the sample's processes used over %d MiB together", opt.MemoryBytes>>20)
 	case r.outputExceeded:
 		return fmt.Sprintf("output exceeds %d bytes", opt.MaxOutput)
 	case r.timedOut:
@@ -355,7 +560,7 @@ func runFailure(r runResult, opt CodeOptions) string {
 
 func stderrTail(r runResult) string {
 	if s := strings.TrimSpace(string(r.stderr)); s != "" {
-		return ": " + tail(s, 300)
+		return ": " + sanitize(tail(s, 300), 320)
 	}
 	return ""
 }
@@ -366,6 +571,32 @@ func tail(s string, n int) string {
 		return s
 	}
 	return "..." + s[len(s)-n:]
+}
+
+// sanitize makes program-controlled text safe to log and bounded: invalid
+// UTF-8 and control characters other than newline and tab (terminal escape
+// sequences) become \x.. escapes, and the result is cut at about n bytes.
+func sanitize(s string, n int) string {
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		if b.Len() >= n {
+			b.WriteString("...")
+			break
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			fmt.Fprintf(&b, "\\x%02x", s[i])
+		case r == '\n' || r == '\t':
+			b.WriteRune(r)
+		case r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0):
+			fmt.Fprintf(&b, "\\x%02x", r)
+		default:
+			b.WriteRune(r)
+		}
+		i += size
+	}
+	return b.String()
 }
 
 // normalizeOutput strips trailing whitespace from each line and drops

@@ -18,7 +18,7 @@ import (
 
 func needPython(t testing.TB) {
 	t.Helper()
-	if _, err := resolvePython("python3"); err != nil {
+	if _, err := resolvePython("python3", &pythonCache); err != nil {
 		t.Skipf("python3 not available: %v", err)
 	}
 }
@@ -177,17 +177,20 @@ func TestCodeAdversarial(t *testing.T) {
 	tests := []struct {
 		name, src, reason string
 		nsOnly            bool
+		// alt is another acceptable reason (a fork bomb of Pythons may
+		// reach the sample's memory budget before the timeout).
+		alt string
 	}{
-		{"infinite loop", "while True:\n    pass", "timed out", false},
-		{"sleep", "import time\ntime.sleep(60)", "timed out", false},
-		{"memory bomb", "x = []\nwhile True:\n    x.append(bytearray(10**7))", "MemoryError", false},
-		{"huge allocation", "x = bytearray(10**11)", "MemoryError", false},
-		{"fork bomb", "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass", "timed out", true},
-		{"huge output", "while True:\n    print('x' * 10000)", "output exceeds", false},
-		{"missing module", "import sdzero_no_such_module\nprint('ok')", "ModuleNotFoundError", false},
-		{"non-UTF-8 output", "import sys\nsys.stdout.buffer.write(b'ok\\xff\\xfe\\n')", "not valid UTF-8", false},
-		{"big file", "open('f', 'wb').write(b'x' * (20 << 20))\nprint('ok')", "File too large", false},
-		{"detached child", "import os, time\nif os.fork() == 0:\n    os.setsid()\n    time.sleep(60)\nprint('ok', flush=True)\nos._exit(1)", "exit 1", true},
+		{"infinite loop", "while True:\n    pass", "timed out", false, ""},
+		{"sleep", "import time\ntime.sleep(60)", "timed out", false, ""},
+		{"memory bomb", "x = []\nwhile True:\n    x.append(bytearray(10**7))", "MemoryError", false, ""},
+		{"huge allocation", "x = bytearray(10**11)", "MemoryError", false, ""},
+		{"fork bomb", "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass", "timed out", true, "memory limit exceeded"},
+		{"huge output", "while True:\n    print('x' * 10000)", "output exceeds", false, ""},
+		{"missing module", "import sdzero_no_such_module\nprint('ok')", "ModuleNotFoundError", false, ""},
+		{"non-UTF-8 output", "import sys\nsys.stdout.buffer.write(b'ok\\xff\\xfe\\n')", "not valid UTF-8", false, ""},
+		{"big file", "open('f', 'wb').write(b'x' * (20 << 20))\nprint('ok')", "File too large", false, ""},
+		{"detached child", "import os, time\nif os.fork() == 0:\n    os.setsid()\n    time.sleep(60)\nprint('ok', flush=True)\nos._exit(1)", "exit 1", true, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -196,13 +199,14 @@ func TestCodeAdversarial(t *testing.T) {
 				t.Skipf("needs namespace isolation; this machine is in fallback mode: %s", info.Detail)
 			}
 			opt := CodeOptions{TestTimeout: 300 * time.Millisecond, MemoryBytes: 128 << 20, TempDir: t.TempDir()}
-			if tc.reason != "timed out" {
+			if tc.reason != "timed out" || tc.alt != "" {
 				// Room for Python start-up on a busy shared 2-core machine,
 				// so the failure is the one under test and not a timeout.
 				opt.TestTimeout = 20 * time.Second
 			}
 			r := Code(context.Background(), py(tc.src), ex, opt)
-			if r.Reward != 0 || !strings.Contains(r.Reason, tc.reason) || r.Reason == "" {
+			okReason := strings.Contains(r.Reason, tc.reason) || (tc.alt != "" && strings.Contains(r.Reason, tc.alt))
+			if r.Reward != 0 || !okReason || r.Reason == "" {
 				t.Fatalf("got %+v, want reward 0 and reason ~%q", r, tc.reason)
 			}
 			t.Logf("reason: %s", clip(r.Reason, 160))
@@ -244,10 +248,7 @@ func TestCodeNoNetwork(t *testing.T) {
 
 func TestCodeNoWritesOutside(t *testing.T) {
 	needPython(t)
-	info := ProbeSandbox()
-	if !info.Namespaces {
-		t.Skipf("writes outside the work dir are only prevented with namespaces: %s", info.Detail)
-	}
+	needNamespaces(t)
 	victim := t.TempDir()
 	// World-writable, so only the sandbox (not file permissions) protects it.
 	if err := os.Chmod(victim, 0o777); err != nil {
@@ -258,19 +259,26 @@ func TestCodeNoWritesOutside(t *testing.T) {
 		t.Fatal(err)
 	}
 	escape := filepath.Join(os.TempDir(), fmt.Sprintf("sdzero-escape-%d", os.Getpid()))
-	attempts := []string{
-		fmt.Sprintf("open(%q, 'w').write('x')", filepath.Join(victim, "new.txt")),
-		fmt.Sprintf("import os\nos.remove(%q)", keep),
-		fmt.Sprintf("open(%q, 'w').write('x')", escape),
-		fmt.Sprintf("import os\nos.chmod(%q, 0o600)", keep),
-		fmt.Sprintf("import os\nos.rename(%q, %q)", keep, keep+".moved"),
+	// Host paths are not in the sandbox's view at all; the paths that are
+	// (the runtime, the source) are read-only.
+	attempts := []struct{ src, reason string }{
+		{fmt.Sprintf("open(%q, 'w').write('x')", filepath.Join(victim, "new.txt")), "No such file or directory"},
+		{fmt.Sprintf("import os\nos.remove(%q)", keep), "No such file or directory"},
+		// /tmp is the sample's own tmpfs: allowed, and not the host's.
+		{fmt.Sprintf("open(%q, 'w').write('x')", escape), ""},
+		{fmt.Sprintf("import os\nos.chmod(%q, 0o600)", keep), "No such file or directory"},
+		{fmt.Sprintf("import os\nos.rename(%q, %q)", keep, keep+".moved"), "No such file or directory"},
+		{"open('/usr/sdzero-escape', 'w').write('x')", "Read-only file system"},
+		{"open('/src/main.py', 'a').write('x')", "Permission denied"},
+		{"import os\nos.unlink('/src/main.py')", "Read-only file system"},
+		{"open('/sdzero-escape', 'w').write('x')", "Read-only file system"},
 	}
 	opt := CodeOptions{TestTimeout: 5 * time.Second, TempDir: t.TempDir()}
 	ex := dataset.CodeExample{Tests: []dataset.CodeTest{{Output: ""}}}
-	for _, src := range attempts {
-		r := Code(context.Background(), py(src), ex, opt)
-		if r.Reward != 0 || !strings.Contains(r.Reason, "Read-only file system") {
-			t.Errorf("%q: got %+v, want a read-only file system error", src, r)
+	for _, a := range attempts {
+		r := Code(context.Background(), py(a.src), ex, opt)
+		if a.reason != "" && (r.Reward != 0 || !strings.Contains(r.Reason, a.reason)) {
+			t.Errorf("%q: got %+v, want ~%q", a.src, r, a.reason)
 		}
 	}
 	if b, err := os.ReadFile(keep); err != nil || string(b) != "data" {
@@ -279,7 +287,7 @@ func TestCodeNoWritesOutside(t *testing.T) {
 	if st, err := os.Stat(keep); err != nil || st.Mode().Perm() != 0o666&^0o022 && st.Mode().Perm() != 0o666 {
 		t.Errorf("victim file mode changed: %v %v", st.Mode(), err)
 	}
-	for _, p := range []string{filepath.Join(victim, "new.txt"), escape, keep + ".moved"} {
+	for _, p := range []string{filepath.Join(victim, "new.txt"), escape, keep + ".moved", "/usr/sdzero-escape", "/sdzero-escape"} {
 		if _, err := os.Stat(p); !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("%s was created by the sandboxed program", p)
 			os.Remove(p)
@@ -288,35 +296,47 @@ func TestCodeNoWritesOutside(t *testing.T) {
 	assertClean(t, opt.TempDir)
 }
 
+// pySpec builds the spec Code would use to run src (namespace mode).
+func pySpec(t *testing.T, src string) runSpec {
+	t.Helper()
+	needNamespaces(t)
+	smp, err := newSample(t.TempDir(), map[string]string{"main.py": src}, false, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := removeTree(smp.dir); err != nil {
+			t.Error(err)
+		}
+	})
+	rt, err := resolvePython("python3", &pythonCache)
+	if err != nil {
+		t.Fatal(err)
+	}
+	binds, links := systemView()
+	binds = append(append(binds, runtimeBinds(rt.dirs)...), bindMount{Src: smp.src, Dst: "/src"})
+	return runSpec{
+		argv: []string{rt.exe, "/src/main.py"}, dir: "/work", env: []string{"HOME=/work"},
+		namespaces: true, root: smp.root, binds: binds, links: links,
+		workBytes: 16 << 20, workInodes: 1024, mem: 512 << 20, nproc: 16, maxOutput: 1 << 10,
+	}
+}
+
 // TestRunSandboxedGroupGone checks at the process level that nothing of the
 // group survives a timeout, including a child that tried to hide in a new
 // session.
 func TestRunSandboxedGroupGone(t *testing.T) {
 	needPython(t)
-	pyPath, _ := resolvePython("python3")
-	info := ProbeSandbox()
-	dir := t.TempDir()
-	src := "import os, time\nfor _ in range(3):\n    if os.fork() == 0:\n        break\ntime.sleep(60)\n"
-	if err := os.WriteFile(filepath.Join(dir, "main.py"), []byte(src), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	r := runSandboxed(context.Background(), runSpec{
-		argv: []string{pyPath, "main.py"}, dir: dir, timeout: 500 * time.Millisecond,
-		namespaces: info.Namespaces, mem: 512 << 20, nproc: 16, maxOutput: 1 << 10,
-		env: []string{"HOME=" + dir},
-	})
+	spec := pySpec(t, "import os, time\nfor _ in range(3):\n    if os.fork() == 0:\n        os.setsid()\n        break\ntime.sleep(60)\n")
+	spec.timeout = 500 * time.Millisecond
+	r := runSandboxed(context.Background(), spec)
 	if !r.timedOut || r.pgid <= 0 {
 		t.Fatalf("want a timeout, got %+v (stderr %s)", r, r.stderr)
 	}
 	if err := syscall.Kill(-r.pgid, 0); !errors.Is(err, syscall.ESRCH) {
 		t.Fatalf("process group %d still exists: %v", r.pgid, err)
 	}
-	if err := removeAll(dir); err != nil {
-		t.Fatal(err)
-	}
+	assertNoSandboxProcesses(t)
 }
 
 func TestCodeContextCancel(t *testing.T) {
@@ -334,23 +354,9 @@ func TestCodeContextCancel(t *testing.T) {
 // sandbox (counted per sandbox thanks to its own user namespace).
 func TestNProcLimit(t *testing.T) {
 	needPython(t)
-	info := ProbeSandbox()
-	if !info.Namespaces {
-		t.Skipf("RLIMIT_NPROC is not enforced for root without a user namespace: %s", info.Detail)
-	}
-	pyPath, _ := resolvePython("python3")
-	dir := t.TempDir()
-	src := "import os, time\nn = 0\ntry:\n    while n < 200:\n        if os.fork() == 0:\n            time.sleep(30)\n            os._exit(0)\n        n += 1\nexcept OSError:\n    pass\nprint(n, flush=True)\n"
-	if err := os.WriteFile(filepath.Join(dir, "main.py"), []byte(src), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	r := runSandboxed(context.Background(), runSpec{
-		argv: []string{pyPath, "main.py"}, dir: dir, timeout: 20 * time.Second,
-		namespaces: true, mem: 512 << 20, nproc: 10, maxOutput: 1 << 10, env: []string{"HOME=" + dir},
-	})
+	spec := pySpec(t, "import os, time\nn = 0\ntry:\n    while n < 200:\n        if os.fork() == 0:\n            time.sleep(30)\n            os._exit(0)\n        n += 1\nexcept OSError:\n    pass\nprint(n, flush=True)\n")
+	spec.timeout, spec.nproc = 20*time.Second, 10
+	r := runSandboxed(context.Background(), spec)
 	var n int
 	if _, err := fmt.Sscan(string(r.stdout), &n); err != nil {
 		t.Fatalf("no count printed: %+v stderr %s", r, r.stderr)
@@ -362,36 +368,57 @@ func TestNProcLimit(t *testing.T) {
 	if err := syscall.Kill(-r.pgid, 0); !errors.Is(err, syscall.ESRCH) {
 		t.Fatalf("process group %d still exists: %v", r.pgid, err)
 	}
+	assertNoSandboxProcesses(t)
 }
 
-// TestCodeFallbackMode exercises the path used where user namespaces are
-// unavailable: results, timeouts and the sitecustomize network block.
-func TestCodeFallbackMode(t *testing.T) {
-	needPython(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Skipf("cannot listen on loopback: %v", err)
-	}
-	defer ln.Close()
-	port := ln.Addr().(*net.TCPAddr).Port
-	ex := dataset.CodeExample{Tests: []dataset.CodeTest{{Input: "3\n", Output: "6"}}}
+func TestSanitize(t *testing.T) {
 	tests := []struct {
-		name, src, reason string
-		timeout           time.Duration
-		reward            float64
+		in   string
+		n    int
+		want string
 	}{
-		{"pass", "print(int(input())*2)", "ok", 20 * time.Second, 1},
-		{"network", fmt.Sprintf("import socket\nsocket.create_connection(('127.0.0.1', %d))", port), "network access disabled by the sdzero sandbox", 20 * time.Second, 0},
-		{"timeout", "while True: pass", "timed out after 300ms [sandbox fallback mode]", 300 * time.Millisecond, 0},
+		{"plain\ttext\nline", 100, "plain\ttext\nline"},
+		{"\x1b]0;title\x07", 100, `\x1b]0;title\x07`},
+		{"csi \u009b31m", 100, `csi \x9b31m`},
+		{"bad \xff\xfe utf8", 100, `bad \xff\xfe utf8`},
+		{"del \x7f", 100, `del \x7f`},
+		{"ünïcode ok", 100, "ünïcode ok"},
+		{strings.Repeat("a", 50), 10, "aaaaaaaaaa..."},
 	}
 	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			opt := CodeOptions{TestTimeout: tc.timeout, TempDir: t.TempDir(), noNamespaces: true}
-			r := Code(context.Background(), py(tc.src), ex, opt)
-			if r.Reward != tc.reward || !strings.Contains(r.Reason, tc.reason) {
-				t.Fatalf("got %+v, want reward %v reason ~%q", r, tc.reward, tc.reason)
-			}
-			assertClean(t, opt.TempDir)
-		})
+		if got := sanitize(tc.in, tc.n); got != tc.want {
+			t.Errorf("sanitize(%q, %d) = %q, want %q", tc.in, tc.n, got, tc.want)
+		}
+	}
+}
+
+// TestCodeStats checks the counters the trainer prints.
+func TestCodeStats(t *testing.T) {
+	needPython(t)
+	needNamespaces(t)
+	var st CodeStats
+	ex := dataset.CodeExample{ID: "s", Tests: []dataset.CodeTest{{Output: "ok"}}}
+	base := CodeOptions{TestTimeout: 10 * time.Second, Stats: &st}
+	for _, c := range []struct {
+		src string
+		opt func(*CodeOptions)
+	}{
+		{"print('ok')", nil},
+		{"while True: pass", func(o *CodeOptions) { o.TestTimeout = 300 * time.Millisecond }},
+		// Each process stays under RLIMIT_AS; together they pass the
+		// sample's budget, which only the supervisor sees.
+		{"import os, time\nfor i in range(4):\n    if os.fork() == 0:\n        x = b'x' * (100 << 20)\n        time.sleep(30)\nos.wait()", func(o *CodeOptions) { o.MemoryBytes = 256 << 20; o.TestTimeout = 20 * time.Second }},
+		{"print('ok')", func(o *CodeOptions) { o.noNamespaces = true }},
+	} {
+		opt := base
+		opt.TempDir = t.TempDir()
+		if c.opt != nil {
+			c.opt(&opt)
+		}
+		Code(context.Background(), py(c.src), ex, opt)
+		assertClean(t, opt.TempDir)
+	}
+	if st.Samples.Load() != 3 || st.Refused.Load() != 1 || st.Timeouts.Load() != 1 || st.MemoryKills.Load() != 1 || st.CleanupFailures.Load() != 0 {
+		t.Fatalf("stats: %s", st.String())
 	}
 }

@@ -14,9 +14,9 @@ import (
 func TestPoolOrderAndBound(t *testing.T) {
 	p := NewPool(3)
 	var running, peak atomic.Int32
-	jobs := make([]func() Result, 20)
+	jobs := make([]Job, 20)
 	for i := range jobs {
-		jobs[i] = func() Result {
+		jobs[i] = func(context.Context) Result {
 			n := running.Add(1)
 			for {
 				old := peak.Load()
@@ -45,10 +45,10 @@ func TestPoolPanicTimeoutCancel(t *testing.T) {
 	p.JobTimeout = 50 * time.Millisecond
 	release := make(chan struct{})
 	defer close(release)
-	res := p.Run(context.Background(), []func() Result{
-		func() Result { panic("boom") },
-		func() Result { <-release; return Result{Reward: 1} },
-		func() Result { return Result{Reward: 1, Reason: "ok"} },
+	res := p.Run(context.Background(), []Job{
+		func(context.Context) Result { panic("boom") },
+		func(context.Context) Result { <-release; return Result{Reward: 1} },
+		func(context.Context) Result { return Result{Reward: 1, Reason: "ok"} },
 		nil,
 	})
 	want := []string{"verifier panicked: boom", "verifier timed out", "ok", "nil verification job"}
@@ -63,9 +63,9 @@ func TestPoolPanicTimeoutCancel(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	res = NewPool(1).Run(ctx, []func() Result{
-		func() Result { return Result{Reward: 1} },
-		func() Result { return Result{Reward: 1} },
+	res = NewPool(1).Run(ctx, []Job{
+		func(context.Context) Result { return Result{Reward: 1} },
+		func(context.Context) Result { return Result{Reward: 1} },
 	})
 	for i, r := range res {
 		if r.Reward != 0 || !strings.Contains(r.Reason, "cancelled") {
@@ -85,11 +85,11 @@ func TestPoolCodeBatch(t *testing.T) {
 		py("raise SystemExit(1)"),
 		"no code",
 	}
-	var jobs []func() Result
+	var jobs []Job
 	for _, r := range responses {
-		jobs = append(jobs, func() Result { return Code(context.Background(), r, ex, opt) })
+		jobs = append(jobs, func(context.Context) Result { return Code(context.Background(), r, ex, opt) })
 	}
-	jobs = append(jobs, func() Result { return Math(`\boxed{\frac{1}{2}}`, "0.5") })
+	jobs = append(jobs, func(context.Context) Result { return Math(`\boxed{\frac{1}{2}}`, "0.5") })
 	res := NewPool(2).Run(context.Background(), jobs)
 	want := []float64{1, 0, 0, 0, 1}
 	for i := range want {
@@ -107,9 +107,9 @@ func BenchmarkCodeBatch(b *testing.B) {
 	ex := dataset.CodeExample{ID: "inc", Tests: []dataset.CodeTest{{Input: "1\n", Output: "2"}}}
 	opt := CodeOptions{TestTimeout: 10 * time.Second, TempDir: b.TempDir()}
 	p := NewPool(2)
-	jobs := make([]func() Result, 8)
+	jobs := make([]Job, 8)
 	for i := range jobs {
-		jobs[i] = func() Result { return Code(context.Background(), py("print(int(input())+1)"), ex, opt) }
+		jobs[i] = func(context.Context) Result { return Code(context.Background(), py("print(int(input())+1)"), ex, opt) }
 	}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -124,13 +124,57 @@ func BenchmarkCodeBatch(b *testing.B) {
 // BenchmarkMathBatch times 256 math verifications on a 2-worker pool.
 func BenchmarkMathBatch(b *testing.B) {
 	p := NewPool(2)
-	jobs := make([]func() Result, 256)
+	jobs := make([]Job, 256)
 	for i := range jobs {
 		ans := equivCases[i%len(equivCases)]
-		jobs[i] = func() Result { return Math(`so \boxed{`+ans.a+`}`, ans.b) }
+		jobs[i] = func(context.Context) Result { return Math(`so \boxed{`+ans.a+`}`, ans.b) }
 	}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		p.Run(context.Background(), jobs)
 	}
+}
+
+// TestPoolHardDeadline: a code verification that would run far past the
+// pool's deadline (its own limits are larger) comes back as reward 0 with a
+// reason at the deadline, its sandbox is killed through the job's context,
+// and a job that ignores its context still cannot hold up the batch.
+func TestPoolHardDeadline(t *testing.T) {
+	needPython(t)
+	ex := dataset.CodeExample{ID: "slow", Tests: []dataset.CodeTest{{Output: "ok"}}}
+	opt := CodeOptions{TestTimeout: 60 * time.Second, TempDir: t.TempDir()}
+	p := NewPool(2)
+	p.JobTimeout = 1500 * time.Millisecond
+	returned := make(chan Result, 1)
+	stuck := make(chan struct{})
+	defer close(stuck)
+	start := time.Now()
+	res := p.Run(context.Background(), []Job{
+		func(ctx context.Context) Result {
+			r := Code(ctx, py("import time\ntime.sleep(60)\nprint('ok')"), ex, opt)
+			returned <- r
+			return r
+		},
+		func(context.Context) Result { <-stuck; return Result{Reward: 1} },
+	})
+	took := time.Since(start)
+	for i, r := range res {
+		if r.Reward != 0 || !strings.Contains(r.Reason, "verifier timed out after 1.5s") {
+			t.Errorf("job %d: %+v, want a pool timeout", i, r)
+		}
+	}
+	if took > 10*time.Second {
+		t.Errorf("Run returned after %v with a 1.5s job deadline", took)
+	}
+	// The code job itself stops soon after its context is cancelled.
+	select {
+	case r := <-returned:
+		if r.Reward != 0 {
+			t.Errorf("cancelled code job: %+v", r)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Code did not return after its context was cancelled")
+	}
+	assertClean(t, opt.TempDir)
+	assertNoSandboxProcesses(t)
 }

@@ -57,14 +57,18 @@ func checkGQA(op string, hq, hkv int) {
 }
 
 // Attention is causal grouped-query attention over a right-padded batch.
-func (be *Backend) Attention(out, lse, q, k, v, lens kernels.Tensor, b, t, hq, hkv, d int, scale float32) {
+func (be *Backend) Attention(out, lse, q, k, v, lens kernels.Tensor, b, t, hq, hkv, d int, scale float32, window int) {
 	const op = "Attention"
 	checkDims(op, b, t, hq, hkv, d)
 	checkGQA(op, hq, hkv)
 	os, ls := f32(op, out, b*t*hq*d), f32(op, lse, b*hq*t)
 	qs, ks, vs := f32(op, q, b*t*hq*d), f32(op, k, b*t*hkv*d), f32(op, v, b*t*hkv*d)
 	L := be.rowLens(op, lens, b, t)
-	if scale > 0 && t >= attnBlockedMin {
+	// The blocked path computes full causal blocks; a window narrower than
+	// the sequence takes the per-query path, which visits only the keys in
+	// the window (O(t*W)).
+	windowed := window > 0 && window < t
+	if scale > 0 && t >= attnBlockedMin && !windowed {
 		be.attentionBlocked(os, ls, qs, ks, vs, L, b, t, hq, hkv, d, scale)
 		return
 	}
@@ -83,21 +87,22 @@ func (be *Backend) Attention(out, lse, q, k, v, lens kernels.Tensor, b, t, hq, h
 					continue
 				}
 				qi := qs[((r*t+i)*hq+h)*d : ((r*t+i)*hq+h+1)*d]
+				j0 := windowStart(i, window)
 				mx := float32(math.Inf(-1))
-				for j := 0; j <= i; j++ {
+				for j := j0; j <= i; j++ {
 					s := scale * dot(qi, ks[((r*t+j)*hkv+kh)*d:])
 					p[j] = s
 					mx = max(mx, s)
 				}
 				var sum float64
-				for j := 0; j <= i; j++ {
+				for j := j0; j <= i; j++ {
 					e := exp32(p[j] - mx)
 					p[j] = e
 					sum += float64(e)
 				}
 				clear(acc)
 				inv := float32(1 / sum)
-				for j := 0; j <= i; j++ {
+				for j := j0; j <= i; j++ {
 					axpy(acc, p[j]*inv, vs[((r*t+j)*hkv+kh)*d:])
 				}
 				copy(o, acc)
@@ -108,7 +113,7 @@ func (be *Backend) Attention(out, lse, q, k, v, lens kernels.Tensor, b, t, hq, h
 }
 
 // AttentionBackward overwrites dq, dk and dv.
-func (be *Backend) AttentionBackward(dq, dk, dv, dout, out, lse, q, k, v, lens kernels.Tensor, b, t, hq, hkv, d int, scale float32) {
+func (be *Backend) AttentionBackward(dq, dk, dv, dout, out, lse, q, k, v, lens kernels.Tensor, b, t, hq, hkv, d int, scale float32, window int) {
 	const op = "AttentionBackward"
 	checkDims(op, b, t, hq, hkv, d)
 	checkGQA(op, hq, hkv)
@@ -116,7 +121,7 @@ func (be *Backend) AttentionBackward(dq, dk, dv, dout, out, lse, q, k, v, lens k
 	dos, os, ls := f32(op, dout, b*t*hq*d), f32(op, out, b*t*hq*d), f32(op, lse, b*hq*t)
 	qs, ks, vs := f32(op, q, b*t*hq*d), f32(op, k, b*t*hkv*d), f32(op, v, b*t*hkv*d)
 	L := be.rowLens(op, lens, b, t)
-	if scale > 0 && t >= attnBlockedMin {
+	if scale > 0 && t >= attnBlockedMin && !(window > 0 && window < t) {
 		be.attentionBackwardBlocked(dqs, dks, dvs, dos, os, ls, qs, ks, vs, L, b, t, hq, hkv, d, scale)
 		return
 	}
@@ -142,11 +147,12 @@ func (be *Backend) AttentionBackward(dq, dk, dv, dout, out, lse, q, k, v, lens k
 					doi := dos[((r*t+i)*hq+h)*d : ((r*t+i)*hq+h+1)*d]
 					D := dot(doi, os[((r*t+i)*hq+h)*d:])
 					l := ls[(r*hq+h)*t+i]
-					for j := 0; j <= i; j++ {
+					j0 := windowStart(i, window)
+					for j := j0; j <= i; j++ {
 						kj := ks[((r*t+j)*hkv+kh)*d:]
 						p[j] = exp32(scale*dot(qi, kj) - l)
 					}
-					for j := 0; j <= i; j++ {
+					for j := j0; j <= i; j++ {
 						off := ((r*t+j)*hkv + kh) * d
 						dp := dot(doi, vs[off:])
 						ds := p[j] * (dp - D) * scale
@@ -162,7 +168,7 @@ func (be *Backend) AttentionBackward(dq, dk, dv, dout, out, lse, q, k, v, lens k
 
 // AttentionDecode attends one query per row to the first lens[r] cached
 // positions.
-func (be *Backend) AttentionDecode(out, q, kc, vc, lens kernels.Tensor, b, tmax, hq, hkv, d int, scale float32) {
+func (be *Backend) AttentionDecode(out, q, kc, vc, lens kernels.Tensor, b, tmax, hq, hkv, d int, scale float32, window int) {
 	const op = "AttentionDecode"
 	checkDims(op, b, tmax, hq, hkv, d)
 	checkGQA(op, hq, hkv)
@@ -183,21 +189,23 @@ func (be *Backend) AttentionDecode(out, q, kc, vc, lens kernels.Tensor, b, tmax,
 				continue
 			}
 			qi := qs[bh*d : (bh+1)*d]
+			// The query sits at position n-1: at most window cache rows.
+			j0 := windowStart(n-1, window)
 			mx := float32(math.Inf(-1))
-			for j := 0; j < n; j++ {
+			for j := j0; j < n; j++ {
 				s := scale * dot(qi, ks[((r*tmax+j)*hkv+kh)*d:])
 				p[j] = s
 				mx = max(mx, s)
 			}
 			var sum float64
-			for j := 0; j < n; j++ {
+			for j := j0; j < n; j++ {
 				e := exp32(p[j] - mx)
 				p[j] = e
 				sum += float64(e)
 			}
 			clear(acc)
 			inv := float32(1 / sum)
-			for j := 0; j < n; j++ {
+			for j := j0; j < n; j++ {
 				axpy(acc, p[j]*inv, vs[((r*tmax+j)*hkv+kh)*d:])
 			}
 			copy(o, acc)
@@ -206,3 +214,12 @@ func (be *Backend) AttentionDecode(out, q, kc, vc, lens kernels.Tensor, b, tmax,
 }
 
 func logf64(x float64) float64 { return math.Log(x) }
+
+// windowStart is the first key a query at position i sees: i-window+1
+// under a sliding window (transformers' mask i-W < j <= i), else 0.
+func windowStart(i, window int) int {
+	if window > 0 && i-window+1 > 0 {
+		return i - window + 1
+	}
+	return 0
+}

@@ -83,14 +83,14 @@ func BenchmarkAttention(b *testing.B) {
 		b.Run(s.name+"/fwd", func(b *testing.B) {
 			c0 := cpuSeconds()
 			for b.Loop() {
-				be.Attention(out, lse, q, k, v, lens, s.B, s.T, s.HQ, s.HKV, s.D, scale)
+				be.Attention(out, lse, q, k, v, lens, s.B, s.T, s.HQ, s.HKV, s.D, scale, 0)
 			}
 			report(b, flops, c0, "GFLOP/s")
 		})
 		b.Run(s.name+"/bwd", func(b *testing.B) {
 			c0 := cpuSeconds()
 			for b.Loop() {
-				be.AttentionBackward(dq, dk, dv, dout, out, lse, q, k, v, lens, s.B, s.T, s.HQ, s.HKV, s.D, scale)
+				be.AttentionBackward(dq, dk, dv, dout, out, lse, q, k, v, lens, s.B, s.T, s.HQ, s.HKV, s.D, scale, 0)
 			}
 			report(b, 2*flops, c0, "GFLOP/s")
 		})

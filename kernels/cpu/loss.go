@@ -339,6 +339,14 @@ func (be *Backend) Sample(out, logits, u kernels.Tensor, rows, vocab int, temp f
 	const op = "Sample"
 	checkDims(op, rows, vocab)
 	o, x := i32(op, out, rows), f32(op, logits, rows*vocab)
+	// A NaN temperature or top_p would make every probability NaN and
+	// leave no id to sample (an index panic); callers validate their
+	// settings, this is the backstop.
+	if temp != temp || math.IsInf(float64(temp), 0) || topP != topP {
+		be.fail(op, "temperature %g and top_p %g must be finite numbers", temp, topP)
+		clear(o)
+		return
+	}
 	var us []float32
 	if temp > 0 {
 		us = f32(op, u, rows)
@@ -349,18 +357,30 @@ func (be *Backend) Sample(out, logits, u kernels.Tensor, rows, vocab int, temp f
 		for r := lo; r < hi; r++ {
 			xr := x[r*vocab : (r+1)*vocab]
 			if temp <= 0 || vocab == 1 {
-				best := 0
+				best, nan := 0, false
 				for j, v := range xr {
+					nan = nan || v != v
 					if v > xr[best] {
 						best = j
 					}
 				}
 				o[r] = int32(best)
+				if nan {
+					o[r] = -1
+				}
 				continue
 			}
 			o[r] = int32(sampleRow(xr, float64(us[r]), temp, topK, topP, &ids, &pr))
 		}
 	})
+	// Non-finite logits (NaN weights or activations) would otherwise come
+	// out as token 0, silently.
+	for r, id := range o {
+		if id < 0 {
+			be.fail(op, "row %d: the logits are NaN or infinite (non-finite weights or activations)", r)
+			o[r] = 0
+		}
+	}
 }
 
 // sampleRow implements Sample for one row.
@@ -390,6 +410,10 @@ func sampleRow(x []float32, u float64, temp float32, topK int, topP float32, ids
 		e := math.Exp(float64(x[id]/temp) - mx)
 		pr = append(pr, e)
 		sum += e
+	}
+	if !(sum > 0) || math.IsInf(sum, 0) {
+		*idsp, *prp = ids, pr
+		return -1 // non-finite logits; Sample reports the row
 	}
 	if needSort && k == vocab {
 		// Only ids with probability >= eps = (1-topP)/(2 vocab) can be in

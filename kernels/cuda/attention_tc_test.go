@@ -54,8 +54,8 @@ func checkTensorCoreVsF32Tol(t *testing.T, be *Backend, bs, T, hq, hkv, d int, l
 		q, k, v := up(dt, qh), up(dt, kh), up(dt, vh)
 		out, lse := alloc(kernels.F32, nq), alloc(kernels.F32, bs*hq*T)
 		dq, dk, dv := alloc(kernels.F32, nq), alloc(kernels.F32, nk), alloc(kernels.F32, nk)
-		be.Attention(out, lse, q, k, v, ln, bs, T, hq, hkv, d, scale)
-		be.AttentionBackward(dq, dk, dv, dout, out, lse, q, k, v, ln, bs, T, hq, hkv, d, scale)
+		be.Attention(out, lse, q, k, v, ln, bs, T, hq, hkv, d, scale, 0)
+		be.AttentionBackward(dq, dk, dv, dout, out, lse, q, k, v, ln, bs, T, hq, hkv, d, scale, 0)
 		get := func(x kernels.Tensor) []float32 {
 			h := make([]float32, x.N)
 			be.Download(h, x)

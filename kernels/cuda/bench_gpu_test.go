@@ -86,14 +86,14 @@ func BenchmarkGPUAttention(b *testing.B) {
 		q, k, v := benchRand(be, b, dt, nq, 1), benchRand(be, b, dt, nk, 1), benchRand(be, b, dt, nk, 1)
 		b.Run(dt.String()+"/fwd", func(b *testing.B) {
 			for range b.N {
-				be.Attention(out, lse, q, k, v, lens, bs, t, hq, hkv, d, 0.088)
+				be.Attention(out, lse, q, k, v, lens, bs, t, hq, hkv, d, 0.088, 0)
 			}
 			benchSync(b, be)
 			b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e12, "TFLOP/s")
 		})
 		b.Run(dt.String()+"/bwd", func(b *testing.B) {
 			for range b.N {
-				be.AttentionBackward(dq, dk, dv, dout, out, lse, q, k, v, lens, bs, t, hq, hkv, d, 0.088)
+				be.AttentionBackward(dq, dk, dv, dout, out, lse, q, k, v, lens, bs, t, hq, hkv, d, 0.088, 0)
 			}
 			benchSync(b, be)
 			b.ReportMetric(2.5*flops*float64(b.N)/b.Elapsed().Seconds()/1e12, "TFLOP/s")

@@ -730,8 +730,11 @@ func (b *Backend) widenQKV(op string, pq, pk, pv devPtr, nq, nkv int) (q, k, v d
 // Attention is causal GQA over a right-padded batch. F32 inputs run the
 // flash-style CUDA-core kernel; BF16 inputs run the tensor-core kernel
 // (attention_tc.cu) where the head dim allows.
-func (b *Backend) Attention(out, lse, q, k, v, lens kernels.Tensor, bsz, t, hq, hkv, d int, scale float32) {
+func (b *Backend) Attention(out, lse, q, k, v, lens kernels.Tensor, bsz, t, hq, hkv, d int, scale float32, window int) {
 	const op = "Attention"
+	if b.windowUnsupported(op, window, t) {
+		return
+	}
 	attnCheck(op, bsz, t, hq, hkv, d)
 	nq, nkv := bsz*t*hq*d, bsz*t*hkv*d
 	po := ptr(op, "out", out, kernels.F32, nq)
@@ -762,8 +765,11 @@ func (b *Backend) Attention(out, lse, q, k, v, lens kernels.Tensor, bsz, t, hq, 
 }
 
 // AttentionBackward overwrites dq, dk and dv (deterministic, no atomics).
-func (b *Backend) AttentionBackward(dq, dk, dv, dout, out, lse, q, k, v, lens kernels.Tensor, bsz, t, hq, hkv, d int, scale float32) {
+func (b *Backend) AttentionBackward(dq, dk, dv, dout, out, lse, q, k, v, lens kernels.Tensor, bsz, t, hq, hkv, d int, scale float32, window int) {
 	const op = "AttentionBackward"
+	if b.windowUnsupported(op, window, t) {
+		return
+	}
 	attnCheck(op, bsz, t, hq, hkv, d)
 	nq, nkv := bsz*t*hq*d, bsz*t*hkv*d
 	pdq := ptr(op, "dq", dq, kernels.F32, nq)
@@ -813,8 +819,11 @@ func (b *Backend) AttentionBackward(dq, dk, dv, dout, out, lse, q, k, v, lens ke
 // AttentionDecode attends one query per row to the first lens[r] cache rows.
 // The caches may be F32 or BF16 (both the same). Groups of up to decodeMaxG
 // query heads per kv head read each cache row once (sdz_attn_decode_g).
-func (b *Backend) AttentionDecode(out, q, kc, vc, lens kernels.Tensor, bsz, tmax, hq, hkv, d int, scale float32) {
+func (b *Backend) AttentionDecode(out, q, kc, vc, lens kernels.Tensor, bsz, tmax, hq, hkv, d int, scale float32, window int) {
 	const op = "AttentionDecode"
+	if b.windowUnsupported(op, window, tmax) {
+		return
+	}
 	attnCheck(op, bsz, tmax, hq, hkv, d)
 	po := ptr(op, "out", out, kernels.F32, bsz*hq*d)
 	pq := ptr(op, "q", q, kernels.F32, bsz*hq*d)
@@ -1016,4 +1025,16 @@ func (b *Backend) AdamW(p, g, m, v kernels.Tensor, n int, a kernels.AdamWParams)
 	defer b.enter()()
 	b.launch(op, fileElem, "sdz_adamw", b.gridStride(int64(n)), dim3{256, 1, 1}, 0,
 		pp, pg, pm, pv, int64(n), a.LR, a.Beta1, a.Beta2, a.Eps, a.WeightDecay, a.GradScale, stepSize, bc2sqrt)
+}
+
+// windowUnsupported records an error for a sliding window narrower than
+// the sequence: the CUDA kernels attend to every earlier position, and a
+// silently full-causal result would be wrong (the window is computed on
+// the CPU backend; the CUDA kernels are the next step, see issue 11).
+func (b *Backend) windowUnsupported(op string, window, t int) bool {
+	if window > 0 && window < t {
+		b.fail(op, fmt.Errorf("sliding-window attention (window %d < %d positions) is not implemented on CUDA yet", window, t))
+		return true
+	}
+	return false
 }

@@ -125,7 +125,7 @@ func testAttention(x *h) {
 		qt, kt, vt, lt := x.f32("q", q), x.f32("k", k), x.f32("v", v), x.i32("lens", s.lens)
 		out := x.f32("out", x.randn(nq, 1)) // garbage that must be overwritten
 		lse := x.view("lse", kernels.F32, s.b*s.hq*s.t)
-		be.Attention(out, lse, qt, kt, vt, lt, s.b, s.t, s.hq, s.hkv, s.d, float32(scale))
+		be.Attention(out, lse, qt, kt, vt, lt, s.b, s.t, s.hq, s.hkv, s.d, float32(scale), 0)
 		q64, k64, v64 := f64s(q), f64s(k), f64s(v)
 		wo, wl := refAttention(q64, k64, v64, s, scale)
 		tag := sprint(" b=", s.b, " t=", s.t, " hq=", s.hq, " hkv=", s.hkv, " d=", s.d, " lens=", s.lens)
@@ -137,7 +137,7 @@ func testAttention(x *h) {
 		dout := x.randn(nq, 1)
 		d64 := f64s(dout)
 		dq, dk, dv := x.f32("dq", x.randn(nq, 1)), x.f32("dk", x.randn(nk, 1)), x.f32("dv", x.randn(nk, 1))
-		be.AttentionBackward(dq, dk, dv, x.f32("dout", dout), out, lse, qt, kt, vt, lt, s.b, s.t, s.hq, s.hkv, s.d, float32(scale))
+		be.AttentionBackward(dq, dk, dv, x.f32("dout", dout), out, lse, qt, kt, vt, lt, s.b, s.t, s.hq, s.hkv, s.d, float32(scale), 0)
 		gq, gk, gv := refAttentionBackward(d64, q64, k64, v64, s, scale)
 		if nq < 5000 {
 			loss := func() float64 {
@@ -197,7 +197,7 @@ func testAttentionDecodeShape(x *h, s attnShape, ct kernels.DType) {
 		}
 		full := x.view("full", kernels.F32, len(q))
 		lse := x.view("lse", kernels.F32, b*hq*tmax)
-		be.Attention(full, lse, x.f32("q", q), kt, vt, lt, b, tmax, hq, hkv, d, float32(scale))
+		be.Attention(full, lse, x.f32("q", q), kt, vt, lt, b, tmax, hq, hkv, d, float32(scale), 0)
 		fo := x.get(full)
 
 		// The decode query of row r is q at position lens[r]-1.
@@ -210,7 +210,7 @@ func testAttentionDecodeShape(x *h, s attnShape, ct kernels.DType) {
 			}
 		}
 		out := x.f32("out", x.randn(b*hq*d, 1))
-		be.AttentionDecode(out, x.f32("q1", q1), kd, vd, lt, b, tmax, hq, hkv, d, float32(scale))
+		be.AttentionDecode(out, x.f32("q1", q1), kd, vd, lt, b, tmax, hq, hkv, d, float32(scale), 0)
 		got := x.get(out)
 		want := make([]float64, b*hq*d)
 		consist := make([]float64, b*hq*d)
@@ -289,7 +289,7 @@ func testAttentionBF16(x *h) {
 		qt, kt, vt, lt := bf("q", q), bf("k", k), bf("v", v), x.i32("lens", s.lens)
 		out := x.f32("out", x.randn(nq, 1))
 		lse := x.view("lse", kernels.F32, s.b*s.hq*s.t)
-		be.Attention(out, lse, qt, kt, vt, lt, s.b, s.t, s.hq, s.hkv, s.d, float32(scale))
+		be.Attention(out, lse, qt, kt, vt, lt, s.b, s.t, s.hq, s.hkv, s.d, float32(scale), 0)
 		q64, k64, v64 := f64s(q), f64s(k), f64s(v)
 		wo, wl := refAttention(q64, k64, v64, s, scale)
 		tag := sprint(" b=", s.b, " t=", s.t, " hq=", s.hq, " hkv=", s.hkv, " d=", s.d, " lens=", s.lens)
@@ -301,7 +301,7 @@ func testAttentionBF16(x *h) {
 
 		dout := x.randn(nq, 1)
 		dq, dk, dv := x.f32("dq", x.randn(nq, 1)), x.f32("dk", x.randn(nk, 1)), x.f32("dv", x.randn(nk, 1))
-		be.AttentionBackward(dq, dk, dv, x.f32("dout", dout), out, lse, qt, kt, vt, lt, s.b, s.t, s.hq, s.hkv, s.d, float32(scale))
+		be.AttentionBackward(dq, dk, dv, x.f32("dout", dout), out, lse, qt, kt, vt, lt, s.b, s.t, s.hq, s.hkv, s.d, float32(scale), 0)
 		gq, gk, gv := refAttentionBackward(f64s(dout), q64, k64, v64, s, scale)
 		for _, c := range []struct {
 			name string

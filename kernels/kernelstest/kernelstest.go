@@ -96,6 +96,8 @@ func Run(t *testing.T, be kernels.Backend, tol Tolerances) {
 		{"Sample", testSample},
 		{"AdamW", testAdamW},
 		{"Errors", testErrors},
+		// Last: a case added before others would shift their random inputs.
+		{"AttentionWindow", testAttentionWindow},
 	}
 	for i, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

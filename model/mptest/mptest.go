@@ -47,34 +47,34 @@ func (b bf16CPU) MatMulBatched(c, a, bm kernels.Tensor, batch, m, n, k int, tran
 }
 
 // Attention widens BF16 q, k and v and attends in F32.
-func (b bf16CPU) Attention(out, lse, q, k, v, lens kernels.Tensor, bsz, t, hq, hkv, d int, scale float32) {
+func (b bf16CPU) Attention(out, lse, q, k, v, lens kernels.Tensor, bsz, t, hq, hkv, d int, scale float32, window int) {
 	q, fq := b.widen(q)
 	defer fq()
 	k, fk := b.widen(k)
 	defer fk()
 	v, fv := b.widen(v)
 	defer fv()
-	b.Backend.Attention(out, lse, q, k, v, lens, bsz, t, hq, hkv, d, scale)
+	b.Backend.Attention(out, lse, q, k, v, lens, bsz, t, hq, hkv, d, scale, window)
 }
 
 // AttentionBackward widens BF16 q, k and v.
-func (b bf16CPU) AttentionBackward(dq, dk, dv, dout, out, lse, q, k, v, lens kernels.Tensor, bsz, t, hq, hkv, d int, scale float32) {
+func (b bf16CPU) AttentionBackward(dq, dk, dv, dout, out, lse, q, k, v, lens kernels.Tensor, bsz, t, hq, hkv, d int, scale float32, window int) {
 	q, fq := b.widen(q)
 	defer fq()
 	k, fk := b.widen(k)
 	defer fk()
 	v, fv := b.widen(v)
 	defer fv()
-	b.Backend.AttentionBackward(dq, dk, dv, dout, out, lse, q, k, v, lens, bsz, t, hq, hkv, d, scale)
+	b.Backend.AttentionBackward(dq, dk, dv, dout, out, lse, q, k, v, lens, bsz, t, hq, hkv, d, scale, window)
 }
 
 // AttentionDecode widens BF16 caches.
-func (b bf16CPU) AttentionDecode(out, q, kc, vc, lens kernels.Tensor, bsz, tmax, hq, hkv, d int, scale float32) {
+func (b bf16CPU) AttentionDecode(out, q, kc, vc, lens kernels.Tensor, bsz, tmax, hq, hkv, d int, scale float32, window int) {
 	kc, fk := b.widen(kc)
 	defer fk()
 	vc, fv := b.widen(vc)
 	defer fv()
-	b.Backend.AttentionDecode(out, q, kc, vc, lens, bsz, tmax, hq, hkv, d, scale)
+	b.Backend.AttentionDecode(out, q, kc, vc, lens, bsz, tmax, hq, hkv, d, scale, window)
 }
 
 // CacheWrite writes BF16 rows into a BF16 cache through F32 copies (exact:

@@ -102,8 +102,10 @@ func (c *Chart) Render() (*image.RGBA, error) {
 	img := image.NewRGBA(image.Rect(0, 0, w, h))
 	draw.Draw(img, img.Bounds(), &image.Uniform{white}, image.Point{}, draw.Src)
 	pl, pr, pt, pb := marginL, w-marginR, marginT, h-marginB // plot area
-	px := func(x float64) float64 { return float64(pl) + (x-x0)/(x1-x0)*float64(pr-pl) }
-	py := func(y float64) float64 { return float64(pb) - (y-y0)/(y1-y0)*float64(pb-pt) }
+	// Halved differences: x1-x0 overflows to +Inf for a range of ±1e308
+	// (halving is exact for all but subnormal values).
+	px := func(x float64) float64 { return float64(pl) + (x/2-x0/2)/(x1/2-x0/2)*float64(pr-pl) }
+	py := func(y float64) float64 { return float64(pb) - (y/2-y0/2)/(y1/2-y0/2)*float64(pb-pt) }
 
 	// Grid, ticks and tick labels.
 	for _, v := range yt {
@@ -222,19 +224,44 @@ func blend(a, b color.RGBA, t float64) color.RGBA {
 	return color.RGBA{mix(a.R, b.R), mix(a.G, b.G), mix(a.B, b.B), 255}
 }
 
-// niceTicks returns evenly spaced round tick values covering [lo, hi],
-// about n of them (Heckbert's "nice numbers").
+// niceTicks returns evenly spaced round tick values covering [lo, hi]
+// (finite, lo <= hi), about n of them (Heckbert's "nice numbers"), at
+// least two and all finite: near ±math.MaxFloat64 the outer ticks are the
+// range's ends instead of round values beyond the float range.
 func niceTicks(lo, hi float64, n int) []float64 {
-	if hi-lo < 1e-12*math.Max(1, math.Abs(hi)) {
+	if hi/2-lo/2 < 0.5e-12*math.Max(1, math.Abs(hi)) {
 		d := math.Max(math.Abs(lo)*0.1, 0.5)
-		lo, hi = lo-d, hi+d
+		lo, hi = math.Max(lo-d, -math.MaxFloat64), math.Min(hi+d, math.MaxFloat64)
 	}
-	step := niceNum((hi-lo)/float64(n-1), true)
+	// 2*((hi/2-lo/2)/(n-1)) is (hi-lo)/(n-1) without overflowing.
+	step := niceNum(2*((hi/2-lo/2)/float64(n-1)), true)
 	start := math.Floor(lo/step) * step
+	if start > lo { // lo/step underflowed to -0
+		start -= step
+	}
+	if math.IsInf(start, 0) {
+		start = lo
+	}
 	end := math.Ceil(hi/step) * step
+	if end < hi {
+		end += step
+	}
+	if math.IsInf(end, 0) {
+		end = hi
+	}
 	var t []float64
-	for v := start; v <= end+step*0.5; v += step {
-		t = append(t, math.Round(v/step)*step)
+	for i := 0; i <= 4*n; i++ {
+		v := start + float64(i)*step
+		if math.IsInf(v, 0) || v > end+step*0.5 {
+			break
+		}
+		if r := math.Round(v/step) * step; finite(r) {
+			v = r
+		}
+		t = append(t, v)
+	}
+	if len(t) < 2 || t[len(t)-1] < hi {
+		t = append(t, end)
 	}
 	return t
 }
@@ -312,7 +339,13 @@ func polyline(img *image.RGBA, clip image.Rectangle, xs, ys []float64, px, py fu
 }
 
 func line(img *image.RGBA, clip image.Rectangle, x0, y0, x1, y1 float64, c color.RGBA, bold bool) {
-	n := int(math.Ceil(math.Max(math.Abs(x1-x0), math.Abs(y1-y0))))
+	d := math.Max(math.Abs(x1-x0), math.Abs(y1-y0))
+	if !finite(d) {
+		return // a point outside any image; nothing to draw
+	}
+	// Pixel steps along the segment, at most the image's size (the ends
+	// lie in the plot area, but a rounding error must not loop for long).
+	n := int(math.Ceil(math.Min(d, float64(2*(img.Bounds().Dx()+img.Bounds().Dy())))))
 	if n == 0 {
 		n = 1
 	}

@@ -1,0 +1,100 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"math"
+	"strings"
+
+	"sdzero/kernels"
+	"sdzero/model"
+	"sdzero/train"
+)
+
+// Flag checks shared by generate, score, inspect and eval: every numeric
+// flag is refused at the entry point when it is not finite or out of
+// range, with the flag's name, before a model is loaded or memory planned.
+
+// positionalError refuses stray positional arguments. "key=value" gets a
+// hint: "--key=value" when key is one of fs's flags, "--set key=value"
+// where the command has --set (hasSet).
+func positionalError(fs *flag.FlagSet, hasSet bool) error {
+	if fs.NArg() == 0 {
+		return nil
+	}
+	a := fs.Arg(0)
+	if k, _, ok := strings.Cut(a, "="); ok && k != "" && !strings.HasPrefix(k, "-") {
+		if fs.Lookup(k) != nil {
+			return fmt.Errorf("unexpected argument %q: flags take dashes, --%s", a, a)
+		}
+		if hasSet {
+			return fmt.Errorf("unexpected argument %q: to override a config knob use --set %s", a, a)
+		}
+	}
+	return fmt.Errorf("unexpected arguments %q", fs.Args())
+}
+
+// intFlag is one integer flag and its allowed range.
+type intFlag struct {
+	name   string
+	v      int
+	lo, hi int
+}
+
+// checkIntFlags returns an error naming the first flag outside its range.
+func checkIntFlags(flags ...intFlag) error {
+	for _, f := range flags {
+		if f.v < f.lo || f.v > f.hi {
+			return fmt.Errorf("--%s %d is out of range: must be in [%d, %d]", f.name, f.v, f.lo, f.hi)
+		}
+	}
+	return nil
+}
+
+// checkSampling checks --temperature, --top-p and --top-k.
+func checkSampling(temp, topP float64, topK int) error {
+	if err := train.CheckTemperature("--temperature", temp); err != nil {
+		return err
+	}
+	if !(topP > 0 && topP <= 1) {
+		return fmt.Errorf("--top-p %g is out of range: must be in (0, 1]", topP)
+	}
+	return checkIntFlags(intFlag{"top-k", topK, 0, train.MaxVocabLimit})
+}
+
+// checkWeights refuses a model with NaN or infinite weights, naming the
+// tensor.
+func checkWeights(dir string, m *model.Model) error {
+	if err := m.CheckFinite(); err != nil {
+		return fmt.Errorf("model %s: %w", dir, err)
+	}
+	return nil
+}
+
+// checkDecodeMemory refuses a generation of rows sequences of promptLen
+// prompt tokens plus maxNew new ones whose KV cache, prefill activations
+// and logits do not fit in what be has left, with the plan in the error.
+func checkDecodeMemory(what string, m *model.Model, be kernels.Backend, rows, promptLen, maxNew int, hint string) error {
+	tmax := promptLen + maxNew
+	acts, err := model.InferenceMemory(m.Cfg, rows, promptLen, m.Precision())
+	if err != nil {
+		return err
+	}
+	plan := []model.MemoryItem{
+		{Name: fmt.Sprintf("KV cache (%d x %d positions)", rows, tmax), Bytes: model.KVCacheBytes(m.Cfg, rows, tmax, m.Precision())},
+		{Name: fmt.Sprintf("prefill activations (%d x %d)", rows, promptLen), Bytes: acts},
+		{Name: "logits (F32)", Bytes: int64(rows) * int64(m.Cfg.VocabSize) * 4},
+	}
+	return train.CheckMemoryPlan(what, plan, be, hint)
+}
+
+// checkFiniteValues returns an error naming the first NaN or infinite
+// value of vs (what names the values, e.g. "log-probability of token").
+func checkFiniteValues(what string, vs []float32) error {
+	for i, v := range vs {
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			return fmt.Errorf("%s %d is %g: the model's activations are not finite", what, i+1, v)
+		}
+	}
+	return nil
+}

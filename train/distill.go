@@ -1,0 +1,153 @@
+package train
+
+import (
+	"context"
+	"fmt"
+)
+
+// DistillPair builds the SD-Zero student and teacher sequences for prompt
+// x and sampled response y (with its stop id when it stopped): student =
+// x + y, teacher = x + y' + delim + y, with the official truncation rule
+// when the teacher exceeds budget (keep the first (budget - |x| -
+// |delim|)/2 tokens of y for both). ok is false when even that does not
+// fit (the sample then gets weight 0). truncated reports the rule fired.
+func DistillPair(x, y, delim []int32, stop []int32, budget int) (student, teacher []int32, sStart, tStart, n int, truncated, ok bool) {
+	yp := StripStop(y, stop)
+	if len(x)+len(yp)+len(delim)+len(y) > budget {
+		l := (budget - len(x) - len(delim)) / 2
+		if l < 1 {
+			return nil, nil, 0, 0, 0, true, false
+		}
+		l = min(l, len(y))
+		y, yp, truncated = y[:l], y[:l], true
+	}
+	student = append(append([]int32{}, x...), y...)
+	teacher = append(append(append(append([]int32{}, x...), yp...), delim...), y...)
+	return student, teacher, len(x), len(teacher) - len(y), len(y), truncated, true
+}
+
+// stepDistill is one SD-Zero (distill) or SDFT step.
+func (t *trainer) stepDistill(ctx context.Context) (Metrics, error) {
+	cfg := t.cfg
+	if cfg.Phase == PhaseDistill && t.guard == nil {
+		if err := t.guardStart(ctx); err != nil {
+			return nil, err
+		}
+	}
+	batch, probs, prompts := t.batchProblems(cfg.Train.BatchSize)
+	samples, err := t.rollout(ctx, probs, prompts, cfg.Rollout.N)
+	if err != nil {
+		return nil, err
+	}
+	m := Metrics{}
+	rolloutStats(m, samples)
+	if cfg.Phase == PhaseDistill {
+		if err := t.guardStep(m, probs, samples); err != nil {
+			return nil, err
+		}
+		if t.done {
+			// A guard stopped the run and put the best model in the
+			// student: no update on top of it.
+			m["skipped"] = 1
+			return m, nil
+		}
+	}
+	seqs := make([]distillSeq, len(samples))
+	truncated, dropped, total := 0, 0, 0
+	budget := t.teacherMaxLen()
+	for k, s := range samples {
+		x := prompts[s.Index]
+		var st, te []int32
+		var ss, ts, n int
+		var tr, ok bool
+		if cfg.Phase == PhaseDistill {
+			st, te, ss, ts, n, tr, ok = DistillPair(x, s.Response, t.p.Delimiter(teacherSeesCorrect(cfg.Distill.TeacherFeedback, s.Reward)), t.p.Stop, budget)
+		} else {
+			tp := t.tprompts[t.usable[batch[s.Index]]]
+			y := s.Response
+			ok = len(tp) < budget
+			if ok && len(tp)+len(y) > budget {
+				y, tr = y[:budget-len(tp)], true
+			}
+			st = append(append([]int32{}, x...), y...)
+			te = append(append([]int32{}, tp...), y...)
+			ss, ts, n = len(x), len(tp), len(y)
+		}
+		if tr {
+			truncated++
+		}
+		if !ok || n == 0 {
+			dropped++
+			continue
+		}
+		seqs[k] = distillSeq{student: st, teacher: te, sStart: ss, tStart: ts, n: n, w: 1}
+		total += n
+	}
+	for k := range seqs {
+		if seqs[k].w != 0 {
+			seqs[k].w = 1 / float32(total)
+		}
+	}
+	var dp = divergence(cfg.Distill.Divergence, cfg.Distill.TopK, cfg.Distill.ForwardWeight, cfg.Distill.Temperature)
+	if cfg.Phase == PhaseSDFT {
+		dp = divergence(cfg.SDFT.Divergence, cfg.SDFT.TopK, cfg.SDFT.ForwardWeight, cfg.SDFT.Temperature)
+	}
+	var kl [2]float64
+	var cnt [2]int
+	t.m.ZeroGrads()
+	loss, tokens, err := t.runDistill(seqs, dp, func(i int, d float64) {
+		r := 0
+		if samples[i].Reward == 1 {
+			r = 1
+		}
+		kl[r] += d
+		cnt[r]++
+	})
+	if err != nil {
+		return nil, err
+	}
+	m["loss"] = loss
+	m["tokens"] = float64(tokens)
+	m["truncated"], m["dropped"] = float64(truncated), float64(dropped)
+	if tokens > 0 {
+		m["kl"] = (kl[0] + kl[1]) / float64(tokens)
+	}
+	if cnt[1] > 0 {
+		m["kl_r1"] = kl[1] / float64(cnt[1])
+	}
+	if cnt[0] > 0 {
+		m["kl_r0"] = kl[0] / float64(cnt[0])
+	}
+	if tokens == 0 {
+		// Nothing to learn from (all dropped): no update.
+		m["skipped"] = 1
+	} else if err := t.optimStep(m, loss); err != nil {
+		return nil, err
+	}
+	// Teacher updates after the student's step.
+	step := t.st.Step + 1
+	m["teacher_sync"] = 0
+	if cfg.Phase == PhaseDistill && cfg.Distill.TeacherSyncEvery > 0 && step%cfg.Distill.TeacherSyncEvery == 0 {
+		t.teacher.CopyParamsFrom(t.m)
+		t.teacherKind = "saved"
+		t.st.TeacherSyncStep = step
+		t.st.TeacherSyncs++
+		m["teacher_sync"] = 1
+		t.prog.logf("step %d: teacher synced with the student (sync %d)", step, t.st.TeacherSyncs)
+	}
+	if cfg.Phase == PhaseSDFT && cfg.SDFT.EMARate > 0 && m["skipped"] == 0 {
+		a := float32(cfg.SDFT.EMARate)
+		n := t.m.Params.N
+		t.be.Scale(t.teacher.Params, 1-a, n)
+		t.be.AXPY(t.teacher.Params, t.m.Params, a, n)
+		t.teacher.SyncComputeWeights()
+		if err := t.be.Sync(); err != nil {
+			return nil, fmt.Errorf("ema teacher: %w", err)
+		}
+		t.teacherKind = "saved"
+		t.st.TeacherSyncStep = step
+		m["teacher_sync"] = 1
+	}
+	m["teacher_sync_step"] = float64(t.st.TeacherSyncStep)
+	return m, nil
+}
