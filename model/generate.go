@@ -24,6 +24,11 @@ type GenerateOptions struct {
 	// Seed makes sampling reproducible: the host draws one uniform per row
 	// per step from a PCG stream seeded with it.
 	Seed uint64
+	// SampleRows and SampleRowOffset, when SampleRows > 0, make this call
+	// draw its uniforms as rows [SampleRowOffset, SampleRowOffset+len(
+	// prompts)) of a call of SampleRows rows with the same Seed: a batch
+	// split across processes then samples as the whole batch would.
+	SampleRows, SampleRowOffset int
 	// NoGraphs runs every decode step op by op even on backends that can
 	// record it once and replay it (kernels.Recorder: CUDA graphs). The
 	// tokens are the same either way.
@@ -275,7 +280,15 @@ func (m *Model) Generate(prompts [][]int32, opt GenerateOptions) ([][]int32, err
 	}
 
 	rng := rand.New(rand.NewPCG(opt.Seed, 0x9e3779b97f4a7c15))
-	u := make([]float32, b)
+	uRows, uOff := b, 0
+	if opt.SampleRows > 0 {
+		if opt.SampleRowOffset < 0 || opt.SampleRowOffset+b > opt.SampleRows {
+			return nil, fmt.Errorf("model: generate: rows [%d,%d) outside SampleRows %d", opt.SampleRowOffset, opt.SampleRowOffset+b, opt.SampleRows)
+		}
+		uRows, uOff = opt.SampleRows, opt.SampleRowOffset
+	}
+	uAll := make([]float32, uRows)
+	u := uAll[uOff : uOff+b]
 	next := make([]int32, b)
 	pos := make([]int32, b)
 	lensPlus := make([]int32, b)
@@ -285,8 +298,8 @@ func (m *Model) Generate(prompts [][]int32, opt GenerateOptions) ([][]int32, err
 		cur[r] = int32(len(prompts[r]))
 	}
 	for i := 0; i < opt.MaxNewTokens; i++ {
-		for r := range u {
-			u[r] = rng.Float32() // in [0,1)
+		for r := range uAll {
+			uAll[r] = rng.Float32() // in [0,1)
 		}
 		be.Upload(s.u, u)
 		switch {

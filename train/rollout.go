@@ -299,6 +299,13 @@ type RolloutOptions struct {
 	// the rollout there with ErrInterrupted (a graceful stop within one
 	// generation batch, however many samples the rollout has).
 	Interrupt func() bool
+	// RowOffset and TotalRows place this call's rows in a larger rollout
+	// (TotalRows 0: this call is the whole rollout): its rows are rows
+	// [RowOffset, RowOffset+len(prompts)*N) of TotalRows, and each is
+	// sampled exactly as in one call over all of them. A data-parallel
+	// rank generates its contiguous share of the global batch this way,
+	// so that the samples do not depend on the number of ranks.
+	RowOffset, TotalRows int
 }
 
 // rolloutOptions derives RolloutOptions from the config (seed and N set by
@@ -339,20 +346,38 @@ func GenerateN(m *model.Model, prompts [][]int32, opt RolloutOptions) ([][]int32
 			rows = append(rows, p)
 		}
 	}
+	// Chunks of GenBatch rows are cut from the whole rollout (global row
+	// indices), each with its own seed; this call generates its part of
+	// every chunk it overlaps, drawing that chunk's random numbers.
+	if len(rows) == 0 {
+		return nil, nil
+	}
+	off, total := opt.RowOffset, opt.TotalRows
+	if total <= 0 {
+		off, total = 0, len(rows)
+	}
+	if off < 0 || off+len(rows) > total {
+		return nil, fmt.Errorf("generate: rows [%d,%d) outside the rollout's %d rows", off, off+len(rows), total)
+	}
 	gb := opt.GenBatch
 	if gb <= 0 {
-		gb = len(rows)
+		gb = total
 	}
 	out := make([][]int32, 0, len(rows))
-	for c, start := 0, 0; start < len(rows); c, start = c+1, start+gb {
-		end := min(start+gb, len(rows))
+	for c := off / max(gb, 1); c*gb < off+len(rows); c++ {
+		cs, ce := c*gb, min((c+1)*gb, total)
+		start, end := max(cs, off)-off, min(ce, off+len(rows))-off
 		if opt.Interrupt != nil && opt.Interrupt() {
 			return nil, fmt.Errorf("generate rows %d..%d of %d: %w", start, end, len(rows), ErrInterrupted)
 		}
-		g, err := m.Generate(rows[start:end], model.GenerateOptions{
+		gopt := model.GenerateOptions{
 			MaxNewTokens: opt.MaxNewTokens, StopIDs: opt.Stop, Temperature: opt.Temperature,
 			TopK: opt.TopK, TopP: opt.TopP, Seed: mixSeed(opt.Seed, uint64(c)),
-		})
+		}
+		if end-start != ce-cs {
+			gopt.SampleRows, gopt.SampleRowOffset = ce-cs, off+start-cs
+		}
+		g, err := m.Generate(rows[start:end], gopt)
 		if err != nil {
 			return nil, fmt.Errorf("generate rows %d..%d: %w", start, end, err)
 		}
