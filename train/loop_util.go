@@ -7,10 +7,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
-	"strings"
-	"time"
-
-	"golang.org/x/term"
 )
 
 // samplerState is the resumable position of a sampler.
@@ -154,80 +150,6 @@ func (l *metricsLog) close() error {
 	err := l.f.Close()
 	l.f = nil
 	return err
-}
-
-// progress prints a bar with ETA on a terminal and plain lines every
-// LogEvery steps otherwise.
-type progress struct {
-	w         io.Writer
-	tty       bool
-	every     int
-	total     int
-	startStep int
-	start     time.Time
-	phase     string
-}
-
-func newProgress(w io.Writer, phase string, startStep, total, every int) *progress {
-	p := &progress{w: w, every: every, total: total, startStep: startStep, start: time.Now(), phase: phase}
-	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		p.tty = true
-	}
-	return p
-}
-
-var progressKeys = []string{"loss", "kl", "reward_mean", "accuracy", "eval_accuracy", "response_len", "kept_total", "grad_norm", "lr"}
-
-func (p *progress) update(step int, m Metrics) {
-	if p.w == nil {
-		return
-	}
-	done := step - p.startStep
-	el := time.Since(p.start)
-	eta := "?"
-	if done > 0 {
-		eta = fmtDur(time.Duration(float64(el) / float64(done) * float64(p.total-step)))
-	}
-	var parts []string
-	for _, k := range progressKeys {
-		if v, ok := m[k]; ok {
-			parts = append(parts, fmt.Sprintf("%s %.4g", k, v))
-		}
-	}
-	if p.tty {
-		const width = 24
-		fill := 0
-		if p.total > 0 {
-			fill = width * step / p.total
-		}
-		bar := strings.Repeat("#", fill) + strings.Repeat(".", width-fill)
-		fmt.Fprintf(p.w, "\r\033[K%s [%s] %d/%d %s | elapsed %s eta %s", p.phase, bar, step, p.total, strings.Join(parts, " "), fmtDur(el), eta)
-		if step >= p.total {
-			fmt.Fprintln(p.w)
-		}
-		return
-	}
-	if step%p.every == 0 || step == p.total || step == p.startStep+1 {
-		fmt.Fprintf(p.w, "%s step %d/%d %s elapsed %s eta %s\n", p.phase, step, p.total, strings.Join(parts, " "), fmtDur(el), eta)
-	}
-}
-
-// logf prints a message on its own line (ending a bar line first).
-func (p *progress) logf(format string, a ...any) {
-	if p.w == nil {
-		return
-	}
-	if p.tty {
-		fmt.Fprint(p.w, "\r\033[K")
-	}
-	fmt.Fprintf(p.w, format+"\n", a...)
-}
-
-func fmtDur(d time.Duration) string {
-	if d < 0 {
-		d = 0
-	}
-	return d.Round(time.Second).String()
 }
 
 // lrAt is the learning rate of optimizer step s (0-based) of total: linear
