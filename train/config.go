@@ -634,7 +634,9 @@ func (c *Config) Validate() error {
 		return bad("rollout.n", "must be >= 1")
 	case r.MaxNewTokens < 1:
 		return bad("rollout.max_new_tokens", "must be >= 1")
-	case r.MaxNewTokens >= t.MaxSeqLen:
+	case r.MaxNewTokens >= t.MaxSeqLen && (c.Generates() || c.Eval.Data != ""):
+		// Only where something is generated: sft and srt use no rollout
+		// limit (the held-out eval does).
 		return bad("rollout.max_new_tokens", "%d leaves no room for the prompt in train.max_seq_len %d", r.MaxNewTokens, t.MaxSeqLen)
 	case r.Temperature < 0:
 		return bad("rollout.temperature", "negative")
@@ -836,6 +838,13 @@ func (p PromptConfig) revisionText(correct bool) string {
 		return p.RevisionWrong
 	}
 	return RevisionPrompt(correct, p.RevisionVariant)
+}
+
+// Generates reports whether the phase samples from the student (and so
+// uses the rollout limits): every phase but sft and srt, which train on
+// given text.
+func (c *Config) Generates() bool {
+	return c.Phase != PhaseSFT && c.Phase != PhaseSRT
 }
 
 // defaultSchedule is the schedule used when optim.schedule is empty.

@@ -2,7 +2,10 @@ package train
 
 import "fmt"
 
-// buildSFT makes prompt + solution + end sequences from the problems.
+// buildSFT makes prompt + solution + end sequences from the problems. SFT
+// generates nothing, so a demonstration is checked only against
+// train.max_seq_len (never rollout.max_new_tokens); what does not fit is
+// counted in t.dropped and reported.
 func (t *trainer) buildSFT() error {
 	skipped := 0
 	for _, i := range t.usable {
@@ -18,11 +21,10 @@ func (t *trainer) buildSFT() error {
 		}
 		t.seqs = append(t.seqs, s)
 	}
-	if skipped > 0 {
-		t.prog0().logf("sft: %d demonstrations longer than max_seq_len skipped", skipped)
-	}
+	t.drop(DropDemoTooLong, skipped, len(t.usable),
+		fmt.Sprintf("demonstrations (prompt + solution + end) longer than train.max_seq_len = %d tokens", t.cfg.Train.MaxSeqLen))
 	if len(t.seqs) == 0 {
-		return fmt.Errorf("sft: no demonstrations fit max_seq_len %d (data %s)", t.cfg.Train.MaxSeqLen, t.cfg.Data.Train)
+		return fmt.Errorf("sft: no demonstrations fit train.max_seq_len %d (data %s)", t.cfg.Train.MaxSeqLen, t.cfg.Data.Train)
 	}
 	return nil
 }

@@ -69,6 +69,10 @@ type Result struct {
 	Interrupted bool
 	// NonFiniteSkipped counts steps skipped for NaN/Inf.
 	NonFiniteSkipped int
+	// Dropped counts the problems (or demonstrations) left out of
+	// training, by reason (DropPromptTooLong, ...); each phase is checked
+	// only against the limits it uses. Nil when nothing was dropped.
+	Dropped map[string]int
 	// Metrics are the last step's metrics.
 	Metrics Metrics
 }
@@ -271,6 +275,10 @@ type trainer struct {
 
 	evalProbs   []*Problem // held-out evaluation (eval.data)
 	evalPrompts [][]int32
+
+	// dropped counts the problems dropped before training, by reason
+	// (Drop*; Result.Dropped).
+	dropped map[string]int
 }
 
 func (t *trainer) free() {
@@ -511,11 +519,12 @@ func cleanLeftovers(runDir string, out io.Writer) error {
 	return err
 }
 
-// buildPrompts renders every problem's prompt and marks those that leave
-// room for a response in max_seq_len.
+// buildPrompts renders every problem's prompt and marks those that fit the
+// limits the phase uses (promptBudget), counting what it drops and why in
+// t.dropped and reporting it.
 func (t *trainer) buildPrompts() error {
 	cfg := t.cfg
-	budget := cfg.Train.MaxSeqLen - cfg.Rollout.MaxNewTokens
+	budget, why := t.promptBudget()
 	t.prompts = make([][]int32, len(t.probs))
 	tooLong := 0
 	for i := range t.probs {
@@ -533,14 +542,14 @@ func (t *trainer) buildPrompts() error {
 		}
 		t.prompts[i] = ids
 	}
-	if tooLong > 0 && t.opt.Out != nil {
-		fmt.Fprintf(t.opt.Out, "data: %d of %d prompts are longer than max_seq_len - max_new_tokens = %d tokens; skipped\n", tooLong, len(t.probs), budget)
-	}
+	t.drop(DropPromptTooLong, tooLong, len(t.probs), fmt.Sprintf("prompts longer than %s = %d tokens", why, budget))
+	noSolution, teacherTooLong := 0, 0
 	for i := range t.probs {
 		if t.prompts[i] == nil {
 			continue
 		}
 		if (cfg.Phase == PhaseSFT || cfg.Phase == PhaseSDFT) && t.probs[i].Solution == "" {
+			noSolution++
 			continue
 		}
 		if cfg.Phase == PhaseSDFT {
@@ -552,17 +561,62 @@ func (t *trainer) buildPrompts() error {
 				return fmt.Errorf("problem %s: sdft teacher prompt: %w", t.probs[i].ID, err)
 			}
 			if len(tp)+cfg.Rollout.MaxNewTokens > 4*cfg.Train.MaxSeqLen {
-				continue // demonstration too long for the teacher
+				teacherTooLong++ // demonstration too long for the teacher
+				continue
 			}
 			t.tprompts[i] = tp
 			t.tmax = max(t.tmax, len(tp)+cfg.Rollout.MaxNewTokens)
 		}
 		t.usable = append(t.usable, i)
 	}
+	t.drop(DropNoSolution, noSolution, len(t.probs), fmt.Sprintf("problems without a solution (%s trains on solutions)", cfg.Phase))
+	t.drop(DropTeacherTooLong, teacherTooLong, len(t.probs),
+		fmt.Sprintf("problems whose sdft teacher prompt + rollout.max_new_tokens exceeds 4 x train.max_seq_len = %d tokens", 4*cfg.Train.MaxSeqLen))
 	if len(t.usable) == 0 {
 		return fmt.Errorf("data %s: no usable problems (prompts too long or, for %s, no solutions)", cfg.Data.Train, cfg.Phase)
 	}
 	return nil
+}
+
+// Reasons a problem is dropped before training (Result.Dropped).
+const (
+	// DropPromptTooLong: the rendered prompt exceeds the phase's prompt
+	// budget (promptBudget).
+	DropPromptTooLong = "prompt_too_long"
+	// DropNoSolution: sft and sdft need a worked solution.
+	DropNoSolution = "no_solution"
+	// DropTeacherTooLong: sdft's teacher prompt (question + demonstration)
+	// plus a response exceeds 4 x train.max_seq_len.
+	DropTeacherTooLong = "teacher_prompt_too_long"
+	// DropDemoTooLong: an sft demonstration (prompt + solution + end)
+	// exceeds train.max_seq_len.
+	DropDemoTooLong = "demo_too_long"
+)
+
+// promptBudget is the longest prompt, in tokens, that the phase can use,
+// and how it is made up. Only the limits the phase uses count: sft
+// generates nothing, so its prompts only need to fit train.max_seq_len
+// (buildSFT then checks prompt + solution against it); every phase that
+// samples from the student must leave rollout.max_new_tokens for the
+// response.
+func (t *trainer) promptBudget() (int, string) {
+	if !t.cfg.Generates() {
+		return t.cfg.Train.MaxSeqLen, "train.max_seq_len"
+	}
+	return t.cfg.Train.MaxSeqLen - t.cfg.Rollout.MaxNewTokens, "train.max_seq_len - rollout.max_new_tokens"
+}
+
+// drop records n of total problems dropped for reason and reports it, with
+// what the reason means (what), on the run's output.
+func (t *trainer) drop(reason string, n, total int, what string) {
+	if n == 0 {
+		return
+	}
+	if t.dropped == nil {
+		t.dropped = map[string]int{}
+	}
+	t.dropped[reason] += n
+	t.prog0().logf("data: %d of %d %s: dropped", n, total, what)
 }
 
 // stepsFor returns train.steps, or epochs passes over n items in batches.
@@ -712,6 +766,7 @@ func (t *trainer) loop(ctx context.Context) (*Result, error) {
 		res.GenTokens = t.st.GenTokens
 		res.Checkpoint = t.lastCkp
 		res.NonFiniteSkipped = t.st.NonFiniteTotal
+		res.Dropped = t.dropped
 		res.Metrics = t.metric
 		if t.collect != nil {
 			res.DataPath = t.collect.path
