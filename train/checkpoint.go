@@ -68,6 +68,9 @@ type trainerState struct {
 	// run truncates the file there.
 	MetricsBytes int64  `json:"metrics_bytes"`
 	ConfigHash   string `json:"config_hash"`
+	// WorldSize is the number of ranks of a multi-rank run (absent: one),
+	// whose optimizer state is one file per rank.
+	WorldSize int `json:"world_size,omitempty"`
 	// Phase-specific state.
 	Collect *collectState `json:"collect,omitempty"`
 	RFT     *rftState     `json:"rft,omitempty"`
@@ -114,7 +117,12 @@ func writeAtomic(path string, fill func(w io.Writer) error) error {
 	}
 	tmp := f.Name()
 	bw := bufio.NewWriterSize(f, 1<<20)
-	err = fill(bw)
+	// CreateTemp makes 0600 files; run files are shared like other tools'
+	// output (0644), so that the group can read a run it did not start.
+	err = f.Chmod(0o644)
+	if err == nil {
+		err = fill(bw)
+	}
 	if err == nil {
 		err = bw.Flush()
 	}

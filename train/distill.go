@@ -40,7 +40,9 @@ func (t *trainer) stepDistill(ctx context.Context) (Metrics, error) {
 		return nil, err
 	}
 	m := Metrics{}
-	rolloutStats(m, samples)
+	if err := t.rolloutStatsGlobal(m, samples); err != nil {
+		return nil, err
+	}
 	if cfg.Phase == PhaseDistill {
 		if err := t.guardStep(m, probs, samples); err != nil {
 			return nil, err
@@ -83,6 +85,9 @@ func (t *trainer) stepDistill(ctx context.Context) (Metrics, error) {
 		seqs[k] = distillSeq{student: st, teacher: te, sStart: ss, tStart: ts, n: n, w: 1}
 		total += n
 	}
+	if err := t.sumInts(&total); err != nil { // the token mean is over the global batch
+		return nil, err
+	}
 	for k := range seqs {
 		if seqs[k].w != 0 {
 			seqs[k].w = 1 / float32(total)
@@ -104,6 +109,12 @@ func (t *trainer) stepDistill(ctx context.Context) (Metrics, error) {
 		cnt[r]++
 	})
 	if err != nil {
+		return nil, err
+	}
+	if err := t.sum(&loss, &kl[0], &kl[1]); err != nil {
+		return nil, err
+	}
+	if err := t.sumInts(&tokens, &cnt[0], &cnt[1], &truncated, &dropped); err != nil {
 		return nil, err
 	}
 	m["loss"] = loss

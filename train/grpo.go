@@ -2,6 +2,7 @@ package train
 
 import (
 	"context"
+	"fmt"
 	"math"
 )
 
@@ -121,24 +122,43 @@ func flatGroup(group []Sample) bool {
 func (t *trainer) grpoRollout(ctx context.Context) (gg grpoGroups, all []Sample, drawn, dropped int, err error) {
 	cfg, g := t.cfg, t.cfg.GRPO
 	B, G := cfg.Train.BatchSize, g.GroupSize
+	kept := 0 // groups kept over all ranks
 	for {
 		_, probs, prompts := t.batchProblems(B)
+		lo, K := t.rowShare[0], t.rowShare[1]
 		samples, err := t.rollout(ctx, probs, prompts, G)
 		if err != nil {
 			return gg, nil, 0, 0, err
 		}
 		all = append(all, samples...)
-		for k := range prompts {
-			group := samples[k*G : (k+1)*G]
-			if g.DAPODynamicSampling && flatGroup(group) {
+		// Which groups of the global batch are flat: every rank decides
+		// which to keep from the same list (a rank keeps its own).
+		flat := make([]float64, K)
+		if g.DAPODynamicSampling {
+			for k := range prompts {
+				if flatGroup(samples[k*G : (k+1)*G]) {
+					flat[lo+k] = 1
+				}
+			}
+			if t.distributed() {
+				if err := t.comm.AllReduceHost(flat); err != nil {
+					return gg, nil, 0, 0, fmt.Errorf("dynamic sampling: %w", err)
+				}
+			}
+		}
+		for j := range flat {
+			if flat[j] > 0 {
 				dropped++
 				continue
 			}
-			if len(gg.prompts) < B {
-				gg.add(probs[k], prompts[k], group)
+			if kept < B {
+				kept++
+				if k := j - lo; k >= 0 && k < len(prompts) {
+					gg.add(probs[k], prompts[k], samples[k*G:(k+1)*G])
+				}
 			}
 		}
-		if !g.DAPODynamicSampling || len(gg.prompts) >= B || drawn >= g.DynamicSamplingMaxDraws {
+		if !g.DAPODynamicSampling || kept >= B || drawn >= g.DynamicSamplingMaxDraws {
 			return gg, all, drawn, dropped, nil
 		}
 		drawn++
@@ -153,13 +173,19 @@ func (t *trainer) stepGRPO(ctx context.Context) (Metrics, error) {
 		return nil, err
 	}
 	m := Metrics{}
-	rolloutStats(m, all)
-	if g.DAPODynamicSampling {
-		m["dyn_draws"], m["dyn_dropped_groups"] = float64(drawn), float64(dropped)
-		m["groups"] = float64(len(gg.prompts))
+	if err := t.rolloutStatsGlobal(m, all); err != nil {
+		return nil, err
 	}
 	samples, prompts := gg.samples, gg.prompts
-	if len(samples) == 0 {
+	groups, nSamples := len(gg.prompts), len(samples)
+	if err := t.sumInts(&groups, &nSamples); err != nil {
+		return nil, err
+	}
+	if g.DAPODynamicSampling {
+		m["dyn_draws"], m["dyn_dropped_groups"] = float64(drawn), float64(dropped)
+		m["groups"] = float64(groups)
+	}
+	if nSamples == 0 {
 		m["skipped"] = 1
 		return m, nil
 	}
@@ -179,8 +205,15 @@ func (t *trainer) stepGRPO(ctx context.Context) (Metrics, error) {
 		nTok += len(s.Response)
 		absAdv += math.Abs(adv[i])
 	}
+	// The token mean and the metrics are over every rank's groups.
+	if err := t.sumInts(&nTok, &flat); err != nil {
+		return nil, err
+	}
+	if err := t.sum(&absAdv); err != nil {
+		return nil, err
+	}
 	m["zero_adv_groups"] = float64(flat)
-	m["adv_abs_mean"] = absAdv / float64(len(samples))
+	m["adv_abs_mean"] = absAdv / float64(nSamples)
 	m["tokens"] = float64(nTok)
 	if nTok == 0 {
 		m["skipped"] = 1
@@ -235,6 +268,12 @@ func (t *trainer) stepGRPO(ctx context.Context) (Metrics, error) {
 			},
 		})
 		if err != nil {
+			return nil, err
+		}
+		if err := t.sum(&loss, &klSum); err != nil {
+			return nil, err
+		}
+		if err := t.sumInts(&clippedN, &klN); err != nil {
 			return nil, err
 		}
 		if err := t.optimStep(m, loss); err != nil {

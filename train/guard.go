@@ -388,7 +388,10 @@ func (t *trainer) guardStep(m Metrics, probs []*Problem, samples []Sample) error
 		m[k] = v
 	}
 	dg.first = nil
-	errs := errorCounts(t.p, probs, samples)
+	errs, err := t.sumErrorCounts(errorCounts(t.p, probs, samples))
+	if err != nil {
+		return err
+	}
 	if errs != nil {
 		located := 0
 		for _, typ := range ErrorTypes {
@@ -451,6 +454,9 @@ func (t *trainer) guardStep(m Metrics, probs []*Problem, samples []Sample) error
 // saveBest writes the student to RUN/best (via a temporary directory, so
 // a failed save keeps the previous best).
 func (t *trainer) saveBest() error {
+	if !t.lead() {
+		return nil // rank 0 writes the run's files; loadBest waits for it
+	}
 	dir := filepath.Join(t.runDir, bestSubdir)
 	tmp := dir + ".tmp"
 	if err := os.RemoveAll(tmp); err != nil {
@@ -473,6 +479,9 @@ func (t *trainer) saveBest() error {
 
 // loadBest copies the weights of RUN/best into the student.
 func (t *trainer) loadBest() error {
+	if err := t.comm.Barrier(); err != nil { // rank 0 has written RUN/best
+		return fmt.Errorf("collapse guard: best model: %w", err)
+	}
 	dir := filepath.Join(t.runDir, bestSubdir)
 	b, err := model.LoadFrozen(dir, t.be)
 	if err != nil {

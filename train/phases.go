@@ -51,6 +51,8 @@ func (t *trainer) prog0() *progress {
 // active per stage.
 func (t *trainer) stepSupervised() (Metrics, error) {
 	batch := t.smp.next(t.cfg.Train.BatchSize)
+	lo, hi := t.share(len(batch)) // this rank's share (dist.go)
+	batch = batch[lo:hi]
 	useRev, useGen := true, true
 	m := Metrics{}
 	if t.cfg.Phase == PhaseSRT && t.cfg.SRT.Mode == "two-stage" {
@@ -93,6 +95,9 @@ func (t *trainer) supervisedOn(all []lmSeq, batch []int, useRev, useGen bool, m 
 			}
 		}
 	}
+	if err := t.sumInts(&nRev, &nGen); err != nil { // normalisers over the global batch
+		return err
+	}
 	wRev, wGen := float32(0), float32(0)
 	if nRev > 0 && useRev {
 		wRev = 1 / float32(nRev)
@@ -125,6 +130,12 @@ func (t *trainer) supervisedOn(all []lmSeq, batch []int, useRev, useGen bool, m 
 		},
 	})
 	if err != nil {
+		return err
+	}
+	if err := t.sum(&loss, &lossRev, &lossGen); err != nil {
+		return err
+	}
+	if err := t.sumInts(&tokens); err != nil {
 		return err
 	}
 	m["loss"] = loss
@@ -166,6 +177,11 @@ func rolloutStats(m Metrics, samples []Sample) {
 // are the sampler's indices into t.usable.
 func (t *trainer) batchProblems(k int) (idx []int, probs []*Problem, prompts [][]int32) {
 	idx = t.smp.next(k)
+	// A rank takes its contiguous share of the global batch, and its
+	// rollout rows sit at the share's place in the global rollout.
+	lo, hi := t.share(len(idx))
+	t.rowShare = [2]int{lo, len(idx)}
+	idx = idx[lo:hi]
 	probs = make([]*Problem, len(idx))
 	prompts = make([][]int32, len(idx))
 	for i, u := range idx {
@@ -179,14 +195,23 @@ func (t *trainer) batchProblems(k int) (idx []int, probs []*Problem, prompts [][
 // and their tokens, in the run's generation budget. A stop request ends it
 // with ErrInterrupted (interruptibleRollout).
 func (t *trainer) rollout(ctx context.Context, probs []*Problem, prompts [][]int32, n int) ([]Sample, error) {
-	samples, err := t.interruptibleRollout(ctx, probs, prompts, t.cfg.rolloutOptions(t.p.Stop, n, t.rng.Uint64()))
+	opt := t.cfg.rolloutOptions(t.p.Stop, n, t.rng.Uint64())
+	if t.distributed() {
+		opt.RowOffset, opt.TotalRows = t.rowShare[0]*n, t.rowShare[1]*n
+	}
+	samples, err := t.interruptibleRollout(ctx, probs, prompts, opt)
 	if err != nil {
 		return nil, err
 	}
-	t.st.SamplesGenerated += int64(len(samples))
+	ns, nt := float64(len(samples)), 0.0
 	for _, s := range samples {
-		t.st.GenTokens += int64(len(s.Response))
+		nt += float64(len(s.Response))
 	}
+	if err := t.sum(&ns, &nt); err != nil { // the run's budget counts every rank's samples
+		return nil, fmt.Errorf("rollout counts: %w", err)
+	}
+	t.st.SamplesGenerated += int64(ns)
+	t.st.GenTokens += int64(nt)
 	return samples, nil
 }
 

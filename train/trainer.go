@@ -24,6 +24,10 @@ import (
 type Options struct {
 	// Backend runs every op (required).
 	Backend kernels.Backend
+	// Comm, when it has more than one rank, makes the run data-parallel
+	// over its ranks (train/dist.go, docs/distributed.md); nil is a
+	// single-process run.
+	Comm kernels.Comm
 	// Out receives the progress bar (on a terminal) or plain progress
 	// lines; nil discards them.
 	Out io.Writer
@@ -111,6 +115,18 @@ func Run(ctx context.Context, cfg *Config, opt Options) (*Result, error) {
 	runDir := cfg.Out
 	var lk *runLock
 	defer func() { lk.release() }() // after t.free (deferred later, run first)
+	t := &trainer{cfg: cfg, opt: opt, be: opt.Backend, runDir: runDir}
+	if err := t.initComm(); err != nil {
+		return nil, err
+	}
+	defer t.free()
+	if !t.lead() {
+		// Rank 0 owns the run directory: its lock, checks and files.
+		if err := t.setup(ctx, nil, ""); err != nil {
+			return nil, err
+		}
+		return t.loop(ctx)
+	}
 	// An existing directory is locked and judged at once, so that a second
 	// starter hears of a running or finished run before loading anything.
 	if fi, err := os.Stat(runDir); err == nil && fi.IsDir() {
@@ -121,8 +137,6 @@ func Run(ctx context.Context, cfg *Config, opt Options) (*Result, error) {
 			return nil, err
 		}
 	}
-	t := &trainer{cfg: cfg, opt: opt, be: opt.Backend, runDir: runDir}
-	defer t.free()
 	if err := t.setup(ctx, nil, ""); err != nil {
 		return nil, err
 	}
@@ -168,13 +182,25 @@ func Resume(ctx context.Context, runDir string, opt Options) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("resume %s: %w", runDir, err)
 	}
-	lk, err := lockRunDir(runDir, opt.Out)
-	if err != nil {
+	t := &trainer{cfg: cfg, opt: opt, be: opt.Backend, runDir: runDir}
+	if err := t.initComm(); err != nil {
 		return nil, err
 	}
-	defer lk.release()
-	if err := cleanLeftovers(runDir, opt.Out); err != nil {
-		return nil, err
+	defer t.free()
+	opt = t.opt
+	if t.lead() {
+		lk, err := lockRunDir(runDir, opt.Out)
+		if err != nil {
+			return nil, err
+		}
+		defer lk.release()
+		if err := cleanLeftovers(runDir, opt.Out); err != nil {
+			return nil, err
+		}
+	}
+	// The other ranks read the checkpoint once rank 0 has cleaned up.
+	if err := t.comm.Barrier(); err != nil {
+		return nil, fmt.Errorf("resume %s: %w", runDir, err)
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("resume %s: %w", runDir, err)
@@ -196,14 +222,17 @@ func Resume(ctx context.Context, runDir string, opt Options) (*Result, error) {
 	if err := verifyFiles(dir, st.Files); err != nil {
 		return nil, fmt.Errorf("%w%s", err, olderCheckpoints(runDir, dir))
 	}
+	if err := t.checkWorldSize(dir, st); err != nil {
+		return nil, err
+	}
 	cfg.Out = runDir
-	t := &trainer{cfg: cfg, opt: opt, be: opt.Backend, runDir: runDir}
-	defer t.free()
 	if err := t.setup(ctx, st, dir); err != nil {
 		return nil, err
 	}
-	if err := t.openOutputs(st); err != nil {
-		return nil, err
+	if t.lead() {
+		if err := t.openOutputs(st); err != nil {
+			return nil, err
+		}
 	}
 	return t.loop(ctx)
 }
@@ -214,6 +243,14 @@ type trainer struct {
 	opt    Options
 	be     kernels.Backend
 	runDir string
+	// comm is Options.Comm, or the one-rank LocalComm (train/dist.go).
+	comm kernels.Comm
+	// ckpTmp is the temp directory of a multi-rank checkpoint that
+	// saveRanks prepared for save (dist_checkpoint.go).
+	ckpTmp string
+	// rowShare is this rank's first prompt and the global batch size of
+	// the last batchProblems, which place its rollout rows.
+	rowShare [2]int
 
 	st      trainerState
 	rng     *rand.PCG
@@ -409,10 +446,10 @@ func (t *trainer) setup(ctx context.Context, st *trainerState, ckpt string) erro
 
 	// Optimiser and buffers.
 	if t.needsOptimizer() {
-		t.adam, err = optim.NewAdamW(t.m, optim.Config{
+		t.adam, err = optim.NewShardedAdamW(t.m, optim.Config{
 			LR: float32(cfg.Optim.LR), Beta1: float32(cfg.Optim.Beta1), Beta2: float32(cfg.Optim.Beta2),
 			Eps: float32(cfg.Optim.Eps), WeightDecay: float32(cfg.Optim.WeightDecay),
-			DecayNormsAndBiases: cfg.Optim.DecayNormsAndBiases})
+			DecayNormsAndBiases: cfg.Optim.DecayNormsAndBiases}, t.comm)
 		if err != nil {
 			return err
 		}
@@ -455,7 +492,7 @@ func (t *trainer) setup(ctx context.Context, st *trainerState, ckpt string) erro
 		}
 		if t.adam != nil {
 			t.adam.Steps = st.OptimStep
-			if err := readMoments(filepath.Join(ckpt, optimFile), t.be, t.m.Params.N, map[string]kernels.Tensor{"M": t.adam.M, "V": t.adam.V}); err != nil {
+			if err := readMoments(filepath.Join(ckpt, t.optimFileName()), t.be, t.adam.M.N, map[string]kernels.Tensor{"M": t.adam.M, "V": t.adam.V}); err != nil {
 				return fmt.Errorf("checkpoint %s: %w", ckpt, err)
 			}
 		}
@@ -781,10 +818,21 @@ func (t *trainer) loop(ctx context.Context) (*Result, error) {
 		res.Interrupted = true
 		return fill(), nil
 	}
+	sigCtx := ctx
+	if t.distributed() {
+		// The ranks stop together, at a step boundary (stopAgreed), never
+		// inside a step: a rank that left a step early would leave the
+		// others waiting in its collectives.
+		ctx = context.WithoutCancel(ctx)
+	}
 	t.runCtx = ctx
 	start := time.Now()
 	for t.st.Step < t.st.TotalSteps && !t.done {
-		if ctx.Err() != nil {
+		stop, err := t.stopAgreed(sigCtx)
+		if err != nil {
+			return fill(), err
+		}
+		if stop {
 			t.prog.logf("interrupted at step %d: saving a checkpoint", t.st.Step)
 			return interrupted()
 		}
@@ -814,14 +862,16 @@ func (t *trainer) loop(ctx context.Context) (*Result, error) {
 		if tok, ok := m["tokens"]; ok && m["step_s"] > 0 {
 			m["tokens_per_s"] = tok / m["step_s"]
 		}
-		if t.evalProbs != nil && (t.st.Step%cfg.Eval.Every == 0 || t.st.Step == t.st.TotalSteps || t.done) {
+		if t.evalProbs != nil && t.lead() && (t.st.Step%cfg.Eval.Every == 0 || t.st.Step == t.st.TotalSteps || t.done) {
 			if err := t.evaluate(context.WithoutCancel(ctx), m); err != nil {
 				return fill(), fmt.Errorf("eval after step %d: %w", t.st.Step, err)
 			}
 		}
 		t.metric = m
-		if err := t.mlog.write(cfg.Phase, m); err != nil {
-			return fill(), err
+		if t.lead() {
+			if err := t.mlog.write(cfg.Phase, m); err != nil {
+				return fill(), err
+			}
 		}
 		t.prog.update(t.st.Step, m)
 		if t.st.NonFiniteRun >= cfg.Train.MaxNonFinite {
@@ -881,6 +931,9 @@ func (t *trainer) saveEnd(res *Result) error {
 
 // exportFinal saves the trained model with the tokenizer files in dir.
 func (t *trainer) exportFinal(dir string) error {
+	if !t.lead() {
+		return nil // rank 0 writes the model
+	}
 	if err := t.hook("final"); err != nil {
 		return fmt.Errorf("export final model: %w", err)
 	}
@@ -1030,13 +1083,22 @@ func (t *trainer) saveIfNew() error {
 // the latest pointer) and prunes old checkpoints. On failure the previous
 // checkpoint and the latest pointer are untouched.
 func (t *trainer) save() (err error) {
+	if t.distributed() && t.ckpTmp == "" {
+		return t.saveRanks()
+	}
 	root := filepath.Join(t.runDir, checkpointsDir)
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		return fmt.Errorf("checkpoint: %w", err)
 	}
 	name := checkpointName(t.st.Step)
-	tmp, err := os.MkdirTemp(root, ".tmp-"+name+"-")
+	tmp, err := t.checkpointTemp(root, name)
 	if err != nil {
+		return fmt.Errorf("checkpoint: %w", err)
+	}
+	// MkdirTemp makes 0700 directories; the renamed checkpoint is 0755
+	// like the rest of the run.
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		os.RemoveAll(tmp)
 		return fmt.Errorf("checkpoint: %w", err)
 	}
 	defer func() {
@@ -1053,6 +1115,9 @@ func (t *trainer) save() (err error) {
 		return err
 	}
 	st := t.st
+	if t.distributed() {
+		st.WorldSize = t.comm.Size()
+	}
 	if t.needsOptimizer() {
 		if err := t.m.Save(filepath.Join(tmp, modelSubdir), model.SaveOptions{DType: kernels.F32}); err != nil {
 			return err
@@ -1065,7 +1130,7 @@ func (t *trainer) save() (err error) {
 		if err := t.hook("model"); err != nil {
 			return err
 		}
-		if err := writeMoments(filepath.Join(tmp, optimFile), t.be, t.m.Params.N, map[string]kernels.Tensor{"M": t.adam.M, "V": t.adam.V}); err != nil {
+		if err := t.writeOptimShard(tmp); err != nil {
 			return err
 		}
 		if err := t.hook("optim"); err != nil {

@@ -44,6 +44,10 @@ type AdamW struct {
 
 	be   kernels.Backend
 	runs []run
+	// lay places M and V in the parameter buffer (shard.go); comm is set
+	// for a sharded optimizer (NewShardedAdamW).
+	lay  layout
+	comm kernels.Comm
 }
 
 // run is a contiguous range of the parameter buffer with one decay setting.
@@ -58,8 +62,13 @@ var ErrNonFinite = errors.New("optim: non-finite gradient norm")
 
 // NewAdamW allocates zeroed moments for m's parameters.
 func NewAdamW(m *model.Model, cfg Config) (*AdamW, error) {
+	return newAdamW(m, cfg, shardLayout(m.Params.N, 0, 1))
+}
+
+// newAdamW allocates zeroed moments for the parameters of lay.
+func newAdamW(m *model.Model, cfg Config, lay layout) (*AdamW, error) {
 	o := &AdamW{LR: cfg.LR, Beta1: cfg.Beta1, Beta2: cfg.Beta2, Eps: cfg.Eps, WeightDecay: cfg.WeightDecay,
-		DecayNormsAndBiases: cfg.DecayNormsAndBiases, be: m.BE}
+		DecayNormsAndBiases: cfg.DecayNormsAndBiases, be: m.BE, lay: lay}
 	if o.Beta1 == 0 {
 		o.Beta1 = 0.9
 	}
@@ -76,10 +85,10 @@ func NewAdamW(m *model.Model, cfg Config) (*AdamW, error) {
 		return nil, fmt.Errorf("optim: invalid AdamW settings betas (%g, %g) eps %g weight decay %g", o.Beta1, o.Beta2, o.Eps, o.WeightDecay)
 	}
 	var err error
-	if o.M, err = m.BE.Alloc(kernels.F32, m.Params.N); err != nil {
+	if o.M, err = m.BE.Alloc(kernels.F32, lay.stateLen()); err != nil {
 		return nil, fmt.Errorf("optim: allocate AdamW moments: %w", err)
 	}
-	if o.V, err = m.BE.Alloc(kernels.F32, m.Params.N); err != nil {
+	if o.V, err = m.BE.Alloc(kernels.F32, lay.stateLen()); err != nil {
 		m.BE.Free(o.M)
 		return nil, fmt.Errorf("optim: allocate AdamW moments: %w", err)
 	}
@@ -128,8 +137,11 @@ func ClipScale(norm float64, maxNorm float32) float32 {
 // returns ErrNonFinite and changes nothing. A model in mixed precision
 // gets its BF16 weight copies refreshed after the update.
 func (o *AdamW) Step(m *model.Model, lr float32, clipNorm float32) (float64, error) {
-	if m.Frozen() || m.Params.N != o.M.N {
-		return 0, fmt.Errorf("optim: model has %d parameters (frozen: %v), optimiser state %d", m.Params.N, m.Frozen(), o.M.N)
+	if m.Frozen() || m.Params.N != o.lay.n {
+		return 0, fmt.Errorf("optim: model has %d parameters (frozen: %v), optimiser state %d", m.Params.N, m.Frozen(), o.lay.n)
+	}
+	if o.comm != nil {
+		return o.stepSharded(m, lr, clipNorm)
 	}
 	norm := GradNorm(m)
 	if math.IsNaN(norm) || math.IsInf(norm, 0) {
