@@ -61,6 +61,12 @@ func (be *Backend) Attention(out, lse, q, k, v, lens kernels.Tensor, b, t, hq, h
 	const op = "Attention"
 	checkDims(op, b, t, hq, hkv, d)
 	checkGQA(op, hq, hkv)
+	if q.DType == kernels.BF16 || k.DType == kernels.BF16 || v.DType == kernels.BF16 {
+		// Mixed precision: the bf16 values widened exactly, F32 products.
+		nq, nkv := b*t*hq*d, b*t*hkv*d
+		be.Attention(out, lse, be.widened(op, 1, q, nq), be.widened(op, 2, k, nkv), be.widened(op, 3, v, nkv), lens, b, t, hq, hkv, d, scale, window)
+		return
+	}
 	os, ls := f32(op, out, b*t*hq*d), f32(op, lse, b*hq*t)
 	qs, ks, vs := f32(op, q, b*t*hq*d), f32(op, k, b*t*hkv*d), f32(op, v, b*t*hkv*d)
 	L := be.rowLens(op, lens, b, t)
@@ -117,6 +123,11 @@ func (be *Backend) AttentionBackward(dq, dk, dv, dout, out, lse, q, k, v, lens k
 	const op = "AttentionBackward"
 	checkDims(op, b, t, hq, hkv, d)
 	checkGQA(op, hq, hkv)
+	if q.DType == kernels.BF16 || k.DType == kernels.BF16 || v.DType == kernels.BF16 {
+		nq, nkv := b*t*hq*d, b*t*hkv*d
+		be.AttentionBackward(dq, dk, dv, dout, out, lse, be.widened(op, 1, q, nq), be.widened(op, 2, k, nkv), be.widened(op, 3, v, nkv), lens, b, t, hq, hkv, d, scale, window)
+		return
+	}
 	dqs, dks, dvs := f32(op, dq, b*t*hq*d), f32(op, dk, b*t*hkv*d), f32(op, dv, b*t*hkv*d)
 	dos, os, ls := f32(op, dout, b*t*hq*d), f32(op, out, b*t*hq*d), f32(op, lse, b*hq*t)
 	qs, ks, vs := f32(op, q, b*t*hq*d), f32(op, k, b*t*hkv*d), f32(op, v, b*t*hkv*d)
@@ -172,6 +183,11 @@ func (be *Backend) AttentionDecode(out, q, kc, vc, lens kernels.Tensor, b, tmax,
 	const op = "AttentionDecode"
 	checkDims(op, b, tmax, hq, hkv, d)
 	checkGQA(op, hq, hkv)
+	if kc.DType == kernels.BF16 || vc.DType == kernels.BF16 {
+		n := b * tmax * hkv * d
+		be.AttentionDecode(out, q, be.widened(op, 1, kc, n), be.widened(op, 2, vc, n), lens, b, tmax, hq, hkv, d, scale, window)
+		return
+	}
 	os, qs := f32(op, out, b*hq*d), f32(op, q, b*hq*d)
 	ks, vs := f32(op, kc, b*tmax*hkv*d), f32(op, vc, b*tmax*hkv*d)
 	L := be.rowLens(op, lens, b, tmax)

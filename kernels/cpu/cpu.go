@@ -35,6 +35,8 @@ type Backend struct {
 	scratch gemmScratch
 	// rowScratch holds per-worker buffers for row-wise ops (see workerBuf).
 	rowScratch [][]float32
+	// bf is the bf16 matrix unit and its buffers (see NewBF16).
+	bf bf16State
 
 	mu  sync.Mutex
 	err error // first error since the last Sync
@@ -67,9 +69,12 @@ func (be *Backend) Threads() int { return be.pool.n }
 // Name returns "cpu".
 func (be *Backend) Name() string { return "cpu" }
 
-// Supports reports true for F32 and I32 only: BF16 and F16 are storage
-// types on the CPU backend.
-func (be *Backend) Supports(d kernels.DType) bool { return d == kernels.F32 || d == kernels.I32 }
+// Supports reports true for F32 and I32, and for BF16 on backends from
+// NewBF16 on CPUs with AMX or AVX512_BF16; F16 (and BF16 otherwise) is a
+// storage type only.
+func (be *Backend) Supports(d kernels.DType) bool {
+	return d == kernels.F32 || d == kernels.I32 || d == kernels.BF16 && be.bf.kind != bf16None
+}
 
 // fail records the first error for Sync.
 func (be *Backend) fail(op string, format string, args ...any) {

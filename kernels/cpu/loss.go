@@ -31,6 +31,12 @@ func rowGrain(vocab int) int { return 1 + (1<<14)/(vocab+1) }
 func (be *Backend) CrossEntropy(loss, dlogits, logits, targets, w kernels.Tensor, rows, vocab int, gscale float32) {
 	const op = "CrossEntropy"
 	checkDims(op, rows, vocab)
+	if dlogits.Valid() && dlogits.DType == kernels.BF16 { // for a bf16 head's backward
+		d, done := be.narrowed(op, dlogits, rows*vocab)
+		be.CrossEntropy(loss, d, logits, targets, w, rows, vocab, gscale)
+		done()
+		return
+	}
 	x, tg, ws := f32(op, logits, rows*vocab), i32(op, targets, rows), weights(op, w, rows)
 	var ls, dx []float32
 	if loss.Valid() {
@@ -223,6 +229,12 @@ func selectTopK(x []float32, k int, ids []int) []int {
 func (be *Backend) Distill(loss, dstudent, s, t, w kernels.Tensor, rows, vocab int, p kernels.DistillParams, gscale float32) {
 	const op = "Distill"
 	checkDims(op, rows, vocab)
+	if dstudent.Valid() && dstudent.DType == kernels.BF16 { // for a bf16 head's backward
+		d, done := be.narrowed(op, dstudent, rows*vocab)
+		be.Distill(loss, d, s, t, w, rows, vocab, p, gscale)
+		done()
+		return
+	}
 	ss, ts, ws := f32(op, s, rows*vocab), f32(op, t, rows*vocab), weights(op, w, rows)
 	var ls, ds []float32
 	if loss.Valid() {

@@ -20,6 +20,10 @@ func (be *Backend) MatMulBatched(c, a, b kernels.Tensor, batch, m, n, k int, tra
 	if batch == 0 || m == 0 || n == 0 {
 		return
 	}
+	if a.DType == kernels.BF16 || b.DType == kernels.BF16 {
+		be.matMulBF16(c, a, b, batch, m, n, k, transA, transB, alpha, beta, strideA, strideB, strideC)
+		return
+	}
 	if a.DType != kernels.F32 || b.DType != kernels.F32 {
 		panic(fmt.Sprintf("cpu %s: inputs %v and %v; the cpu backend multiplies F32 only", op, a.DType, b.DType))
 	}
@@ -91,6 +95,12 @@ func (sc *gemmScratch) ensure(threads, mc, ncols int) {
 func (be *Backend) gemm(c, a, b []float32, m, n, k int, ta, tb bool, alpha, beta float32) {
 	if k == 0 || alpha == 0 {
 		scaleC(c, beta)
+		return
+	}
+	if m <= decodeRows && !ta && tb {
+		// Decode-shaped (x times a weight): decode.go. Before the small
+		// case too, so that a row's result never depends on m.
+		be.decodeGemm(c, a, b, m, n, k, alpha, beta)
 		return
 	}
 	if m*n*k <= smallGemm {

@@ -174,6 +174,12 @@ func (be *Backend) GatherRows(dst, src, idx kernels.Tensor, n, dim int) {
 func (be *Backend) RMSNorm(out, rstd, x, w kernels.Tensor, rows, dim int, eps float32) {
 	const op = "RMSNorm"
 	checkDims(op, rows, dim)
+	if out.DType == kernels.BF16 { // mixed precision: F32 result, rounded once
+		o, done := be.narrowed(op, out, rows*dim)
+		be.RMSNorm(o, rstd, x, w, rows, dim, eps)
+		done()
+		return
+	}
 	o, rs, xs, ws := f32(op, out, rows*dim), f32(op, rstd, rows), f32(op, x, rows*dim), f32(op, w, dim)
 	be.parallelFor(rows, 1+4096/(dim+1), func(lo, hi int) {
 		for r := lo; r < hi; r++ {
@@ -326,6 +332,12 @@ func ropeRow(row []float32, p float32, inv []float32) {
 // SwiGLU computes out = silu(gate)*up.
 func (be *Backend) SwiGLU(out, gate, up kernels.Tensor, n int) {
 	const op = "SwiGLU"
+	if out.DType == kernels.BF16 { // mixed precision: F32 result, rounded once
+		o, done := be.narrowed(op, out, n)
+		be.SwiGLU(o, gate, up, n)
+		done()
+		return
+	}
 	o, g, u := f32(op, out, n), f32(op, gate, n), f32(op, up, n)
 	be.swigluChunks(n, func(e []float32, lo, hi int) {
 		// e = exp(-gate) by the vector exp, then silu(g) = g/(1+e).
@@ -375,6 +387,10 @@ func (be *Backend) swigluChunks(n int, fn func(e []float32, lo, hi int)) {
 func (be *Backend) CacheWrite(cache, x, start kernels.Tensor, b, t, tmax, width int) {
 	const op = "CacheWrite"
 	checkDims(op, b, t, tmax, width)
+	if cache.DType == kernels.BF16 {
+		be.cacheWriteBF16(cache, x, start, b, t, tmax, width)
+		return
+	}
 	c, xs, st := f32(op, cache, b*tmax*width), f32(op, x, b*t*width), i32(op, start, b)
 	for r := range b {
 		for i := range t {

@@ -1,0 +1,95 @@
+//go:build amd64
+
+package cpu
+
+import "golang.org/x/sys/cpu"
+
+// amxTiles is the AMX kernel (see amx_amd64.s): an mt x nt grid of 32x32
+// blocks of C from packed bf16 panels pstride bytes apart.
+//
+//go:noescape
+func amxTiles(cfg *byte, a *uint16, b *uint16, c *float32, ldc int, ksteps int, pstride int, mt int, nt int, add bool)
+
+// dpbf16x8 is the AVX512_BF16 kernel: an 8x32 block of C from rows 0-7 of
+// a packed A panel and a packed B panel.
+//
+//go:noescape
+func dpbf16x8(a *uint16, b *uint16, c *float32, ldc int, ksteps int, add bool)
+
+// cpuidex executes CPUID with EAX=leaf, ECX=sub.
+//
+//go:noescape
+func cpuidex(leaf, sub uint32) (eax, ebx, ecx, edx uint32)
+
+// xgetbv0 reads XCR0, the state components the OS saves and restores.
+func xgetbv0() (eax, edx uint32)
+
+// XCR0 bits: SSE/AVX state (1, 2), AVX-512 opmask and ZMM (5, 6, 7) and
+// AMX tile configuration and data (17, 18).
+const (
+	xcr0AVX512 = 1<<1 | 1<<2 | 1<<5 | 1<<6 | 1<<7
+	xcr0AMX    = 1<<17 | 1<<18
+)
+
+// detectBF16 finds the best bf16 matrix unit this CPU and OS allow: AMX
+// needs AMX-TILE and AMX-BF16 (CPUID.(7,0):EDX bits 24 and 22), the tile
+// state enabled in XCR0 and, on Linux, the process's permission to use it
+// (requested here, once per process); AVX512_BF16 is CPUID.(7,1):EAX bit 5
+// with AVX-512 state enabled.
+func detectBF16() bf16Kind {
+	maxLeaf, _, _, _ := cpuidex(0, 0)
+	if maxLeaf < 7 {
+		return bf16None
+	}
+	_, _, ecx1, _ := cpuidex(1, 0)
+	if ecx1&(1<<27) == 0 { // OSXSAVE: XGETBV is usable
+		return bf16None
+	}
+	xcr0, _ := xgetbv0()
+	_, ebx7, _, edx7 := cpuidex(7, 0)
+	if edx7&(1<<22) != 0 && edx7&(1<<24) != 0 && xcr0&xcr0AMX == xcr0AMX && requestTilePermission() {
+		return bf16AMX
+	}
+	eax71, _, _, _ := cpuidex(7, 1)
+	if ebx7&(1<<16) != 0 && eax71&(1<<5) != 0 && xcr0&xcr0AVX512 == xcr0AVX512 && cpu.X86.HasAVX512F {
+		return bf16AVX512
+	}
+	return bf16None
+}
+
+// amxConfig is the 64-byte tile configuration amxTiles loads: palette 1,
+// tiles 0-7 each 16 rows of 64 bytes (colsb as little-endian uint16 at
+// byte 16+2t, rows at byte 48+t).
+func amxConfig() [64]byte {
+	var c [64]byte
+	c[0] = 1
+	for t := range 8 {
+		c[16+2*t] = 64
+		c[48+t] = 16
+	}
+	return c
+}
+
+// tileKernel returns the kernel for kind (kind != bf16None).
+func tileKernel(kind bf16Kind) tileFn {
+	switch kind {
+	case bf16AMX:
+		cfg := amxConfig()
+		return func(a, b []uint16, c []float32, ldc, ksteps, pstride, mt, nt int, add bool) {
+			checkTiles(a, b, c, ldc, ksteps, pstride, mt, nt)
+			amxTiles(&cfg[0], &a[0], &b[0], &c[0], ldc, ksteps, 2*pstride, mt, nt, add)
+		}
+	case bf16AVX512:
+		return func(a, b []uint16, c []float32, ldc, ksteps, pstride, mt, nt int, add bool) {
+			checkTiles(a, b, c, ldc, ksteps, pstride, mt, nt)
+			for j := range nt {
+				for i := range mt {
+					for g := range 4 {
+						dpbf16x8(&a[i*pstride+g*256], &b[j*pstride], &c[(i*32+g*8)*ldc+j*32], ldc, ksteps, add)
+					}
+				}
+			}
+		}
+	}
+	return tilesGo
+}

@@ -1,0 +1,291 @@
+#include "textflag.h"
+
+// BF16 matrix kernels: AMX tiles (TDPBF16PS) and AVX512_BF16 (VDPBF16PS).
+//
+// Go's assembler has no AMX or AVX512_BF16 mnemonics, so those instructions
+// are written as bytes. The AMX ones are VEX-encoded:
+//
+//	C4 | R'X'B'm-mmmm | W v'v'v'v' L pp | opcode | ModRM [| SIB]
+//
+// with R', X', B' and v'v'v'v' stored inverted, m-mmmm = 00010 (map 0F38),
+// W = 0, L = 0 and pp the implied prefix (00 none, 01 66, 10 F3, 11 F2).
+// Every register used below is < 8, so the second byte is always
+// 111_00010 = E2, and the third is 0_1111_0_pp = 78|pp when vvvv is unused:
+//
+//	LDTILECFG (AX)       C4 E2 78 49 00        NP 49 /0, ModRM 00_000_000
+//	TILERELEASE          C4 E2 78 49 C0        NP 49 C0
+//	TILELOADD t, (b)(i*1) C4 E2 7B 4B ModRM SIB  F2 4B /r, ModRM 00_ttt_100,
+//	                                           SIB 00_iii_bbb: base b, row
+//	                                           stride in register i
+//	TILESTORED (b)(i*1), t C4 E2 7A 4B ModRM SIB  F3 4B /r, same ModRM/SIB
+//	TILEZERO t           C4 E2 7B 49 ModRM     F2 49, ModRM 11_ttt_000
+//	TDPBF16PS c, a, b    C4 E2 byte2 5C ModRM  F3 5C, ModRM 11_ccc_aaa (c the
+//	                                           fp32 accumulator, a the rows
+//	                                           tile) and b, the VNNI pair
+//	                                           tile, in vvvv: byte2 =
+//	                                           0_(~b&15)_0_10
+//
+// Register numbers: AX 0, CX 1, DX 2, BX 3, SI 6, DI 7. The SIB bytes used:
+// (AX)(BX*1) 18, (CX)(BX*1) 19, (DX)(BX*1) 1A, (SI)(BX*1) 1E, (DI)(BX*1) 1F.
+//
+// Tiles: tmm0..3 accumulate a 32x32 fp32 block of C (tmm0 rows 0-15 cols
+// 0-15, tmm1 rows 0-15 cols 16-31, tmm2 rows 16-31 cols 0-15, tmm3 rows
+// 16-31 cols 16-31); tmm4/tmm5 hold rows 0-15/16-31 of A (16 rows x 32
+// bf16), tmm6/tmm7 columns 0-15/16-31 of B (16 pair-rows x 16 columns x 2
+// bf16). The tile configuration (see amxConfig) gives all eight 16 rows of
+// 64 bytes.
+//
+// Packed layouts (see packABF16, packBBF16): per k step of 32, an A panel
+// holds 32 rows x 32 bf16 (2048 bytes, row stride 64) and a B panel two
+// 16-column halves of 16 pair-rows x 16 columns x 2 (1024 bytes each, row
+// stride 64).
+
+#define LDTILECFG_AX BYTE $0xC4; BYTE $0xE2; BYTE $0x78; BYTE $0x49; BYTE $0x00
+#define TILERELEASE BYTE $0xC4; BYTE $0xE2; BYTE $0x78; BYTE $0x49; BYTE $0xC0
+
+// TILELOADD tmm t from (base)(BX*1): ModRM 00_ttt_100.
+#define TILELOADD(modrm, sib) BYTE $0xC4; BYTE $0xE2; BYTE $0x7B; BYTE $0x4B; BYTE $modrm; BYTE $sib
+#define TILESTORED(modrm, sib) BYTE $0xC4; BYTE $0xE2; BYTE $0x7A; BYTE $0x4B; BYTE $modrm; BYTE $sib
+
+// TILEZERO tmm0..3: ModRM 11_ttt_000.
+#define TILEZERO0 BYTE $0xC4; BYTE $0xE2; BYTE $0x7B; BYTE $0x49; BYTE $0xC0
+#define TILEZERO1 BYTE $0xC4; BYTE $0xE2; BYTE $0x7B; BYTE $0x49; BYTE $0xC8
+#define TILEZERO2 BYTE $0xC4; BYTE $0xE2; BYTE $0x7B; BYTE $0x49; BYTE $0xD0
+#define TILEZERO3 BYTE $0xC4; BYTE $0xE2; BYTE $0x7B; BYTE $0x49; BYTE $0xD8
+
+// TDPBF16PS: tmm0 += tmm4.tmm6 (vvvv ~6 = 1001: byte2 0_1001_0_10 = 4A,
+// ModRM 11_000_100 = C4); tmm1 += tmm4.tmm7 (~7 = 1000: 42, 11_001_100 =
+// CC); tmm2 += tmm5.tmm6 (4A, 11_010_101 = D5); tmm3 += tmm5.tmm7 (42,
+// 11_011_101 = DD).
+#define TDP_0_4_6 BYTE $0xC4; BYTE $0xE2; BYTE $0x4A; BYTE $0x5C; BYTE $0xC4
+#define TDP_1_4_7 BYTE $0xC4; BYTE $0xE2; BYTE $0x42; BYTE $0x5C; BYTE $0xCC
+#define TDP_2_5_6 BYTE $0xC4; BYTE $0xE2; BYTE $0x4A; BYTE $0x5C; BYTE $0xD5
+#define TDP_3_5_7 BYTE $0xC4; BYTE $0xE2; BYTE $0x42; BYTE $0x5C; BYTE $0xDD
+
+// func amxTiles(cfg *byte, a *uint16, b *uint16, c *float32, ldc int, ksteps int, pstride int, mt int, nt int, add bool)
+//
+// Computes an mt x nt grid of 32x32 blocks of C (row stride ldc floats):
+// block (i, j) = [C +] A panel i . B panel j over ksteps steps of 32, panel
+// i starting pstride bytes after panel i-1 in both packed operands. B
+// panels are the outer loop so that one stays in L1 while the A panels
+// stream from L2. The configuration is loaded and released in this one
+// call: tile state is per thread, and a goroutine may move to another
+// thread between calls (never within one: assembly is not preempted).
+TEXT ·amxTiles(SB), NOSPLIT, $0-73
+	MOVQ cfg+0(FP), AX
+	LDTILECFG_AX
+	MOVQ b+16(FP), R10        // B panel j
+	MOVQ c+24(FP), R12        // C at column block j
+	MOVQ ldc+32(FP), R15
+	SHLQ $2, R15              // C row stride in bytes
+amx_j:
+	MOVQ a+8(FP), R9          // A panel i
+	MOVQ R12, R11             // C block (i, j)
+	MOVQ mt+56(FP), R13
+amx_i:
+	MOVBLZX add+72(FP), AX
+	TESTQ AX, AX
+	JZ amx_zero
+	MOVQ R15, BX
+	MOVQ R11, AX
+	TILELOADD(0x04, 0x18)     // tmm0 <- (AX)(BX*1)
+	ADDQ $64, AX
+	TILELOADD(0x0C, 0x18)     // tmm1
+	MOVQ R15, AX
+	SHLQ $4, AX
+	ADDQ R11, AX
+	TILELOADD(0x14, 0x18)     // tmm2
+	ADDQ $64, AX
+	TILELOADD(0x1C, 0x18)     // tmm3
+	JMP amx_k0
+amx_zero:
+	TILEZERO0
+	TILEZERO1
+	TILEZERO2
+	TILEZERO3
+amx_k0:
+	MOVQ $64, BX
+	MOVQ R9, SI
+	LEAQ 1024(R9), DX
+	MOVQ R10, DI
+	LEAQ 1024(R10), CX
+	MOVQ ksteps+40(FP), R8
+amx_k:
+	TILELOADD(0x24, 0x1E)     // tmm4 <- (SI)(BX*1): A rows 0-15
+	TILELOADD(0x34, 0x1F)     // tmm6 <- (DI)(BX*1): B cols 0-15
+	TDP_0_4_6
+	TILELOADD(0x3C, 0x19)     // tmm7 <- (CX)(BX*1): B cols 16-31
+	TDP_1_4_7
+	TILELOADD(0x2C, 0x1A)     // tmm5 <- (DX)(BX*1): A rows 16-31
+	TDP_2_5_6
+	TDP_3_5_7
+	ADDQ $2048, SI
+	ADDQ $2048, DX
+	ADDQ $2048, DI
+	ADDQ $2048, CX
+	DECQ R8
+	JNZ amx_k
+	MOVQ R15, BX
+	MOVQ R11, AX
+	TILESTORED(0x04, 0x18)    // (AX)(BX*1) <- tmm0
+	ADDQ $64, AX
+	TILESTORED(0x0C, 0x18)    // tmm1
+	MOVQ R15, AX
+	SHLQ $4, AX
+	ADDQ R11, AX
+	TILESTORED(0x14, 0x18)    // tmm2
+	ADDQ $64, AX
+	TILESTORED(0x1C, 0x18)    // tmm3
+	// Next A panel, 32 rows further down C.
+	ADDQ pstride+48(FP), R9
+	MOVQ R15, AX
+	SHLQ $5, AX
+	ADDQ AX, R11
+	DECQ R13
+	JNZ amx_i
+	// Next B panel, 32 columns to the right.
+	ADDQ pstride+48(FP), R10
+	ADDQ $128, R12
+	DECQ nt+64(FP)
+	JNZ amx_j
+	TILERELEASE
+	RET
+
+// VDPBF16PS zmm_acc, zmm_b, dword bcst [SI + 64*r] (EVEX.512.F3.0F38.W0 52 /r,
+// AVX512_BF16): acc[j] += a.lo*b[2j] + a.hi*b[2j+1] for the bf16 pair a of
+// row r broadcast to all 16 lanes. EVEX bytes 62 P0 P1 P2 52 ModRM disp8:
+//
+//	P0 = R' X' B' R'' 0 0 1 0 (inverted; map 0F38): F2 for acc < 8, 72 for 8-15
+//	P1 = W v'v'v'v' 1 pp = 0_vvvv_1_10 with vvvv = ~b&15: 7E for Z16, 76 for Z17
+//	P2 = z L'L b V'' aaa = 0_10_1_0_000 = 50 (512 bits, broadcast, b >= 16)
+//	ModRM = 01_acc_110 (base SI, disp8), disp8 = 64r/4 (scaled by the
+//	broadcast element size)
+#define DPBF(p0, p1, modrm, d8) BYTE $0x62; BYTE $p0; BYTE $p1; BYTE $0x50; BYTE $0x52; BYTE $modrm; BYTE $d8
+
+// Row r of an 8-row group: acc Z(2r) with B cols 0-15 (Z16), Z(2r+1)
+// with cols 16-31 (Z17).
+#define DPROW(p0a, p0b, ma, mb, d8) DPBF(p0a, 0x7E, ma, d8); DPBF(p0b, 0x76, mb, d8)
+
+// func dpbf16x8(a *uint16, b *uint16, c *float32, ldc int, ksteps int, add bool)
+//
+// The AVX512_BF16 kernel: an 8x32 block of C (row stride ldc floats) =
+// [C +] rows 0-7 of the A panel at a (same packed layout as the AMX
+// kernel's, 64 bytes per row per k step) times the B panel at b, over
+// ksteps steps of 32. Sixteen accumulators Z0-Z15, B in Z16/Z17.
+TEXT ·dpbf16x8(SB), NOSPLIT, $0-41
+	MOVQ a+0(FP), SI
+	MOVQ b+8(FP), DI
+	MOVQ ksteps+32(FP), R8
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	VPXORD Z12, Z12, Z12
+	VPXORD Z13, Z13, Z13
+	VPXORD Z14, Z14, Z14
+	VPXORD Z15, Z15, Z15
+dp_k:
+	MOVQ $16, R9
+dp_p:
+	VMOVUPS (DI), Z16
+	VMOVUPS 1024(DI), Z17
+	DPROW(0xF2, 0xF2, 0x46, 0x4E, 0x00)   // row 0: Z0, Z1
+	DPROW(0xF2, 0xF2, 0x56, 0x5E, 0x10)   // row 1: Z2, Z3
+	DPROW(0xF2, 0xF2, 0x66, 0x6E, 0x20)   // row 2: Z4, Z5
+	DPROW(0xF2, 0xF2, 0x76, 0x7E, 0x30)   // row 3: Z6, Z7
+	DPROW(0x72, 0x72, 0x46, 0x4E, 0x40)   // row 4: Z8, Z9
+	DPROW(0x72, 0x72, 0x56, 0x5E, 0x50)   // row 5: Z10, Z11
+	DPROW(0x72, 0x72, 0x66, 0x6E, 0x60)   // row 6: Z12, Z13
+	DPROW(0x72, 0x72, 0x76, 0x7E, 0x70)   // row 7: Z14, Z15
+	ADDQ $4, SI
+	ADDQ $64, DI
+	DECQ R9
+	JNZ dp_p
+	// Next k step: A advanced 64 bytes of its 2048, B 1024 of its 2048.
+	ADDQ $1984, SI
+	ADDQ $1024, DI
+	DECQ R8
+	JNZ dp_k
+	MOVQ c+16(FP), DX
+	MOVQ ldc+24(FP), R8
+	SHLQ $2, R8
+	MOVBLZX add+40(FP), R9
+	TESTQ R9, R9
+	JZ dp_store
+	VADDPS (DX), Z0, Z0
+	VADDPS 64(DX), Z1, Z1
+	ADDQ R8, DX
+	VADDPS (DX), Z2, Z2
+	VADDPS 64(DX), Z3, Z3
+	ADDQ R8, DX
+	VADDPS (DX), Z4, Z4
+	VADDPS 64(DX), Z5, Z5
+	ADDQ R8, DX
+	VADDPS (DX), Z6, Z6
+	VADDPS 64(DX), Z7, Z7
+	ADDQ R8, DX
+	VADDPS (DX), Z8, Z8
+	VADDPS 64(DX), Z9, Z9
+	ADDQ R8, DX
+	VADDPS (DX), Z10, Z10
+	VADDPS 64(DX), Z11, Z11
+	ADDQ R8, DX
+	VADDPS (DX), Z12, Z12
+	VADDPS 64(DX), Z13, Z13
+	ADDQ R8, DX
+	VADDPS (DX), Z14, Z14
+	VADDPS 64(DX), Z15, Z15
+	MOVQ c+16(FP), DX
+dp_store:
+	VMOVUPS Z0, (DX)
+	VMOVUPS Z1, 64(DX)
+	ADDQ R8, DX
+	VMOVUPS Z2, (DX)
+	VMOVUPS Z3, 64(DX)
+	ADDQ R8, DX
+	VMOVUPS Z4, (DX)
+	VMOVUPS Z5, 64(DX)
+	ADDQ R8, DX
+	VMOVUPS Z6, (DX)
+	VMOVUPS Z7, 64(DX)
+	ADDQ R8, DX
+	VMOVUPS Z8, (DX)
+	VMOVUPS Z9, 64(DX)
+	ADDQ R8, DX
+	VMOVUPS Z10, (DX)
+	VMOVUPS Z11, 64(DX)
+	ADDQ R8, DX
+	VMOVUPS Z12, (DX)
+	VMOVUPS Z13, 64(DX)
+	ADDQ R8, DX
+	VMOVUPS Z14, (DX)
+	VMOVUPS Z15, 64(DX)
+	VZEROUPPER
+	RET
+
+// func cpuidex(leaf, sub uint32) (eax, ebx, ecx, edx uint32)
+TEXT ·cpuidex(SB), NOSPLIT, $0-24
+	MOVL leaf+0(FP), AX
+	MOVL sub+4(FP), CX
+	CPUID
+	MOVL AX, eax+8(FP)
+	MOVL BX, ebx+12(FP)
+	MOVL CX, ecx+16(FP)
+	MOVL DX, edx+20(FP)
+	RET
+
+// func xgetbv0() (eax, edx uint32)
+TEXT ·xgetbv0(SB), NOSPLIT, $0-8
+	MOVL $0, CX
+	XGETBV
+	MOVL AX, eax+0(FP)
+	MOVL DX, edx+4(FP)
+	RET
