@@ -1200,7 +1200,12 @@ func writeTemp(path string, write func(io.Writer) error) (string, error) {
 		return "", fmt.Errorf("write %s: %w", path, err)
 	}
 	tmp := f.Name()
-	werr := write(f)
+	// CreateTemp makes 0600 files: saved models are 0644 like other
+	// tools' output, readable by the group that shares them.
+	werr := f.Chmod(0o644)
+	if werr == nil {
+		werr = write(f)
+	}
 	if werr == nil {
 		werr = f.Sync()
 	}

@@ -77,6 +77,26 @@ type Config struct {
 	SDFT    SDFTConfig    `yaml:"sdft" toml:"sdft"`
 	// Eval is the optional held-out evaluation during training.
 	Eval EvalConfig `yaml:"eval" toml:"eval"`
+	// Log is what a run writes for people to read besides metrics.jsonl.
+	Log LogConfig `yaml:"log" toml:"log"`
+}
+
+// LogConfig selects the sample log of a run. It changes what is written,
+// never what is trained: it is not part of the config hash, so a resume
+// accepts any value.
+type LogConfig struct {
+	// RolloutsEvery appends sample rollouts to RUN/rollouts.jsonl every N
+	// steps (default 10; 0 = off), for reading what the model generates
+	// while it trains. Each line is one sample: step, phase, problem id,
+	// prompt, response, reward and the verifier's reason; for distill and
+	// sdft also the per-token divergence to the teacher on the response
+	// (mean, max and the response position of the max). Phases that
+	// generate nothing (sft, srt) write no rollouts.
+	RolloutsEvery int `yaml:"rollouts_every" toml:"rollouts_every"`
+	// RolloutsSamples is the number of samples logged per logged step
+	// (default 4): the first ones of the step's rollout, so that a reader
+	// sees the same prompts' groups side by side.
+	RolloutsSamples int `yaml:"rollouts_samples" toml:"rollouts_samples"`
 }
 
 // EvalConfig evaluates the student on held-out problems during training
@@ -452,6 +472,7 @@ func DefaultConfig() *Config {
 		GRPO: GRPOConfig{GroupSize: 8, ClipLow: 0.2, ClipHigh: 0.2, AdvEps: 1e-6, Updates: 1,
 			LogProbTemperature: "rollout", DynamicSamplingMaxDraws: 4},
 		SDFT: SDFTConfig{DemoTemplate: DefaultSDFTTemplate, EMARate: 0.01, Divergence: "reverse", Temperature: 1.0},
+		Log:  LogConfig{RolloutsEvery: 10, RolloutsSamples: 4},
 	}
 }
 
@@ -805,10 +826,11 @@ func (c *Config) YAML() ([]byte, error) {
 //
 // Device, Precision, Threads and Out are excluded: a run may be resumed on
 // another device (whose precision may differ) or after its directory was
-// moved.
+// moved; so is Log, which changes only what is logged.
 func (c *Config) Hash() string {
 	cc := *c
 	cc.Device, cc.Precision, cc.Threads, cc.Out = "", "", 0, ""
+	cc.Log = LogConfig{} // what is logged does not change the run
 	b, err := cc.YAML()
 	if err != nil {
 		return "unhashable:" + err.Error()

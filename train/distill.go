@@ -107,6 +107,7 @@ func (t *trainer) stepDistill(ctx context.Context) (Metrics, error) {
 		}
 		kl[r] += d
 		cnt[r]++
+		t.rlog.tokenKL(i, d) // rollouts.jsonl's per-token KL summary
 	})
 	if err != nil {
 		return nil, err

@@ -35,6 +35,11 @@ type Options struct {
 	// checkpoint, if any) with the step number and its metrics. Cancelling
 	// the run's context from it stops the run after this step.
 	OnStep func(step int, m Metrics)
+	// DeviceNote says how the backend was chosen (for device auto: which
+	// and why); it is printed in the run's header line and summary.json.
+	DeviceNote string
+	// Version is the sdzero build, recorded in summary.json.
+	Version string
 
 	// failSave injects a failure at a named stage of checkpoint saving
 	// (tests only).
@@ -166,7 +171,7 @@ func Run(ctx context.Context, cfg *Config, opt Options) (*Result, error) {
 	if err := t.openOutputs(nil); err != nil {
 		return nil, err
 	}
-	return t.loop(ctx)
+	return t.finish(t.loop(ctx))
 }
 
 // Resume continues the run in runDir from its latest checkpoint, with the
@@ -234,7 +239,7 @@ func Resume(ctx context.Context, runDir string, opt Options) (*Result, error) {
 			return nil, err
 		}
 	}
-	return t.loop(ctx)
+	return t.finish(t.loop(ctx))
 }
 
 // trainer holds one run's state.
@@ -260,7 +265,12 @@ type trainer struct {
 	lastCkp string
 
 	m    *model.Model
+	rlog    *rolloutLog
 	adam *optim.AdamW
+	// started and first are when this session began and at which step
+	// (summary.json).
+	started time.Time
+	first   int
 	acts *model.Acts
 	// teacher: distill/sdft teacher or grpo reference (frozen copy).
 	teacher     *model.Model
@@ -325,6 +335,7 @@ func (t *trainer) free() {
 	if t.collect != nil && t.collect.f != nil {
 		t.collect.f.Close()
 	}
+	t.rlog.close()
 	for _, a := range []*model.Acts{t.acts, t.tacts} {
 		if a != nil {
 			a.Free()
@@ -381,6 +392,7 @@ func (t *trainer) setup(ctx context.Context, st *trainerState, ckpt string) erro
 	// Refuse a plan that cannot fit before allocating any of it.
 	if err := cfg.CheckMemory(t.be); err != nil {
 		return err
+	t.started = time.Now()
 	}
 	// Student: from the checkpoint when resuming.
 	var err error
@@ -397,6 +409,7 @@ func (t *trainer) setup(ctx context.Context, st *trainerState, ckpt string) erro
 	// Checkpoints and the final export copy tokenizer and generation files
 	// from the starting model (an older checkpoint may have been pruned).
 	t.m.SrcDir = cfg.Model
+	fmt.Fprintln(out, t.runHeader().Line(cfg.Phase))
 	if t.p, err = NewPrompter(t.tokDir(), cfg.Prompt, t.m.Cfg.EOSTokenIDs); err != nil {
 		return err
 	}
@@ -511,6 +524,7 @@ func (t *trainer) setup(ctx context.Context, st *trainerState, ckpt string) erro
 	if st != nil {
 		t.prog.logf("resumed %s from %s at step %d/%d", cfg.Phase, ckpt, st.Step, st.TotalSteps)
 	}
+	t.first = t.st.Step
 	return nil
 }
 
@@ -529,6 +543,13 @@ func (t *trainer) openOutputs(st *trainerState) error {
 	if t.collect != nil {
 		if err := t.collect.open(t, st); err != nil {
 			return err
+	resumeStep := -1
+	if st != nil {
+		resumeStep = st.Step
+	}
+	if t.rlog, err = openRolloutLog(t.runDir, t.cfg.Phase, t.cfg.Log.RolloutsEvery, t.cfg.Log.RolloutsSamples, t.p.Tok.Decode, resumeStep); err != nil {
+		return err
+	}
 		}
 	}
 	return nil
@@ -878,6 +899,7 @@ func (t *trainer) loop(ctx context.Context) (*Result, error) {
 			serr := t.saveIfNew()
 			return fill(), fmt.Errorf("stopped: %d steps in a row had NaN/Inf loss or gradients (state saved: %v)", t.st.NonFiniteRun, serr == nil)
 		}
+			t.rlog.flush(t.st.Step, t.prog.logf)
 		if cfg.Train.CheckpointEvery > 0 && t.st.Step%cfg.Train.CheckpointEvery == 0 && t.st.Step < t.st.TotalSteps && !t.done {
 			if err := t.save(); err != nil {
 				return fill(), err
@@ -1017,6 +1039,9 @@ func (t *trainer) interruptibleRollout(ctx context.Context, probs []*Problem, pr
 // step runs one trainer step of the phase.
 func (t *trainer) step(ctx context.Context) (Metrics, error) {
 	switch t.cfg.Phase {
+	if err == nil {
+		t.rlog.observe(t.st.Step+1, probs, prompts, samples)
+	}
 	case PhaseSFT, PhaseSRT:
 		return t.stepSupervised()
 	case PhaseSRTCollect:

@@ -74,6 +74,8 @@ func (c *Config) validateBounds() error {
 		{"grpo.group_size", c.GRPO.GroupSize, math.MinInt, MaxBatchLimit},
 		{"grpo.updates", c.GRPO.Updates, math.MinInt, 1 << 20},
 		{"sdft.top_k", c.SDFT.TopK, 0, MaxVocabLimit},
+		{"log.rollouts_every", c.Log.RolloutsEvery, 0, MaxCountLimit},
+		{"log.rollouts_samples", c.Log.RolloutsSamples, 1, 1 << 16},
 	}
 	for _, b := range bounds {
 		if b.v < b.lo || b.v > b.hi {

@@ -164,7 +164,7 @@ func TestOpenBackend(t *testing.T) {
 // command answers -h with flag.ErrHelp and its own usage line.
 func TestDispatch(t *testing.T) {
 	cmds := commands()
-	want := []string{"bench", "compare", "demo", "eval", "explain", "export", "generate", "inspect", "plot", "readiness", "score", "tokenize", "train", "verify"}
+	want := []string{"bench", "compare", "demo", "eval", "explain", "export", "generate", "inspect", "plot", "readiness", "score", "tokenize", "train", "verify", "version"}
 	var got []string
 	for n, c := range cmds {
 		got = append(got, n)

@@ -35,6 +35,7 @@ func commands() map[string]command {
 		"compare":   {runCompare, "overlay runs' accuracy against generated samples and tokens; table at equal budgets"},
 		"readiness": {runReadiness, "is the reviser a better teacher than resampling? (before distilling)"},
 		"explain":   {runExplain, "per-token KL and token reward of the teacher on one response (HTML, PNG, JSON)"},
+		"version":   {runVersion, "print the version, VCS commit and Go version of this binary"},
 	}
 }
 
@@ -59,6 +60,9 @@ func main() {
 			os.Exit(2)
 		}
 		return
+	}
+	if os.Args[1] == "--version" || os.Args[1] == "-version" {
+		os.Args[1] = "version"
 	}
 	cmd, ok := commands()[os.Args[1]]
 	if !ok {

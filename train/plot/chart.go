@@ -187,6 +187,11 @@ func (c *Chart) WritePNG(path string) error {
 		os.Remove(tmp.Name())
 		return fmt.Errorf("plot: encode %s: %w", path, err)
 	}
+	if err := tmp.Chmod(0o644); err != nil { // CreateTemp made it 0600
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return fmt.Errorf("plot: write %s: %w", path, err)
+	}
 	if err := tmp.Close(); err != nil {
 		os.Remove(tmp.Name())
 		return fmt.Errorf("plot: write %s: %w", path, err)
