@@ -11,6 +11,8 @@ import (
 	"sync"
 	"syscall"
 
+	"sdzero/internal/configdoc"
+	"sdzero/kernels/comm"
 	"sdzero/train"
 )
 
@@ -99,6 +101,11 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	if *printCfg {
 		y, err := cfg.YAML()
 		if err != nil {
+			return err
+		}
+		// Each key with its meaning, default and phases (from the doc
+		// comments of train/config.go; docs/config.md is the same text).
+		if y, err = configdoc.Commented(y, configdoc.Keys); err != nil {
 			return err
 		}
 		_, err = stdout.Write(y)
