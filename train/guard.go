@@ -468,6 +468,9 @@ func (t *trainer) saveBest() error {
 	if err := copyTokenizerFiles(t.tokDir(), tmp); err != nil {
 		return fmt.Errorf("collapse guard: best model %s: %w", tmp, err)
 	}
+	if err := t.writeModelFiles(tmp, "best"); err != nil {
+		return fmt.Errorf("collapse guard: best model %s: %w", tmp, err)
+	}
 	if err := os.RemoveAll(dir); err != nil {
 		return fmt.Errorf("collapse guard: best model: %w", err)
 	}

@@ -969,6 +969,9 @@ func (t *trainer) exportFinal(dir string) error {
 	if err := copyTokenizerFiles(t.tokDir(), dir); err != nil {
 		return fmt.Errorf("export final model: %w", err)
 	}
+	if err := t.writeModelFiles(dir, "final"); err != nil { // sdzero.json, model card
+		return fmt.Errorf("export final model: %w", err)
+	}
 	return nil
 }
 
@@ -1151,6 +1154,9 @@ func (t *trainer) save() (err error) {
 			if err := copyTokenizerFiles(t.cfg.Tokenizer, filepath.Join(tmp, modelSubdir)); err != nil {
 				return err
 			}
+		}
+		if err := t.writeModelFiles(filepath.Join(tmp, modelSubdir), "checkpoint"); err != nil {
+			return err
 		}
 		if err := t.hook("model"); err != nil {
 			return err
