@@ -84,6 +84,9 @@ type Result struct {
 	Dropped map[string]int
 	// Metrics are the last step's metrics.
 	Metrics Metrics
+	// OptimizerBytes is this rank's AdamW state (its ZeRO-1 shard in a
+	// multi-rank run).
+	OptimizerBytes int64
 }
 
 // Run starts a new run of cfg.Phase in cfg.Out. It validates the config
@@ -262,15 +265,15 @@ type trainer struct {
 	smp     *sampler
 	prog    *progress
 	mlog    *metricsLog
-	lastCkp string
-
-	m    *model.Model
 	rlog    *rolloutLog
-	adam *optim.AdamW
+	lastCkp string
 	// started and first are when this session began and at which step
 	// (summary.json).
 	started time.Time
 	first   int
+
+	m    *model.Model
+	adam *optim.AdamW
 	acts *model.Acts
 	// teacher: distill/sdft teacher or grpo reference (frozen copy).
 	teacher     *model.Model
@@ -332,10 +335,10 @@ func (t *trainer) free() {
 	if t.mlog != nil {
 		t.mlog.close()
 	}
+	t.rlog.close()
 	if t.collect != nil && t.collect.f != nil {
 		t.collect.f.Close()
 	}
-	t.rlog.close()
 	for _, a := range []*model.Acts{t.acts, t.tacts} {
 		if a != nil {
 			a.Free()
@@ -389,10 +392,10 @@ func (t *trainer) setup(ctx context.Context, st *trainerState, ckpt string) erro
 	if out == nil {
 		out = io.Discard
 	}
+	t.started = time.Now()
 	// Refuse a plan that cannot fit before allocating any of it.
 	if err := cfg.CheckMemory(t.be); err != nil {
 		return err
-	t.started = time.Now()
 	}
 	// Student: from the checkpoint when resuming.
 	var err error
@@ -406,10 +409,10 @@ func (t *trainer) setup(ctx context.Context, st *trainerState, ckpt string) erro
 	if err := t.applyPrecision(t.m); err != nil {
 		return fmt.Errorf("load model: %w", err)
 	}
+	fmt.Fprintln(out, t.runHeader().Line(cfg.Phase))
 	// Checkpoints and the final export copy tokenizer and generation files
 	// from the starting model (an older checkpoint may have been pruned).
 	t.m.SrcDir = cfg.Model
-	fmt.Fprintln(out, t.runHeader().Line(cfg.Phase))
 	if t.p, err = NewPrompter(t.tokDir(), cfg.Prompt, t.m.Cfg.EOSTokenIDs); err != nil {
 		return err
 	}
@@ -521,10 +524,10 @@ func (t *trainer) setup(ctx context.Context, st *trainerState, ckpt string) erro
 		t.warmup = int(math.Round(cfg.Optim.WarmupRatio * float64(t.totalOpt)))
 	}
 	t.prog = newProgress(out, cfg.Phase, t.st.Step, t.st.TotalSteps, cfg.Train.LogEvery)
+	t.first = t.st.Step
 	if st != nil {
 		t.prog.logf("resumed %s from %s at step %d/%d", cfg.Phase, ckpt, st.Step, st.TotalSteps)
 	}
-	t.first = t.st.Step
 	return nil
 }
 
@@ -540,9 +543,6 @@ func (t *trainer) openOutputs(st *trainerState) error {
 	if t.mlog, err = openMetrics(filepath.Join(t.runDir, metricsFile), trunc); err != nil {
 		return err
 	}
-	if t.collect != nil {
-		if err := t.collect.open(t, st); err != nil {
-			return err
 	resumeStep := -1
 	if st != nil {
 		resumeStep = st.Step
@@ -550,6 +550,9 @@ func (t *trainer) openOutputs(st *trainerState) error {
 	if t.rlog, err = openRolloutLog(t.runDir, t.cfg.Phase, t.cfg.Log.RolloutsEvery, t.cfg.Log.RolloutsSamples, t.p.Tok.Decode, resumeStep); err != nil {
 		return err
 	}
+	if t.collect != nil {
+		if err := t.collect.open(t, st); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -826,6 +829,9 @@ func (t *trainer) loop(ctx context.Context) (*Result, error) {
 		res.NonFiniteSkipped = t.st.NonFiniteTotal
 		res.Dropped = t.dropped
 		res.Metrics = t.metric
+		if t.adam != nil {
+			res.OptimizerBytes = t.adam.StateBytes()
+		}
 		if t.collect != nil {
 			res.DataPath = t.collect.path
 			res.Kept = t.collect.st.Kept
@@ -893,13 +899,13 @@ func (t *trainer) loop(ctx context.Context) (*Result, error) {
 			if err := t.mlog.write(cfg.Phase, m); err != nil {
 				return fill(), err
 			}
+			t.rlog.flush(t.st.Step, t.prog.logf)
 		}
 		t.prog.update(t.st.Step, m)
 		if t.st.NonFiniteRun >= cfg.Train.MaxNonFinite {
 			serr := t.saveIfNew()
 			return fill(), fmt.Errorf("stopped: %d steps in a row had NaN/Inf loss or gradients (state saved: %v)", t.st.NonFiniteRun, serr == nil)
 		}
-			t.rlog.flush(t.st.Step, t.prog.logf)
 		if cfg.Train.CheckpointEvery > 0 && t.st.Step%cfg.Train.CheckpointEvery == 0 && t.st.Step < t.st.TotalSteps && !t.done {
 			if err := t.save(); err != nil {
 				return fill(), err
@@ -1036,15 +1042,15 @@ func (t *trainer) interruptibleRollout(ctx context.Context, probs []*Problem, pr
 	if err == nil && t.stopping() {
 		return nil, fmt.Errorf("verification: %w", ErrInterrupted)
 	}
+	if err == nil {
+		t.rlog.observe(t.st.Step+1, probs, prompts, samples)
+	}
 	return samples, err
 }
 
 // step runs one trainer step of the phase.
 func (t *trainer) step(ctx context.Context) (Metrics, error) {
 	switch t.cfg.Phase {
-	if err == nil {
-		t.rlog.observe(t.st.Step+1, probs, prompts, samples)
-	}
 	case PhaseSFT, PhaseSRT:
 		return t.stepSupervised()
 	case PhaseSRTCollect:

@@ -116,11 +116,25 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
-	be, err := openBackend(cfg.Device, cfg.Threads)
+	be, note, err := openBackendNote(cfg.Device, cfg.Threads)
 	if err != nil {
 		return err
 	}
-	opt := train.Options{Backend: be, Out: stderr}
+	// Under mpirun or srun the run is data-parallel over the ranks
+	// (docs/distributed.md); a plain process gets the one-rank Comm and
+	// loads no MPI library.
+	c, launch, err := comm.FromEnvironment(os.Getenv, be, comm.Options{})
+	if err != nil {
+		return err
+	}
+	opt := train.Options{Backend: be, Out: stderr, Comm: c, DeviceNote: note, Version: currentBuild().Version}
+	if c.Size() > 1 {
+		if c.Rank() == 0 {
+			fmt.Fprintf(stderr, "sdzero train: data-parallel over %d ranks (%v)\n", c.Size(), launch)
+		} else {
+			stdout = io.Discard // rank 0 reports
+		}
+	}
 	var res *train.Result
 	if *resume != "" {
 		res, err = train.Resume(ctx, *resume, opt)
@@ -128,6 +142,15 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 		res, err = train.Run(ctx, cfg, opt)
 	}
 	if err != nil {
+		if c.Size() > 1 {
+			// The process exits without MPI_Finalize (which would wait
+			// for ranks that may be stuck in a collective): mpirun then
+			// ends the other ranks and names this one.
+			return fmt.Errorf("rank %d of %d: %w", c.Rank(), c.Size(), err)
+		}
+		return err
+	}
+	if err := c.Close(); err != nil {
 		return err
 	}
 	switch {

@@ -1,0 +1,435 @@
+package train
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"sdzero/data/verify"
+	"sdzero/kernels/comm"
+	"sdzero/kernels/comm/mpi"
+	"sdzero/kernels/cpu"
+)
+
+// Multi-rank runs: the test binary starts itself under mpirun as the
+// ranks of a run (TestDistWorker), as kernels/comm/mpi's tests do.
+
+// distWorkerEnv carries a distJob (JSON) to the ranks.
+const distWorkerEnv = "SDZERO_DIST_TEST_JOB"
+
+// distDeathBound is how long a 2-rank run whose rank 1 is killed may take
+// to end. mpirun notices the death at once and kills the other rank;
+// measured about 1 s here (TestDistRankDeath logs it). The bound only turns
+// a hang into a failure.
+const distDeathBound = 60 * time.Second
+
+// Bounds between a 1-rank and a 2-rank run of the same global batch (3-4
+// steps at lr 1e-3). The ranks' gradients are summed by the reduce-scatter
+// instead of accumulated by the backward pass, and the squared gradient
+// norm is summed shard by shard, so gradients and clip factors differ by
+// float32 rounding, and AdamW (whose first steps move each weight by about
+// lr whatever the gradient's size) turns that into weight differences far
+// below lr. Measured (TestDistMatchesSingle logs them): final weights
+// within 2.2e-8 (sft), 1.6e-7 (distill), 1.2e-7 (grpo); per-step losses
+// within a relative 1.4e-9, 2.4e-7 and 8.4e-7.
+const (
+	distWeightTol = 1e-6 // max |w1 - w2|
+	distLossTol   = 1e-5 // max |l1 - l2| / |l1|
+)
+
+// distJob is what one rank of a test run does.
+type distJob struct {
+	Phase, Model, Data, Out string
+	// Resume continues Out instead of starting it.
+	Resume bool
+	// StopAfter, if set, cancels rank 1's context after that step (as a
+	// SIGTERM to that rank would); DieAfter SIGKILLs rank 1 after it.
+	StopAfter, DieAfter int
+	CheckpointEvery     int
+}
+
+// distOutcome is what a rank reports (RUN/rank-R.json).
+type distOutcome struct {
+	Rank, Size     int
+	Steps          int
+	Interrupted    bool
+	OptimizerBytes int64
+	Err            string
+}
+
+// needMPIRun skips unless mpirun and libmpi.so.40 are present (fails under
+// SDZERO_REQUIRE_MPI=1, as CI sets once it installs Open MPI).
+func needMPIRun(t *testing.T) string {
+	t.Helper()
+	missing := t.Skipf
+	if os.Getenv("SDZERO_REQUIRE_MPI") == "1" {
+		missing = t.Fatalf
+	}
+	bin, err := exec.LookPath("mpirun")
+	if err != nil {
+		missing("mpirun not on PATH: install Debian's openmpi-bin (apt-get install openmpi-bin) for the multi-rank tests")
+	}
+	if s := mpi.Find(""); s.Path == "" {
+		missing("no %s: install Debian's openmpi-bin (apt-get install openmpi-bin) for the multi-rank tests; %s", mpi.Soname, s.Describe())
+	}
+	return bin
+}
+
+// distConfig is the config every rank and the single-process reference
+// use: a global batch of 4 prompts (2 per rank), one CPU thread per rank.
+func distConfig(t *testing.T, j distJob) *Config {
+	c := tinyRunConfig(t, j.Phase, j.Model, j.Data, j.Out)
+	c.Threads = 1
+	c.Train.BatchSize = 4
+	c.Train.MicroBatch = 2
+	c.Train.Steps = 4
+	c.Train.CheckpointEvery = j.CheckpointEvery
+	c.Rollout.GenBatch = 3 // chunks that straddle the ranks' shares
+	c.Distill.ReadinessProblems = 4
+	c.Distill.ReadinessSamples = 2
+	c.GRPO.DAPODynamicSampling = true
+	if j.Phase == PhaseSFT {
+		c.Train.Steps = 3
+	}
+	return c
+}
+
+// distReward is the tests' verifier: deterministic in the text, so that
+// rewards vary between samples (GRPO has advantages to learn from).
+func distReward(p *Problem, text string) verify.Result {
+	return verify.Result{Reward: float64(len(text) % 2)}
+}
+
+// distRolloutLog records every verified sample with its step, for comparing
+// runs' rollouts as multisets per step.
+type distRolloutLog struct {
+	mu   sync.Mutex
+	step int
+	rows []string
+}
+
+func (l *distRolloutLog) options(o *Options) {
+	o.beforeGenerate = func(step int) { l.mu.Lock(); l.step = step; l.mu.Unlock() }
+	o.reward = func(p *Problem, text string) verify.Result {
+		l.mu.Lock()
+		l.rows = append(l.rows, fmt.Sprintf("%d\t%s\t%q", l.step, p.ID, text))
+		l.mu.Unlock()
+		return distReward(p, text)
+	}
+}
+
+func (l *distRolloutLog) write(path string) error {
+	return os.WriteFile(path, []byte(strings.Join(l.rows, "\n")+"\n"), 0o644)
+}
+
+// TestDistWorker is one rank of a run that a test below starts under
+// mpirun.
+func TestDistWorker(t *testing.T) {
+	spec := os.Getenv(distWorkerEnv)
+	if spec == "" {
+		t.Skip("runs only as a rank under mpirun (TestDistMatchesSingle and the other TestDist tests start it)")
+	}
+	var j distJob
+	if err := json.Unmarshal([]byte(spec), &j); err != nil {
+		t.Fatal(err)
+	}
+	be := cpu.New(1)
+	c, _, err := comm.FromEnvironment(os.Getenv, be, comm.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rank := c.Rank()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var log distRolloutLog
+	opt := Options{Backend: be, Comm: c}
+	log.options(&opt)
+	opt.OnStep = func(step int, m Metrics) {
+		if rank == 1 && step == j.StopAfter {
+			cancel()
+		}
+		if rank == 1 && step == j.DieAfter {
+			syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			time.Sleep(time.Minute)
+		}
+	}
+	var res *Result
+	if j.Resume {
+		res, err = Resume(ctx, j.Out, opt)
+	} else {
+		res, err = Run(ctx, distConfig(t, j), opt)
+	}
+	out := distOutcome{Rank: rank, Size: c.Size()}
+	if err != nil {
+		out.Err = err.Error()
+	} else {
+		out.Steps, out.Interrupted, out.OptimizerBytes = res.Steps, res.Interrupted, res.OptimizerBytes
+	}
+	js, _ := json.Marshal(out)
+	if werr := os.WriteFile(filepath.Join(j.Out, fmt.Sprintf("rank-%d.json", rank)), js, 0o644); werr != nil {
+		t.Fatal(werr)
+	}
+	suffix := ""
+	if j.Resume {
+		suffix = "-resumed"
+	}
+	if werr := log.write(filepath.Join(j.Out, fmt.Sprintf("rollouts-rank-%d%s.txt", rank, suffix))); werr != nil {
+		t.Fatal(werr)
+	}
+	if err != nil {
+		t.Fatalf("rank %d: %v", rank, err)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// mpirunJob runs job on np ranks and returns the ranks' outcomes.
+func mpirunJob(t *testing.T, np int, j distJob) ([]distOutcome, string, error) {
+	t.Helper()
+	bin := needMPIRun(t)
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec, _ := json.Marshal(j)
+	ctx, cancel := context.WithTimeout(context.Background(), distDeathBound)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "--allow-run-as-root", "--oversubscribe", "-np", strconv.Itoa(np),
+		self, "-test.run=^TestDistWorker$", "-test.count=1", "-test.timeout=2m")
+	cmd.Env = append(os.Environ(), distWorkerEnv+"="+string(spec),
+		"OMPI_MCA_btl_vader_single_copy_mechanism=none")
+	var buf bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &buf, &buf
+	err = cmd.Run()
+	if ctx.Err() != nil {
+		t.Fatalf("mpirun -np %d did not end within %v:\n%s", np, distDeathBound, buf.String())
+	}
+	var outs []distOutcome
+	for r := 0; r < np; r++ {
+		var o distOutcome
+		if js, rerr := os.ReadFile(filepath.Join(j.Out, fmt.Sprintf("rank-%d.json", r))); rerr == nil && json.Unmarshal(js, &o) == nil {
+			outs = append(outs, o)
+		}
+	}
+	return outs, buf.String(), err
+}
+
+// runSingle is the single-process reference run of job (no Comm).
+func runSingle(t *testing.T, j distJob) *Result {
+	t.Helper()
+	var log distRolloutLog
+	opt := Options{Backend: cpu.New(1)}
+	log.options(&opt)
+	res, err := Run(context.Background(), distConfig(t, j), opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := log.write(filepath.Join(j.Out, "rollouts-rank-0.txt")); err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// stepRollouts reads a run's rollout logs (all ranks; suffix "" or
+// "-resumed") as sorted rows per step.
+func stepRollouts(t *testing.T, dir, suffix string) map[int][]string {
+	t.Helper()
+	out := map[int][]string{}
+	files, _ := filepath.Glob(filepath.Join(dir, "rollouts-rank-*"+suffix+".txt"))
+	for _, f := range files {
+		if suffix == "" && strings.HasSuffix(f, "-resumed.txt") {
+			continue
+		}
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+			if line == "" {
+				continue
+			}
+			step, _ := strconv.Atoi(strings.SplitN(line, "\t", 2)[0])
+			if step == 0 {
+				continue // distill's start check, which every rank runs whole
+			}
+			out[step] = append(out[step], line)
+		}
+	}
+	for _, rows := range out {
+		sort.Strings(rows)
+	}
+	return out
+}
+
+// metricsOf reads one key per step of RUN/metrics.jsonl.
+func metricsOf(t *testing.T, dir, key string) []float64 {
+	t.Helper()
+	f, err := os.Open(filepath.Join(dir, metricsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out []float64
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var rec map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &rec); err != nil {
+			t.Fatal(err)
+		}
+		v, _ := rec[key].(float64)
+		out = append(out, v)
+	}
+	return out
+}
+
+// maxAbsDiff is max |a-b| over two weight vectors (float32 bits).
+func maxAbsDiff(t *testing.T, a, b []uint32) float64 {
+	t.Helper()
+	if len(a) != len(b) {
+		t.Fatalf("%d vs %d parameters", len(a), len(b))
+	}
+	d := 0.0
+	for i := range a {
+		x, y := float64(math.Float32frombits(a[i])), float64(math.Float32frombits(b[i]))
+		d = max(d, math.Abs(x-y))
+	}
+	return d
+}
+
+// TestDistMatchesSingle: a 2-rank run and a single-process run with the
+// same global batch (one thread per rank) draw the same rollouts and reach
+// the same losses and final weights within float32 rounding
+// (distLossTol, distWeightTol), and for distill and grpo the same samples
+// at every step. The 2-rank run's optimizer state is half the single
+// process's (ZeRO-1).
+func TestDistMatchesSingle(t *testing.T) {
+	needMPIRun(t)
+	mdl := tinyModelDir(t, 21)
+	data := tinyMathData(t, 8)
+	for _, phase := range []string{PhaseSFT, PhaseDistill, PhaseGRPO} {
+		t.Run(phase, func(t *testing.T) {
+			one := distJob{Phase: phase, Model: mdl, Data: data, Out: filepath.Join(t.TempDir(), "one")}
+			two := one
+			two.Out = filepath.Join(t.TempDir(), "two")
+			ref := runSingle(t, one)
+			outs, log, err := mpirunJob(t, 2, two)
+			if err != nil || len(outs) != 2 {
+				t.Fatalf("mpirun -np 2: %v\n%s", err, log)
+			}
+			for _, o := range outs {
+				if o.Err != "" || o.Steps != ref.Steps {
+					t.Fatalf("rank %d: %d steps (want %d), error %q", o.Rank, o.Steps, ref.Steps, o.Err)
+				}
+				// ZeRO-1: each rank keeps half of the moments (the tiny
+				// model's parameter count is even, so no tail).
+				if 2*o.OptimizerBytes != ref.OptimizerBytes {
+					t.Errorf("rank %d: optimizer state %d bytes, want half of the single process's %d", o.Rank, o.OptimizerBytes, ref.OptimizerBytes)
+				}
+			}
+			if phase != PhaseSFT {
+				r1, r2 := stepRollouts(t, one.Out, ""), stepRollouts(t, two.Out, "")
+				if len(r1) == 0 || !reflect.DeepEqual(r1, r2) {
+					t.Errorf("the 2-rank run drew other rollouts than the single process:\n1 rank:  %v\n2 ranks: %v", r1, r2)
+				}
+			}
+			l1, l2 := metricsOf(t, one.Out, "loss"), metricsOf(t, two.Out, "loss")
+			if len(l1) != ref.Steps || len(l2) != len(l1) {
+				t.Fatalf("losses: %v vs %v", l1, l2)
+			}
+			dl := 0.0
+			for i := range l1 {
+				dl = max(dl, math.Abs(l1[i]-l2[i])/(math.Abs(l1[i])+1e-6))
+			}
+			dw := maxAbsDiff(t, readParams(t, filepath.Join(one.Out, finalSubdir)), readParams(t, filepath.Join(two.Out, finalSubdir)))
+			t.Logf("%s: losses %v (1 rank) vs %v (2 ranks): max relative difference %.3g; final weights: max difference %.3g", phase, l1, l2, dl, dw)
+			if dl > distLossTol || dw > distWeightTol {
+				t.Errorf("2 ranks differ from 1: losses by %.3g (bound %g), weights by %.3g (bound %g)", dl, distLossTol, dw, distWeightTol)
+			}
+		})
+	}
+}
+
+// TestDistResume: a 2-rank distill run stopped after step 2 by rank 1
+// alone (its context cancelled, as a SIGTERM to that process does) stops
+// on both ranks with a checkpoint; resumed under 2 ranks it ends
+// bit-identical to an uninterrupted 2-rank run. A single process refuses
+// the 2-rank checkpoint with a message saying how to resume it.
+func TestDistResume(t *testing.T) {
+	needMPIRun(t)
+	mdl := tinyModelDir(t, 22)
+	data := tinyMathData(t, 8)
+	full := distJob{Phase: PhaseDistill, Model: mdl, Data: data, Out: filepath.Join(t.TempDir(), "full"), CheckpointEvery: 2}
+	if outs, log, err := mpirunJob(t, 2, full); err != nil || len(outs) != 2 || outs[0].Err != "" {
+		t.Fatalf("uninterrupted run: %v %+v\n%s", err, outs, log)
+	}
+	cut := full
+	cut.Out, cut.StopAfter = filepath.Join(t.TempDir(), "cut"), 2
+	outs, log, err := mpirunJob(t, 2, cut)
+	if err != nil || len(outs) != 2 {
+		t.Fatalf("stopped run: %v\n%s", err, log)
+	}
+	for _, o := range outs {
+		if !o.Interrupted || o.Steps != 2 || o.Err != "" {
+			t.Fatalf("rank %d after rank 1's stop request: interrupted %v at step %d, error %q (want a stop at step 2 on every rank)", o.Rank, o.Interrupted, o.Steps, o.Err)
+		}
+	}
+	ckpt := filepath.Join(cut.Out, checkpointsDir, checkpointName(2))
+	for r := 0; r < 2; r++ {
+		if _, err := os.Stat(filepath.Join(ckpt, optimShardName(r, 2))); err != nil {
+			t.Errorf("checkpoint lacks rank %d's optimizer shard: %v", r, err)
+		}
+	}
+
+	_, err = Resume(context.Background(), cut.Out, Options{Backend: cpu.New(1), reward: distReward})
+	if err == nil || !strings.Contains(err.Error(), "mpirun -np 2") {
+		t.Errorf("single-process resume of a 2-rank checkpoint: got %v, want a refusal naming mpirun -np 2", err)
+	}
+
+	res := cut
+	res.Resume, res.StopAfter = true, 0
+	outs, log, err = mpirunJob(t, 2, res)
+	if err != nil || len(outs) != 2 || outs[0].Err != "" || outs[0].Steps != 4 {
+		t.Fatalf("resumed run: %v %+v\n%s", err, outs, log)
+	}
+	if a, b := readParams(t, filepath.Join(full.Out, finalSubdir)), readParams(t, filepath.Join(cut.Out, finalSubdir)); !reflect.DeepEqual(a, b) {
+		t.Errorf("resumed 2-rank run differs from the uninterrupted one (max relative difference %.3g)", maxAbsDiff(t, a, b))
+	}
+	if a, b := metricsOf(t, full.Out, "loss"), metricsOf(t, cut.Out, "loss"); !reflect.DeepEqual(a, b) {
+		t.Errorf("losses: uninterrupted %v, stopped and resumed %v", a, b)
+	}
+}
+
+// TestDistRankDeath: when rank 1 of a 2-rank run is killed (SIGKILL after
+// step 1), the run ends within distDeathBound with an error naming rank 1.
+func TestDistRankDeath(t *testing.T) {
+	needMPIRun(t)
+	j := distJob{Phase: PhaseSFT, Model: tinyModelDir(t, 23), Data: tinyMathData(t, 8), Out: filepath.Join(t.TempDir(), "run"), DieAfter: 1}
+	start := time.Now()
+	_, log, err := mpirunJob(t, 2, j)
+	took := time.Since(start)
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) {
+		t.Fatalf("mpirun: want a non-zero exit after rank 1 died, got %v\n%s", err, log)
+	}
+	if !regexp.MustCompile(`process rank 1 with PID \d+ on\s+node \S+ exited\s+on\s+signal\s+9`).MatchString(log) {
+		t.Errorf("output does not name rank 1:\n%s", log)
+	}
+	t.Logf("the run ended %v after its start (mpirun exit %d)", took.Round(time.Millisecond), exit.ExitCode())
+}
