@@ -3,6 +3,7 @@ package model
 import (
 	"fmt"
 	"math/rand/v2"
+	"time"
 
 	"sdzero/kernels"
 )
@@ -33,6 +34,59 @@ type GenerateOptions struct {
 	// record it once and replay it (kernels.Recorder: CUDA graphs). The
 	// tokens are the same either way.
 	NoGraphs bool
+	// Slots, when in (0, len(prompts)), is continuous batching: at most
+	// Slots rows decode at once, and when a row ends (stop id or
+	// MaxNewTokens) its slot and KV-cache rows are refilled with the next
+	// waiting prompt (prefilled on its own) instead of idling until the
+	// longest row ends. Prompts enter in order, so the N samples of one
+	// prompt (consecutive rows) decode side by side. Row r's token i is
+	// drawn with the same uniform as in one batch of all rows, so the
+	// outputs are the same as without Slots wherever the backend's ops
+	// give a row the same result whatever batch it is in (the CPU
+	// backend's do).
+	Slots int
+	// Uniform, if set, replaces the Seed stream (and SampleRows): it
+	// returns the uniform in [0,1) that samples token i of row r. Callers
+	// that cut a rollout into separately seeded chunks use it to decode
+	// the chunks continuously as one call (see SeedUniforms).
+	Uniform func(r, i int) float32
+	// Stats, if set, receives the call's prefill and decode times.
+	Stats *GenerateStats
+}
+
+// GenerateStats are the timings of one Generate call, each phase synced.
+type GenerateStats struct {
+	// Prefill is the time of the prompts' forward passes and the
+	// sampling of their first tokens; Prefills counts the passes (one for
+	// the first batch, one per refilled slot).
+	Prefill  time.Duration
+	Prefills int
+	// Decode is the time of the single-token decode steps (forward and
+	// sampling of every slot) and Steps their number; RowSteps counts the
+	// slots that held a live row, summed over the steps (RowSteps/Steps is
+	// the batch's mean occupancy).
+	Decode          time.Duration
+	Steps, RowSteps int
+}
+
+// SeedUniforms returns Generate's default uniforms for Seed: the value
+// that samples token i of row r when the call's rows are rows [offset,
+// offset+...) of a call of rows rows (GenerateOptions.SampleRows). The
+// stream draws rows values per token index, in order, and remembers them:
+// a continuously batched call asks for early token indices of late rows.
+func SeedUniforms(seed uint64, rows, offset int) func(r, i int) float32 {
+	rng := rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))
+	var steps [][]float32
+	return func(r, i int) float32 {
+		for len(steps) <= i {
+			u := make([]float32, rows)
+			for j := range u {
+				u[j] = rng.Float32() // in [0,1)
+			}
+			steps = append(steps, u)
+		}
+		return steps[i][offset+r]
+	}
 }
 
 // decodeState holds the buffers of single-token decode steps for b rows.
@@ -190,14 +244,15 @@ func (m *Model) decodeStep(s *decodeState, kc *kvCache) {
 
 // Generate continues each prompt (rows may differ in length) with batched
 // KV-cache decoding and returns only the new tokens of each row. A row ends
-// after MaxNewTokens tokens or after emitting a stop id (kept).
+// after MaxNewTokens tokens or after emitting a stop id (kept). With
+// opt.Slots it decodes continuously (see GenerateOptions.Slots).
 func (m *Model) Generate(prompts [][]int32, opt GenerateOptions) ([][]int32, error) {
 	if m.closed {
 		return nil, fmt.Errorf("model: used after Free")
 	}
-	b := len(prompts)
-	out := make([][]int32, b)
-	if b == 0 || opt.MaxNewTokens <= 0 {
+	n := len(prompts)
+	out := make([][]int32, n)
+	if n == 0 || opt.MaxNewTokens <= 0 {
 		return out, nil
 	}
 	c, be := m.Cfg, m.BE
@@ -222,32 +277,57 @@ func (m *Model) Generate(prompts [][]int32, opt GenerateOptions) ([][]int32, err
 	if topP <= 0 || topP > 1 {
 		topP = 1
 	}
+	uni := opt.Uniform
+	if uni == nil {
+		uRows, uOff := n, 0
+		if opt.SampleRows > 0 {
+			if opt.SampleRowOffset < 0 || opt.SampleRowOffset+n > opt.SampleRows {
+				return nil, fmt.Errorf("model: generate: rows [%d,%d) outside SampleRows %d", opt.SampleRowOffset, opt.SampleRowOffset+n, opt.SampleRows)
+			}
+			uRows, uOff = opt.SampleRows, opt.SampleRowOffset
+		}
+		uni = SeedUniforms(opt.Seed, uRows, uOff)
+	}
+	var st GenerateStats
+	if opt.Stats != nil {
+		defer func() { *opt.Stats = st }()
+	}
+	// b slots; the static batch is every row in its own slot.
+	b := n
+	if opt.Slots > 0 && opt.Slots < n {
+		b = opt.Slots
+	}
 	tmax := P + opt.MaxNewTokens
-
-	// Prefill all prompts as one right-padded batch, writing the cache.
 	kc, err := m.newCache(b, tmax)
 	if err != nil {
 		return nil, err
 	}
 	defer kc.free(be)
-	a, err := m.NewInferActs(b, P)
-	if err != nil {
-		return nil, err
-	}
-	defer a.Free()
 	s, err := m.newDecodeState(b)
 	if err != nil {
 		return nil, err
 	}
 	defer s.free(be)
 
-	ids := make([]int32, b*P)
+	// Prefill the first b prompts as one right-padded batch, writing the
+	// cache.
+	t0 := time.Now()
+	P0 := 0
+	for _, p := range prompts[:b] {
+		P0 = max(P0, len(p))
+	}
+	a, err := m.NewInferActs(b, P0)
+	if err != nil {
+		return nil, err
+	}
+	defer a.Free()
+	ids := make([]int32, b*P0)
 	lens := make([]int, b)
 	last := make([]int32, b)
-	for r, p := range prompts {
-		copy(ids[r*P:], p)
+	for r, p := range prompts[:b] {
+		copy(ids[r*P0:], p)
 		lens[r] = len(p)
-		last[r] = int32(r*P + len(p) - 1)
+		last[r] = int32(r*P0 + len(p) - 1)
 	}
 	if err := a.setBatch(ids, lens); err != nil {
 		return nil, err
@@ -279,32 +359,132 @@ func (m *Model) Generate(prompts [][]int32, opt GenerateOptions) ([][]int32, err
 		sample()
 	}
 
-	rng := rand.New(rand.NewPCG(opt.Seed, 0x9e3779b97f4a7c15))
-	uRows, uOff := b, 0
-	if opt.SampleRows > 0 {
-		if opt.SampleRowOffset < 0 || opt.SampleRowOffset+b > opt.SampleRows {
-			return nil, fmt.Errorf("model: generate: rows [%d,%d) outside SampleRows %d", opt.SampleRowOffset, opt.SampleRowOffset+b, opt.SampleRows)
-		}
-		uRows, uOff = opt.SampleRows, opt.SampleRowOffset
-	}
-	uAll := make([]float32, uRows)
-	u := uAll[uOff : uOff+b]
+	row := make([]int, b)   // the row in each slot, -1 when idle
+	cur := make([]int32, b) // tokens in the slot's cache
+	u := make([]float32, b)
 	next := make([]int32, b)
 	pos := make([]int32, b)
 	lensPlus := make([]int32, b)
-	done := make([]bool, b)
-	cur := make([]int32, b) // tokens in the cache per row
-	for r := range prompts {
-		cur[r] = int32(len(prompts[r]))
+	for j := range row {
+		row[j] = j
+		cur[j] = int32(len(prompts[j]))
+		u[j] = uni(j, 0)
 	}
-	for i := 0; i < opt.MaxNewTokens; i++ {
-		for r := range uAll {
-			uAll[r] = rng.Float32() // in [0,1)
+	be.Upload(s.u, u)
+	sample() // the prefill's logits
+	be.DownloadInt32(next, s.out)
+	if err := be.Sync(); err != nil {
+		return nil, fmt.Errorf("model: generate prefill: %w", err)
+	}
+	st.Prefill += time.Since(t0)
+	st.Prefills++
+	pending := b
+	// take appends slot j's new token to its row and frees the slot when
+	// the row ends.
+	take := func(j int) {
+		r := row[j]
+		out[r] = append(out[r], next[j])
+		if stop[next[j]] || len(out[r]) >= opt.MaxNewTokens {
+			row[j] = -1
 		}
+	}
+	var ra *Acts // the refills' one-row activations
+	defer func() {
+		if ra != nil {
+			ra.Free()
+		}
+	}()
+	one := []int32{0}
+	// refill prefills prompt r alone into slot j's cache rows and samples
+	// its first token into next[j].
+	refill := func(j, r int) error {
+		t0 := time.Now()
+		if ra == nil {
+			Pr := 0
+			for _, p := range prompts[b:] {
+				Pr = max(Pr, len(p))
+			}
+			var err error
+			if ra, err = m.NewInferActs(1, Pr); err != nil {
+				return err
+			}
+		}
+		p := prompts[r]
+		if err := ra.setBatch(p, []int{len(p)}); err != nil {
+			return err
+		}
+		kvd := c.KVHeads * c.HeadDim
+		slot := &kvCache{b: 1, tmax: tmax, start: kc.start.View(0, 1), k: make([]kernels.Tensor, c.Layers), v: make([]kernels.Tensor, c.Layers)}
+		for l := range slot.k {
+			slot.k[l] = kc.k[l].View(j*tmax*kvd, tmax*kvd)
+			slot.v[l] = kc.v[l].View(j*tmax*kvd, tmax*kvd)
+		}
+		m.forwardHidden(ra, slot)
+		H := c.Hidden
+		o := s.out.View(j, 1)
+		one[0] = int32(len(p) - 1)
+		be.UploadInt32(o, one)
+		be.GatherRows(s.ln.View(j*H, H), ra.lnf, o, 1, H)
+		var lowJ kernels.Tensor
+		if s.low.Valid() {
+			lowJ = s.low.View(j*H, H)
+		}
+		x := lowered(be, s.ln.View(j*H, H), m.cp.head, lowJ, H)
+		lg := s.logits.View(j*V, V)
+		be.MatMul(lg, x, m.cp.head, 1, V, H, false, true, 1, 0)
+		uj := s.u.View(j, 1)
+		be.Upload(uj, []float32{uni(r, 0)})
+		be.Sample(o, lg, uj, 1, V, temp, opt.TopK, topP)
+		be.DownloadInt32(next[j:j+1], o)
+		if err := be.Sync(); err != nil {
+			return fmt.Errorf("model: generate: prefill of row %d: %w", r, err)
+		}
+		row[j], cur[j] = r, int32(len(p))
+		st.Prefill += time.Since(t0)
+		st.Prefills++
+		return nil
+	}
+	for i := 0; ; i++ {
+		live := 0
+		for j := range row {
+			if row[j] >= 0 {
+				take(j)
+			}
+			// A freed slot takes the next waiting prompt at once (its
+			// first token may end it too).
+			for row[j] < 0 && pending < n {
+				pending++
+				if err := refill(j, pending-1); err != nil {
+					return nil, err
+				}
+				take(j)
+			}
+			if row[j] >= 0 {
+				live++
+			}
+		}
+		if live == 0 {
+			break
+		}
+		// Feed the new tokens; idle slots rewrite their last cache row.
+		for j := range row {
+			if row[j] < 0 {
+				next[j] = 0
+				pos[j] = max(cur[j]-1, 0)
+				u[j] = 0
+			} else {
+				pos[j] = cur[j]
+				cur[j]++
+				u[j] = uni(row[j], len(out[row[j]]))
+			}
+			lensPlus[j] = pos[j] + 1
+		}
+		t0 := time.Now()
+		be.UploadInt32(s.ids, next)
+		be.UploadInt32(s.pos, pos)
+		be.UploadInt32(s.lens, lensPlus)
 		be.Upload(s.u, u)
 		switch {
-		case i == 0:
-			sample() // the prefill's logits
 		case graph != nil:
 			graph.Replay()
 		default:
@@ -323,35 +503,9 @@ func (m *Model) Generate(prompts [][]int32, opt GenerateOptions) ([][]int32, err
 		if err := be.Sync(); err != nil {
 			return nil, fmt.Errorf("model: generate step %d: %w", i, err)
 		}
-		alive := false
-		for r := range next {
-			if done[r] {
-				continue
-			}
-			out[r] = append(out[r], next[r])
-			if stop[next[r]] || len(out[r]) >= opt.MaxNewTokens {
-				done[r] = true
-			} else {
-				alive = true
-			}
-		}
-		if !alive {
-			break
-		}
-		// Feed the new tokens; finished rows rewrite their last slot.
-		for r := range next {
-			if done[r] {
-				next[r] = 0
-				pos[r] = cur[r] - 1
-			} else {
-				pos[r] = cur[r]
-				cur[r]++
-			}
-			lensPlus[r] = pos[r] + 1
-		}
-		be.UploadInt32(s.ids, next)
-		be.UploadInt32(s.pos, pos)
-		be.UploadInt32(s.lens, lensPlus)
+		st.Decode += time.Since(t0)
+		st.Steps++
+		st.RowSteps += live
 	}
 	return out, nil
 }

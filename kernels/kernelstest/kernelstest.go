@@ -98,6 +98,7 @@ func Run(t *testing.T, be kernels.Backend, tol Tolerances) {
 		{"Errors", testErrors},
 		// Last: a case added before others would shift their random inputs.
 		{"AttentionWindow", testAttentionWindow},
+		{"MatMulDecode", testMatMulDecode},
 	}
 	for i, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

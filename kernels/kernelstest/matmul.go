@@ -131,3 +131,49 @@ func testMatMulBatched(x *h) {
 	}
 	x.near("MatMulBatched with strideB 0", x.get(ct), want, x.tol.MatMul)
 }
+
+// testMatMulDecode: the decode shapes, a few rows (one token per batch row)
+// times a weight stored [n,k], at row counts around the 4-row tiles and
+// the 32-row limit of a CPU decode kernel, k with and without a tail past
+// 16-float vectors, n with partial 4-column tiles, and alpha/beta (C with
+// NaN that beta == 0 must not read).
+func testMatMulDecode(x *h) {
+	be := x.be
+	type dc struct{ m, n, k int }
+	cases := []dc{{1, 1, 1}, {2, 7, 16}, {3, 5, 17}, {4, 4, 64}, {5, 13, 33}, {8, 130, 256}, {13, 66, 100},
+		{16, 257, 31}, {31, 9, 48}, {32, 40, 129}, {33, 12, 65}}
+	ab := []struct{ alpha, beta float32 }{{1, 0}, {0.5, -1.5}}
+	for _, c := range cases {
+		a, w := x.randn(c.m*c.k, 1), x.randn(c.n*c.k, 1)
+		at, wt := x.f32("x", a), x.f32("W", w)
+		for _, s := range ab {
+			c0 := x.randn(c.m*c.n, 1)
+			if s.beta == 0 {
+				for i := range c0 {
+					if i%2 == 0 {
+						c0[i] = float32(math.NaN())
+					}
+				}
+			}
+			ct := x.f32("C", c0)
+			be.MatMul(ct, at, wt, c.m, c.n, c.k, false, true, s.alpha, s.beta)
+			want := refMatMul(a, w, c0, c.m, c.n, c.k, false, true, s.alpha, s.beta)
+			x.near(sprint("decode MatMul m,n,k=", c.m, ",", c.n, ",", c.k, " alpha=", s.alpha, " beta=", s.beta),
+				x.get(ct), want, x.tol.MatMul)
+		}
+	}
+	// NaN in one weight row reaches every row's output in that column only.
+	m, n, k := 6, 9, 40
+	w := x.randn(n*k, 1)
+	w[5*k+7] = float32(math.NaN())
+	ct := x.view("C", kernels.F32, m*n)
+	be.MatMul(ct, x.f32("x", x.randn(m*k, 1)), x.f32("W", w), m, n, k, false, true, 1, 0)
+	got := x.get(ct)
+	for i := range m {
+		for j := range n {
+			if isNaN := math.IsNaN(float64(got[i*n+j])); isNaN != (j == 5) {
+				x.t.Errorf("decode MatMul with NaN in W row 5: C[%d,%d] = %v", i, j, got[i*n+j])
+			}
+		}
+	}
+}

@@ -1,0 +1,141 @@
+//go:build amd64
+
+#include "textflag.h"
+
+// REDUCEROW folds the accumulators of one row of out (columns 0..3 in
+// z0..z3; y0..y3 are their low halves) to four floats stored at off(DX).
+// VHADDPS has no EVEX form, so the folds land in X0..X7 first.
+#define REDUCEROW(z0, z1, z2, z3, y0, y1, y2, y3, off) \
+	VEXTRACTF64X4 $1, z0, Y0; \
+	VADDPS y0, Y0, Y0; \
+	VEXTRACTF128 $1, Y0, X1; \
+	VADDPS X1, X0, X0; \
+	VEXTRACTF64X4 $1, z1, Y2; \
+	VADDPS y1, Y2, Y2; \
+	VEXTRACTF128 $1, Y2, X3; \
+	VADDPS X3, X2, X2; \
+	VEXTRACTF64X4 $1, z2, Y4; \
+	VADDPS y2, Y4, Y4; \
+	VEXTRACTF128 $1, Y4, X5; \
+	VADDPS X5, X4, X4; \
+	VEXTRACTF64X4 $1, z3, Y6; \
+	VADDPS y3, Y6, Y6; \
+	VEXTRACTF128 $1, Y6, X7; \
+	VADDPS X7, X6, X6; \
+	VHADDPS X2, X0, X0; \
+	VHADDPS X6, X4, X4; \
+	VHADDPS X4, X0, X0; \
+	VMOVUPS X0, off(DX)
+
+// func decodeDot4x4AVX512(k int, a *[4]*float32, b *[4]*float32, out *[16]float32)
+//
+// out[4*i+j] = dot(a[i][0:k], b[j][0:k]) for i, j < 4. Sixteen zmm
+// accumulators (Z16..Z31, acc(i,j) = Z(16+4i+j)) hold 16-lane partial sums
+// over k; each 16-float step loads the four B rows once and the four A
+// rows once (8 loads for 16 FMAs). A tail of k%16 floats is read with a
+// zeroing mask, so no element past k is touched. The lane sums are then
+// folded 512 -> 256 -> 128 bits and combined with two rounds of VHADDPS,
+// which leaves the four sums of one row of out in one xmm: the same fixed
+// order for every element, whatever m, n or the thread count.
+TEXT ·decodeDot4x4AVX512(SB), NOSPLIT, $0-32
+	MOVQ k+0(FP), CX
+	MOVQ a+8(FP), AX
+	MOVQ b+16(FP), BX
+	MOVQ out+24(FP), DX
+	MOVQ 0(AX), R8
+	MOVQ 8(AX), R9
+	MOVQ 16(AX), R10
+	MOVQ 24(AX), R11
+	MOVQ 0(BX), SI
+	MOVQ 8(BX), DI
+	MOVQ 16(BX), R12
+	MOVQ 24(BX), R13
+	VPXORD Z16, Z16, Z16
+	VPXORD Z17, Z17, Z17
+	VPXORD Z18, Z18, Z18
+	VPXORD Z19, Z19, Z19
+	VPXORD Z20, Z20, Z20
+	VPXORD Z21, Z21, Z21
+	VPXORD Z22, Z22, Z22
+	VPXORD Z23, Z23, Z23
+	VPXORD Z24, Z24, Z24
+	VPXORD Z25, Z25, Z25
+	VPXORD Z26, Z26, Z26
+	VPXORD Z27, Z27, Z27
+	VPXORD Z28, Z28, Z28
+	VPXORD Z29, Z29, Z29
+	VPXORD Z30, Z30, Z30
+	VPXORD Z31, Z31, Z31
+	XORQ AX, AX
+	MOVQ CX, BX
+	SHRQ $4, BX
+	JZ   tail
+
+loop:
+	VMOVUPS (SI)(AX*1), Z0
+	VMOVUPS (DI)(AX*1), Z1
+	VMOVUPS (R12)(AX*1), Z2
+	VMOVUPS (R13)(AX*1), Z3
+	VMOVUPS (R8)(AX*1), Z4
+	VFMADD231PS Z0, Z4, Z16
+	VFMADD231PS Z1, Z4, Z17
+	VFMADD231PS Z2, Z4, Z18
+	VFMADD231PS Z3, Z4, Z19
+	VMOVUPS (R9)(AX*1), Z5
+	VFMADD231PS Z0, Z5, Z20
+	VFMADD231PS Z1, Z5, Z21
+	VFMADD231PS Z2, Z5, Z22
+	VFMADD231PS Z3, Z5, Z23
+	VMOVUPS (R10)(AX*1), Z6
+	VFMADD231PS Z0, Z6, Z24
+	VFMADD231PS Z1, Z6, Z25
+	VFMADD231PS Z2, Z6, Z26
+	VFMADD231PS Z3, Z6, Z27
+	VMOVUPS (R11)(AX*1), Z7
+	VFMADD231PS Z0, Z7, Z28
+	VFMADD231PS Z1, Z7, Z29
+	VFMADD231PS Z2, Z7, Z30
+	VFMADD231PS Z3, Z7, Z31
+	ADDQ $64, AX
+	DECQ BX
+	JNZ  loop
+
+tail:
+	ANDQ $15, CX
+	JZ   reduce
+	MOVL $1, BX
+	SHLL CX, BX
+	DECL BX
+	KMOVW BX, K1
+	VMOVUPS.Z (SI)(AX*1), K1, Z0
+	VMOVUPS.Z (DI)(AX*1), K1, Z1
+	VMOVUPS.Z (R12)(AX*1), K1, Z2
+	VMOVUPS.Z (R13)(AX*1), K1, Z3
+	VMOVUPS.Z (R8)(AX*1), K1, Z4
+	VFMADD231PS Z0, Z4, Z16
+	VFMADD231PS Z1, Z4, Z17
+	VFMADD231PS Z2, Z4, Z18
+	VFMADD231PS Z3, Z4, Z19
+	VMOVUPS.Z (R9)(AX*1), K1, Z5
+	VFMADD231PS Z0, Z5, Z20
+	VFMADD231PS Z1, Z5, Z21
+	VFMADD231PS Z2, Z5, Z22
+	VFMADD231PS Z3, Z5, Z23
+	VMOVUPS.Z (R10)(AX*1), K1, Z6
+	VFMADD231PS Z0, Z6, Z24
+	VFMADD231PS Z1, Z6, Z25
+	VFMADD231PS Z2, Z6, Z26
+	VFMADD231PS Z3, Z6, Z27
+	VMOVUPS.Z (R11)(AX*1), K1, Z7
+	VFMADD231PS Z0, Z7, Z28
+	VFMADD231PS Z1, Z7, Z29
+	VFMADD231PS Z2, Z7, Z30
+	VFMADD231PS Z3, Z7, Z31
+
+reduce:
+	REDUCEROW(Z16, Z17, Z18, Z19, Y16, Y17, Y18, Y19, 0)
+	REDUCEROW(Z20, Z21, Z22, Z23, Y20, Y21, Y22, Y23, 16)
+	REDUCEROW(Z24, Z25, Z26, Z27, Y24, Y25, Y26, Y27, 32)
+	REDUCEROW(Z28, Z29, Z30, Z31, Y28, Y29, Y30, Y31, 48)
+	VZEROUPPER
+	RET
