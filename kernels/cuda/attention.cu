@@ -11,6 +11,11 @@
 // over key tiles) and dk/dv (per key warp, over query tiles and the heads of
 // the group), both recomputing probabilities from lse. No atomics: the
 // results are deterministic.
+//
+// W > 0 is a sliding window (transformers' mask: query i sees keys j with
+// i-W < j <= i); W == 0 is full causal attention. The host passes 0 for a
+// window that covers the whole sequence. Key (query) tiles wholly outside
+// every window of a block are not loaded: a sliding layer costs O(T*W).
 
 #define SDZ_AQ 8
 #define SDZ_AT 32
@@ -18,7 +23,7 @@
 
 // smem: Ks[32][D+1], Vs[32][D], Qs[8][D]
 extern "C" __global__ void __launch_bounds__(256) sdz_attn_fwd(float* out, float* lse, const float* q, const float* k, const float* v,
-                                        const int* lens, int B, int T, int HQ, int HKV, int D, float scale) {
+                                        const int* lens, int B, int T, int HQ, int HKV, int D, float scale, int W) {
   SDZ_DYN_SMEM(float, smem);
   float* Ks = smem;
   float* Vs = Ks + SDZ_AT * (D + 1);
@@ -39,7 +44,8 @@ extern "C" __global__ void __launch_bounds__(256) sdz_attn_fwd(float* out, float
 #pragma unroll
   for (int a = 0; a < SDZ_MAXA; a++) acc[a] = 0.f;
   int kend = min(i0 + SDZ_AQ, len);
-  for (int j0 = 0; j0 < kend; j0 += SDZ_AT) {
+  // The block's first query i0 sees nothing before i0-W+1.
+  for (int j0 = W > 0 ? max(0, i0 - W + 1) : 0; j0 < kend; j0 += SDZ_AT) {
     __syncthreads();
     for (int idx = tid; idx < SDZ_AT * D; idx += blockDim.x) {
       int jj = idx / D, c = idx - jj * D, j = j0 + jj;
@@ -56,7 +62,7 @@ extern "C" __global__ void __launch_bounds__(256) sdz_attn_fwd(float* out, float
     if (qvalid) {
       int j = j0 + lane;
       float s = -sdz_inf();
-      if (j <= i) {
+      if (j <= i && (W <= 0 || j > i - W)) {
         const float* kr = Ks + lane * (D + 1);
         float dot = 0.f;
         for (int c = 0; c < D; c++) dot += qs[c] * kr[c];
@@ -120,7 +126,7 @@ extern "C" __global__ void __launch_bounds__(256) sdz_attn_delta(float* delta, c
 // smem: Ks[32][D+1], Vs[32][D+1], Qs[8][D], dOs[8][D]
 extern "C" __global__ void __launch_bounds__(256) sdz_attn_bwd_dq(float* dq, const float* dout, const float* lse, const float* delta,
                                            const float* q, const float* k, const float* v, const int* lens, int B,
-                                           int T, int HQ, int HKV, int D, float scale) {
+                                           int T, int HQ, int HKV, int D, float scale, int W) {
   SDZ_DYN_SMEM(float, smem);
   float* Ks = smem;
   float* Vs = Ks + SDZ_AT * (D + 1);
@@ -148,7 +154,8 @@ extern "C" __global__ void __launch_bounds__(256) sdz_attn_bwd_dq(float* dq, con
 #pragma unroll
   for (int a = 0; a < SDZ_MAXA; a++) acc[a] = 0.f;
   int kend = min(i0 + SDZ_AQ, len);
-  for (int j0 = 0; j0 < kend; j0 += SDZ_AT) {
+  // The block's first query i0 sees nothing before i0-W+1.
+  for (int j0 = W > 0 ? max(0, i0 - W + 1) : 0; j0 < kend; j0 += SDZ_AT) {
     __syncthreads();
     for (int idx = tid; idx < SDZ_AT * D; idx += blockDim.x) {
       int jj = idx / D, c = idx - jj * D, j = j0 + jj;
@@ -165,7 +172,7 @@ extern "C" __global__ void __launch_bounds__(256) sdz_attn_bwd_dq(float* dq, con
     if (qvalid) {
       int j = j0 + lane;
       float ds = 0.f;
-      if (j <= i) {
+      if (j <= i && (W <= 0 || j > i - W)) {
         const float* kr = Ks + lane * (D + 1);
         const float* vr = Vs + lane * (D + 1);
         float dot = 0.f, dp = 0.f;
@@ -201,7 +208,7 @@ extern "C" __global__ void __launch_bounds__(256) sdz_attn_bwd_dq(float* dq, con
 // Vw[8][D], Ls[32], Ds[32].
 extern "C" __global__ void __launch_bounds__(256) sdz_attn_bwd_dkdv(float* dk, float* dv, const float* dout, const float* lse,
                                              const float* delta, const float* q, const float* k, const float* v,
-                                             const int* lens, int B, int T, int HQ, int HKV, int D, float scale) {
+                                             const int* lens, int B, int T, int HQ, int HKV, int D, float scale, int W) {
   SDZ_DYN_SMEM(float, smem);
   float* Qs = smem;
   float* dOs = Qs + SDZ_AT * (D + 1);
@@ -231,9 +238,11 @@ extern "C" __global__ void __launch_bounds__(256) sdz_attn_bwd_dkdv(float* dk, f
     ak[a] = 0.f;
     av[a] = 0.f;
   }
+  // The block's last key j0b+SDZ_AQ-1 is seen by no query from it+W on.
+  int iend = W > 0 ? min(len, j0b + SDZ_AQ - 1 + W) : len;
   for (int g = 0; g < G; g++) {
     int h = kvh * G + g;
-    for (int i0 = j0b; i0 < len; i0 += SDZ_AT) {
+    for (int i0 = j0b; i0 < iend; i0 += SDZ_AT) {
       __syncthreads();
       for (int idx = tid; idx < SDZ_AT * D; idx += blockDim.x) {
         int ii = idx / D, c = idx - ii * D, i = i0 + ii;
@@ -255,7 +264,7 @@ extern "C" __global__ void __launch_bounds__(256) sdz_attn_bwd_dkdv(float* dk, f
       if (kvalid) {
         int i = i0 + lane;
         float p = 0.f, ds = 0.f;
-        if (i >= j && i < len) {
+        if (i >= j && i < len && (W <= 0 || i - j < W)) {
           const float* qr = Qs + lane * (D + 1);
           const float* dr = dOs + lane * (D + 1);
           float dot = 0.f, dp = 0.f;
@@ -300,7 +309,8 @@ extern "C" __global__ void __launch_bounds__(256) sdz_attn_bwd_dkdv(float* dk, f
 // [B,HQ,D]. smem: 4*(D+2) floats. Used when a group has more than
 // SDZ_MAXG query heads; sdz_attn_decode_g below reads each kv head once.
 extern "C" __global__ void __launch_bounds__(128) sdz_attn_decode(float* out, const float* q, const void* kc, const void* vc,
-                                           const int* lens, int B, int TMAX, int HQ, int HKV, int D, float scale, int cdt) {
+                                           const int* lens, int B, int TMAX, int HQ, int HKV, int D, float scale, int cdt,
+                                           int W) {
   SDZ_DYN_SMEM(float, smem);
   int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, nw = blockDim.x >> 5;
   int h = blockIdx.x, b = blockIdx.y, kvh = h / (HQ / HKV);
@@ -314,7 +324,9 @@ extern "C" __global__ void __launch_bounds__(128) sdz_attn_decode(float* out, co
     acc[a] = 0.f;
   }
   float m = -sdz_inf(), l = 0.f;
-  for (int j = warp; j < len; j += nw) {
+  // The query sits at len-1: a sliding layer reads the last W rows only.
+  int jbeg = W > 0 ? max(0, len - W) : 0;
+  for (int j = jbeg + warp; j < len; j += nw) {
     long long row = (((long long)b * TMAX + j) * HKV + kvh) * D;
     float dot = 0.f;
 #pragma unroll
@@ -371,7 +383,7 @@ extern "C" __global__ void __launch_bounds__(128) sdz_attn_decode(float* out, co
 // head dim (sdz_attn_decode_gA for A = 1, 2, 4, 8).
 template <int A>
 __device__ void sdz_attn_decode_g(float* out, const float* q, const void* kc, const void* vc, const int* lens, int TMAX,
-                                  int HQ, int HKV, int D, float scale, int cdt) {
+                                  int HQ, int HKV, int D, float scale, int cdt, int W) {
   SDZ_DYN_SMEM(float, smem);
   int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, nw = blockDim.x >> 5;
   int kvh = blockIdx.x, b = blockIdx.y, G = HQ / HKV;
@@ -389,7 +401,8 @@ __device__ void sdz_attn_decode_g(float* out, const float* q, const void* kc, co
     m[g] = -sdz_inf();
     l[g] = 0.f;
   }
-  for (int j = warp; j < len; j += nw) {
+  int jbeg = W > 0 ? max(0, len - W) : 0;  // as sdz_attn_decode: the last W rows
+  for (int j = jbeg + warp; j < len; j += nw) {
     long long row = (((long long)b * TMAX + j) * HKV + kvh) * D;
     float kr[A], vr[A];
 #pragma unroll
@@ -450,21 +463,21 @@ __device__ void sdz_attn_decode_g(float* out, const float* q, const void* kc, co
 
 extern "C" __global__ void __launch_bounds__(256) sdz_attn_decode_g1(float* out, const float* q, const void* kc,
                                                                       const void* vc, const int* lens, int TMAX, int HQ,
-                                                                      int HKV, int D, float scale, int cdt) {
-  sdz_attn_decode_g<1>(out, q, kc, vc, lens, TMAX, HQ, HKV, D, scale, cdt);
+                                                                      int HKV, int D, float scale, int cdt, int W) {
+  sdz_attn_decode_g<1>(out, q, kc, vc, lens, TMAX, HQ, HKV, D, scale, cdt, W);
 }
 extern "C" __global__ void __launch_bounds__(256) sdz_attn_decode_g2(float* out, const float* q, const void* kc,
                                                                       const void* vc, const int* lens, int TMAX, int HQ,
-                                                                      int HKV, int D, float scale, int cdt) {
-  sdz_attn_decode_g<2>(out, q, kc, vc, lens, TMAX, HQ, HKV, D, scale, cdt);
+                                                                      int HKV, int D, float scale, int cdt, int W) {
+  sdz_attn_decode_g<2>(out, q, kc, vc, lens, TMAX, HQ, HKV, D, scale, cdt, W);
 }
 extern "C" __global__ void __launch_bounds__(256) sdz_attn_decode_g4(float* out, const float* q, const void* kc,
                                                                       const void* vc, const int* lens, int TMAX, int HQ,
-                                                                      int HKV, int D, float scale, int cdt) {
-  sdz_attn_decode_g<4>(out, q, kc, vc, lens, TMAX, HQ, HKV, D, scale, cdt);
+                                                                      int HKV, int D, float scale, int cdt, int W) {
+  sdz_attn_decode_g<4>(out, q, kc, vc, lens, TMAX, HQ, HKV, D, scale, cdt, W);
 }
 extern "C" __global__ void __launch_bounds__(256) sdz_attn_decode_g8(float* out, const float* q, const void* kc,
                                                                       const void* vc, const int* lens, int TMAX, int HQ,
-                                                                      int HKV, int D, float scale, int cdt) {
-  sdz_attn_decode_g<8>(out, q, kc, vc, lens, TMAX, HQ, HKV, D, scale, cdt);
+                                                                      int HKV, int D, float scale, int cdt, int W) {
+  sdz_attn_decode_g<8>(out, q, kc, vc, lens, TMAX, HQ, HKV, D, scale, cdt, W);
 }

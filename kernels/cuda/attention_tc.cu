@@ -21,6 +21,11 @@
 // Backward without atomics, like attention.cu: dq per query block, dk/dv
 // per key block over the query tiles of every head in the group. So the
 // result does not depend on scheduling.
+//
+// W > 0 is a sliding window as in attention.cu (query i sees keys j with
+// i-W < j <= i; 0: full causal). Blocks start their tile loops at the first
+// key (query) any of their rows can see and stop after the last, and warps
+// skip tiles wholly outside their rows' windows.
 
 #define SDZ_TCW 4          // warps per block
 #define SDZ_TCR 64         // rows per block (16 per warp)
@@ -133,7 +138,7 @@ __device__ __forceinline__ void sdz_acc_product(float (*acc)[4], float (*c)[4], 
 // Vt[D][64+8] (bf16).
 template <int D>
 __device__ void sdz_attn_fwd_tc(float* out, float* lse, const unsigned short* q, const unsigned short* k,
-                                const unsigned short* v, const int* lens, int T, int HQ, int HKV, float scale) {
+                                const unsigned short* v, const int* lens, int T, int HQ, int HKV, float scale, int W) {
   const int KS = D + 8, VS = SDZ_TCK + 8;
   SDZ_DYN_SMEM(unsigned short, sm);
   unsigned short* Ks = sm;
@@ -158,7 +163,7 @@ __device__ void sdz_attn_fwd_tc(float* out, float* lse, const unsigned short* q,
   float ma = -sdz_inf(), mb = -sdz_inf(), la = 0.f, lb = 0.f;
   float sl = scale * SDZ_LOG2E;
   int kend = min(q0 + SDZ_TCR, len);
-  for (int j0 = 0; j0 < kend; j0 += SDZ_TCK) {
+  for (int j0 = W > 0 ? max(0, q0 - W + 1) : 0; j0 < kend; j0 += SDZ_TCK) {
     __syncthreads();
     for (int idx = tid; idx < SDZ_TCK * D; idx += blockDim.x) {
       int jj = idx / D, c = idx - jj * D, j = j0 + jj;
@@ -171,7 +176,10 @@ __device__ void sdz_attn_fwd_tc(float* out, float* lse, const unsigned short* q,
       Vt[c * VS + jj] = vv;
     }
     __syncthreads();
-    if (w0 >= len || j0 > w0 + 15) continue;  // warp-uniform: nothing to attend in this tile
+    // Warp-uniform: nothing to attend in this tile. (No tile lies wholly
+    // before a warp's windows: the loop starts at the block's first row's
+    // window, and a tile of 64 keys outreaches the 48 rows to the last warp.)
+    if (w0 >= len || j0 > w0 + 15) continue;
     float s[SDZ_TCK / 8][4];
 #pragma unroll
     for (int n = 0; n < SDZ_TCK / 8; n++) {
@@ -190,7 +198,7 @@ __device__ void sdz_attn_fwd_tc(float* out, float* lse, const unsigned short* q,
       for (int e = 0; e < 4; e++) {
         int j = j0 + n * 8 + 2 * t + (e & 1);
         int r = e < 2 ? ra : rb;
-        float x = (j <= r && r < len) ? s[n][e] * sl : -sdz_inf();
+        float x = (j <= r && r < len && (W <= 0 || j > r - W)) ? s[n][e] * sl : -sdz_inf();
         s[n][e] = x;
         if (e < 2) {
           mxa = fmaxf(mxa, x);
@@ -261,7 +269,7 @@ __device__ void sdz_attn_fwd_tc(float* out, float* lse, const unsigned short* q,
 template <int D>
 __device__ void sdz_attn_dq_tc(float* dq, const float* dout, const float* lse, const float* delta,
                                const unsigned short* q, const unsigned short* k, const unsigned short* v,
-                               const int* lens, int T, int HQ, int HKV, float scale) {
+                               const int* lens, int T, int HQ, int HKV, float scale, int W) {
   const int KS = D + 8, TS = SDZ_TCB + 8;
   SDZ_DYN_SMEM(unsigned short, sm);
   unsigned short* Ks = sm;
@@ -290,7 +298,7 @@ __device__ void sdz_attn_dq_tc(float* dq, const float* dout, const float* lse, c
 #pragma unroll
   for (int n = 0; n < D / 8; n++) acc[n][0] = acc[n][1] = acc[n][2] = acc[n][3] = 0.f;
   int kend = min(q0 + SDZ_TCR, len);
-  for (int j0 = 0; j0 < kend; j0 += SDZ_TCB) {
+  for (int j0 = W > 0 ? max(0, q0 - W + 1) : 0; j0 < kend; j0 += SDZ_TCB) {
     __syncthreads();
     for (int idx = tid; idx < SDZ_TCB * D; idx += blockDim.x) {
       int jj = idx / D, c = idx - jj * D, j = j0 + jj;
@@ -304,7 +312,7 @@ __device__ void sdz_attn_dq_tc(float* dq, const float* dout, const float* lse, c
       Kt[c * TS + jj] = kv;
     }
     __syncthreads();
-    if (w0 >= len || j0 > w0 + 15) continue;
+    if (w0 >= len || j0 > w0 + 15 || (W > 0 && j0 + SDZ_TCB <= w0 - W + 1)) continue;  // as the forward
     float s[SDZ_TCB / 8][4], dp[SDZ_TCB / 8][4];
     sdz_two_products<D, SDZ_TCB / 8>(s, dp, qa, da, Ks, Vs, KS, g, t);
     // dS = P * (dP - delta), P = exp(s*scale - lse) on valid entries.
@@ -314,7 +322,7 @@ __device__ void sdz_attn_dq_tc(float* dq, const float* dout, const float* lse, c
       for (int e = 0; e < 4; e++) {
         int j = j0 + n * 8 + 2 * t + (e & 1);
         int r = e < 2 ? ra : rb;
-        float p = (j <= r && r < len) ? exp2f(s[n][e] * sl - (e < 2 ? lsa : lsb)) : 0.f;
+        float p = (j <= r && r < len && (W <= 0 || j > r - W)) ? exp2f(s[n][e] * sl - (e < 2 ? lsa : lsb)) : 0.f;
         s[n][e] = p * (dp[n][e] - (e < 2 ? dea : deb));
       }
     }
@@ -342,7 +350,7 @@ __device__ void sdz_attn_dq_tc(float* dq, const float* dout, const float* lse, c
 template <int D>
 __device__ void sdz_attn_dkdv_tc(float* dk, float* dv, const float* dout, const float* lse, const float* delta,
                                  const unsigned short* q, const unsigned short* k, const unsigned short* v,
-                                 const int* lens, int T, int HQ, int HKV, float scale) {
+                                 const int* lens, int T, int HQ, int HKV, float scale, int W) {
   const int KS = D + 8, TS = SDZ_TCB + 8;
   SDZ_DYN_SMEM(unsigned short, sm);
   unsigned short* Qs = sm;
@@ -371,13 +379,15 @@ __device__ void sdz_attn_dkdv_tc(float* dk, float* dv, const float* dout, const 
     av[n][0] = av[n][1] = av[n][2] = av[n][3] = 0.f;
   }
   int istart = (k0 / SDZ_TCB) * SDZ_TCB;
+  // No query from k0+SDZ_TCR-1+W on sees any key of the block.
+  int iend = W > 0 ? min(len, k0 + SDZ_TCR - 1 + W) : len;
   for (int gi = 0; gi < G; gi++) {
     int h = kvh * G + gi;
     const unsigned short* qb = q + ((long long)b * T * HQ + h) * D;
     const float* db = dout + ((long long)b * T * HQ + h) * D;
     const float* lrow = lse + ((long long)b * HQ + h) * T;
     const float* drow = delta + ((long long)b * HQ + h) * T;
-    for (int i0 = istart; i0 < len; i0 += SDZ_TCB) {
+    for (int i0 = istart; i0 < iend; i0 += SDZ_TCB) {
       __syncthreads();
       for (int idx = tid; idx < SDZ_TCB * D; idx += blockDim.x) {
         int ii = idx / D, c = idx - ii * D, i = i0 + ii;
@@ -397,7 +407,9 @@ __device__ void sdz_attn_dkdv_tc(float* dk, float* dv, const float* dout, const 
         Ds[tid] = i < len ? drow[i] : 0.f;
       }
       __syncthreads();
-      if (w0 >= len || i0 + SDZ_TCB - 1 < w0) continue;  // warp-uniform: all queries before these keys
+      // Warp-uniform: all queries before these keys, or all past the
+      // window of the warp's last key w0+15.
+      if (w0 >= len || i0 + SDZ_TCB - 1 < w0 || (W > 0 && i0 >= w0 + 15 + W)) continue;
       float s[SDZ_TCB / 8][4], dp[SDZ_TCB / 8][4];
       sdz_two_products<D, SDZ_TCB / 8>(s, dp, kfr, vfr, Qs, dOs, KS, g, t);
       // s holds S^T (rows keys, columns queries): P^T and dS^T in place.
@@ -407,7 +419,7 @@ __device__ void sdz_attn_dkdv_tc(float* dk, float* dv, const float* dout, const 
         for (int e = 0; e < 4; e++) {
           int ii = n * 8 + 2 * t + (e & 1), i = i0 + ii;
           int j = e < 2 ? ka : kb2;
-          float p = (i >= j && i < len && j < len) ? exp2f(s[n][e] * sl - Ls[ii]) : 0.f;
+          float p = (i >= j && i < len && j < len && (W <= 0 || i - j < W)) ? exp2f(s[n][e] * sl - Ls[ii]) : 0.f;
           s[n][e] = p;
           dp[n][e] = p * (dp[n][e] - Ds[ii]);
         }
@@ -438,37 +450,41 @@ __device__ void sdz_attn_dkdv_tc(float* dk, float* dv, const float* dout, const 
 
 extern "C" __global__ void __launch_bounds__(128) sdz_attn_fwd_tc64(float* out, float* lse, const unsigned short* q,
                                                                   const unsigned short* k, const unsigned short* v,
-                                                                  const int* lens, int T, int HQ, int HKV, float scale) {
-  sdz_attn_fwd_tc<64>(out, lse, q, k, v, lens, T, HQ, HKV, scale);
+                                                                  const int* lens, int T, int HQ, int HKV, float scale,
+                                                                  int W) {
+  sdz_attn_fwd_tc<64>(out, lse, q, k, v, lens, T, HQ, HKV, scale, W);
 }
 extern "C" __global__ void __launch_bounds__(128) sdz_attn_dq_tc64(float* dq, const float* dout, const float* lse,
                                                                  const float* delta, const unsigned short* q,
                                                                  const unsigned short* k, const unsigned short* v,
-                                                                 const int* lens, int T, int HQ, int HKV, float scale) {
-  sdz_attn_dq_tc<64>(dq, dout, lse, delta, q, k, v, lens, T, HQ, HKV, scale);
+                                                                 const int* lens, int T, int HQ, int HKV, float scale,
+                                                                 int W) {
+  sdz_attn_dq_tc<64>(dq, dout, lse, delta, q, k, v, lens, T, HQ, HKV, scale, W);
 }
 extern "C" __global__ void __launch_bounds__(128) sdz_attn_dkdv_tc64(float* dk, float* dv, const float* dout,
                                                                    const float* lse, const float* delta,
                                                                    const unsigned short* q, const unsigned short* k,
                                                                    const unsigned short* v, const int* lens, int T,
-                                                                   int HQ, int HKV, float scale) {
-  sdz_attn_dkdv_tc<64>(dk, dv, dout, lse, delta, q, k, v, lens, T, HQ, HKV, scale);
+                                                                   int HQ, int HKV, float scale, int W) {
+  sdz_attn_dkdv_tc<64>(dk, dv, dout, lse, delta, q, k, v, lens, T, HQ, HKV, scale, W);
 }
 extern "C" __global__ void __launch_bounds__(128) sdz_attn_fwd_tc128(float* out, float* lse, const unsigned short* q,
                                                                   const unsigned short* k, const unsigned short* v,
-                                                                  const int* lens, int T, int HQ, int HKV, float scale) {
-  sdz_attn_fwd_tc<128>(out, lse, q, k, v, lens, T, HQ, HKV, scale);
+                                                                  const int* lens, int T, int HQ, int HKV, float scale,
+                                                                  int W) {
+  sdz_attn_fwd_tc<128>(out, lse, q, k, v, lens, T, HQ, HKV, scale, W);
 }
 extern "C" __global__ void __launch_bounds__(128) sdz_attn_dq_tc128(float* dq, const float* dout, const float* lse,
                                                                  const float* delta, const unsigned short* q,
                                                                  const unsigned short* k, const unsigned short* v,
-                                                                 const int* lens, int T, int HQ, int HKV, float scale) {
-  sdz_attn_dq_tc<128>(dq, dout, lse, delta, q, k, v, lens, T, HQ, HKV, scale);
+                                                                 const int* lens, int T, int HQ, int HKV, float scale,
+                                                                 int W) {
+  sdz_attn_dq_tc<128>(dq, dout, lse, delta, q, k, v, lens, T, HQ, HKV, scale, W);
 }
 extern "C" __global__ void __launch_bounds__(128) sdz_attn_dkdv_tc128(float* dk, float* dv, const float* dout,
                                                                    const float* lse, const float* delta,
                                                                    const unsigned short* q, const unsigned short* k,
                                                                    const unsigned short* v, const int* lens, int T,
-                                                                   int HQ, int HKV, float scale) {
-  sdz_attn_dkdv_tc<128>(dk, dv, dout, lse, delta, q, k, v, lens, T, HQ, HKV, scale);
+                                                                   int HQ, int HKV, float scale, int W) {
+  sdz_attn_dkdv_tc<128>(dk, dv, dout, lse, delta, q, k, v, lens, T, HQ, HKV, scale, W);
 }

@@ -727,15 +727,14 @@ func (b *Backend) widenQKV(op string, pq, pk, pv devPtr, nq, nkv int) (q, k, v d
 	return out[0], out[1], out[2], release, true
 }
 
-// Attention is causal GQA over a right-padded batch. F32 inputs run the
+// Attention is causal GQA over a right-padded batch, sliding-window where
+// 0 < window < t. F32 inputs run the
 // flash-style CUDA-core kernel; BF16 inputs run the tensor-core kernel
 // (attention_tc.cu) where the head dim allows.
 func (b *Backend) Attention(out, lse, q, k, v, lens kernels.Tensor, bsz, t, hq, hkv, d int, scale float32, window int) {
 	const op = "Attention"
-	if b.windowUnsupported(op, window, t) {
-		return
-	}
 	attnCheck(op, bsz, t, hq, hkv, d)
+	w := kernelWindow(window, t)
 	nq, nkv := bsz*t*hq*d, bsz*t*hkv*d
 	po := ptr(op, "out", out, kernels.F32, nq)
 	pl := ptr(op, "lse", lse, kernels.F32, bsz*hq*t)
@@ -748,7 +747,7 @@ func (b *Backend) Attention(out, lse, q, k, v, lens kernels.Tensor, bsz, t, hq, 
 	if low && b.tensorCoreAttn(d) {
 		smem := 2 * (tcRows*(d+8) + d*(tcRows+8))
 		b.launch(op, fileTC, fmt.Sprintf("sdz_attn_fwd_tc%d", d), dim3{uint32((t + tcRows - 1) / tcRows), uint32(hq), uint32(bsz)},
-			dim3{128, 1, 1}, smem, po, pl, pq, pk, pv, pn, t, hq, hkv, scale)
+			dim3{128, 1, 1}, smem, po, pl, pq, pk, pv, pn, t, hq, hkv, scale, w)
 		return
 	}
 	if low {
@@ -761,16 +760,14 @@ func (b *Backend) Attention(out, lse, q, k, v, lens kernels.Tensor, bsz, t, hq, 
 	}
 	smem := 4 * (attnT*(d+1) + attnT*d + attnQ*d)
 	b.launch(op, fileAttn, "sdz_attn_fwd", dim3{uint32((t + attnQ - 1) / attnQ), uint32(hq), uint32(bsz)},
-		dim3{32 * attnQ, 1, 1}, smem, po, pl, pq, pk, pv, pn, bsz, t, hq, hkv, d, scale)
+		dim3{32 * attnQ, 1, 1}, smem, po, pl, pq, pk, pv, pn, bsz, t, hq, hkv, d, scale, w)
 }
 
 // AttentionBackward overwrites dq, dk and dv (deterministic, no atomics).
 func (b *Backend) AttentionBackward(dq, dk, dv, dout, out, lse, q, k, v, lens kernels.Tensor, bsz, t, hq, hkv, d int, scale float32, window int) {
 	const op = "AttentionBackward"
-	if b.windowUnsupported(op, window, t) {
-		return
-	}
 	attnCheck(op, bsz, t, hq, hkv, d)
+	w := kernelWindow(window, t)
 	nq, nkv := bsz*t*hq*d, bsz*t*hkv*d
 	pdq := ptr(op, "dq", dq, kernels.F32, nq)
 	pdk := ptr(op, "dk", dk, kernels.F32, nkv)
@@ -795,10 +792,10 @@ func (b *Backend) AttentionBackward(dq, dk, dv, dout, out, lse, q, k, v, lens ke
 	if low && b.tensorCoreAttn(d) {
 		grid := dim3{uint32((t + tcRows - 1) / tcRows), uint32(hq), uint32(bsz)}
 		b.launch(op, fileTC, fmt.Sprintf("sdz_attn_dq_tc%d", d), grid, dim3{128, 1, 1}, 2*(2*tcTile*(d+8)+d*(tcTile+8)),
-			pdq, pdo, pl, devPtr(delta), pq, pk, pv, pn, t, hq, hkv, scale)
+			pdq, pdo, pl, devPtr(delta), pq, pk, pv, pn, t, hq, hkv, scale, w)
 		grid[1] = uint32(hkv)
 		b.launch(op, fileTC, fmt.Sprintf("sdz_attn_dkdv_tc%d", d), grid, dim3{128, 1, 1}, 2*(2*tcTile*(d+8)+2*d*(tcTile+8))+4*2*tcTile,
-			pdk, pdv, pdo, pl, devPtr(delta), pq, pk, pv, pn, t, hq, hkv, scale)
+			pdk, pdv, pdo, pl, devPtr(delta), pq, pk, pv, pn, t, hq, hkv, scale, w)
 		return
 	}
 	if low {
@@ -810,10 +807,10 @@ func (b *Backend) AttentionBackward(dq, dk, dv, dout, out, lse, q, k, v, lens ke
 	}
 	smemQ := 4 * (2*attnT*(d+1) + 2*attnQ*d)
 	b.launch(op, fileAttn, "sdz_attn_bwd_dq", dim3{uint32((t + attnQ - 1) / attnQ), uint32(hq), uint32(bsz)},
-		dim3{32 * attnQ, 1, 1}, smemQ, pdq, pdo, pl, devPtr(delta), pq, pk, pv, pn, bsz, t, hq, hkv, d, scale)
+		dim3{32 * attnQ, 1, 1}, smemQ, pdq, pdo, pl, devPtr(delta), pq, pk, pv, pn, bsz, t, hq, hkv, d, scale, w)
 	smemKV := 4 * (2*attnT*(d+1) + 2*attnQ*d + 2*attnT)
 	b.launch(op, fileAttn, "sdz_attn_bwd_dkdv", dim3{uint32((t + attnQ - 1) / attnQ), uint32(hkv), uint32(bsz)},
-		dim3{32 * attnQ, 1, 1}, smemKV, pdk, pdv, pdo, pl, devPtr(delta), pq, pk, pv, pn, bsz, t, hq, hkv, d, scale)
+		dim3{32 * attnQ, 1, 1}, smemKV, pdk, pdv, pdo, pl, devPtr(delta), pq, pk, pv, pn, bsz, t, hq, hkv, d, scale, w)
 }
 
 // AttentionDecode attends one query per row to the first lens[r] cache rows.
@@ -821,10 +818,8 @@ func (b *Backend) AttentionBackward(dq, dk, dv, dout, out, lse, q, k, v, lens ke
 // query heads per kv head read each cache row once (sdz_attn_decode_g).
 func (b *Backend) AttentionDecode(out, q, kc, vc, lens kernels.Tensor, bsz, tmax, hq, hkv, d int, scale float32, window int) {
 	const op = "AttentionDecode"
-	if b.windowUnsupported(op, window, tmax) {
-		return
-	}
 	attnCheck(op, bsz, tmax, hq, hkv, d)
+	w := kernelWindow(window, tmax)
 	po := ptr(op, "out", out, kernels.F32, bsz*hq*d)
 	pq := ptr(op, "q", q, kernels.F32, bsz*hq*d)
 	cdt := kc.DType
@@ -845,12 +840,12 @@ func (b *Backend) AttentionDecode(out, q, kc, vc, lens kernels.Tensor, bsz, tmax
 			a *= 2
 		}
 		b.launch(op, fileAttn, fmt.Sprintf("sdz_attn_decode_g%d", a), dim3{uint32(hkv), uint32(bsz), 1}, dim3{32 * decodeGWarps, 1, 1}, smem,
-			po, pq, pk, pv, pn, tmax, hq, hkv, d, scale, int(cdt))
+			po, pq, pk, pv, pn, tmax, hq, hkv, d, scale, int(cdt), w)
 		return
 	}
 	smem := 4 * (2*decodeWarps + decodeWarps*d)
 	b.launch(op, fileAttn, "sdz_attn_decode", dim3{uint32(hq), uint32(bsz), 1}, dim3{32 * decodeWarps, 1, 1}, smem,
-		po, pq, pk, pv, pn, bsz, tmax, hq, hkv, d, scale, int(cdt))
+		po, pq, pk, pv, pn, bsz, tmax, hq, hkv, d, scale, int(cdt), w)
 }
 
 // CacheWrite copies x [b,t,width] into cache rows start[r].. (2- or 4-byte
@@ -1027,14 +1022,13 @@ func (b *Backend) AdamW(p, g, m, v kernels.Tensor, n int, a kernels.AdamWParams)
 		pp, pg, pm, pv, int64(n), a.LR, a.Beta1, a.Beta2, a.Eps, a.WeightDecay, a.GradScale, stepSize, bc2sqrt)
 }
 
-// windowUnsupported records an error for a sliding window narrower than
-// the sequence: the CUDA kernels attend to every earlier position, and a
-// silently full-causal result would be wrong (the window is computed on
-// the CPU backend; the CUDA kernels are the next step, see issue 11).
-func (b *Backend) windowUnsupported(op string, window, t int) bool {
-	if window > 0 && window < t {
-		b.fail(op, fmt.Errorf("sliding-window attention (window %d < %d positions) is not implemented on CUDA yet", window, t))
-		return true
+// kernelWindow is the W the attention kernels take: window, or 0 (full
+// causal attention) where window <= 0 or the window covers all t positions,
+// so that full layers and windows wider than the sequence run the unchanged
+// full path and W fits a C int.
+func kernelWindow(window, t int) int {
+	if window <= 0 || window >= t {
+		return 0
 	}
-	return false
+	return window
 }
