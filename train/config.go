@@ -49,7 +49,11 @@ type Config struct {
 	Out string `yaml:"out" toml:"out"`
 	// Seed seeds every random stream of the run (data order, sampling).
 	Seed uint64 `yaml:"seed" toml:"seed"`
-	// Device names the backend ("cpu", "cuda", "auto"); used by the CLI.
+	// Device names the backend: "auto" (the default) runs on the GPU when
+	// one is present and the CUDA backend passes its start-up self-check
+	// against the CPU, else on the CPU; the run's header line says which
+	// and why. "cuda" insists on the GPU (an error without one), "cpu"
+	// stays on the CPU. Used by the CLI.
 	Device string `yaml:"device" toml:"device"`
 	// Threads is the CPU backend's thread count (0 = all cores).
 	Threads int `yaml:"threads" toml:"threads"`
@@ -443,7 +447,7 @@ func DefaultConfig() *Config {
 	return &Config{
 		Phase:     PhaseDistill,
 		Seed:      1,
-		Device:    "cpu",
+		Device:    "auto",
 		Precision: "auto",
 		Data:      DataConfig{Kind: "math", SplitTo: 1},
 		Prompt: PromptConfig{
