@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 
 	"sdzero/kernels"
 )
@@ -130,6 +131,19 @@ func packABF16(dst, a []uint16, m, k int, ta bool, i0 int) {
 	if rows < 32 || k%32 != 0 {
 		clear(dst)
 	}
+	if ta && rows == 32 {
+		// A stored [k,m]: a 16-bit transpose, one k step (2 KiB, in L1)
+		// at a time; fixed-size views drop the bounds checks.
+		for p := range k {
+			row := (*[32]uint16)(a[p*m+i0:])
+			blk := (*[1024]uint16)(dst[(p/32)*1024:])
+			q := p % 32
+			for r, v := range row {
+				blk[(r*32+q)&1023] = v
+			}
+		}
+		return
+	}
 	if !ta {
 		for r := range rows {
 			src := a[(i0+r)*k : (i0+r+1)*k]
@@ -158,6 +172,10 @@ func packBBF16(dst, b []uint16, n, k int, tb bool, j0 int) {
 	if cols < 32 || k%32 != 0 {
 		clear(dst)
 	}
+	if cols == 32 && k%2 == 0 {
+		packBBF16Pairs(dst, b, n, k, tb, j0)
+		return
+	}
 	if tb {
 		// Column j of op(B) is row j of B: pairs along k are adjacent.
 		for jj := range cols {
@@ -181,6 +199,40 @@ func packBBF16(dst, b []uint16, n, k int, tb bool, j0 int) {
 			d[(jj/16)*512+(jj%16)*2] = v
 		}
 	}
+}
+
+// packBBF16Pairs is packBBF16 for a whole panel (32 columns) and even k,
+// moving each (k, k+1) pair as one uint32.
+func packBBF16Pairs(dst, b []uint16, n, k int, tb bool, j0 int) {
+	d32 := unsafe.Slice((*uint32)(unsafe.Pointer(&dst[0])), len(dst)/2)
+	if tb {
+		// Row j of B holds column j of op(B): its uint32 pairs go to
+		// every 16th uint32 of the panel.
+		for jj := range 32 {
+			src := b[(j0+jj)*k : (j0+jj+1)*k]
+			s32 := unsafe.Slice((*uint32)(unsafe.Pointer(&src[0])), k/2)
+			off := (jj/16)*256 + jj%16
+			for p2, v := range s32 {
+				blk := (*[512]uint32)(d32[(p2/16)*512:])
+				blk[(off+(p2%16)*16)&511] = v
+			}
+		}
+		runtime.KeepAlive(b)
+		return
+	}
+	// B stored [k,n]: interleave rows p and p+1.
+	for p := 0; p < k; p += 2 {
+		r0 := (*[32]uint16)(b[p*n+j0:])
+		r1 := (*[32]uint16)(b[(p+1)*n+j0:])
+		o := (p/32)*512 + (p%32/2)*16
+		d0 := (*[16]uint32)(d32[o:])
+		d1 := (*[16]uint32)(d32[o+256:])
+		for c := range 16 {
+			d0[c] = uint32(r0[c]) | uint32(r1[c])<<16
+			d1[c] = uint32(r0[16+c]) | uint32(r1[16+c])<<16
+		}
+	}
+	runtime.KeepAlive(dst)
 }
 
 // BF16 blocking: units of bfRowPanels x bfColPanels 32x32 blocks of C;

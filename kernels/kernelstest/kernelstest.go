@@ -99,6 +99,7 @@ func Run(t *testing.T, be kernels.Backend, tol Tolerances) {
 		// Last: a case added before others would shift their random inputs.
 		{"AttentionWindow", testAttentionWindow},
 		{"MatMulDecode", testMatMulDecode},
+		{"MatMulBF16", testMatMulBF16},
 	}
 	for i, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
