@@ -60,6 +60,12 @@ type Setup struct {
 	// prompter so the text is byte-identical to training); otherwise
 	// RevisionPrompt(reward, Options.PRVariant).
 	RevisionPrompt func(reward float64) string
+	// Verify, when set, scores texts[i] as a response to
+	// examples[problems[i]] (all of a batch at once, so that it can run
+	// them in parallel, e.g. the trainer's verifier with code tests);
+	// otherwise each response is checked with verify.Math against the
+	// example's Answer. It returns one result per text.
+	Verify func(ctx context.Context, problems []int, texts []string) []verify.Result
 }
 
 // Options control an evaluation.
@@ -88,6 +94,9 @@ type Options struct {
 
 // Report is the result of an evaluation.
 type Report struct {
+	// Settings, when the caller sets them, are what produced the report
+	// (Evaluate leaves them nil; Print writes them as the header).
+	Settings *Settings `json:"settings,omitempty"`
 	// N problems, K samples each.
 	N int `json:"n"`
 	K int `json:"k"`
@@ -264,11 +273,15 @@ func Evaluate(ctx context.Context, s Setup, examples []dataset.MathExample, o Op
 	rep := &Report{N: len(examples), K: o.K, PassAtK: map[int]float64{}}
 	var lenSum float64
 	correct := make([]int, len(examples))
+	verdicts, err := verifyAll(ctx, s, examples, seqs, o.K)
+	if err != nil {
+		return nil, err
+	}
 	for i, sq := range seqs {
 		ex := examples[i/o.K]
 		body, stopped := stripStop(sq.out, s.StopIDs)
 		text := s.Decode(body)
-		v := verify.Math(text, ex.Answer)
+		v := verdicts[i]
 		samples[i] = Sample{ID: ex.ID, Problem: i / o.K, Sample: i % o.K, Question: ex.Question, Answer: ex.Answer,
 			Response: text, Tokens: len(sq.out), Truncated: !stopped, Reward: v.Reward, Reason: v.Reason, Extracted: v.Extracted}
 		rep.AvgAtK += v.Reward
@@ -306,11 +319,14 @@ func Evaluate(ctx context.Context, s Setup, examples []dataset.MathExample, o Op
 		}
 		var wrong, right, fixed, broken int
 		var revLen float64
+		revVerdicts, err := verifyAll(ctx, s, examples, rev, o.K)
+		if err != nil {
+			return nil, err
+		}
 		for i, sq := range rev {
-			ex := examples[i/o.K]
 			body, _ := stripStop(sq.out, s.StopIDs)
 			text := s.Decode(body)
-			v := verify.Math(text, ex.Answer)
+			v := revVerdicts[i]
 			r := v.Reward
 			samples[i].Revision, samples[i].RevisionTokens = text, len(sq.out)
 			samples[i].RevisionReward, samples[i].RevisionReason, samples[i].RevisionExtracted = &r, v.Reason, v.Extracted
@@ -353,6 +369,32 @@ func Evaluate(ctx context.Context, s Setup, examples []dataset.MathExample, o Op
 	return rep, nil
 }
 
+// verifyAll scores every generated sequence (sequence i answers example
+// i/k) with s.Verify, else verify.Math against the example's answer.
+func verifyAll(ctx context.Context, s Setup, examples []dataset.MathExample, seqs []*seq, k int) ([]verify.Result, error) {
+	texts := make([]string, len(seqs))
+	problems := make([]int, len(seqs))
+	for i, sq := range seqs {
+		body, _ := stripStop(sq.out, s.StopIDs)
+		texts[i], problems[i] = s.Decode(body), i/k
+	}
+	if s.Verify == nil {
+		out := make([]verify.Result, len(texts))
+		for i, text := range texts {
+			out[i] = verify.Math(text, examples[problems[i]].Answer)
+		}
+		return out, nil
+	}
+	out := s.Verify(ctx, problems, texts)
+	if len(out) != len(texts) {
+		return nil, fmt.Errorf("eval: verifier returned %d results for %d responses", len(out), len(texts))
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("eval: verification: %w", err) // cancelled checks score 0: not a result
+	}
+	return out, nil
+}
+
 func ratio(a, b int) float64 {
 	if b == 0 {
 		return 0
@@ -360,8 +402,11 @@ func ratio(a, b int) float64 {
 	return float64(a) / float64(b)
 }
 
-// Print writes the report as a short table.
+// Print writes the report as a short table, after its settings.
 func (r *Report) Print(w io.Writer) {
+	if r.Settings != nil {
+		r.Settings.Print(w)
+	}
 	fmt.Fprintf(w, "problems %d, samples per problem %d\n", r.N, r.K)
 	fmt.Fprintf(w, "avg@%d      %.4f\n", r.K, r.AvgAtK)
 	for _, k := range KValues(r.K) {
