@@ -156,6 +156,10 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	switch {
 	case res.Interrupted:
 		fmt.Fprintf(stdout, "interrupted at step %d/%d; checkpoint %s\nresume with: sdzero train --resume %s\n", res.Steps, res.TotalSteps, res.Checkpoint, res.RunDir)
+		if ctx.Err() == nil {
+			// Multi-rank: another rank's signal stopped every rank.
+			return &interruptedError{sig: syscall.SIGTERM, peer: true, step: res.Steps, total: res.TotalSteps}
+		}
 		return &interruptedError{sig: got(), step: res.Steps, total: res.TotalSteps}
 	default:
 		fmt.Fprintf(stdout, "%s finished: %d steps, %d samples generated\nrun: %s\n", res.Phase, res.Steps, res.SamplesGenerated, res.RunDir)
@@ -178,11 +182,16 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 // SIGTERM, 129 SIGHUP), so that `train && eval` and job schedulers see an
 // unfinished run, not a success.
 type interruptedError struct {
-	sig         syscall.Signal
+	sig syscall.Signal
+	// peer: the signal went to another rank of a multi-rank run.
+	peer        bool
 	step, total int
 }
 
 func (e *interruptedError) Error() string {
+	if e.peer {
+		return fmt.Sprintf("interrupted at step %d of %d by a stop request to another rank: the run is not finished (exit status %d)", e.step, e.total, e.ExitCode())
+	}
 	return fmt.Sprintf("interrupted by %s at step %d of %d: the run is not finished (exit status %d)", signalName(e.sig), e.step, e.total, e.ExitCode())
 }
 
