@@ -396,9 +396,11 @@ func runGenerate(args []string, stdout, stderr io.Writer) error {
 	stopIDs := fs.String("stop-ids", "", "ids that end generation (kept in the output), e.g. 151645,151643")
 	stopEOS := fs.Bool("stop-eos", false, "also stop at the eos ids of generation_config.json (else config.json)")
 	asJSON := fs.Bool("json", false, `print JSON {"ids": [...]} (prompt + new tokens; "text" with --prompt)`)
+	cf := addChatFlags(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: sdzero generate --model DIR (--ids 5,17,99 | --prompt TEXT) --max-new-tokens N\n"+
 			"       [--greedy | --temperature T --top-p P --top-k K --seed S] [--stop-ids 1,2 | --stop-eos] [--json]\n"+
+			"       sdzero generate --model DIR --chat [--system TEXT] --prompt TEXT [--thinking false] ...   (the model's chat template)\n"+
 			"No EOS stop unless --stop-ids or --stop-eos is given (matching HF generate with eos_token_id=None).")
 		fs.PrintDefaults()
 	}
@@ -417,7 +419,7 @@ func runGenerate(args []string, stdout, stderr io.Writer) error {
 	if err := checkSampling(*temp, *topP, *topK); err != nil {
 		return err
 	}
-	ids, tok, err := inputIDs(*mf.dir, *idsFlag, *prompt, fs)
+	ids, tok, chatStops, err := cf.inputIDs(*mf.dir, *idsFlag, *prompt, fs)
 	if err != nil {
 		return err
 	}
@@ -432,6 +434,8 @@ func runGenerate(args []string, stdout, stderr io.Writer) error {
 		if opt.StopIDs, err = parseIDList("--stop-ids", *stopIDs); err != nil {
 			return err
 		}
+	} else {
+		opt.StopIDs = chatStops // a chat reply ends with its turn
 	}
 	m, be, err := loadModel(mf)
 	if err != nil {
