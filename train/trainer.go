@@ -394,7 +394,7 @@ func (t *trainer) setup(ctx context.Context, st *trainerState, ckpt string) erro
 	}
 	t.started = time.Now()
 	// Refuse a plan that cannot fit before allocating any of it.
-	if err := cfg.CheckMemory(t.be); err != nil {
+	if err := cfg.CheckMemoryRanks(t.be, t.comm.Size()); err != nil {
 		return err
 	}
 	// Student: from the checkpoint when resuming.

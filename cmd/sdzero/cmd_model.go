@@ -47,8 +47,9 @@ func runInspect(args []string, stdout, stderr io.Writer) error {
 	recompute := fs.Bool("recompute", false, "plan for activations recomputed in the backward (train.recompute)")
 	precision := fs.String("precision", "auto", "precision of the memory estimate: fp32, bf16 or auto (bf16 with --device cuda)")
 	asJSON := fs.Bool("json", false, "print JSON")
+	ranks := fs.Int("ranks", 1, "plan one rank of a data-parallel run over this many ranks (ZeRO-1: AdamW moments sharded)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: sdzero inspect --model DIR [--batch B --seq T] [--device cuda] [--precision P] [--json]")
+		fmt.Fprintln(stderr, "usage: sdzero inspect --model DIR [--batch B --seq T] [--device cuda] [--precision P] [--ranks N] [--json]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -60,7 +61,7 @@ func runInspect(args []string, stdout, stderr io.Writer) error {
 	if *batch <= 0 || *seq <= 0 {
 		return fmt.Errorf("--batch %d and --seq %d must be positive", *batch, *seq)
 	}
-	if err := checkIntFlags(intFlag{"batch", *batch, 1, train.MaxBatchLimit}, intFlag{"seq", *seq, 1, train.MaxSeqLenLimit}); err != nil {
+	if err := checkIntFlags(intFlag{"batch", *batch, 1, train.MaxBatchLimit}, intFlag{"seq", *seq, 1, train.MaxSeqLenLimit}, intFlag{"ranks", *ranks, 1, 1 << 16}); err != nil {
 		return err
 	}
 	cfg, err := model.LoadConfig(filepath.Join(*mf.dir, "config.json"))
@@ -94,6 +95,8 @@ func runInspect(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	mem = train.ShardPlan(mem, *ranks)
+	commBytes := train.CommBytesPerStep(cfg.NumParams(), *ranks)
 	total := train.PlanTotal(mem)
 	for _, it := range mem {
 		if it.Bytes < 0 || total == math.MaxInt64 {
@@ -135,7 +138,7 @@ func runInspect(args []string, stdout, stderr io.Writer) error {
 			"parameters": cfg.NumParams(), "embedding_parameters": embed,
 			"files": disk.Files, "disk_dtypes": disk.DTypes, "disk_bytes": disk.Bytes,
 			"memory": map[string]any{"batch": *batch, "seq": *seq, "precision": prec.String(), "recompute": *recompute, "items": items, "total_bytes": total,
-				"device": dev},
+				"device": dev, "ranks": *ranks, "comm_bytes_per_step": commBytes},
 		})
 	}
 	w := &errWriter{w: stdout}
@@ -181,6 +184,9 @@ func runInspect(args []string, stdout, stderr io.Writer) error {
 	if *recompute {
 		how = ", layers recomputed in the backward"
 	}
+	if *ranks > 1 {
+		how += fmt.Sprintf(", per rank of %d (ZeRO-1)", *ranks)
+	}
 	w.printf("training memory estimate at batch %d x seq %d (F32 master weights, AdamW, %s compute%s):\n", *batch, *seq, prec, how)
 	for _, it := range mem {
 		w.printf("  %-34s %12s\n", it.Name, bytesStr(it.Bytes))
@@ -192,6 +198,9 @@ func runInspect(args []string, stdout, stderr io.Writer) error {
 			fit = "does NOT fit: lower --batch or --seq"
 		}
 		w.printf("device        %s: %s free of %s; the estimate %s\n", dev.Name, bytesStr(dev.FreeBytes), bytesStr(dev.TotalBytes), fit)
+	}
+	if *ranks > 1 {
+		w.printf("communication per optimizer step: %s sent per rank (ring reduce-scatter of F32 gradients + all-gather of F32 parameters)\n", bytesStr(commBytes))
 	}
 	w.printf("generation KV cache at batch %d x %d positions (%s): %s; %s\n", *batch, *seq, prec, bytesStr(kvBytes), kvNote)
 	return w.err
