@@ -146,7 +146,7 @@ func (c loopComm) AllReduceHost(x []float64) error {
 	return nil
 }
 
-func (c loopComm) Barrier() error      { c.h.exchange(c.rank, nil); return nil }
+func (c loopComm) Barrier() error       { c.h.exchange(c.rank, nil); return nil }
 func (c loopComm) Abort(code int) error { return fmt.Errorf("loopComm: abort %d", code) }
 func (c loopComm) Close() error         { return nil }
 
