@@ -33,7 +33,7 @@ func openBackendNote(device string, threads int) (kernels.Backend, string, error
 	}
 	switch device {
 	case "cpu":
-		return cpu.New(threads), "", nil
+		return newCPU(threads), "", nil
 	case "", "auto":
 		return chooseBackend(threads, cuda.Available, openCUDA)
 	case "cuda", "gpu":
@@ -44,6 +44,16 @@ func openBackendNote(device string, threads int) (kernels.Backend, string, error
 		return be, "", nil
 	}
 	return nil, "", fmt.Errorf("unknown --device %q (want cpu, cuda or auto)", device)
+}
+
+// newCPU is the CPU backend, with bf16 matmuls (precision auto's choice)
+// where the CPU has AMX or AVX512_BF16, unless SDZERO_CPU_NO_BF16=1 asks
+// for the F32-only backend.
+func newCPU(threads int) kernels.Backend {
+	if os.Getenv("SDZERO_CPU_NO_BF16") == "1" {
+		return cpu.New(threads)
+	}
+	return cpu.NewBF16(threads)
 }
 
 func openCUDA() (kernels.Backend, error) {
@@ -60,17 +70,17 @@ func openCUDA() (kernels.Backend, error) {
 func chooseBackend(threads int, probe func() (bool, string), open func() (kernels.Backend, error)) (kernels.Backend, string, error) {
 	ok, what := probe()
 	if !ok {
-		return cpu.New(threads), "auto: no usable GPU (" + what + ")", nil
+		return newCPU(threads), "auto: no usable GPU (" + what + ")", nil
 	}
 	be, err := open()
 	if err != nil {
-		return cpu.New(threads), fmt.Sprintf("auto: %s found, but the CUDA backend did not start: %v", what, err), nil
+		return newCPU(threads), fmt.Sprintf("auto: %s found, but the CUDA backend did not start: %v", what, err), nil
 	}
 	if err := cudaSelfCheck(be, cpu.New(2)); err != nil {
 		if c, ok := be.(interface{ Close() error }); ok {
 			c.Close()
 		}
-		return cpu.New(threads), fmt.Sprintf("auto: %s found, but the CUDA self-check failed, so the CPU runs (--device cuda forces the GPU): %v", what, err), nil
+		return newCPU(threads), fmt.Sprintf("auto: %s found, but the CUDA self-check failed, so the CPU runs (--device cuda forces the GPU): %v", what, err), nil
 	}
 	desc := what
 	if d, ok := be.(interface{ Describe() string }); ok {

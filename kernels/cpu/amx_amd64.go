@@ -5,10 +5,10 @@ package cpu
 import "golang.org/x/sys/cpu"
 
 // amxTiles is the AMX kernel (see amx_amd64.s): an mt x nt grid of 32x32
-// blocks of C from packed bf16 panels pstride bytes apart.
+// blocks of C from bf16 A panels (strides in bytes) and packed B panels.
 //
 //go:noescape
-func amxTiles(cfg *byte, a *uint16, b *uint16, c *float32, ldc int, ksteps int, pstride int, mt int, nt int, add bool)
+func amxTiles(cfg *byte, a *uint16, b *uint16, c *float32, ldc int, ksteps int, apanel int, bpanel int, mt int, nt int, astride int, akstep int, add bool)
 
 // dpbf16x8 is the AVX512_BF16 kernel: an 8x32 block of C from rows 0-7 of
 // a packed A panel and a packed B panel.
@@ -75,17 +75,20 @@ func tileKernel(kind bf16Kind) tileFn {
 	switch kind {
 	case bf16AMX:
 		cfg := amxConfig()
-		return func(a, b []uint16, c []float32, ldc, ksteps, pstride, mt, nt int, add bool) {
-			checkTiles(a, b, c, ldc, ksteps, pstride, mt, nt)
-			amxTiles(&cfg[0], &a[0], &b[0], &c[0], ldc, ksteps, 2*pstride, mt, nt, add)
+		return func(a []uint16, al aLayout, b []uint16, bpanel int, c []float32, ldc, ksteps, mt, nt int, add bool) {
+			checkTiles(a, al, b, bpanel, c, ldc, ksteps, mt, nt)
+			amxTiles(&cfg[0], &a[0], &b[0], &c[0], ldc, ksteps, 2*al.panel, 2*bpanel, mt, nt, 2*al.stride, 2*al.kstep, add)
 		}
 	case bf16AVX512:
-		return func(a, b []uint16, c []float32, ldc, ksteps, pstride, mt, nt int, add bool) {
-			checkTiles(a, b, c, ldc, ksteps, pstride, mt, nt)
+		return func(a []uint16, al aLayout, b []uint16, bpanel int, c []float32, ldc, ksteps, mt, nt int, add bool) {
+			checkTiles(a, al, b, bpanel, c, ldc, ksteps, mt, nt)
+			if al.stride != 32 || al.kstep != 1024 {
+				panic("cpu MatMul: the AVX512_BF16 kernel reads packed A panels only")
+			}
 			for j := range nt {
 				for i := range mt {
 					for g := range 4 {
-						dpbf16x8(&a[i*pstride+g*256], &b[j*pstride], &c[(i*32+g*8)*ldc+j*32], ldc, ksteps, add)
+						dpbf16x8(&a[i*al.panel+g*256], &b[j*bpanel], &c[(i*32+g*8)*ldc+j*32], ldc, ksteps, add)
 					}
 				}
 			}

@@ -26,7 +26,7 @@
 //	                                           0_(~b&15)_0_10
 //
 // Register numbers: AX 0, CX 1, DX 2, BX 3, SI 6, DI 7. The SIB bytes used:
-// (AX)(BX*1) 18, (CX)(BX*1) 19, (DX)(BX*1) 1A, (SI)(BX*1) 1E, (DI)(BX*1) 1F.
+// (AX)(BX*1) 18, (CX)(BX*1) 19, (DI)(BX*1) 1F, (SI)(AX*1) 06, (DX)(AX*1) 02.
 //
 // Tiles: tmm0..3 accumulate a 32x32 fp32 block of C (tmm0 rows 0-15 cols
 // 0-15, tmm1 rows 0-15 cols 16-31, tmm2 rows 16-31 cols 0-15, tmm3 rows
@@ -62,28 +62,32 @@
 #define TDP_2_5_6 BYTE $0xC4; BYTE $0xE2; BYTE $0x4A; BYTE $0x5C; BYTE $0xD5
 #define TDP_3_5_7 BYTE $0xC4; BYTE $0xE2; BYTE $0x42; BYTE $0x5C; BYTE $0xDD
 
-// func amxTiles(cfg *byte, a *uint16, b *uint16, c *float32, ldc int, ksteps int, pstride int, mt int, nt int, add bool)
+// func amxTiles(cfg *byte, a *uint16, b *uint16, c *float32, ldc int, ksteps int, apanel int, bpanel int, mt int, nt int, astride int, akstep int, add bool)
 //
 // Computes an mt x nt grid of 32x32 blocks of C (row stride ldc floats):
-// block (i, j) = [C +] A panel i . B panel j over ksteps steps of 32, panel
-// i starting pstride bytes after panel i-1 in both packed operands. B
+// block (i, j) = [C +] A panel i . B panel j over ksteps steps of 32. B
+// panels are packed (bpanel bytes apart). An A panel's rows are astride
+// bytes apart and each k step advances akstep bytes, panels apanel bytes
+// apart: a packed panel has astride 64, akstep 2048; an A stored [m,k]
+// read in place has astride 2k, akstep 64 (TILELOADD takes any stride). B
 // panels are the outer loop so that one stays in L1 while the A panels
-// stream from L2. The configuration is loaded and released in this one
-// call: tile state is per thread, and a goroutine may move to another
-// thread between calls (never within one: assembly is not preempted).
-TEXT ·amxTiles(SB), NOSPLIT, $0-73
+// stream. The configuration is loaded and released in this one call: tile
+// state is per thread, and a goroutine may move to another thread between
+// calls (never within one: assembly is not preempted).
+TEXT ·amxTiles(SB), NOSPLIT, $0-97
 	MOVQ cfg+0(FP), AX
 	LDTILECFG_AX
 	MOVQ b+16(FP), R10        // B panel j
 	MOVQ c+24(FP), R12        // C at column block j
 	MOVQ ldc+32(FP), R15
 	SHLQ $2, R15              // C row stride in bytes
+	MOVQ akstep+88(FP), R14
 amx_j:
 	MOVQ a+8(FP), R9          // A panel i
 	MOVQ R12, R11             // C block (i, j)
-	MOVQ mt+56(FP), R13
+	MOVQ mt+64(FP), R13
 amx_i:
-	MOVBLZX add+72(FP), AX
+	MOVBLZX add+96(FP), AX
 	TESTQ AX, AX
 	JZ amx_zero
 	MOVQ R15, BX
@@ -104,23 +108,26 @@ amx_zero:
 	TILEZERO2
 	TILEZERO3
 amx_k0:
-	MOVQ $64, BX
+	MOVQ $64, BX              // B row stride
+	MOVQ astride+80(FP), AX   // A row stride
 	MOVQ R9, SI
-	LEAQ 1024(R9), DX
+	MOVQ AX, DX
+	SHLQ $4, DX
+	ADDQ R9, DX               // A rows 16-31
 	MOVQ R10, DI
 	LEAQ 1024(R10), CX
 	MOVQ ksteps+40(FP), R8
 amx_k:
-	TILELOADD(0x24, 0x1E)     // tmm4 <- (SI)(BX*1): A rows 0-15
+	TILELOADD(0x24, 0x06)     // tmm4 <- (SI)(AX*1): A rows 0-15
 	TILELOADD(0x34, 0x1F)     // tmm6 <- (DI)(BX*1): B cols 0-15
 	TDP_0_4_6
 	TILELOADD(0x3C, 0x19)     // tmm7 <- (CX)(BX*1): B cols 16-31
 	TDP_1_4_7
-	TILELOADD(0x2C, 0x1A)     // tmm5 <- (DX)(BX*1): A rows 16-31
+	TILELOADD(0x2C, 0x02)     // tmm5 <- (DX)(AX*1): A rows 16-31
 	TDP_2_5_6
 	TDP_3_5_7
-	ADDQ $2048, SI
-	ADDQ $2048, DX
+	ADDQ R14, SI
+	ADDQ R14, DX
 	ADDQ $2048, DI
 	ADDQ $2048, CX
 	DECQ R8
@@ -137,16 +144,16 @@ amx_k:
 	ADDQ $64, AX
 	TILESTORED(0x1C, 0x18)    // tmm3
 	// Next A panel, 32 rows further down C.
-	ADDQ pstride+48(FP), R9
+	ADDQ apanel+48(FP), R9
 	MOVQ R15, AX
 	SHLQ $5, AX
 	ADDQ AX, R11
 	DECQ R13
 	JNZ amx_i
 	// Next B panel, 32 columns to the right.
-	ADDQ pstride+48(FP), R10
+	ADDQ bpanel+56(FP), R10
 	ADDQ $128, R12
-	DECQ nt+64(FP)
+	DECQ nt+72(FP)
 	JNZ amx_j
 	TILERELEASE
 	RET

@@ -75,34 +75,44 @@ type bf16State struct {
 	tmp [4][]float32
 }
 
+// aLayout says where an A panel's values are (in elements): row r, k
+// step s of panel i at i*panel + s*kstep + r*stride. Packed panels (see
+// packABF16) have stride 32, kstep 1024; an operand stored [rows,k] is
+// read in place with stride k, kstep 32, panel 32k.
+type aLayout struct{ stride, kstep, panel int }
+
+// packedA is the layout of packed A panels of ps elements.
+func packedA(ps int) aLayout { return aLayout{stride: 32, kstep: 1024, panel: ps} }
+
 // tileFn computes an mt x nt grid of 32x32 blocks of C (row stride ldc):
 // block (i, j) = [C +] A panel i . B panel j over ksteps steps of 32 along
-// k, panels pstride elements apart in the packed a and b (see packABF16
-// and packBBF16).
-type tileFn func(a, b []uint16, c []float32, ldc, ksteps, pstride, mt, nt int, add bool)
+// k; A panels as al says, packed B panels (see packBBF16) bpanel
+// elements apart.
+type tileFn func(a []uint16, al aLayout, b []uint16, bpanel int, c []float32, ldc, ksteps, mt, nt int, add bool)
 
 // checkTiles panics unless a tileFn call stays inside its slices (the
 // assembly kernels do not check).
-func checkTiles(a, b []uint16, c []float32, ldc, ksteps, pstride, mt, nt int) {
+func checkTiles(a []uint16, al aLayout, b []uint16, bpanel int, c []float32, ldc, ksteps, mt, nt int) {
 	if ksteps < 1 || mt < 1 || nt < 1 || ldc < 32*nt ||
-		len(a) < (mt-1)*pstride+ksteps*1024 || len(b) < (nt-1)*pstride+ksteps*1024 || len(c) < (32*mt-1)*ldc+32*nt {
-		panic(fmt.Sprintf("cpu MatMul: bf16 tile call out of bounds (ksteps %d, mt %d, nt %d, ldc %d, pstride %d; a %d, b %d, c %d)",
-			ksteps, mt, nt, ldc, pstride, len(a), len(b), len(c)))
+		len(a) < (mt-1)*al.panel+(ksteps-1)*al.kstep+31*al.stride+32 || len(b) < (nt-1)*bpanel+ksteps*1024 || len(c) < (32*mt-1)*ldc+32*nt {
+		panic(fmt.Sprintf("cpu MatMul: bf16 tile call out of bounds (ksteps %d, mt %d, nt %d, ldc %d, A %+v, bpanel %d; a %d, b %d, c %d)",
+			ksteps, mt, nt, ldc, al, bpanel, len(a), len(b), len(c)))
 	}
 }
 
 // tilesGo is the portable tileFn: the reference the assembly kernels are
-// tested against, reading the same packed layout.
-func tilesGo(a, b []uint16, c []float32, ldc, ksteps, pstride, mt, nt int, add bool) {
-	checkTiles(a, b, c, ldc, ksteps, pstride, mt, nt)
+// tested against, reading the same layouts.
+func tilesGo(a []uint16, al aLayout, b []uint16, bpanel int, c []float32, ldc, ksteps, mt, nt int, add bool) {
+	checkTiles(a, al, b, bpanel, c, ldc, ksteps, mt, nt)
 	var acc [32]float32
 	for i := range mt {
 		for j := range nt {
 			for r := range 32 {
 				clear(acc[:])
 				for s := range ksteps {
-					ar := a[i*pstride+s*1024+r*32 : i*pstride+s*1024+r*32+32]
-					bs := b[j*pstride+s*1024 : j*pstride+s*1024+1024]
+					o := i*al.panel + s*al.kstep + r*al.stride
+					ar := a[o : o+32]
+					bs := b[j*bpanel+s*1024 : j*bpanel+s*1024+1024]
 					for q := range 32 {
 						av := kernels.BF16ToF32(ar[q])
 						for col := range 32 {
@@ -244,9 +254,38 @@ const (
 	bfKSteps    = 16
 )
 
-// gemmBF16 is gemm for BF16 operands with float32 accumulation: both
-// operands are packed whole (every worker shares the panels), then
-// workers take units of C dynamically. Each element of C is computed by
+// bfOperand is one operand of a bf16 product in the role the tile kernels
+// give it: x, the row operand (rows x k), or y, the column operand (k x
+// cols). major says x is stored [rows,k] (k contiguous: read in place) or
+// y stored [cols,k]; otherwise x is stored [k,rows], y [k,cols].
+type bfOperand struct {
+	v     []uint16
+	n     int // rows of x, columns of y
+	major bool
+}
+
+// packCost estimates the cost, per element, of preparing an operand for
+// the tile kernels: x in place 0, x transposed (16-bit elements) 3; y's
+// row pairs interleaved 1, y's uint32 pairs transposed 2.
+func packCost(x, y bfOperand) int {
+	cx := 3
+	if x.major {
+		cx = 0
+	}
+	cy := 1
+	if y.major {
+		cy = 2
+	}
+	return cx*len(x.v) + cy*len(y.v)
+}
+
+// gemmBF16 is gemm for BF16 operands with float32 accumulation. The tile
+// kernels read a row operand (read in place when its k is contiguous, else
+// packed) and a packed column operand in pair layout; C = op(A) op(B) is
+// computed directly or, when that packs less, as C^T = op(B)^T op(A)^T
+// with each unit's block transposed into C (for a weight stored [out,in]
+// times a few rows of activations, the weight is then read in place).
+// Workers take units of C dynamically; each element of C is computed by
 // one unit in a fixed order, so the result does not depend on the thread
 // count or the scheduling.
 func (be *Backend) gemmBF16(c []float32, a, b []uint16, m, n, k int, ta, tb bool, alpha, beta float32) {
@@ -273,63 +312,131 @@ func (be *Backend) gemmBF16(c []float32, a, b []uint16, m, n, k int, ta, tb bool
 	if beta != 0 && beta != 1 {
 		be.parallelFor(m*n, grainElem, func(lo, hi int) { scaleC(c[lo:hi], beta) })
 	}
-	add := beta != 0
+	x, y := bfOperand{a, m, !ta}, bfOperand{b, n, tb}
+	xs, ys := bfOperand{b, n, tb}, bfOperand{a, m, !ta}
+	swap := packCost(xs, ys)+m*n < packCost(x, y)
+	if swap {
+		x, y = xs, ys
+	}
+	be.tilesBF16(c, x, y, k, beta != 0, swap)
+	runtime.KeepAlive(a)
+	runtime.KeepAlive(b)
+}
+
+// tilesBF16 computes C (+)= x . y (x rows by y columns), or its
+// transpose into C (C is y.n x x.n row-major) when trans.
+func (be *Backend) tilesBF16(c []float32, x, y bfOperand, k int, add, trans bool) {
 	st := &be.bf
 	ks := (k + 31) / 32
 	ps := ks * 1024
-	mp, np := (m+31)/32, (n+31)/32
-	if len(st.apack) < mp*ps {
-		st.apack = make([]uint16, mp*ps)
+	mp, np := (x.n+31)/32, (y.n+31)/32
+	xfull, yfull := x.n/32, y.n/32
+	// Whole x panels are read in place when x is stored [rows,k] and k is
+	// whole k steps; the tile kernels' row stride is free (AMX only).
+	direct := st.kind == bf16AMX && x.major && k%32 == 0
+	npackX := mp
+	if direct {
+		npackX = mp - xfull
+	}
+	if len(st.apack) < npackX*ps {
+		st.apack = make([]uint16, npackX*ps)
 	}
 	if len(st.bpack) < np*ps {
 		st.bpack = make([]uint16, np*ps)
 	}
-	ap, bp := st.apack[:mp*ps], st.bpack[:np*ps]
-	be.parallelFor(mp+np, 1+(1<<16)/ps, func(lo, hi int) {
+	ap, bp := st.apack[:npackX*ps], st.bpack[:np*ps]
+	be.parallelFor(npackX+np, 1+(1<<16)/ps, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
-			if i < mp {
-				packABF16(ap[i*ps:(i+1)*ps], a, m, k, ta, i*32)
+			if i < npackX {
+				p := i + mp - npackX
+				packABF16(ap[i*ps:(i+1)*ps], x.v, x.n, k, !x.major, p*32)
 			} else {
-				j := i - mp
-				packBBF16(bp[j*ps:(j+1)*ps], b, n, k, tb, j*32)
+				j := i - npackX
+				packBBF16(bp[j*ps:(j+1)*ps], y.v, y.n, k, y.major, j*32)
 			}
 		}
 	})
-	mfull, nfull := m/32, n/32
+	// xPanels returns the operand slice and layout of x panels from i on
+	// (all read in place, or all packed) and how many share it, up to hi.
+	xPanels := func(i, hi int) ([]uint16, aLayout, int) {
+		if direct && i < xfull {
+			return x.v[i*32*k:], aLayout{stride: k, kstep: 32, panel: 32 * k}, min(hi, xfull) - i
+		}
+		return ap[(i-(mp-npackX))*ps:], packedA(ps), hi - i
+	}
 	rb, cb := (mp+bfRowPanels-1)/bfRowPanels, (np+bfColPanels-1)/bfColPanels
 	units := rb * cb
 	tiles := st.tiles
+	ldc := y.n
+	if trans {
+		ldc = x.n
+	}
 	var next atomic.Int64
-	be.pool.run(min(be.pool.n, units), func(int) {
+	be.pool.run(min(be.pool.n, units), func(w int) {
 		var edge [32 * 32]float32
+		var blk []float32
+		if trans {
+			blk = be.workerBuf(w, bfRowPanels*bfColPanels*1024)
+		}
 		for {
 			u := int(next.Add(1) - 1)
 			if u >= units {
 				return
 			}
-			// Column-block major: consecutive units share B panels.
+			// Column-block major: consecutive units share y panels.
 			i0, j0 := (u%rb)*bfRowPanels, (u/rb)*bfColPanels
 			i1, j1 := min(mp, i0+bfRowPanels), min(np, j0+bfColPanels)
-			if fi, fj := min(i1, mfull), min(j1, nfull); fi > i0 && fj > j0 {
-				for s := 0; s < ks; s += bfKSteps {
-					tiles(ap[i0*ps+s*1024:], bp[j0*ps+s*1024:], c[i0*32*n+j0*32:], n, min(bfKSteps, ks-s), ps, fi-i0, fj-j0, add || s > 0)
+			if trans {
+				// The unit's whole block (padding included) into blk,
+				// then transposed into C.
+				lb := (j1 - j0) * 32
+				for i := i0; i < i1; {
+					xa, al, cnt := xPanels(i, i1)
+					for s := 0; s < ks; s += bfKSteps {
+						tiles(xa[s*al.kstep:], al, bp[j0*ps+s*1024:], ps, blk[(i-i0)*32*lb:], lb, min(bfKSteps, ks-s), cnt, j1-j0, s > 0)
+					}
+					i += cnt
+				}
+				rows, cols := min(x.n, i1*32)-i0*32, min(y.n, j1*32)-j0*32
+				for cc := range cols {
+					cr := c[(j0*32+cc)*ldc+i0*32 : (j0*32+cc)*ldc+i0*32+rows]
+					if add {
+						for r := range cr {
+							cr[r] += blk[r*lb+cc]
+						}
+					} else {
+						for r := range cr {
+							cr[r] = blk[r*lb+cc]
+						}
+					}
+				}
+				continue
+			}
+			if fi, fj := min(i1, xfull), min(j1, yfull); fi > i0 && fj > j0 {
+				for i := i0; i < fi; {
+					xa, al, cnt := xPanels(i, fi)
+					for s := 0; s < ks; s += bfKSteps {
+						tiles(xa[s*al.kstep:], al, bp[j0*ps+s*1024:], ps, c[i*32*ldc+j0*32:], ldc, min(bfKSteps, ks-s), cnt, fj-j0, add || s > 0)
+					}
+					i += cnt
 				}
 			}
 			// Edge blocks (past the last whole row or column panel) go
 			// through a buffer, over all of k at once.
 			for i := i0; i < i1; i++ {
 				for j := j0; j < j1; j++ {
-					if i < mfull && j < nfull {
+					if i < xfull && j < yfull {
 						continue
 					}
-					tiles(ap[i*ps:], bp[j*ps:], edge[:], 32, ks, ps, 1, 1, false)
-					rows, cols := min(32, m-i*32), min(32, n-j*32)
+					xa, al, _ := xPanels(i, i+1)
+					tiles(xa, al, bp[j*ps:], ps, edge[:], 32, ks, 1, 1, false)
+					rows, cols := min(32, x.n-i*32), min(32, y.n-j*32)
 					for r := range rows {
-						cr := c[(i*32+r)*n+j*32 : (i*32+r)*n+j*32+cols]
+						cr := c[(i*32+r)*ldc+j*32 : (i*32+r)*ldc+j*32+cols]
 						er := edge[r*32 : r*32+cols]
 						if add {
-							for x, v := range er {
-								cr[x] += v
+							for q, v := range er {
+								cr[q] += v
 							}
 						} else {
 							copy(cr, er)
@@ -339,8 +446,6 @@ func (be *Backend) gemmBF16(c []float32, a, b []uint16, m, n, k int, ta, tb bool
 			}
 		}
 	})
-	runtime.KeepAlive(a)
-	runtime.KeepAlive(b)
 }
 
 // bfTmp returns F32 stand-in buffer slot (contents unspecified) of at

@@ -1,6 +1,7 @@
 package cpu
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -76,14 +77,26 @@ func randBF16(rng *rand.Rand, n int) []uint16 {
 }
 
 // TestBF16TileKernels checks each assembly kernel against tilesGo on the
-// same packed panels, for several grid shapes, with and without add.
+// same panels, for several grid shapes, with and without add, A packed
+// and (AMX) read in place with a row stride.
 func TestBF16TileKernels(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 8))
 	for _, kind := range bf16Kinds() {
 		tiles := tileKernel(kind)
-		for _, c := range []struct{ ks, mt, nt, ldc int }{{1, 1, 1, 32}, {3, 2, 1, 40}, {16, 3, 2, 64}, {5, 1, 4, 130}} {
+		for _, c := range []struct {
+			ks, mt, nt, ldc int
+			inPlace         bool
+		}{{1, 1, 1, 32, false}, {3, 2, 1, 40, false}, {16, 3, 2, 64, false}, {5, 1, 4, 130, false}, {3, 2, 3, 96, true}, {1, 1, 1, 32, true}} {
+			if c.inPlace && kind != bf16AMX {
+				continue
+			}
 			ps := c.ks*1024 + 64 // panels need not be adjacent
-			a, b := randBF16(rng, c.mt*ps), randBF16(rng, c.nt*ps)
+			al := packedA(ps)
+			if c.inPlace {
+				k := 32*c.ks + 16 // a row stride past the k used
+				al = aLayout{stride: k, kstep: 32, panel: 32 * k}
+			}
+			a, b := randBF16(rng, (c.mt-1)*al.panel+(c.ks-1)*al.kstep+31*al.stride+32), randBF16(rng, c.nt*ps)
 			for _, add := range []bool{false, true} {
 				n := (32*c.mt-1)*c.ldc + 32*c.nt + 5
 				got, want := make([]float32, n), make([]float32, n)
@@ -91,18 +104,100 @@ func TestBF16TileKernels(t *testing.T) {
 					got[i] = float32(rng.NormFloat64())
 					want[i] = got[i]
 				}
-				tiles(a, b, got, c.ldc, c.ks, ps, c.mt, c.nt, add)
-				tilesGo(a, b, want, c.ldc, c.ks, ps, c.mt, c.nt, add)
+				tiles(a, al, b, ps, got, c.ldc, c.ks, c.mt, c.nt, add)
+				tilesGo(a, al, b, ps, want, c.ldc, c.ks, c.mt, c.nt, add)
 				for i := range got {
 					// Only the summation order differs; the bf16 products are
 					// exact in float32.
 					if d := math.Abs(float64(got[i] - want[i])); d > 1e-5*math.Sqrt(float64(32*c.ks))+1e-5*math.Abs(float64(want[i])) {
-						t.Fatalf("%v ks=%d mt=%d nt=%d ldc=%d add=%v: element %d = %v, want %v", kind, c.ks, c.mt, c.nt, c.ldc, add, i, got[i], want[i])
+						t.Fatalf("%v %+v add=%v: element %d = %v, want %v", kind, c, add, i, got[i], want[i])
 					}
 				}
 			}
 		}
 	}
+}
+
+// TestMatMulBF16Paths covers the product's paths on every bf16 kernel:
+// operands read in place (k a multiple of 32) or packed, C computed
+// directly or transposed, several k blocks, edge panels, beta 0 and 1, and
+// a BF16 operand beside an F32 one (widened, F32 product); against the
+// float64 product of the same bf16 values.
+func TestMatMulBF16Paths(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, kind := range bf16Kinds() {
+		be := New(2)
+		be.enableBF16(kind)
+		for _, c := range []struct{ m, n, k int }{{64, 96, 64}, {256, 70, 64}, {8, 300, 96}, {300, 8, 96}, {37, 45, 1056}, {96, 33, 32}} {
+			for combo := range 4 {
+				ta, tb := combo&1 != 0, combo&2 != 0
+				av, bv := randBF16(rng, c.m*c.k), randBF16(rng, c.k*c.n)
+				af, bf := make([]float32, len(av)), make([]float32, len(bv))
+				for i, v := range av {
+					af[i] = kernels.BF16ToF32(v)
+				}
+				for i, v := range bv {
+					bf[i] = kernels.BF16ToF32(v)
+				}
+				for _, beta := range []float32{0, 1} {
+					c0 := make([]float32, c.m*c.n)
+					for i := range c0 {
+						c0[i] = float32(rng.NormFloat64())
+					}
+					want := make([]float64, c.m*c.n)
+					for i := range c.m {
+						for j := range c.n {
+							var s float64
+							for p := range c.k {
+								x, y := af[i*c.k+p], bf[p*c.n+j]
+								if ta {
+									x = af[p*c.m+i]
+								}
+								if tb {
+									y = bf[j*c.k+p]
+								}
+								s += float64(x) * float64(y)
+							}
+							want[i*c.n+j] = s + float64(beta)*float64(c0[i*c.n+j])
+						}
+					}
+					for _, mixed := range []bool{false, true} {
+						at, _ := be.Alloc(kernels.BF16, len(av))
+						be.Upload(at, af)
+						bt, _ := be.Alloc(kernels.BF16, len(bv))
+						if mixed {
+							bt, _ = be.Alloc(kernels.F32, len(bv))
+						}
+						be.Upload(bt, bf)
+						ct, _ := be.Alloc(kernels.F32, len(c0))
+						be.Upload(ct, c0)
+						be.MatMul(ct, at, bt, c.m, c.n, c.k, ta, tb, 1, beta)
+						got := make([]float32, len(c0))
+						be.Download(got, ct)
+						for i, w := range want {
+							if d := math.Abs(float64(got[i]) - w); !(d <= 1e-5*math.Sqrt(float64(c.k))*(1+math.Abs(w))) {
+								t.Fatalf("%v m,n,k=%d,%d,%d ta=%v tb=%v beta=%v mixed=%v: C[%d] = %v, want %v", kind, c.m, c.n, c.k, ta, tb, beta, mixed, i, got[i], w)
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestBF16NeedsUnit: a backend from New refuses BF16 operands by name
+// instead of computing with them.
+func TestBF16NeedsUnit(t *testing.T) {
+	be := New(1)
+	a, _ := be.Alloc(kernels.BF16, 4)
+	c, _ := be.Alloc(kernels.F32, 4)
+	defer func() {
+		if r := recover(); r == nil || !strings.Contains(fmt.Sprint(r), "F32 only") {
+			t.Fatalf("MatMul of BF16 on an F32-only backend: panic %v, want one saying F32 only", r)
+		}
+	}()
+	be.MatMul(c, a, a, 2, 2, 2, false, false, 1, 0)
 }
 
 // TestConformanceBF16 runs the shared suite (its bf16 cases included) on
