@@ -22,6 +22,13 @@ func checkTensorCoreVsF32(t *testing.T, be *Backend, bs, T, hq, hkv, d int, lens
 // set to tol when tol > 0 (for BF16 inputs on the F32 kernels).
 func checkTensorCoreVsF32Tol(t *testing.T, be *Backend, bs, T, hq, hkv, d int, lens []int32, tol float64) {
 	t.Helper()
+	checkTensorCoreVsF32Window(t, be, bs, T, hq, hkv, d, lens, tol, 0)
+}
+
+// checkTensorCoreVsF32Window is checkTensorCoreVsF32Tol for sliding-window
+// attention (window 0: full causal).
+func checkTensorCoreVsF32Window(t *testing.T, be *Backend, bs, T, hq, hkv, d int, lens []int32, tol float64, window int) {
+	t.Helper()
 	nq, nk := bs*T*hq*d, bs*T*hkv*d
 	rng := rand.New(rand.NewPCG(uint64(T), uint64(d)))
 	host := func(n int, s float64) []float32 {
@@ -54,8 +61,8 @@ func checkTensorCoreVsF32Tol(t *testing.T, be *Backend, bs, T, hq, hkv, d int, l
 		q, k, v := up(dt, qh), up(dt, kh), up(dt, vh)
 		out, lse := alloc(kernels.F32, nq), alloc(kernels.F32, bs*hq*T)
 		dq, dk, dv := alloc(kernels.F32, nq), alloc(kernels.F32, nk), alloc(kernels.F32, nk)
-		be.Attention(out, lse, q, k, v, ln, bs, T, hq, hkv, d, scale, 0)
-		be.AttentionBackward(dq, dk, dv, dout, out, lse, q, k, v, ln, bs, T, hq, hkv, d, scale, 0)
+		be.Attention(out, lse, q, k, v, ln, bs, T, hq, hkv, d, scale, window)
+		be.AttentionBackward(dq, dk, dv, dout, out, lse, q, k, v, ln, bs, T, hq, hkv, d, scale, window)
 		get := func(x kernels.Tensor) []float32 {
 			h := make([]float32, x.N)
 			be.Download(h, x)
@@ -90,9 +97,9 @@ func checkTensorCoreVsF32Tol(t *testing.T, be *Backend, bs, T, hq, hkv, d int, l
 		}
 		r := math.Sqrt(num / math.Max(den, 1e-300))
 		if !(r <= c.tol) {
-			t.Errorf("b=%d T=%d hq=%d hkv=%d d=%d: tensor-core %s vs F32 kernels: relative RMS %.3g > %.1e", bs, T, hq, hkv, d, c.name, r, c.tol)
+			t.Errorf("b=%d T=%d hq=%d hkv=%d d=%d window=%d: tensor-core %s vs F32 kernels: relative RMS %.3g > %.1e", bs, T, hq, hkv, d, window, c.name, r, c.tol)
 		} else {
-			t.Logf("b=%d T=%d hq=%d hkv=%d d=%d: tensor-core %s vs F32 kernels: relative RMS %.3g", bs, T, hq, hkv, d, c.name, r)
+			t.Logf("b=%d T=%d hq=%d hkv=%d d=%d window=%d: tensor-core %s vs F32 kernels: relative RMS %.3g", bs, T, hq, hkv, d, window, c.name, r)
 		}
 	}
 }
