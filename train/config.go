@@ -37,7 +37,8 @@ var Phases = []string{PhaseSRTCollect, PhaseSRT, PhaseDistill, PhaseSFT, PhaseRF
 // a file only needs to override. The resolved config is saved as
 // RUN/config.yaml and a resumed run uses exactly that.
 type Config struct {
-	// Phase is one of Phases.
+	// Phase is the method to run: "srt-collect", "srt", "distill", "sft",
+	// "rft", "grpo" or "sdft" (docs/method.md says what each does).
 	Phase string `yaml:"phase" toml:"phase"`
 	// Model is the Hugging Face model directory to start from (config.json
 	// and safetensors weights).
@@ -45,7 +46,8 @@ type Config struct {
 	// Tokenizer is the directory holding tokenizer.json and
 	// tokenizer_config.json (chat template); empty means Model.
 	Tokenizer string `yaml:"tokenizer" toml:"tokenizer"`
-	// Out is the run directory (created; must not hold a previous run).
+	// Out is the run directory: created, and it must not hold a previous
+	// run (one left by a start that failed is started again).
 	Out string `yaml:"out" toml:"out"`
 	// Seed seeds every random stream of the run (data order, sampling).
 	Seed uint64 `yaml:"seed" toml:"seed"`
@@ -55,12 +57,13 @@ type Config struct {
 	// and why. "cuda" insists on the GPU (an error without one), "cpu"
 	// stays on the CPU. Used by the CLI.
 	Device string `yaml:"device" toml:"device"`
-	// Threads is the CPU backend's thread count (0 = all cores).
+	// Threads is the CPU backend's thread count (0 = all cores); the GPU
+	// backend ignores it.
 	Threads int `yaml:"threads" toml:"threads"`
-	// Precision is the models' compute precision: "fp32", "bf16" (mixed
-	// precision: F32 master weights and optimiser state, BF16 matmuls; the
-	// backend must support BF16) or "auto" (bf16 where the backend
-	// supports it, else fp32). Empty means auto.
+	// Precision is the models' compute precision: "auto", "fp32" or
+	// "bf16". "bf16" is mixed precision (F32 master weights and optimiser
+	// state, BF16 matmuls; the backend must support BF16); "auto" (or
+	// empty) is bf16 where the backend supports it, else fp32.
 	Precision string `yaml:"precision" toml:"precision"`
 
 	// Data selects the problems; Prompt how they are rendered.
@@ -103,64 +106,95 @@ type LogConfig struct {
 	RolloutsSamples int `yaml:"rollouts_samples" toml:"rollouts_samples"`
 }
 
-// EvalConfig evaluates the student on held-out problems during training
-// (greedy by default) and logs eval_accuracy and eval_response_len in the
-// metrics of the steps it runs after.
+// EvalConfig evaluates the student on held-out problems during training.
+// It samples greedily by default and logs eval_accuracy and
+// eval_response_len in the metrics of the steps it runs after. It reads its file with the data
+// section's field options and renders prompts as training does.
 type EvalConfig struct {
 	// Data is a problem file of the same kind as data.train (empty = off).
 	Data string `yaml:"data" toml:"data"`
-	// Every runs the evaluation every N steps and after the last step.
+	// Every runs the evaluation every N steps (trainer steps, as
+	// train.steps counts them) and after the last step.
 	Every int `yaml:"every" toml:"every"`
 	// Limit keeps the first Limit problems (0 = all).
 	Limit int `yaml:"limit" toml:"limit"`
-	// Temperature of the evaluation samples (0 = greedy); one sample per
-	// problem, max_new_tokens as in rollout.
+	// Temperature of the evaluation samples (0 = greedy). One sample per
+	// problem, at most rollout.max_new_tokens tokens, whatever the phase.
 	Temperature float64 `yaml:"temperature" toml:"temperature"`
 }
 
-// DataConfig selects the training problems.
+// DataConfig selects the training problems (docs/data.md: formats and
+// field mapping). srt reads srt.data instead; eval.data is read with the
+// same field options.
+// Phases: srt-collect, distill, sft, rft, grpo, sdft.
 type DataConfig struct {
-	// Train is a .jsonl or .parquet file of problems.
+	// Train is the problem file: JSONL (one JSON object a line) or Parquet.
+	// Rows may be plain (question/answer/solution), chat messages, verl's
+	// layout or the Hugging Face GSM8K, MATH and code layouts.
 	Train string `yaml:"train" toml:"train"`
-	// Kind is "math" (verified by final answer) or "code" (by tests).
+	// Kind is "math" (rewarded by the final answer, data/verify) or "code"
+	// (rewarded by running the row's tests in the sandbox).
 	Kind string `yaml:"kind" toml:"kind"`
-	// QuestionField, AnswerField and SolutionField rename the record
-	// fields (empty = the dataset package's defaults).
+	// QuestionField names the question field (dots reach nested fields:
+	// "extra_info.question"). Empty = the first present of "question",
+	// "problem", "prompt" (code: "prompt", "question", "problem", "text").
 	QuestionField string `yaml:"question_field" toml:"question_field"`
-	AnswerField   string `yaml:"answer_field" toml:"answer_field"`
+	// AnswerField names the final-answer field (empty = "answer"). A value
+	// with a GSM8K "#### x" marker counts as a worked solution whose
+	// answer is x.
+	AnswerField string `yaml:"answer_field" toml:"answer_field"`
+	// SolutionField names the worked-solution field (empty = "solution"):
+	// the demonstration of sft and sdft. Without an answer field the answer
+	// is read from it (after the last "####", else the last \boxed{}).
 	SolutionField string `yaml:"solution_field" toml:"solution_field"`
 	// Limit keeps only the first Limit problems (0 = all).
 	Limit int `yaml:"limit" toml:"limit"`
-	// SkipMalformed skips bad records (counted) instead of failing.
+	// SkipMalformed skips bad records instead of failing on the first one;
+	// the load summary counts them and names the first few.
 	SkipMalformed bool `yaml:"skip_malformed" toml:"skip_malformed"`
 
-	// SplitFrom and SplitTo keep the problems at positions [SplitFrom*N,
-	// SplitTo*N) of the N problems (after Limit), in file order or, when
-	// SplitSeed is not 0, in an order permuted by SplitSeed. Two phases
-	// given the same seed and complementary ranges get disjoint problem
-	// sets, as the paper's N1 (srt-collect) / N2 (distill) split: e.g.
-	// split_to 0.5 for srt-collect and split_from 0.5 for distill.
-	// Defaults 0, 1 and 0 (every problem, file order).
+	// SplitFrom is the start of the kept slice, as a fraction of the
+	// problems. SplitFrom and SplitTo keep the problems at positions
+	// [SplitFrom*N, SplitTo*N) of the N problems (after Limit), in file
+	// order or, when SplitSeed is not 0, in an order permuted by SplitSeed.
+	// Two phases given the same seed and complementary ranges get disjoint
+	// problem sets, as the paper's N1 (srt-collect) / N2 (distill) split:
+	// e.g. split_to 0.5 for srt-collect and split_from 0.5 for distill.
 	SplitFrom float64 `yaml:"split_from" toml:"split_from"`
-	SplitTo   float64 `yaml:"split_to" toml:"split_to"`
-	SplitSeed uint64  `yaml:"split_seed" toml:"split_seed"`
+	// SplitTo is the end of the kept slice, as a fraction of the problems
+	// (1 = to the end); see SplitFrom.
+	SplitTo float64 `yaml:"split_to" toml:"split_to"`
+	// SplitSeed permutes the problems before the split (0 = file order);
+	// give complementary splits the same seed. See SplitFrom.
+	SplitSeed uint64 `yaml:"split_seed" toml:"split_seed"`
 }
 
 // PromptConfig says how problems become token ids and how the reviser is
 // prompted.
 type PromptConfig struct {
-	// System is an optional system message.
+	// System is an optional system message (empty = none, or the chat
+	// template's own default). srt uses the prompts stored by srt-collect.
 	System string `yaml:"system" toml:"system"`
-	// Suffix is appended to every question in the user message.
+	// Suffix is appended to every question in the user message. The
+	// default asks for a \boxed{} final answer, which the math verifier
+	// reads; srt uses the prompts stored by srt-collect.
 	Suffix string `yaml:"suffix" toml:"suffix"`
-	// EnableThinking is passed to templates that support it (Qwen3).
+	// EnableThinking is passed to chat templates that support it (Qwen3:
+	// true lets the model open a <think> block).
 	EnableThinking bool `yaml:"enable_thinking" toml:"enable_thinking"`
-	// RevisionVariant selects P_r for r=0: "paper" or "official".
+	// RevisionVariant selects the reviser phrase P_r for a wrong attempt.
+	// "paper" is "Wait, this response is not correct, let me start over.",
+	// "official" is "Wait, this response is wrong. Let me correct it."
+	// Phases: srt-collect, distill.
 	RevisionVariant string `yaml:"revision_variant" toml:"revision_variant"`
-	// RevisionCorrect and RevisionWrong override P_r for r=1 and r=0
-	// (empty = the variant's text).
+	// RevisionCorrect replaces the reviser phrase for a correct attempt
+	// (empty = "Let me rephrase the above solution.").
+	// Phases: srt-collect, distill.
 	RevisionCorrect string `yaml:"revision_correct" toml:"revision_correct"`
-	RevisionWrong   string `yaml:"revision_wrong" toml:"revision_wrong"`
+	// RevisionWrong replaces the reviser phrase for a wrong attempt (empty
+	// = the revision_variant's text).
+	// Phases: srt-collect, distill.
+	RevisionWrong string `yaml:"revision_wrong" toml:"revision_wrong"`
 	// StopTokens end a generated turn; the first one found in the
 	// vocabulary also ends demonstrations (SFT targets). Token strings
 	// missing from the vocabulary are ignored; the model's EOS ids are
@@ -169,50 +203,81 @@ type PromptConfig struct {
 }
 
 // OptimConfig configures AdamW and the learning-rate schedule.
+// srt-collect trains nothing and ignores it.
+// Phases: srt, distill, sft, rft, grpo, sdft.
 type OptimConfig struct {
-	// LR is the peak learning rate; MinLR the end of the decay.
-	LR    float64 `yaml:"lr" toml:"lr"`
+	// LR is the peak learning rate, reached after the warm-up.
+	LR float64 `yaml:"lr" toml:"lr"`
+	// MinLR is the learning rate at the end of a cosine or linear decay.
 	MinLR float64 `yaml:"min_lr" toml:"min_lr"`
-	// WeightDecay, Beta1, Beta2 and Eps as in torch.optim.AdamW.
+	// WeightDecay is AdamW's decoupled weight decay, as in
+	// torch.optim.AdamW (see decay_norms_and_biases).
 	WeightDecay float64 `yaml:"weight_decay" toml:"weight_decay"`
-	Beta1       float64 `yaml:"beta1" toml:"beta1"`
-	Beta2       float64 `yaml:"beta2" toml:"beta2"`
-	Eps         float64 `yaml:"eps" toml:"eps"`
+	// Beta1 is AdamW's first-moment decay rate.
+	Beta1 float64 `yaml:"beta1" toml:"beta1"`
+	// Beta2 is AdamW's second-moment decay rate.
+	Beta2 float64 `yaml:"beta2" toml:"beta2"`
+	// Eps is added to AdamW's denominator.
+	Eps float64 `yaml:"eps" toml:"eps"`
 	// GradClip is the global gradient-norm clip (0 = none).
 	GradClip float64 `yaml:"grad_clip" toml:"grad_clip"`
-	// Schedule is "cosine", "linear" or "constant" (all after warm-up);
-	// empty picks cosine for sft/srt/rft and constant otherwise.
+	// Schedule is the learning-rate shape after warm-up: "cosine", "linear",
+	// "constant" or "" (cosine for sft, srt, rft; constant otherwise). Cosine
+	// and linear decay from lr to min_lr; the on-policy phases (distill,
+	// grpo, sdft) default to a constant rate.
 	Schedule string `yaml:"schedule" toml:"schedule"`
-	// WarmupSteps is the linear warm-up length; negative means
-	// WarmupRatio * total steps.
-	WarmupSteps int     `yaml:"warmup_steps" toml:"warmup_steps"`
+	// WarmupSteps is the linear warm-up to lr, in optimizer steps; negative
+	// (the default -1) means warmup_ratio x the run's optimizer steps. The
+	// optimizer steps of grpo are steps x grpo.updates; the result is
+	// rounded; 0 = no warm-up.
+	WarmupSteps int `yaml:"warmup_steps" toml:"warmup_steps"`
+	// WarmupRatio is the warm-up as a fraction of the optimizer steps,
+	// used only when warmup_steps is negative.
 	WarmupRatio float64 `yaml:"warmup_ratio" toml:"warmup_ratio"`
-	// DecayNormsAndBiases applies weight decay to norms and biases too.
+	// DecayNormsAndBiases applies weight decay to norm weights and biases
+	// too, as PyTorch does with one parameter group (false exempts them).
 	DecayNormsAndBiases bool `yaml:"decay_norms_and_biases" toml:"decay_norms_and_biases"`
 }
 
 // LoopConfig configures the optimisation loop shared by all phases.
 type LoopConfig struct {
-	// Steps is the number of optimizer steps (srt-collect: prompt
-	// batches). 0 means Epochs passes over the data where that applies.
+	// Steps is the run's length in trainer steps (srt-collect: prompt
+	// batches; 0 = epochs passes over the data). A grpo step makes
+	// grpo.updates optimizer steps; rft ignores it (rft.rounds x
+	// rft.steps_per_round).
 	Steps int `yaml:"steps" toml:"steps"`
-	// Epochs is used when Steps is 0 (sft, srt, rft rounds).
+	// Epochs is the number of passes over the data when steps is 0. A
+	// pass is over the demonstrations (sft), tuples (srt), prompts
+	// (distill, grpo, sdft) or each round's prompts (rft); srt-collect
+	// makes one pass.
 	Epochs int `yaml:"epochs" toml:"epochs"`
-	// BatchSize is the number of examples (sft, srt, rft) or prompts
-	// (distill, grpo, sdft, srt-collect) per step.
+	// BatchSize is per step: sequences in sft, srt, rft; prompts in
+	// distill, sdft, grpo, srt-collect (x rollout.n, grpo.group_size samples).
+	// In detail: demonstrations for sft, tuples for srt and kept samples
+	// for rft; prompts for distill and sdft (each with rollout.n samples),
+	// grpo (each a group of grpo.group_size samples) and srt-collect
+	// (prompts per batch, each with srt_collect.n_init attempts).
 	BatchSize int `yaml:"batch_size" toml:"batch_size"`
-	// MicroBatch is the number of sequences per forward/backward.
+	// MicroBatch is the number of sequences per forward/backward. A step
+	// accumulates the gradients of its micro-batches, so it sets memory,
+	// not the result.
 	MicroBatch int `yaml:"micro_batch" toml:"micro_batch"`
-	// MaxSeqLen bounds every student sequence (prompt + response).
+	// MaxSeqLen bounds every student sequence (prompt + response), in
+	// tokens. Phases that generate keep prompts of at most max_seq_len -
+	// rollout.max_new_tokens tokens; sft keeps demonstrations of at most
+	// max_seq_len; what is dropped is counted and reported.
 	MaxSeqLen int `yaml:"max_seq_len" toml:"max_seq_len"`
-	// Recompute keeps only each layer's input between the forward and the
-	// backward and recomputes the rest (activation checkpointing): about a
-	// third more compute for a fraction of the activation memory, with
-	// identical results. For models whose activations do not fit.
+	// Recompute trades compute for memory (activation checkpointing). It
+	// keeps only each layer's input between the forward and the backward and
+	// recomputes the rest: about a third more compute for a fraction of the
+	// activation memory, with identical results. For models whose
+	// activations do not fit.
 	Recompute bool `yaml:"recompute" toml:"recompute"`
 	// CheckpointEvery saves a checkpoint every N steps (0 = only at the
-	// end and on interrupt); KeepCheckpoints keeps the last K (>= 1).
+	// end and on interrupt); a resume continues from the last one.
 	CheckpointEvery int `yaml:"checkpoint_every" toml:"checkpoint_every"`
+	// KeepCheckpoints is how many of the newest checkpoints are kept
+	// (>= 1); older ones are deleted.
 	KeepCheckpoints int `yaml:"keep_checkpoints" toml:"keep_checkpoints"`
 	// LogEvery prints a plain progress line every N steps when the output
 	// is not a terminal.
@@ -220,92 +285,126 @@ type LoopConfig struct {
 	// MaxNonFinite stops the run (state saved) after this many steps in a
 	// row were skipped for NaN/Inf loss or gradients.
 	MaxNonFinite int `yaml:"max_nonfinite" toml:"max_nonfinite"`
-	// FinalDType is the dtype of the final model export: "f32" or "bf16".
+	// FinalDType is the dtype of the final model export (RUN/final): "f32"
+	// or "bf16" (half the size, as Hugging Face checkpoints ship).
 	FinalDType string `yaml:"final_dtype" toml:"final_dtype"`
 }
 
-// RolloutConfig configures sampling from the student.
+// RolloutConfig configures sampling from the student. sft and srt
+// generate nothing and ignore it (the held-out eval, eval.data, uses
+// max_new_tokens in every phase).
+// Phases: srt-collect, distill, rft, grpo, sdft.
 type RolloutConfig struct {
-	// N is the number of samples per prompt (distill, sdft).
+	// N is the number of samples per prompt in distill and sdft (rft uses
+	// rft.k, grpo grpo.group_size, srt-collect srt_collect.n_init/n_rev).
+	// Phases: distill, sdft.
 	N int `yaml:"n" toml:"n"`
-	// MaxNewTokens bounds a response; Temperature, TopP and TopK shape
-	// sampling (temperature 0 = greedy, top_p 1 and top_k 0 = off).
-	MaxNewTokens int     `yaml:"max_new_tokens" toml:"max_new_tokens"`
-	Temperature  float64 `yaml:"temperature" toml:"temperature"`
-	TopP         float64 `yaml:"top_p" toml:"top_p"`
-	TopK         int     `yaml:"top_k" toml:"top_k"`
-	// GenBatch bounds the rows of one Generate call.
+	// MaxNewTokens bounds a response, in tokens; a response cut there is
+	// unfinished (and usually wrong). Prompts must fit in train.max_seq_len
+	// - max_new_tokens.
+	MaxNewTokens int `yaml:"max_new_tokens" toml:"max_new_tokens"`
+	// Temperature is the sampling temperature (0 = greedy).
+	Temperature float64 `yaml:"temperature" toml:"temperature"`
+	// TopP is nucleus sampling's probability mass (1 = off).
+	TopP float64 `yaml:"top_p" toml:"top_p"`
+	// TopK samples from the K most likely tokens only (0 = off).
+	TopK int `yaml:"top_k" toml:"top_k"`
+	// GenBatch bounds the rows (sequences) of one Generate call, and with
+	// them the KV-cache memory; it changes speed, not samples.
 	GenBatch int `yaml:"gen_batch" toml:"gen_batch"`
 }
 
-// VerifyConfig configures the reward.
+// VerifyConfig configures the reward: the math verifier, or the code
+// sandbox (docs/sandbox.md) for data.kind code. The held-out eval uses it
+// in every phase.
+// Phases: srt-collect, distill, rft, grpo, sdft.
 type VerifyConfig struct {
-	// Workers bounds parallel verifications (0 = number of CPUs).
+	// Workers bounds parallel verifications (0 = number of CPUs); for
+	// code it is lowered to what memory_mb allows.
 	Workers int `yaml:"workers" toml:"workers"`
-	// Code sandbox limits and tools (code datasets only); empty Python and
-	// Gxx use the verify package's defaults (python3 and g++ on PATH).
-	TestTimeoutS    float64 `yaml:"test_timeout_s" toml:"test_timeout_s"`
+	// TestTimeoutS is the wall-clock limit of one code test run, in
+	// seconds (code datasets only).
+	TestTimeoutS float64 `yaml:"test_timeout_s" toml:"test_timeout_s"`
+	// CompileTimeoutS is the limit of one C++ compile, in seconds (code
+	// datasets only).
 	CompileTimeoutS float64 `yaml:"compile_timeout_s" toml:"compile_timeout_s"`
-	MemoryMB        int     `yaml:"memory_mb" toml:"memory_mb"`
-	Python          string  `yaml:"python" toml:"python"`
-	Gxx             string  `yaml:"gxx" toml:"gxx"`
-	// AllowUnisolatedCode runs code rewards where the sandbox has no
-	// namespace isolation, giving up filesystem, process and whole-sample
-	// memory isolation (see docs/sandbox.md); without it such a machine
-	// refuses code datasets.
+	// MemoryMB is the memory limit of one sandboxed program, in MiB (code
+	// datasets only).
+	MemoryMB int `yaml:"memory_mb" toml:"memory_mb"`
+	// Python is the interpreter command for .py tests (empty = python3 on
+	// PATH).
+	Python string `yaml:"python" toml:"python"`
+	// Gxx is the C++ compiler for C++ tests (empty = g++ on PATH).
+	Gxx string `yaml:"gxx" toml:"gxx"`
+	// AllowUnisolatedCode runs code rewards without namespace isolation.
+	// Where the sandbox has none this gives up filesystem, process and
+	// whole-sample memory isolation (see docs/sandbox.md); without it such a
+	// machine refuses code datasets.
 	AllowUnisolatedCode bool `yaml:"allow_unisolated_code" toml:"allow_unisolated_code"`
 }
 
-// CollectConfig configures srt-collect.
+// CollectConfig configures srt-collect: sample attempts, revise them with
+// the reviser phrase, keep verified-correct revisions as SRT tuples.
+// Phases: srt-collect.
 type CollectConfig struct {
-	// NInit attempts per problem, NRev revisions per attempt.
+	// NInit is the number of attempts y_init sampled per problem.
 	NInit int `yaml:"n_init" toml:"n_init"`
-	NRev  int `yaml:"n_rev" toml:"n_rev"`
-	// Target stops collection after this many kept tuples (0 = one pass).
+	// NRev is the number of revisions y_rev sampled per revised attempt.
+	NRev int `yaml:"n_rev" toml:"n_rev"`
+	// Target stops collection after this many kept tuples (0 = one pass
+	// over the problems, or train.steps prompt batches).
 	Target int `yaml:"target" toml:"target"`
 	// Output is the JSONL file of tuples (empty = RUN/srt_data.jsonl).
 	Output string `yaml:"output" toml:"output"`
 
-	// Revise selects the attempts that are revised: "wrong" (reward-0
-	// attempts only, the official code's default) or "both" (correct
-	// attempts are rephrased too, as the paper describes). Default "wrong".
+	// Revise selects the attempts that are revised: "wrong" (reward-0 only)
+	// or "both" (correct ones are rephrased too). "wrong" is the official
+	// code's default, "both" what the paper describes. Default "wrong".
 	Revise string `yaml:"revise" toml:"revise"`
-	// TrimRepeats trims a degenerate repeating tail of a revision (at least
-	// TrimRepeats consecutive copies of a block of 1 to 64 tokens, covering
-	// at least 16 tokens, at its end) to one copy of the block; 0 = off.
-	// Default 4. Cleaned revisions are verified again (official cleaning).
+	// TrimRepeats cuts a revision's looping tail to one copy (0 = off). A
+	// tail is at least TrimRepeats consecutive copies of a block of 1 to 64
+	// tokens, covering at least 16 tokens, at the revision's end. Default 4.
+	// Cleaned revisions are verified again (official cleaning).
 	TrimRepeats int `yaml:"trim_repeats" toml:"trim_repeats"`
-	// StripOpenings removes sycophantic openings of a revision ("You're
-	// right", "I apologize", "Great question", ...: SycophanticOpenings)
-	// before it is kept (official cleaning). Default true.
+	// StripOpenings removes a revision's sycophantic opening ("You're
+	// right", "I apologize", ...) before it is kept. The phrases are
+	// train.SycophanticOpenings (official cleaning). Default true.
 	StripOpenings bool `yaml:"strip_openings" toml:"strip_openings"`
-	// Dedupe selects the de-duplication key of kept tuples: "tuple" (x,
-	// y_init, y_rev; the method spec), "revision" (x, y_rev: one copy of
-	// each distinct revision of a problem) or "none". Default "tuple".
+	// Dedupe selects how kept tuples are de-duplicated: "tuple", "revision"
+	// or "none". "tuple" keys on (x, y_init, y_rev; the method spec),
+	// "revision" on (x, y_rev: one copy of each distinct revision of a
+	// problem). Default "tuple".
 	Dedupe string `yaml:"dedupe" toml:"dedupe"`
 }
 
-// SRTConfig configures self-revision training on collected tuples.
+// SRTConfig configures self-revision training on collected tuples. It is
+// supervised training on x + y_init + P_r + y_rev that teaches the model
+// to revise (revision loss) and to answer (generation loss).
+// Phases: srt.
 type SRTConfig struct {
-	// Data is the JSONL written by srt-collect.
+	// Data is the JSONL of tuples written by srt-collect
+	// (srt_collect.output; default RUN/srt_data.jsonl of that run).
 	Data string `yaml:"data" toml:"data"`
-	// Mode is "joint" (L_rev + L_gen in every step) or "two-stage" (one
-	// loss for the first StageSplit of the steps, then the other, in
-	// StageOrder).
-	Mode       string  `yaml:"mode" toml:"mode"`
+	// Mode is "joint" (both losses in every step) or "two-stage" (one loss,
+	// then the other: stage_split, stage_order). "joint" adds L_rev and
+	// L_gen in every step (each averaged over its own tokens); "two-stage"
+	// trains one loss for the first stage_split of the steps and the other
+	// for the rest, in stage_order.
+	Mode string `yaml:"mode" toml:"mode"`
+	// StageSplit is the fraction of the steps in the first stage
+	// (two-stage mode only).
 	StageSplit float64 `yaml:"stage_split" toml:"stage_split"`
 	// RevisionMask selects the tuples whose y_rev+EOS carry the revision
 	// loss: "all", "correct-init", "wrong-init" or "none".
 	RevisionMask string `yaml:"revision_mask" toml:"revision_mask"`
-	// GenerationMask selects the generation-loss tokens: "turn" (the whole
-	// assistant turn y_init+delimiter+y_rev+EOS), "revision" (y_rev+EOS)
-	// or "none".
+	// GenerationMask selects the generation-loss tokens: "turn", "revision"
+	// or "none". "turn" is the whole assistant turn
+	// (y_init+delimiter+y_rev+EOS), "revision" only y_rev+EOS.
 	GenerationMask string `yaml:"generation_mask" toml:"generation_mask"`
 
-	// GenerationTuples selects the tuples whose tokens (GenerationMask)
-	// carry the generation loss: "wrong-init" (tuples whose y_init was
-	// wrong; the official recipe), "all" or "correct-init". Default
-	// "wrong-init".
+	// GenerationTuples selects the tuples that carry the generation loss:
+	// "wrong-init", "all" or "correct-init". "wrong-init" (tuples whose
+	// y_init was wrong) is the official recipe. Default "wrong-init".
 	GenerationTuples string `yaml:"generation_tuples" toml:"generation_tuples"`
 	// StageOrder is two-stage's order: "generation-first" (generation
 	// loss, then revision loss; the official code) or "revision-first".
@@ -313,77 +412,101 @@ type SRTConfig struct {
 	StageOrder string `yaml:"stage_order" toml:"stage_order"`
 }
 
-// DistillConfig configures SD-Zero's on-policy self-distillation.
+// DistillConfig configures SD-Zero's on-policy self-distillation. The
+// teacher is the model itself shown its own sample and the reviser phrase
+// of the sample's reward; the student is trained toward the teacher's
+// next-token distributions on the sample.
+// Phases: distill.
 type DistillConfig struct {
 	// TeacherSyncEvery copies the student into the teacher every N steps
 	// (0 = frozen teacher).
 	TeacherSyncEvery int `yaml:"teacher_sync_every" toml:"teacher_sync_every"`
-	// Divergence is "mixed" (ForwardWeight*forward + rest reverse KL over
-	// the teacher's TopK ids), "reverse" or "forward" (full vocabulary).
-	Divergence    string  `yaml:"divergence" toml:"divergence"`
-	TopK          int     `yaml:"top_k" toml:"top_k"`
+	// Divergence is the per-token loss: "mixed", "reverse" or "forward".
+	// "mixed" is ForwardWeight x forward + (1 - ForwardWeight) x reverse KL
+	// over the teacher's TopK ids; "reverse" and "forward" use the full
+	// vocabulary.
+	Divergence string `yaml:"divergence" toml:"divergence"`
+	// TopK is the number of the teacher's most likely ids the mixed
+	// divergence is computed over.
+	TopK int `yaml:"top_k" toml:"top_k"`
+	// ForwardWeight is the forward-KL share of the mixed divergence, in
+	// [0, 1].
 	ForwardWeight float64 `yaml:"forward_weight" toml:"forward_weight"`
-	// Temperature scales both sets of logits.
+	// Temperature divides both models' logits before the divergence.
 	Temperature float64 `yaml:"temperature" toml:"temperature"`
-	// TeacherMaxLen is the teacher input budget (0 = 2*max_seq_len).
+	// TeacherMaxLen is the teacher's input budget in tokens (prompt,
+	// sample, reviser phrase, sample again; 0 = 2 x train.max_seq_len).
 	TeacherMaxLen int `yaml:"teacher_max_len" toml:"teacher_max_len"`
 
 	// The start check and the collapse guards (train/guard.go,
 	// docs/method.md "Distillation start check and collapse guards").
-	//
-	// ReadinessProblems is how many training problems the cheap part of
-	// the readiness check (RunReadiness without the token analysis) uses
-	// at the start of a new distill run, with ReadinessSamples attempts
-	// each (at least 2); 0 turns it off. Its samples come from a seed of
-	// their own and do not count in samples_generated.
+
+	// ReadinessProblems is the number of problems of the start check (0 =
+	// off). At the start of a new distill run the cheap part of the
+	// readiness check (sdzero readiness without the token analysis) runs
+	// on this many training problems, with ReadinessSamples attempts each.
+	// Its samples come from a seed of their own and do not count in
+	// samples_generated.
 	ReadinessProblems int `yaml:"readiness_problems" toml:"readiness_problems"`
-	ReadinessSamples  int `yaml:"readiness_samples" toml:"readiness_samples"`
-	// GuardWindow is the number of steps averaged into the guards' start
-	// values (the first window) and current values (the last window); 0
-	// turns the guards off. They are judged from step 2*GuardWindow on.
+	// ReadinessSamples is the number of attempts per problem of the start
+	// check (at least 2).
+	ReadinessSamples int `yaml:"readiness_samples" toml:"readiness_samples"`
+	// GuardWindow is the collapse guards' averaging window, in steps (0 =
+	// guards off). The first window gives the start values, the last the
+	// current ones; the guards are judged from step 2 x GuardWindow on.
 	GuardWindow int `yaml:"guard_window" toml:"guard_window"`
 	// GuardRewardDrop fires the reward guard when the windowed training
 	// reward falls below (1 - GuardRewardDrop) x its start value (0 = off).
 	GuardRewardDrop float64 `yaml:"guard_reward_drop" toml:"guard_reward_drop"`
-	// GuardErrorGrowth fires an error guard when the first-error count of
-	// one error type (ErrorType; only where the problems have worked
+	// GuardErrorGrowth fires an error guard when one error type grows this
+	// many times over (0 = off). That is when the first-error count of one
+	// error type (train.ErrorType; only where the problems have worked
 	// solutions) in the last window exceeds GuardErrorGrowth x its count
-	// in the first window and is at least GuardMinErrors (0 = off).
+	// in the first window and is at least GuardMinErrors.
 	GuardErrorGrowth float64 `yaml:"guard_error_growth" toml:"guard_error_growth"`
-	GuardMinErrors   int     `yaml:"guard_min_errors" toml:"guard_min_errors"`
-	// GuardStop stops the run when a guard fires and exports the best
-	// model seen (the highest windowed training reward, saved as RUN/best
-	// while the run goes) as the final model; false only warns.
+	// GuardMinErrors is the least count of one error type in the last
+	// window for the error guard to fire (small counts are noise).
+	GuardMinErrors int `yaml:"guard_min_errors" toml:"guard_min_errors"`
+	// GuardStop stops the run when a guard fires (false only warns). The
+	// best model seen (the highest windowed training reward, saved as
+	// RUN/best while the run goes) is then exported as the final model.
 	GuardStop bool `yaml:"guard_stop" toml:"guard_stop"`
-	// TeacherFeedback is what the teacher is told about each sample:
-	// "reward" (default, the method: P_r of the verified reward), or a
-	// control that shows what the reward is worth: "blind" (the r=1 phrase
-	// for every sample: a reward-blind teacher, which can only copy) or
-	// "wrong" (the r=0 phrase for every sample).
+	// TeacherFeedback is what the teacher is told: "reward" (the method),
+	// or the controls "blind" and "wrong". "reward" (default) gives P_r of
+	// the verified reward; the others are controls that show what the
+	// reward is worth: "blind" (the r=1 phrase for every sample: a
+	// reward-blind teacher, which can only copy) or "wrong" (the r=0
+	// phrase for every sample).
 	TeacherFeedback string `yaml:"teacher_feedback" toml:"teacher_feedback"`
 }
 
-// RFTConfig configures rejection-sampling fine-tuning.
+// RFTConfig configures rejection-sampling fine-tuning: sample, keep the
+// verified-correct samples, fine-tune on them, repeat per round.
+// Phases: rft.
 type RFTConfig struct {
-	// K samples per prompt; the correct ones (deduplicated) are kept.
+	// K is the number of samples per prompt; the correct ones
+	// (deduplicated) are kept.
 	K int `yaml:"k" toml:"k"`
 	// Rounds of collect-then-train; each round samples with the current
 	// model.
 	Rounds int `yaml:"rounds" toml:"rounds"`
 	// PromptsPerRound limits the prompts sampled per round (0 = all).
 	PromptsPerRound int `yaml:"prompts_per_round" toml:"prompts_per_round"`
-	// StepsPerRound is the optimizer steps per round (0 = Train.Epochs
-	// passes over the kept samples).
+	// StepsPerRound is the optimizer steps per round (0 = train.epochs x
+	// the round's prompts / train.batch_size).
 	StepsPerRound int `yaml:"steps_per_round" toml:"steps_per_round"`
 }
 
-// GRPOConfig configures the GRPO baseline.
+// GRPOConfig configures the GRPO baseline (reinforcement learning with
+// group-normalised rewards as advantages).
+// Phases: grpo.
 type GRPOConfig struct {
-	// GroupSize samples per prompt.
+	// GroupSize is the number of samples per prompt; advantages are
+	// rewards normalised within each group.
 	GroupSize int `yaml:"group_size" toml:"group_size"`
-	// ClipLow and ClipHigh bound the importance ratio to
-	// [1-ClipLow, 1+ClipHigh].
-	ClipLow  float64 `yaml:"clip_low" toml:"clip_low"`
+	// ClipLow bounds the importance ratio below, at 1 - ClipLow.
+	ClipLow float64 `yaml:"clip_low" toml:"clip_low"`
+	// ClipHigh bounds the importance ratio above, at 1 + ClipHigh.
 	ClipHigh float64 `yaml:"clip_high" toml:"clip_high"`
 	// KLCoef weights the k3 KL estimate to the frozen initial model (0 =
 	// none, and no reference model is kept).
@@ -394,22 +517,25 @@ type GRPOConfig struct {
 	// old log-probs come from the rollout-time model.
 	Updates int `yaml:"updates" toml:"updates"`
 
-	// LogProbTemperature is the temperature of the current, old and
-	// reference log-probabilities: "rollout" (logits divided by
+	// LogProbTemperature is the temperature of the log-probabilities:
+	// "rollout" or "one". It applies to the current, old and reference
+	// log-probabilities: "rollout" divides the logits by
 	// rollout.temperature, as TRL and NeMo-RL do, so that the ratio and the
-	// KL score the distribution the samples came from; 1 for greedy
-	// rollouts) or "one" (temperature 1). Default "rollout".
+	// KL score the distribution the samples came from (1 for greedy
+	// rollouts); "one" is temperature 1. Default "rollout".
 	LogProbTemperature string `yaml:"logprob_temperature" toml:"logprob_temperature"`
-	// DAPOClipHigher replaces clip_high by DAPOClipHigh (0.28, DAPO's
+	// DAPOClipHigher replaces clip_high by 0.28 (DAPOClipHigh: DAPO's
 	// clip-higher). Default false.
 	DAPOClipHigher bool `yaml:"dapo_clip_higher" toml:"dapo_clip_higher"`
-	// DAPODynamicSampling is DAPO's dynamic sampling: groups whose rewards
-	// are all equal (zero advantage) are dropped and more prompts are
-	// drawn until train.batch_size groups remain, with at most
-	// DynamicSamplingMaxDraws extra rollout batches per step (then the
-	// step trains on the groups it has). Defaults false and 4.
-	DAPODynamicSampling     bool `yaml:"dapo_dynamic_sampling" toml:"dapo_dynamic_sampling"`
-	DynamicSamplingMaxDraws int  `yaml:"dynamic_sampling_max_draws" toml:"dynamic_sampling_max_draws"`
+	// DAPODynamicSampling drops groups with equal rewards (DAPO). Such
+	// groups have zero advantage; more prompts are drawn until
+	// train.batch_size groups remain, with at most DynamicSamplingMaxDraws
+	// extra rollout batches per step (then the step trains on the groups
+	// it has). Default false.
+	DAPODynamicSampling bool `yaml:"dapo_dynamic_sampling" toml:"dapo_dynamic_sampling"`
+	// DynamicSamplingMaxDraws bounds the extra rollout batches per step of
+	// dapo_dynamic_sampling. Default 4.
+	DynamicSamplingMaxDraws int `yaml:"dynamic_sampling_max_draws" toml:"dynamic_sampling_max_draws"`
 }
 
 // DAPOClipHigh is DAPO's upper clip bound eps_high (Yu et al. 2025).
@@ -417,6 +543,7 @@ const DAPOClipHigh = 0.28
 
 // SDFTConfig configures the SDFT baseline (teacher = the model with the
 // demonstration in context).
+// Phases: sdft.
 type SDFTConfig struct {
 	// DemoTemplate builds the teacher's user message; {question} and
 	// {solution} are replaced.
@@ -424,12 +551,15 @@ type SDFTConfig struct {
 	// EMARate moves the teacher toward the student after every step:
 	// teacher = (1-EMARate)*teacher + EMARate*student (0 = frozen).
 	EMARate float64 `yaml:"ema_rate" toml:"ema_rate"`
-	// Divergence, TopK, ForwardWeight, Temperature as in distill
-	// (default full-vocabulary reverse KL).
-	Divergence    string  `yaml:"divergence" toml:"divergence"`
-	TopK          int     `yaml:"top_k" toml:"top_k"`
+	// Divergence is the per-token loss, as distill.divergence (default
+	// "reverse": full-vocabulary reverse KL).
+	Divergence string `yaml:"divergence" toml:"divergence"`
+	// TopK is as distill.top_k (mixed divergence only).
+	TopK int `yaml:"top_k" toml:"top_k"`
+	// ForwardWeight is as distill.forward_weight (mixed divergence only).
 	ForwardWeight float64 `yaml:"forward_weight" toml:"forward_weight"`
-	Temperature   float64 `yaml:"temperature" toml:"temperature"`
+	// Temperature divides both models' logits, as distill.temperature.
+	Temperature float64 `yaml:"temperature" toml:"temperature"`
 }
 
 // Revision prompts P_r (method spec; byte-identical in every phase).

@@ -19,6 +19,7 @@ import (
 	"golang.org/x/term"
 
 	"sdzero/data/dataset"
+	"sdzero/data/verify"
 	"sdzero/demo"
 	"sdzero/kernels"
 	"sdzero/model"
@@ -28,7 +29,11 @@ import (
 	"sdzero/train/plot"
 )
 
-// runEval implements `sdzero eval --model DIR --data FILE`.
+// runEval implements `sdzero eval --model DIR --data FILE`. The prompt,
+// sampling and data settings resolve as settingsOrder says: a model saved
+// by `sdzero train` carries its training prompt in sdzero.json, so it is
+// scored with that prompt unless a flag or --config says otherwise; every
+// report starts with the settings it used.
 func runEval(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("eval", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -116,7 +121,7 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 	if err := checkWeights(*modelDir, m); err != nil {
 		return fmt.Errorf("eval: %w", err)
 	}
-	exs, longest, err := dropLongPrompts(exs, p, *maxPrompt, stderr)
+	keep, longest, err := keepShortPrompts(len(probs), func(i int) (string, string) { return probs[i].ID, probs[i].Question }, p, *maxPrompt, stderr)
 	if err != nil {
 		return fmt.Errorf("eval: %w", err)
 	}
@@ -159,19 +164,35 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 }
 
 // dropLongPrompts removes the problems whose prompt is longer than budget
-// tokens (by length alone first, so that a 100 MB question is never
-// tokenized), says how many were skipped on w, and returns the rest with
-// the longest kept prompt's length.
+// tokens (keepShortPrompts) and returns the rest with the longest kept
+// prompt's length.
 func dropLongPrompts(exs []dataset.MathExample, p *train.Prompter, budget int, w io.Writer) ([]dataset.MathExample, int, error) {
-	kept := exs[:0:0]
+	keep, longest, err := keepShortPrompts(len(exs), func(i int) (string, string) { return exs[i].ID, exs[i].Question }, p, budget, w)
+	if err != nil {
+		return nil, 0, err
+	}
+	kept := make([]dataset.MathExample, len(keep))
+	for i, j := range keep {
+		kept[i] = exs[j]
+	}
+	return kept, longest, nil
+}
+
+// keepShortPrompts returns the indices of the n problems (id and question
+// of problem i from problem(i)) whose prompt fits budget tokens (by length
+// alone first, so that a 100 MB question is never tokenized), says how
+// many were skipped on w, and returns the longest kept prompt's length.
+func keepShortPrompts(n int, problem func(i int) (id, question string), p *train.Prompter, budget int, w io.Writer) ([]int, int, error) {
+	var keep []int
 	longest := 1
-	for _, ex := range exs {
-		if train.PromptTooLong(ex.Question, budget) {
+	for i := 0; i < n; i++ {
+		id, q := problem(i)
+		if train.PromptTooLong(q, budget) {
 			continue
 		}
-		ids, err := p.PromptIDs(ex.Question)
+		ids, err := p.PromptIDs(q)
 		if err != nil {
-			return nil, 0, fmt.Errorf("problem %s: %w", ex.ID, err)
+			return nil, 0, fmt.Errorf("problem %s: %w", id, err)
 		}
 		if len(ids) > budget {
 			continue

@@ -105,7 +105,7 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 		}
 		// Each key with its meaning, default and phases (from the doc
 		// comments of train/config.go; docs/config.md is the same text).
-		if y, err = configdoc.Commented(y, configdoc.Keys); err != nil {
+		if y, err = configdoc.Commented(y, configdoc.Keys, configdoc.AllPhases); err != nil {
 			return err
 		}
 		_, err = stdout.Write(y)

@@ -14,6 +14,11 @@
 // Without one a key is used by every phase.
 package configdoc
 
+import (
+	"slices"
+	"strings"
+)
+
 //go:generate go run ./gen
 
 // Key documents one config key: a value ("train.batch_size") or a section
@@ -44,19 +49,22 @@ func (k Key) Summary() string {
 	return plain(firstSentence(k.Doc))
 }
 
-// PhaseText says which phases use the key: "all phases" or "phases: a, b".
-func (k Key) PhaseText() string {
+// PhaseText says which phases use the key: "all phases", "phases: a, b"
+// or, when that is shorter, "all phases but c" (all lists the phases).
+func (k Key) PhaseText(all []string) string {
 	if len(k.Phases) == 0 {
 		return "all phases"
 	}
-	s := "phases: "
-	for i, p := range k.Phases {
-		if i > 0 {
-			s += ", "
+	var but []string
+	for _, p := range all {
+		if !slices.Contains(k.Phases, p) {
+			but = append(but, p)
 		}
-		s += p
 	}
-	return s
+	if len(all) > 0 && len(but) < len(k.Phases) {
+		return "all phases but " + strings.Join(but, ", ")
+	}
+	return "phases: " + strings.Join(k.Phases, ", ")
 }
 
 // Lookup returns the key of path in keys.

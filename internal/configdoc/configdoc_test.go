@@ -111,7 +111,7 @@ func TestPrintedConfigReadsBack(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			out, err := configdoc.Commented(y, configdoc.Keys)
+			out, err := configdoc.Commented(y, configdoc.Keys, configdoc.AllPhases)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -251,7 +251,7 @@ func typeWords(t reflect.Type) string {
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
 		return "int"
 	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		return "unsigned int"
+		return "uint"
 	case reflect.Float32, reflect.Float64:
 		return "float"
 	case reflect.String:

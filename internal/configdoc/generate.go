@@ -46,11 +46,11 @@ func Generate(root string) ([]File, []string, error) {
 			warnings = append(warnings, fmt.Sprintf("%s: key %s: the first sentence of its comment is longer than %d lines in --print-config and is cut", Source, k.Path, summaryLines))
 		}
 	}
-	gosrc, err := GoSource(keys, Source)
+	gosrc, err := GoSource(keys, train.Phases, Source)
 	if err != nil {
 		return nil, nil, err
 	}
-	return []File{{GoFile, gosrc}, {MarkdownFile, Markdown(keys, Source)}}, warnings, nil
+	return []File{{GoFile, gosrc}, {MarkdownFile, Markdown(keys, train.Phases, Source)}}, warnings, nil
 }
 
 // indentOf is the indent of path's key in --print-config.
