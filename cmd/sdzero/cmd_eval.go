@@ -37,33 +37,37 @@ import (
 func runEval(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("eval", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	modelDir := fs.String("model", "", "model directory (config.json, safetensors, tokenizer files)")
-	data := fs.String("data", "", "problems: .jsonl or .parquet with question and answer fields")
+	modelDir := fs.String("model", "", "model directory (config.json, safetensors, tokenizer files; its sdzero.json gives the training prompt)")
+	data := fs.String("data", "", "problems: .jsonl or .parquet, read like data.train (docs/data.md)")
 	tokDir := fs.String("tokenizer", "", "tokenizer directory (default: --model)")
-	runCfg := fs.String("config", "", "a run's config.yaml/.toml: use its prompt settings (system, suffix, stop tokens, P_r)")
-	suffix := fs.String("suffix", "", "text appended to every question (default: the config's prompt.suffix)")
+	runCfg := fs.String("config", "", "a run's config.yaml/.toml: use its prompt, rollout sampling, data.* and verify.* settings instead of the model's sdzero.json")
+	var sets setFlags
+	fs.Var(&sets, "set", "override one config knob, `key=value` (repeatable), e.g. --set data.answer_field=reward_model.ground_truth")
+	suffix := fs.String("suffix", "", "text appended to every question (default: prompt.suffix of --config or sdzero.json)")
+	df := addDataFlags(fs)
 	k := fs.Int("k", 8, "samples per problem")
-	temp := fs.Float64("temperature", 0.7, "sampling temperature (0 = greedy)")
-	topP := fs.Float64("top-p", 1, "nucleus sampling mass")
-	maxNew := fs.Int("max-new-tokens", 1024, "tokens per response")
+	temp := fs.Float64("temperature", 0.7, "sampling temperature, 0 = greedy (default: rollout.temperature of --config or sdzero.json, else 0.7)")
+	topP := fs.Float64("top-p", 1, "nucleus sampling mass (default: rollout.top_p of --config or sdzero.json, else 1)")
+	topK := fs.Int("top-k", 0, "sample among the K most likely tokens, 0 = off (default: rollout.top_k of --config or sdzero.json)")
+	maxNew := fs.Int("max-new-tokens", 1024, "tokens per response (default: rollout.max_new_tokens of --config or sdzero.json, else 1024)")
 	batch := fs.Int("batch", 64, "sequences per Generate call")
-	limit := fs.Int("limit", 0, "use only the first N problems (0 = all)")
+	limit := fs.Int("limit", 0, "use only the first N problems (0 = all; default: data.limit)")
 	maxPrompt := fs.Int("max-prompt-tokens", 4096, "skip (and count) problems whose prompt is longer than this many tokens")
 	seed := fs.Uint64("seed", 1, "sampling seed")
 	revise := fs.Bool("revise", false, "also revise each response with the reviser prompt for its reward")
-	variant := fs.String("pr-variant", "", "r=0 reviser prompt: paper or official (default: the config's)")
+	variant := fs.String("pr-variant", "", "r=0 reviser prompt: paper or official (default: the config's or sdzero.json's)")
 	out := fs.String("out", "", "write every sample with its reward to this JSONL file")
-	asJSON := fs.Bool("json", false, "print the report as JSON")
+	asJSON := fs.Bool("json", false, "print the report as JSON (with its settings)")
 	device := fs.String("device", "auto", "backend: cpu, cuda or auto")
 	threads := fs.Int("threads", 0, "CPU threads (0 = all cores)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: sdzero eval --model DIR --data FILE [flags]\n\nReports avg@k, unbiased pass@k, mean response length and, with --revise,\ninitial/revised accuracy and correction/regression rates.")
+		fmt.Fprintln(stderr, "usage: sdzero eval --model DIR --data FILE [flags]\n\nReports avg@k, unbiased pass@k, mean response length and, with --revise,\ninitial/revised accuracy and correction/regression rates, after the settings used.\nSettings: "+settingsOrder+".")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(flagsFirst(fs, args)); err != nil {
 		return err
 	}
-	if err := positionalError(fs, false); err != nil {
+	if err := positionalError(fs, true); err != nil {
 		return err
 	}
 	if *modelDir == "" || *data == "" {
@@ -75,31 +79,55 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 		intFlag{"max-prompt-tokens", *maxPrompt, 1, train.MaxSeqLenLimit}, intFlag{"threads", *threads, 0, train.MaxThreadsLimit}); err != nil {
 		return fmt.Errorf("eval: %w", err)
 	}
-	if err := checkSampling(*temp, *topP, 0); err != nil {
+	if err := checkSampling(*temp, *topP, *topK); err != nil {
 		return fmt.Errorf("eval: %w", err)
 	}
-	cfg := train.DefaultConfig()
-	if *runCfg != "" {
-		c, err := train.LoadConfig(*runCfg)
-		if err != nil {
-			return err
-		}
-		cfg = c
-	}
-	fs.Visit(func(f *flag.Flag) {
-		if f.Name == "suffix" {
-			cfg.Prompt.Suffix = *suffix
-		}
-	})
-	if *variant != "" {
-		cfg.Prompt.RevisionVariant = *variant
-	}
-	exs, _, err := dataset.LoadMath(*data, dataset.Options{})
+	rs, err := resolveSettings(*modelDir, *runCfg, sets)
 	if err != nil {
 		return err
 	}
-	if *limit > 0 && len(exs) > *limit {
-		exs = exs[:*limit]
+	cfg := rs.cfg
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	if given["suffix"] {
+		cfg.Prompt.Suffix = *suffix
+	}
+	if *variant != "" {
+		cfg.Prompt.RevisionVariant = *variant
+	}
+	// Sampling: a flag, else the run's rollout settings, else the eval
+	// defaults (the flags' default values).
+	r := cfg.Rollout
+	if !rs.fromRun {
+		r.Temperature, r.TopP, r.TopK, r.MaxNewTokens = *temp, *topP, *topK, *maxNew
+	}
+	if given["temperature"] {
+		r.Temperature = *temp
+	}
+	if given["top-p"] {
+		r.TopP = *topP
+	}
+	if given["top-k"] {
+		r.TopK = *topK
+	}
+	if given["max-new-tokens"] {
+		r.MaxNewTokens = *maxNew
+	}
+	if err := checkSampling(r.Temperature, r.TopP, r.TopK); err != nil {
+		return fmt.Errorf("eval: settings from %s: %w", rs.source, err)
+	}
+	dc := cfg.Data
+	dc.Train = *data
+	if given["limit"] {
+		dc.Limit = *limit
+	}
+	if err := df.apply(fs, &dc); err != nil {
+		return fmt.Errorf("eval: %w", err)
+	}
+	rs.noteFlags(fs, "suffix", "pr-variant", "temperature", "top-p", "top-k", "max-new-tokens") // data flags: in the data options
+	probs, ver, err := loadEvalProblems(dc, cfg.Verify, stderr)
+	if err != nil {
+		return err
 	}
 	be, err := openBackend(*device, *threads)
 	if err != nil {
@@ -125,11 +153,20 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("eval: %w", err)
 	}
-	if err := checkDecodeMemory(fmt.Sprintf("eval (--batch %d of up to %d prompt tokens + --max-new-tokens %d)", *batch, longest, *maxNew),
-		m, be, *batch, longest, *maxNew, "lower --batch, --max-new-tokens or --max-prompt-tokens"); err != nil {
+	kept := make([]*train.Problem, len(keep))
+	exs := make([]dataset.MathExample, len(keep))
+	for i, j := range keep {
+		kept[i] = &probs[j]
+		exs[i] = dataset.MathExample{ID: probs[j].ID, Question: probs[j].Question, Answer: probs[j].Answer, Solution: probs[j].Solution}
+	}
+	if err := checkDecodeMemory(fmt.Sprintf("eval (--batch %d of up to %d prompt tokens + --max-new-tokens %d)", *batch, longest, r.MaxNewTokens),
+		m, be, *batch, longest, r.MaxNewTokens, "lower --batch, --max-new-tokens or --max-prompt-tokens"); err != nil {
 		return fmt.Errorf("eval: %w", err)
 	}
-	opt := eval.Options{K: *k, Temperature: float32(*temp), TopP: float32(*topP), MaxNewTokens: *maxNew,
+	st := rs.settings(*modelDir, td, p)
+	st.Data, st.DataKind, st.Problems, st.DataOptions = *data, dc.Kind, len(exs), dataOptions(dc)
+	st.K, st.Temperature, st.TopP, st.TopK, st.MaxNewTokens, st.Seed = *k, r.Temperature, r.TopP, r.TopK, r.MaxNewTokens, *seed
+	opt := eval.Options{K: *k, Temperature: float32(r.Temperature), TopP: float32(r.TopP), TopK: r.TopK, MaxNewTokens: r.MaxNewTokens,
 		Seed: *seed, BatchSize: *batch, Revise: *revise, PRVariant: cfg.Prompt.RevisionVariant}
 	var f *os.File
 	if *out != "" {
@@ -139,13 +176,22 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 		defer f.Close()
 		opt.Samples = f
 	}
+	setup := PrompterSetup(m, p)
+	setup.Verify = func(ctx context.Context, problems []int, texts []string) []verify.Result {
+		ps := make([]*train.Problem, len(problems))
+		for i, j := range problems {
+			ps[i] = kept[j]
+		}
+		return ver.Verify(ctx, ps, texts)
+	}
 	prog := newProgress(stderr, "eval")
 	opt.Progress = prog.update
-	rep, err := eval.Evaluate(context.Background(), PrompterSetup(m, p), exs, opt)
+	rep, err := eval.Evaluate(context.Background(), setup, exs, opt)
 	prog.done()
 	if err != nil {
 		return err
 	}
+	rep.Settings = st
 	if f != nil {
 		if err := f.Close(); err != nil {
 			return fmt.Errorf("eval: %w", err)
@@ -154,6 +200,7 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false)
 		return enc.Encode(rep)
 	}
 	rep.Print(stdout)
@@ -198,15 +245,15 @@ func keepShortPrompts(n int, problem func(i int) (id, question string), p *train
 			continue
 		}
 		longest = max(longest, len(ids))
-		kept = append(kept, ex)
+		keep = append(keep, i)
 	}
-	if n := len(exs) - len(kept); n > 0 {
-		fmt.Fprintf(w, "eval: skipped %d of %d problems whose prompt is longer than --max-prompt-tokens %d\n", n, len(exs), budget)
+	if d := n - len(keep); d > 0 {
+		fmt.Fprintf(w, "eval: skipped %d of %d problems whose prompt is longer than --max-prompt-tokens %d\n", d, n, budget)
 	}
-	if len(kept) == 0 && len(exs) > 0 {
+	if len(keep) == 0 && n > 0 {
 		return nil, 0, fmt.Errorf("every prompt is longer than --max-prompt-tokens %d", budget)
 	}
-	return kept, longest, nil
+	return keep, longest, nil
 }
 
 // PrompterSetup connects a model and the trainer's prompter (chat template,
@@ -315,9 +362,11 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	precision := fs.String("precision", "auto", "matmul precision: fp32, bf16 (mixed precision) or auto (bf16 where the backend supports it)")
 	recompute := fs.Bool("recompute", false, "train, distill: recompute each layer's activations in the backward (activation checkpointing)")
 	noGraphs := fs.Bool("no-graphs", false, "decode: run each step op by op instead of replaying a recorded step (CUDA graphs)")
+	rows := fs.Int("rows", 0, "rollout: sequences in all, --batch at a time (0 = 4 x batch)")
+	meanLen := fs.Int("mean-len", 0, "rollout: mean response length through stop ids (0 = new/4)")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: sdzero bench train|decode|distill [flags]\n\nTimes steps of a randomly initialised model and prints tokens/s, ms/step,\nmodel TFLOP/s (formula printed) and memory.")
+		fmt.Fprintln(stderr, "usage: sdzero bench train|decode|distill|rollout [flags]\n\nTimes steps of a randomly initialised model and prints tokens/s, ms/step,\nmodel TFLOP/s (formula printed) and memory; decode also the decode-only\nstep, bytes per step and bandwidth; rollout compares the static batch with\ncontinuous batching. SDZERO_BENCH_OPS=1 adds a per-op time table.")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(flagsFirst(fs, args)); err != nil {
@@ -325,7 +374,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	}
 	if fs.NArg() != 1 {
 		fs.Usage()
-		return errors.New("bench: want exactly one of train, decode, distill")
+		return errors.New("bench: want exactly one of train, decode, distill, rollout")
 	}
 	cfg, err := bench.Preset(*preset)
 	if err != nil {
@@ -347,7 +396,8 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	o := bench.Options{Batch: *batch, Seq: *seq, Prompt: *prompt, NewTokens: *newTok, Warmup: *warmup, Steps: *steps, TopK: *topK, Seed: *seed, NoGraphs: *noGraphs, Recompute: *recompute}
+	o := bench.Options{Batch: *batch, Seq: *seq, Prompt: *prompt, NewTokens: *newTok, Warmup: *warmup, Steps: *steps, TopK: *topK, Seed: *seed, NoGraphs: *noGraphs, Recompute: *recompute,
+		Rows: *rows, MeanLen: *meanLen, Ops: os.Getenv("SDZERO_BENCH_OPS") != ""}
 	switch *precision {
 	case "auto":
 		if be.Supports(kernels.BF16) {
@@ -366,8 +416,10 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 		r, err = bench.Decode(be, cfg, o)
 	case "distill":
 		r, err = bench.Distill(be, cfg, o)
+	case "rollout":
+		r, err = bench.Rollout(be, cfg, o)
 	default:
-		return fmt.Errorf("bench: unknown benchmark %q (want train, decode or distill)", fs.Arg(0))
+		return fmt.Errorf("bench: unknown benchmark %q (want train, decode, distill or rollout)", fs.Arg(0))
 	}
 	if err != nil {
 		return err
