@@ -72,8 +72,10 @@ type Setup struct {
 type Options struct {
 	// K samples per problem (default 1).
 	K int
-	// Temperature <= 0 decodes greedily; TopP 0 means 1 (off).
+	// Temperature <= 0 decodes greedily; TopP 0 means 1 (off); TopK 0
+	// is off.
 	Temperature, TopP float32
+	TopK              int
 	// MaxNewTokens per response (default 256).
 	MaxNewTokens int
 	// Seed makes sampling reproducible.
@@ -189,6 +191,7 @@ func generate(ctx context.Context, s Setup, seqs []*seq, o Options, seed uint64,
 			StopIDs:      s.StopIDs,
 			Temperature:  o.Temperature,
 			TopP:         o.TopP,
+			TopK:         o.TopK,
 			Seed:         mix(seed, uint64(b)),
 		})
 		if err != nil {
