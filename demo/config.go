@@ -22,6 +22,7 @@ type Config struct {
 	Task      TaskConfig           `yaml:"task"`
 	BaseModel BaseModelConfig      `yaml:"base_model"`
 	Eval      EvalConfig           `yaml:"eval"`
+	Readiness ReadinessConfig      `yaml:"readiness"`
 	Common    yaml.Node            `yaml:"common"`
 	Phases    map[string]yaml.Node `yaml:"phases"`
 	Quick     *QuickConfig         `yaml:"quick"`
@@ -30,20 +31,49 @@ type Config struct {
 // TaskConfig selects the synthetic arithmetic problems.
 type TaskConfig struct {
 	// Kinds ("add", "sub") and Digits per operand of the problems.
-	Kinds        []string `yaml:"kinds"`
-	Digits       int      `yaml:"digits"`
-	Train        int      `yaml:"train"`
-	Eval         int      `yaml:"eval"`
-	Pretrain     int      `yaml:"pretrain"`
-	TrainSeed    uint64   `yaml:"train_seed"`
-	EvalSeed     uint64   `yaml:"eval_seed"`
-	PretrainSeed uint64   `yaml:"pretrain_seed"`
-	// RevisionDemos are the fractions of pretraining solutions turned into
-	// revision demonstrations (see RevisionDemos).
+	Kinds  []string `yaml:"kinds"`
+	Digits int      `yaml:"digits"`
+	// Hard is the fraction of training and held-out problems with a carry
+	// or borrow chain of at least HardChain columns (Spec); PretrainHard
+	// the fraction among the pretraining solutions (small: the hard cases
+	// are rare in pretraining, so the base model errs on them
+	// systematically).
+	Hard         float64 `yaml:"hard"`
+	HardChain    int     `yaml:"hard_chain"`
+	PretrainHard float64 `yaml:"pretrain_hard"`
+	Train        int     `yaml:"train"`
+	Eval         int     `yaml:"eval"`
+	Pretrain     int     `yaml:"pretrain"`
+	TrainSeed    uint64  `yaml:"train_seed"`
+	EvalSeed     uint64  `yaml:"eval_seed"`
+	PretrainSeed uint64  `yaml:"pretrain_seed"`
+	// RevisionDemos configure the base model's second pretraining stage
+	// (phases.pretrain-revise): the stage-1 model answers Problems fresh
+	// problems (a Hard share of them hard) once at the rollout
+	// temperature; each wrong answer, and a Right share of the right
+	// ones, becomes a revision demonstration (SelectRevisionDemos),
+	// mixed with Plain fresh worked solutions of the pretraining
+	// distribution.
 	RevisionDemos struct {
-		Wrong float64 `yaml:"wrong"`
-		Right float64 `yaml:"right"`
+		Problems int     `yaml:"problems"`
+		Hard     float64 `yaml:"hard"`
+		Right    float64 `yaml:"right"`
+		Plain    int     `yaml:"plain"`
 	} `yaml:"revision_demos"`
+}
+
+// ReadinessConfig sizes the readiness check the demo runs on the SRT
+// model before distilling (train.RunReadiness).
+type ReadinessConfig struct {
+	Problems   int `yaml:"problems"`
+	Samples    int `yaml:"samples"`
+	KLAttempts int `yaml:"kl_attempts"`
+}
+
+// Spec returns the problem spec of the training and held-out sets (hard
+// fraction hard).
+func (t TaskConfig) Spec(hard float64) Spec {
+	return Spec{Digits: t.Digits, Kinds: t.Kinds, Hard: hard, HardChain: t.HardChain}
 }
 
 // BaseModelConfig is the architecture of the base model.
@@ -67,13 +97,14 @@ type EvalConfig struct {
 
 // QuickConfig overrides parts of the settings for --quick.
 type QuickConfig struct {
-	Task   map[string]any       `yaml:"task"`
-	Eval   map[string]any       `yaml:"eval"`
-	Phases map[string]yaml.Node `yaml:"phases"`
+	Task      map[string]any       `yaml:"task"`
+	Eval      map[string]any       `yaml:"eval"`
+	Readiness map[string]any       `yaml:"readiness"`
+	Phases    map[string]yaml.Node `yaml:"phases"`
 }
 
 // PhaseNames are the phase sections the demo runs, in order.
-var PhaseNames = []string{"pretrain", "srt-collect", "srt", "distill", "rft", "grpo"}
+var PhaseNames = []string{"pretrain", "pretrain-revise", "srt-collect", "srt", "distill", "rft", "grpo"}
 
 // ParseConfig reads demo settings; unknown keys are errors. With quick,
 // the quick section's task and eval overrides are applied.
@@ -86,7 +117,7 @@ func ParseConfig(data []byte, quick bool) (*Config, error) {
 		for _, o := range []struct {
 			m   map[string]any
 			dst any
-		}{{c.Quick.Task, &c.Task}, {c.Quick.Eval, &c.Eval}} {
+		}{{c.Quick.Task, &c.Task}, {c.Quick.Eval, &c.Eval}, {c.Quick.Readiness, &c.Readiness}} {
 			if len(o.m) == 0 {
 				continue
 			}

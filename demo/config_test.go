@@ -13,7 +13,7 @@ func TestEmbeddedConfigPhases(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := map[string]string{"pretrain": train.PhaseSFT, "srt-collect": train.PhaseSRTCollect, "srt": train.PhaseSRT,
+		want := map[string]string{"pretrain": train.PhaseSFT, "pretrain-revise": train.PhaseSRT, "srt-collect": train.PhaseSRTCollect, "srt": train.PhaseSRT,
 			"distill": train.PhaseDistill, "rft": train.PhaseRFT, "grpo": train.PhaseGRPO}
 		for _, name := range PhaseNames {
 			pc, err := c.PhaseConfig(name, quick)

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"sdzero/data/dataset"
+	"sdzero/data/verify"
 	"sdzero/demo/tinytok"
 	"sdzero/kernels"
 	"sdzero/model"
@@ -55,6 +56,12 @@ type Options struct {
 	BaseOnly bool
 	// ConfigPath replaces the embedded demo.yaml.
 	ConfigPath string
+	// Controls are extra distillation runs from the same SRT model with
+	// the teacher told something other than the verified reward
+	// (distill.teacher_feedback): "blind" (always the r=1 phrase, a
+	// reward-blind teacher) and/or "wrong" (always the r=0 phrase). Each
+	// adds a row "SD-Zero/<control>".
+	Controls []string
 	// Backend runs everything (required).
 	Backend kernels.Backend
 	// Log receives progress lines (nil: discarded); TrainOut the
@@ -84,8 +91,10 @@ type MethodResult struct {
 	PassAtK  map[int]float64 `json:"pass_at_k"`
 	MeanLen  float64         `json:"mean_len"`
 	// Samples is the number of responses the method generated for
-	// training (its sample budget).
+	// training (its sample budget), Tokens their tokens (stop tokens
+	// included).
 	Samples int64 `json:"samples"`
+	Tokens  int64 `json:"tokens"`
 	// Model is the evaluated model directory; RunDirs the training runs
 	// that produced it.
 	Model   string   `json:"model"`
@@ -101,8 +110,12 @@ type SeedResult struct {
 	Dir     string         `json:"dir"`
 	Methods []MethodResult `json:"methods"`
 	// Budget is SD-Zero's sample count (srt-collect + distill) that RFT
-	// and GRPO were given.
-	Budget  int64   `json:"budget"`
+	// and GRPO were given; TokenBudget its generated tokens.
+	Budget      int64 `json:"budget"`
+	TokenBudget int64 `json:"token_budget"`
+	// Gates are SD-Zero's preconditions measured on this seed's SRT model
+	// and distillation.
+	Gates   *Gates  `json:"gates,omitempty"`
 	Seconds float64 `json:"wall_s"`
 }
 
@@ -120,6 +133,12 @@ type Summary struct {
 	// standard deviation over seeds (std 0 for one seed).
 	Accuracy map[string]Stat `json:"accuracy"`
 	Greedy   map[string]Stat `json:"greedy_accuracy"`
+	// Samples and Tokens map each method to its mean generated training
+	// samples and tokens over seeds.
+	Samples map[string]float64 `json:"samples"`
+	Tokens  map[string]float64 `json:"tokens"`
+	// Gates lists every gate with its value and verdict per seed.
+	Gates []GateSummary `json:"gates"`
 	// Eval describes the held-out evaluation.
 	EvalProblems int     `json:"eval_problems"`
 	EvalK        int     `json:"eval_k"`
@@ -151,6 +170,7 @@ type runner struct {
 	// data files
 	trainData, evalData, pretrainData string
 	evalSet                           []dataset.MathExample
+	held                              map[string]bool
 }
 
 func (r *runner) logf(format string, a ...any) {
@@ -234,6 +254,8 @@ func Run(ctx context.Context, opt Options) (*Summary, error) {
 		}
 	}
 	sum.Accuracy, sum.Greedy = aggregate(sum.Runs)
+	sum.Samples, sum.Tokens = budgets(sum.Runs)
+	sum.Gates = gateSummary(sum.Runs)
 	sum.Seconds = time.Since(t0).Seconds()
 	if err := writeJSON(filepath.Join(opt.Out, "summary.json"), sum); err != nil {
 		return nil, err
@@ -277,14 +299,14 @@ func (r *runner) prepareData() error {
 		return fmt.Errorf("demo: %w", err)
 	}
 	var genErr error
-	gen := func(n int, seed uint64) []dataset.MathExample {
-		exs, err := Arithmetic(n, t.Digits, t.Kinds, seed)
+	gen := func(n int, hard float64, seed uint64) []dataset.MathExample {
+		exs, err := Arithmetic(n, t.Spec(hard), seed)
 		if err != nil && genErr == nil {
 			genErr = err
 		}
 		return exs
 	}
-	evalSet := uniqueQuestions(gen(t.Eval*2, t.EvalSeed), nil, t.Eval)
+	evalSet := uniqueQuestions(gen(t.Eval*2, t.Hard, t.EvalSeed), nil, t.Eval)
 	if genErr != nil {
 		return genErr
 	}
@@ -295,8 +317,11 @@ func (r *runner) prepareData() error {
 	for _, e := range evalSet {
 		held[e.Question] = true
 	}
-	trainSet := uniqueQuestions(gen(t.Train*2, t.TrainSeed), held, t.Train)
-	r.evalSet = evalSet
+	trainSet := uniqueQuestions(gen(t.Train*2, t.Hard, t.TrainSeed), held, t.Train)
+	if genErr != nil {
+		return genErr
+	}
+	r.evalSet, r.held = evalSet, held
 	r.evalData = filepath.Join(dataDir, "heldout.jsonl")
 	r.trainData = filepath.Join(dataDir, "train.jsonl")
 	if err := dataset.WriteMathJSONL(r.evalData, evalSet); err != nil {
@@ -306,24 +331,16 @@ func (r *runner) prepareData() error {
 		return err
 	}
 	if r.opt.RegenBase {
-		pc, err := r.cfg.PhaseConfig("pretrain", r.opt.Quick)
-		if err != nil {
-			return err
-		}
-		p, err := train.NewPrompter(r.tokDir, pc.Prompt, []int{tinytok.ImEndID})
-		if err != nil {
-			return err
-		}
-		pre, err := RevisionDemos(filterOut(gen(t.Pretrain, t.PretrainSeed), held), t.RevisionDemos.Wrong, t.RevisionDemos.Right,
-			p.RevisionText(false), p.RevisionText(true), t.PretrainSeed)
-		if err != nil {
-			return err
+		pre := filterOut(gen(t.Pretrain, t.PretrainHard, t.PretrainSeed), held)
+		if genErr != nil {
+			return genErr
 		}
 		r.pretrainData = filepath.Join(dataDir, "pretrain.jsonl")
 		if err := dataset.WriteMathJSONL(r.pretrainData, pre); err != nil {
 			return err
 		}
-		r.logf("data: %d pretraining, %d training and %d held-out problems in %s", len(pre), len(trainSet), len(evalSet), dataDir)
+		r.logf("data: %d pretraining (%.0f%% hard), %d training and %d held-out problems (%.0f%% hard: a carry/borrow chain of %d+ columns) in %s",
+			len(pre), 100*t.PretrainHard, len(trainSet), len(evalSet), 100*t.Hard, t.HardChain, dataDir)
 	} else {
 		r.logf("data: %d training and %d held-out problems in %s", len(trainSet), len(evalSet), dataDir)
 	}
@@ -413,14 +430,152 @@ func (r *runner) baseModel(ctx context.Context) (string, error) {
 	if res.FinalModel == "" {
 		return "", fmt.Errorf("pretrain: run %s ended without a final model (interrupted?)", res.RunDir)
 	}
-	r.logf("base: pretrained in %.1fs -> %s", time.Since(t0).Seconds(), res.FinalModel)
+	r.logf("base: stage 1 pretrained in %.1fs -> %s", time.Since(t0).Seconds(), res.FinalModel)
+	final, err := r.pretrainRevise(ctx, res.FinalModel)
+	if err != nil {
+		return "", err
+	}
 	if r.opt.SaveBase != "" {
-		if err := saveBase(res.FinalModel, r.opt.SaveBase); err != nil {
+		if err := saveBase(final, r.opt.SaveBase); err != nil {
 			return "", err
 		}
 		r.logf("base: saved to %s (config.json, model.safetensors)", r.opt.SaveBase)
 	}
+	return final, nil
+}
+
+// pretrainRevise is the base model's second pretraining stage: the
+// stage-1 model answers fresh problems once at the rollout temperature;
+// its wrong answers (and some right ones) become revision demonstrations
+// (SelectRevisionDemos) <answer> P_r <worked solution>, trained with the
+// trainer's SRT phase (phases.pretrain-revise: revision loss on the worked
+// solution only, so the model learns to revise after P_r without learning
+// to write P_r after its own answers). It returns the final model
+// directory.
+func (r *runner) pretrainRevise(ctx context.Context, stage1 string) (string, error) {
+	t := r.cfg.Task
+	rd := t.RevisionDemos
+	tc, err := r.cfg.PhaseConfig("pretrain-revise", r.opt.Quick)
+	if err != nil {
+		return "", err
+	}
+	probs, err := Arithmetic(rd.Problems, t.Spec(rd.Hard), t.PretrainSeed+1)
+	if err != nil {
+		return "", err
+	}
+	probs = filterOut(probs, r.held)
+	plain, err := Arithmetic(rd.Plain, t.Spec(t.PretrainHard), t.PretrainSeed+2)
+	if err != nil {
+		return "", err
+	}
+	plain = filterOut(plain, r.held)
+	t0 := time.Now()
+	m, err := model.Load(stage1, r.be)
+	if err != nil {
+		return "", err
+	}
+	p, err := train.NewPrompter(r.tokDir, tc.Prompt, m.Cfg.EOSTokenIDs)
+	if err != nil {
+		m.Free()
+		return "", err
+	}
+	prompts, attempts, err := sampleAttempts(ctx, m, p, probs, tc.Rollout, t.PretrainSeed)
+	m.Free()
+	if err != nil {
+		return "", fmt.Errorf("pretrain-revise: %w", err)
+	}
+	picked := SelectRevisionDemos(attempts, rd.Right, t.PretrainSeed)
+	wrong, nRev := 0, 0
+	for _, a := range attempts {
+		if !a.Correct {
+			wrong++
+		}
+	}
+	var buf []byte
+	add := func(tu train.SRTTuple) error {
+		line, err := json.Marshal(tu)
+		if err != nil {
+			return fmt.Errorf("demo: %w", err)
+		}
+		buf = append(append(buf, line...), '\n')
+		return nil
+	}
+	// Plain worked solutions keep the model answering from the prompt
+	// alone (with revision demos only, it forgets how): a tuple without
+	// an attempt and delimiter is the sequence prompt + solution.
+	for _, e := range plain {
+		ids, err := p.PromptIDs(e.Question)
+		if err != nil {
+			return "", fmt.Errorf("demo: problem %s: %w", e.ID, err)
+		}
+		if err := add(train.SRTTuple{ID: e.ID, Question: e.Question, Answer: e.Answer, PromptIDs: ids, InitReward: 1,
+			RevIDs: p.Tok.Encode(e.Solution), RevText: e.Solution}); err != nil {
+			return "", err
+		}
+	}
+	for _, i := range picked {
+		a, e := attempts[i], probs[i]
+		if !a.Correct {
+			nRev++
+		}
+		reward := 0.0
+		if a.Correct {
+			reward = 1
+		}
+		if err := add(train.SRTTuple{ID: e.ID, Question: e.Question, Answer: e.Answer, PromptIDs: prompts[i], InitIDs: a.IDs, InitText: a.Text,
+			InitReward: reward, RevisionPrompt: p.RevisionText(a.Correct), DelimIDs: p.Delimiter(a.Correct),
+			RevIDs: p.Tok.Encode(e.Solution), RevText: e.Solution}); err != nil {
+			return "", err
+		}
+	}
+	r.logf("base: stage 1 answered %d problems (%.0f%% hard): %d wrong (%.1f%%); %d r=0 and %d r=1 revision demos from its own attempts (%.1fs)",
+		len(probs), 100*rd.Hard, wrong, 100*float64(wrong)/float64(max(1, len(probs))), nRev, len(picked)-nRev, time.Since(t0).Seconds())
+	path := filepath.Join(filepath.Dir(r.trainData), "revision-demos.jsonl")
+	if err := os.WriteFile(path, buf, 0o644); err != nil {
+		return "", fmt.Errorf("demo: %w", err)
+	}
+	tc.Model, tc.Tokenizer = stage1, r.tokDir
+	tc.Out = filepath.Join(r.out, "base-pretrain-revise")
+	tc.Data.Train = r.pretrainData
+	tc.SRT.Data = path
+	tc.Seed = r.cfg.BaseModel.InitSeed + 1
+	t1 := time.Now()
+	res, err := train.Run(ctx, tc, train.Options{Backend: r.be, Out: r.trainW})
+	if err != nil {
+		return "", fmt.Errorf("pretrain-revise: %w", err)
+	}
+	if res.FinalModel == "" {
+		return "", fmt.Errorf("pretrain-revise: run %s ended without a final model (interrupted?)", res.RunDir)
+	}
+	r.logf("base: stage 2 (%d plain solutions + %d revision demos) in %.1fs -> %s", len(plain), len(picked), time.Since(t1).Seconds(), res.FinalModel)
 	return res.FinalModel, nil
+}
+
+// sampleAttempts answers every problem once with m at the rollout
+// settings ro and verifies the answers; it returns the prompts too.
+func sampleAttempts(ctx context.Context, m *model.Model, p *train.Prompter, probs []dataset.MathExample, ro train.RolloutConfig, seed uint64) ([][]int32, []Attempt, error) {
+	prompts := make([][]int32, len(probs))
+	for i, e := range probs {
+		ids, err := p.PromptIDs(e.Question)
+		if err != nil {
+			return nil, nil, fmt.Errorf("problem %s: %w", e.ID, err)
+		}
+		prompts[i] = ids
+	}
+	ys, err := train.GenerateN(m, prompts, train.RolloutOptions{N: 1, MaxNewTokens: ro.MaxNewTokens, Temperature: float32(ro.Temperature),
+		TopP: float32(ro.TopP), TopK: ro.TopK, GenBatch: ro.GenBatch, Seed: seed, Stop: p.Stop})
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, nil, err
+	}
+	out := make([]Attempt, len(ys))
+	for i, y := range ys {
+		text := p.ResponseText(y)
+		out[i] = Attempt{IDs: y, Text: text, Correct: verify.Math(text, probs[i].Answer).Reward == 1}
+	}
+	return prompts, out, nil
 }
 
 // runSeed trains every method with one seed and evaluates it.
@@ -431,13 +586,13 @@ func (r *runner) runSeed(ctx context.Context, seed uint64, base string) (*SeedRe
 	r.logf("\n== seed %d: %s", seed, dir)
 	results := map[string]*MethodResult{}
 
-	phase := func(name, model string, data string, set func(*train.Config)) (*train.Result, float64, error) {
+	phase := func(name, out, model string, data string, set func(*train.Config)) (*train.Result, float64, error) {
 		tc, err := r.cfg.PhaseConfig(name, r.opt.Quick)
 		if err != nil {
 			return nil, 0, err
 		}
 		tc.Model, tc.Tokenizer = model, r.tokDir
-		tc.Out = filepath.Join(dir, name)
+		tc.Out = filepath.Join(dir, out)
 		tc.Data.Train = data
 		tc.Seed = seed
 		if set != nil {
@@ -446,73 +601,143 @@ func (r *runner) runSeed(ctx context.Context, seed uint64, base string) (*SeedRe
 		st := time.Now()
 		res, err := train.Run(ctx, tc, train.Options{Backend: r.be, Out: r.trainW})
 		if err != nil {
-			return nil, 0, fmt.Errorf("%s: %w", name, err)
+			return nil, 0, fmt.Errorf("%s: %w", out, err)
 		}
 		if res.Interrupted {
-			return nil, 0, fmt.Errorf("%s: interrupted (resume with sdzero train --resume %s)", name, res.RunDir)
+			return nil, 0, fmt.Errorf("%s: interrupted (resume with sdzero train --resume %s)", out, res.RunDir)
 		}
 		sec := time.Since(st).Seconds()
 		if _, err := plot.Run(res.RunDir, ""); err != nil {
 			r.logf("plot %s: %v", res.RunDir, err)
 		}
-		r.logf("%-12s %4d steps  %6d samples  %6.1fs  -> %s", name, res.Steps, res.SamplesGenerated, sec, res.RunDir)
+		r.logf("%-12s %4d steps  %6d samples  %7d tokens  %6.1fs  -> %s", out, res.Steps, res.SamplesGenerated, res.GenTokens, sec, res.RunDir)
 		return res, sec, nil
 	}
 
-	// SD-Zero: srt-collect, srt, distill.
-	col, colS, err := phase("srt-collect", base, r.trainData, nil)
+	// SD-Zero: srt-collect, srt, the readiness gates, distill.
+	col, colS, err := phase("srt-collect", "srt-collect", base, r.trainData, nil)
 	if err != nil {
 		return nil, err
 	}
 	if col.Kept == 0 {
 		return nil, fmt.Errorf("srt-collect kept no correct revisions (%s)", col.RunDir)
 	}
-	srt, srtS, err := phase("srt", base, r.trainData, func(c *train.Config) { c.SRT.Data = col.DataPath })
+	wrongInit, err := wrongInitTuples(col.DataPath)
 	if err != nil {
 		return nil, err
 	}
-	dis, disS, err := phase("distill", srt.FinalModel, r.trainData, nil)
+	srt, srtS, err := phase("srt", "srt", base, r.trainData, func(c *train.Config) { c.SRT.Data = col.DataPath })
 	if err != nil {
 		return nil, err
 	}
-	budget := col.SamplesGenerated + dis.SamplesGenerated
-	sr.Budget = budget
-	results[MethodSRT] = &MethodResult{Method: MethodSRT, Model: srt.FinalModel, Samples: col.SamplesGenerated,
-		RunDirs: []string{col.RunDir, srt.RunDir}, TrainSeconds: colS + srtS}
-	results[MethodSDZero] = &MethodResult{Method: MethodSDZero, Model: dis.FinalModel, Samples: budget,
-		RunDirs: []string{col.RunDir, srt.RunDir, dis.RunDir}, TrainSeconds: colS + srtS + disS}
+	tr := time.Now()
+	rep, err := r.readiness(ctx, srt.FinalModel, r.trainData, seed)
+	if err != nil {
+		return nil, fmt.Errorf("readiness: %w", err)
+	}
+	r.logf("readiness of the SRT model (%.1fs):", time.Since(tr).Seconds())
+	rep.WriteText(r.log)
+	dis, disS, err := phase("distill", "distill", srt.FinalModel, r.trainData, nil)
+	if err != nil {
+		return nil, err
+	}
+	dc, err := r.cfg.PhaseConfig("distill", r.opt.Quick)
+	if err != nil {
+		return nil, err
+	}
+	d := dc.Distill
+	window := d.GuardWindow
+	if window <= 0 {
+		window = 5
+	}
+	growth, err := errorGrowth(dis.RunDir, window, d.GuardErrorGrowth, d.GuardMinErrors)
+	if err != nil {
+		return nil, err
+	}
+	sr.Gates = &Gates{Readiness: rep, WrongInitTuples: wrongInit, ErrorGrowth: growth}
+	sr.Gates.judge(d.GuardErrorGrowth)
+	r.logf("gates:")
+	sr.Gates.WriteText(r.log)
 
-	// Baselines at SD-Zero's sample budget.
-	rft, rftS, err := phase("rft", base, r.trainData, func(c *train.Config) {
+	budget := col.SamplesGenerated + dis.SamplesGenerated
+	tokens := col.GenTokens + dis.GenTokens
+	sr.Budget, sr.TokenBudget = budget, tokens
+	results[MethodSRT] = &MethodResult{Method: MethodSRT, Model: srt.FinalModel, Samples: col.SamplesGenerated, Tokens: col.GenTokens,
+		RunDirs: []string{col.RunDir, srt.RunDir}, TrainSeconds: colS + srtS}
+	results[MethodSDZero] = &MethodResult{Method: MethodSDZero, Model: dis.FinalModel, Samples: budget, Tokens: tokens,
+		RunDirs: []string{col.RunDir, srt.RunDir, dis.RunDir}, TrainSeconds: colS + srtS + disS}
+	methods := append([]string{}, Methods...)
+	for _, c := range r.opt.Controls {
+		name := MethodSDZero + "/" + c
+		res, sec, err := phase("distill", "distill-"+c, srt.FinalModel, r.trainData, func(tc *train.Config) { tc.Distill.TeacherFeedback = c })
+		if err != nil {
+			return nil, err
+		}
+		results[name] = &MethodResult{Method: name, Model: res.FinalModel, Samples: col.SamplesGenerated + res.SamplesGenerated,
+			Tokens: col.GenTokens + res.GenTokens, RunDirs: []string{col.RunDir, srt.RunDir, res.RunDir}, TrainSeconds: colS + srtS + sec}
+		methods = append(methods, name)
+	}
+
+	// Baselines at SD-Zero's sample budget (their answers are about as
+	// long as SD-Zero's samples, so the token budgets come out close; the
+	// table shows both).
+	rft, rftS, err := phase("rft", "rft", base, r.trainData, func(c *train.Config) {
 		per := int64(c.RFT.K) * int64(c.RFT.Rounds)
 		c.RFT.PromptsPerRound = int(max(1, (budget+per/2)/per))
 	})
 	if err != nil {
 		return nil, err
 	}
-	results[MethodRFT] = &MethodResult{Method: MethodRFT, Model: rft.FinalModel, Samples: rft.SamplesGenerated,
+	results[MethodRFT] = &MethodResult{Method: MethodRFT, Model: rft.FinalModel, Samples: rft.SamplesGenerated, Tokens: rft.GenTokens,
 		RunDirs: []string{rft.RunDir}, TrainSeconds: rftS}
-	grpo, grpoS, err := phase("grpo", base, r.trainData, func(c *train.Config) {
+	grpo, grpoS, err := phase("grpo", "grpo", base, r.trainData, func(c *train.Config) {
 		per := int64(c.GRPO.GroupSize) * int64(c.Train.BatchSize)
 		c.Train.Steps = int(max(1, (budget+per/2)/per))
 	})
 	if err != nil {
 		return nil, err
 	}
-	results[MethodGRPO] = &MethodResult{Method: MethodGRPO, Model: grpo.FinalModel, Samples: grpo.SamplesGenerated,
+	results[MethodGRPO] = &MethodResult{Method: MethodGRPO, Model: grpo.FinalModel, Samples: grpo.SamplesGenerated, Tokens: grpo.GenTokens,
 		RunDirs: []string{grpo.RunDir}, TrainSeconds: grpoS}
 	results[MethodBase] = &MethodResult{Method: MethodBase, Model: base}
 
-	for _, name := range Methods {
+	for _, name := range methods {
 		mr := results[name]
-		if err := r.evaluate(ctx, mr, seed, filepath.Join(dir, "eval-"+strings.ToLower(name)+".jsonl")); err != nil {
+		file := "eval-" + strings.ToLower(strings.ReplaceAll(name, "/", "-")) + ".jsonl"
+		if err := r.evaluate(ctx, mr, seed, filepath.Join(dir, file)); err != nil {
 			return nil, fmt.Errorf("evaluate %s: %w", name, err)
 		}
-		r.logf("eval %-8s avg@%d %.3f  greedy %.3f  (%.1fs)", name, r.cfg.Eval.K, mr.Accuracy, mr.Greedy, mr.EvalSeconds)
+		r.logf("eval %-14s avg@%d %.3f  greedy %.3f  pass@%d %.3f  (%.1fs)", name, r.cfg.Eval.K, mr.Accuracy, mr.Greedy,
+			r.cfg.Eval.K, mr.PassAtK[r.cfg.Eval.K], mr.EvalSeconds)
 		sr.Methods = append(sr.Methods, *mr)
 	}
 	sr.Seconds = time.Since(t0).Seconds()
 	return sr, nil
+}
+
+// wrongInitTuples counts the tuples of an srt-collect output whose first
+// attempt was wrong.
+func wrongInitTuples(path string) (int, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, fmt.Errorf("demo: %w", err)
+	}
+	n := 0
+	for i, line := range strings.Split(string(b), "\n") {
+		if strings.TrimSpace(line) == "" {
+			continue
+		}
+		var tu struct {
+			InitReward float64 `json:"init_reward"`
+		}
+		if err := json.Unmarshal([]byte(line), &tu); err != nil {
+			return 0, fmt.Errorf("demo: %s line %d: %w", path, i+1, err)
+		}
+		if tu.InitReward != 1 {
+			n++
+		}
+	}
+	return n, nil
 }
 
 // evaluate measures a model on the held-out set: avg@k at the evaluation
@@ -558,10 +783,47 @@ func (r *runner) evaluate(ctx context.Context, mr *MethodResult, seed uint64, pa
 	return nil
 }
 
+// methodNames lists the methods of runs in table order (Methods, then
+// the controls).
+func methodNames(runs []SeedResult) []string {
+	names := append([]string{}, Methods...)
+	seen := map[string]bool{}
+	for _, n := range names {
+		seen[n] = true
+	}
+	for _, sr := range runs {
+		for _, mr := range sr.Methods {
+			if !seen[mr.Method] {
+				seen[mr.Method] = true
+				names = append(names, mr.Method)
+			}
+		}
+	}
+	return names
+}
+
+// budgets returns each method's mean generated samples and tokens.
+func budgets(runs []SeedResult) (samples, tokens map[string]float64) {
+	samples, tokens = map[string]float64{}, map[string]float64{}
+	n := map[string]float64{}
+	for _, sr := range runs {
+		for _, mr := range sr.Methods {
+			samples[mr.Method] += float64(mr.Samples)
+			tokens[mr.Method] += float64(mr.Tokens)
+			n[mr.Method]++
+		}
+	}
+	for k, c := range n {
+		samples[k] /= c
+		tokens[k] /= c
+	}
+	return samples, tokens
+}
+
 // aggregate computes the mean and sample standard deviation per method.
 func aggregate(runs []SeedResult) (acc, greedy map[string]Stat) {
 	acc, greedy = map[string]Stat{}, map[string]Stat{}
-	for _, name := range Methods {
+	for _, name := range methodNames(runs) {
 		var a, g []float64
 		for _, sr := range runs {
 			for _, mr := range sr.Methods {
@@ -610,24 +872,39 @@ func PrintTable(w io.Writer, runs []SeedResult, cfg *Config) {
 		seeds[i] = fmt.Sprint(r.Seed)
 	}
 	fmt.Fprintf(w, "held-out accuracy (seed %s; avg@%d at T=%.1f, and greedy)\n", strings.Join(seeds, ","), k, temp)
-	fmt.Fprintf(w, "%-8s  %-15s  %-15s  %8s  %8s\n", "method", "avg@k", "greedy", "samples", "train_s")
-	for _, name := range Methods {
+	fmt.Fprintf(w, "%-14s  %-15s  %-15s  %8s  %9s  %8s\n", "method", "avg@k", "greedy", "samples", "tokens", "train_s")
+	for _, name := range methodNames(runs) {
 		if _, ok := acc[name]; !ok {
 			continue
 		}
-		var samples int64
+		var samples, tokens int64
 		var sec float64
 		for _, sr := range runs {
 			for _, mr := range sr.Methods {
 				if mr.Method == name {
 					samples += mr.Samples
+					tokens += mr.Tokens
 					sec += mr.TrainSeconds
 				}
 			}
 		}
 		n := int64(len(runs))
-		fmt.Fprintf(w, "%-8s  %-15s  %-15s  %8d  %8.1f\n", name, fmtStat(acc[name], len(runs)), fmtStat(greedy[name], len(runs)),
-			samples/n, sec/float64(n))
+		fmt.Fprintf(w, "%-14s  %-15s  %-15s  %8d  %9d  %8.1f\n", name, fmtStat(acc[name], len(runs)), fmtStat(greedy[name], len(runs)),
+			samples/n, tokens/n, sec/float64(n))
+	}
+	if gs := gateSummary(runs); len(gs) > 0 {
+		fmt.Fprintf(w, "\nSD-Zero's preconditions (per seed):\n")
+		for _, g := range gs {
+			vals := make([]string, len(g.Values))
+			for i, v := range g.Values {
+				mark := "pass"
+				if !g.Pass[i] {
+					mark = "FAIL"
+				}
+				vals[i] = fmt.Sprintf("%.3f %s", v, mark)
+			}
+			fmt.Fprintf(w, "  %-32s %s  (target %s)\n", g.Name, strings.Join(vals, ", "), g.Target)
+		}
 	}
 }
 

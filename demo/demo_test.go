@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"sdzero/kernels/cpu"
+	"sdzero/train"
 )
 
 // smokeOverrides shrink every phase of the embedded settings so that the
@@ -16,6 +17,7 @@ import (
 const smokeOverrides = `
   task: {eval: 12}
   eval: {k: 2, batch: 32}
+  readiness: {problems: 4, samples: 2, kl_attempts: 3}
   phases:
     srt-collect:
       train: {steps: 1, batch_size: 12}
@@ -93,6 +95,25 @@ func TestDemoPipeline(t *testing.T) {
 	}
 	if len(back.Accuracy) != len(Methods) || back.EvalProblems != 12 {
 		t.Errorf("summary.json accuracy %v, eval problems %d", back.Accuracy, back.EvalProblems)
+	}
+	for _, m := range Methods[1:] {
+		if back.Samples[m] <= 0 || back.Tokens[m] < back.Samples[m] {
+			t.Errorf("summary.json %s: %v samples, %v tokens", m, back.Samples[m], back.Tokens[m])
+		}
+	}
+	// The gates: the readiness check's, the tuple count and the error
+	// growth, each with one value per seed.
+	names := map[string]bool{}
+	for _, g := range back.Gates {
+		names[g.Name] = len(g.Values) == 1 && len(g.Pass) == 1
+	}
+	for _, n := range []string{"correction_above_resample", "srt_wrong_init_tuples", "no_error_type_growing"} {
+		if !names[n] {
+			t.Errorf("summary.json gates %+v lack %s", back.Gates, n)
+		}
+	}
+	if g := back.Runs[0].Gates; g == nil || g.Readiness == nil || g.Readiness.Attempts != 8 || len(g.ErrorGrowth) != len(train.ErrorTypes) {
+		t.Errorf("summary.json seed gates %+v", g)
 	}
 	// A second run into the same directory replaces the demo output; a
 	// foreign non-empty directory is refused.

@@ -8,19 +8,35 @@ import (
 	"sdzero/data/dataset"
 )
 
-// Arithmetic returns n addition/subtraction problems with numbers of the
-// given number of digits and short column-wise worked solutions, e.g.
+// Spec selects the demo's arithmetic problems.
+type Spec struct {
+	// Digits per operand (both operands have exactly this many digits,
+	// except with Digits 1, where 0 is allowed).
+	Digits int
+	// Kinds holds "add" and/or "sub" (empty: both).
+	Kinds []string
+	// Hard is the fraction of problems whose carry or borrow chain (Chain)
+	// is at least HardChain; the others have a shorter one. The hard
+	// problems are where a small model's errors are systematic (a carry or
+	// borrow propagated through several columns, as in 4003-1867).
+	Hard      float64
+	HardChain int
+}
+
+// Arithmetic returns n addition/subtraction problems of s with short
+// column-wise worked solutions, e.g.
 //
 //	question "47+38"  solution "7+8=15\n4+3+1=8\n\boxed{85}"
 //	question "52-38"  solution "12-8=4\n5-3-1=1\n\boxed{14}"
 //
 // (one line per column, least significant first, "+1" / "-1" for a carry
 // or borrow). The format is terse on purpose: the demo's model reads bytes,
-// so every character costs a token. kinds selects "add" and/or "sub".
-func Arithmetic(n, digits int, kinds []string, seed uint64) ([]dataset.MathExample, error) {
-	if digits < 1 || digits > 9 {
-		return nil, fmt.Errorf("demo task: digits %d out of range 1..9", digits)
+// so every character costs a token.
+func Arithmetic(n int, s Spec, seed uint64) ([]dataset.MathExample, error) {
+	if s.Digits < 1 || s.Digits > 9 {
+		return nil, fmt.Errorf("demo task: digits %d out of range 1..9", s.Digits)
 	}
+	kinds := s.Kinds
 	if len(kinds) == 0 {
 		kinds = []string{"add", "sub"}
 	}
@@ -29,22 +45,37 @@ func Arithmetic(n, digits int, kinds []string, seed uint64) ([]dataset.MathExamp
 			return nil, fmt.Errorf("demo task: unknown kind %q (want add or sub)", k)
 		}
 	}
+	if s.Hard < 0 || s.Hard > 1 {
+		return nil, fmt.Errorf("demo task: hard fraction %g out of range 0..1", s.Hard)
+	}
+	if s.Hard > 0 && (s.HardChain < 1 || s.HardChain > s.Digits-1) {
+		return nil, fmt.Errorf("demo task: hard_chain %d out of range 1..%d for %d digits", s.HardChain, s.Digits-1, s.Digits)
+	}
 	lo, hi := 1, 10
-	for i := 1; i < digits; i++ {
+	for i := 1; i < s.Digits; i++ {
 		lo, hi = lo*10, hi*10
 	}
-	if digits == 1 {
+	if s.Digits == 1 {
 		lo = 0
 	}
 	rng := rand.New(rand.NewPCG(seed, 0xa417))
 	out := make([]dataset.MathExample, n)
 	for i := range out {
-		a, b := lo+rng.IntN(hi-lo), lo+rng.IntN(hi-lo)
+		hard := s.Hard > 0 && rng.Float64() < s.Hard
 		op := byte('+')
 		if kinds[rng.IntN(len(kinds))] == "sub" {
 			op = '-'
-			if a < b {
+		}
+		var a, b int
+		// Rejection sampling: a hard chain has probability about 0.1 for
+		// random 4-digit operands, so this takes a few dozen draws at most.
+		for {
+			a, b = lo+rng.IntN(hi-lo), lo+rng.IntN(hi-lo)
+			if op == '-' && a < b {
 				a, b = b, a
+			}
+			if s.Hard == 0 || (Chain(a, b, op) >= s.HardChain) == hard {
+				break
 			}
 		}
 		sol, ans := Solve(a, b, op, -1, 0)
@@ -52,6 +83,32 @@ func Arithmetic(n, digits int, kinds []string, seed uint64) ([]dataset.MathExamp
 			Answer: fmt.Sprint(ans), Solution: sol}
 	}
 	return out, nil
+}
+
+// Chain returns the length of the longest run of consecutive columns of
+// a op b (op '+' or '-', a >= b for '-') that receive a carry or borrow
+// from the column below: 3 for 4003-1867 (columns 2, 3 and 4 all get a
+// borrow), 0 when no column carries.
+func Chain(a, b int, op byte) int {
+	carry, run, best := 0, 0, 0
+	for a > 0 || b > 0 {
+		da, db := a%10, b%10
+		if carry > 0 {
+			run++
+			best = max(best, run)
+		} else {
+			run = 0
+		}
+		if op == '+' {
+			carry = (da + db + carry) / 10
+		} else if da-carry < db {
+			carry = 1
+		} else {
+			carry = 0
+		}
+		a, b = a/10, b/10
+	}
+	return best
 }
 
 // Solve writes the column-wise worked solution of a op b (op '+' or '-',
@@ -123,48 +180,36 @@ func Columns(a, b int) int {
 	return n
 }
 
-// RevisionDemos turns a fraction of pretraining examples into
-// demonstrations of revising within the same turn, the skill an instruct
-// LLM brings to SD-Zero and a model pretrained only on solutions lacks:
-// with probability fracWrong the solution becomes
-//
-//	<attempt with a slip> + "\n\n" + wrongPrompt + "\n\n" + <solution>
-//
-// and with probability fracRight
-//
-//	<solution> + "\n\n" + rightPrompt + "\n\n" + <solution>
-//
-// where the prompts are the trainer's P_r texts. Questions must be as made
-// by Arithmetic.
-func RevisionDemos(exs []dataset.MathExample, fracWrong, fracRight float64, wrongPrompt, rightPrompt string, seed uint64) ([]dataset.MathExample, error) {
+// Attempt is one sampled answer of a model to a problem: its tokens
+// (the stop token included, as generated), text and verdict.
+type Attempt struct {
+	IDs     []int32
+	Text    string
+	Correct bool
+}
+
+// SelectRevisionDemos picks the attempts that become revision
+// demonstrations in the base model's second pretraining stage, built from
+// the model's own sampled answers: the skill an instruct LLM brings to
+// SD-Zero, here learnt on the mistakes this model actually makes
+// (systematic ones, at carry and borrow chains), not on synthetic slips.
+// Every wrong attempt is picked (it becomes <attempt> P_r(r=0) <worked
+// solution>) and a fracRight share of the right ones (<attempt> P_r(r=1)
+// <worked solution>). Attempts that do not end in a boxed answer
+// (truncated) are left out, as are attempts holding a revision delimiter
+// ("\n\n") of their own. It returns the indices of the picked attempts.
+func SelectRevisionDemos(attempts []Attempt, fracRight float64, seed uint64) []int {
 	rng := rand.New(rand.NewPCG(seed, 0x7e51))
-	out := make([]dataset.MathExample, len(exs))
-	for i, e := range exs {
-		out[i] = e
-		u := rng.Float64()
-		if u >= fracWrong+fracRight {
+	var out []int
+	for i, a := range attempts {
+		keepRight := rng.Float64() < fracRight
+		if !strings.HasSuffix(strings.TrimSpace(a.Text), "}") || !strings.Contains(a.Text, `\boxed{`) || strings.Contains(a.Text, "\n\n") {
 			continue
 		}
-		var a, b int
-		var op byte
-		if _, err := fmt.Sscanf(strings.Replace(e.Question, "-", " - ", 1), "%d - %d", &a, &b); err == nil {
-			op = '-'
-		} else if _, err := fmt.Sscanf(strings.Replace(e.Question, "+", " + ", 1), "%d + %d", &a, &b); err == nil {
-			op = '+'
-		} else {
-			return nil, fmt.Errorf("demo task: example %s: question %q is not a+b or a-b", e.ID, e.Question)
+		if a.Correct && !keepRight {
+			continue
 		}
-		sol, _ := Solve(a, b, op, -1, 0)
-		if u < fracWrong {
-			delta := 1 + rng.IntN(2)
-			if rng.IntN(2) == 0 {
-				delta = -delta
-			}
-			wrong, _ := Solve(a, b, op, rng.IntN(Columns(a, b)), delta)
-			out[i].Solution = wrong + "\n\n" + wrongPrompt + "\n\n" + sol
-		} else {
-			out[i].Solution = sol + "\n\n" + rightPrompt + "\n\n" + sol
-		}
+		out = append(out, i)
 	}
-	return out, nil
+	return out
 }

@@ -60,57 +60,114 @@ func TestSolveExamples(t *testing.T) {
 	}
 }
 
-func TestArithmeticAndRevisionDemos(t *testing.T) {
-	exs, err := Arithmetic(2000, 2, []string{"add", "sub"}, 5)
+func TestArithmeticHardShare(t *testing.T) {
+	for _, hard := range []float64{0, 0.02, 0.7, 1} {
+		exs, err := Arithmetic(2000, Spec{Digits: 4, Kinds: []string{"add", "sub"}, Hard: hard, HardChain: 3}, 5)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, e := range exs {
+			if v := verify.Math(e.Solution, e.Answer); v.Reward != 1 {
+				t.Fatalf("%s: %q does not verify against %s", e.Question, e.Solution, e.Answer)
+			}
+			var a, b int
+			var op byte
+			if _, err := fmt.Sscanf(strings.Replace(e.Question, "-", " - ", 1), "%d - %d", &a, &b); err == nil {
+				op = '-'
+			} else if _, err := fmt.Sscanf(strings.Replace(e.Question, "+", " + ", 1), "%d + %d", &a, &b); err == nil {
+				op = '+'
+			} else {
+				t.Fatalf("question %q", e.Question)
+			}
+			if a < 1000 || a > 9999 || b < 1000 || b > 9999 {
+				t.Fatalf("question %q: operands not 4-digit", e.Question)
+			}
+			if Chain(a, b, op) >= 3 {
+				n++
+			}
+			if hard > 0 && hard < 1 && strings.Count(e.Solution, "\n") != 4 && op == '-' {
+				t.Fatalf("%q: %d lines", e.Solution, strings.Count(e.Solution, "\n"))
+			}
+		}
+		got := float64(n) / float64(len(exs))
+		// hard 0 leaves the natural share (about 10%).
+		if hard == 0 && (got < 0.05 || got > 0.2) || hard > 0 && (got < hard-0.04 || got > hard+0.04) {
+			t.Errorf("hard %g: %.3f of problems have a chain of 3+", hard, got)
+		}
+	}
+	for _, tc := range []struct {
+		spec Spec
+		want string
+	}{
+		{Spec{Digits: 0}, "digits"},
+		{Spec{Digits: 2, Kinds: []string{"mul"}}, "mul"},
+		{Spec{Digits: 4, Hard: 0.5, HardChain: 4}, "hard_chain"},
+		{Spec{Digits: 4, Hard: 1.5, HardChain: 2}, "hard fraction"},
+	} {
+		if _, err := Arithmetic(1, tc.spec, 1); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: err %v, want %q", tc.spec, err, tc.want)
+		}
+	}
+}
+
+func TestChain(t *testing.T) {
+	for _, tc := range []struct {
+		a, b int
+		op   byte
+		want int
+	}{
+		{4003, 1867, '-', 3},
+		{5555, 1111, '-', 0},
+		{1234, 4321, '+', 0},
+		{9999, 1001, '+', 3},
+		{1950, 1060, '+', 2},
+		{2000, 1, '-', 3},
+		{1500, 2400, '+', 0},
+		{1090, 1010, '+', 1},
+	} {
+		if got := Chain(tc.a, tc.b, tc.op); got != tc.want {
+			t.Errorf("Chain(%d%c%d) = %d, want %d", tc.a, tc.op, tc.b, got, tc.want)
+		}
+	}
+}
+
+func TestSelectRevisionDemos(t *testing.T) {
+	exs, err := Arithmetic(400, Spec{Digits: 4, Kinds: []string{"add", "sub"}, Hard: 0.5, HardChain: 3}, 7)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, e := range exs {
-		if v := verify.Math(e.Solution, e.Answer); v.Reward != 1 {
-			t.Fatalf("%s: %q does not verify against %s", e.Question, e.Solution, e.Answer)
+	atts := make([]Attempt, len(exs))
+	wrongs := 0
+	for i, e := range exs {
+		switch i % 4 {
+		case 0, 1:
+			atts[i] = Attempt{Text: e.Solution, Correct: true}
+		case 2:
+			wrong, _ := Solve(0, 0, '+', 0, 1)
+			atts[i] = Attempt{Text: wrong}
+			wrongs++
+		case 3:
+			// truncated (no boxed answer) or chaining a revision of its
+			// own: left out
+			atts[i] = Attempt{Text: "1+2=3\n4+"}
+			if i%8 == 7 {
+				atts[i] = Attempt{Text: e.Solution + "\n\nWait\n\n" + e.Solution}
+			}
 		}
 	}
-	demos, err := RevisionDemos(exs, 0.1, 0.05, "WRONG", "RIGHT", 9)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wrong, right int
-	for i, d := range demos {
-		// The final solution (after a revision prompt, if any) is correct;
-		// the whole text holds two boxes, which the verifier reads as a list.
-		final := d.Solution[strings.LastIndex(d.Solution, "\n\n")+len("\n\n"):]
-		if !strings.Contains(d.Solution, "\n\n") {
-			final = d.Solution
-		}
-		if v := verify.Math(final, d.Answer); v.Reward != 1 {
-			t.Fatalf("demo %d: %q does not verify against %s", i, final, d.Answer)
-		}
+	var w, r int
+	for _, i := range SelectRevisionDemos(atts, 0.5, 9) {
 		switch {
-		case strings.Contains(d.Solution, "\n\nWRONG\n\n"):
-			wrong++
-			first, _, _ := strings.Cut(d.Solution, "\n\nWRONG")
-			if verify.Math(first, d.Answer).Reward != 0 {
-				t.Fatalf("demo %d: the attempt before the r=0 prompt is correct: %q", i, first)
-			}
-		case strings.Contains(d.Solution, "\n\nRIGHT\n\n"):
-			right++
-			first, second, _ := strings.Cut(d.Solution, "\n\nRIGHT\n\n")
-			if first != second || first != exs[i].Solution {
-				t.Fatalf("demo %d: r=1 demo %q", i, d.Solution)
-			}
+		case i%4 == 3:
+			t.Fatalf("attempt %d (%q) picked", i, atts[i].Text)
+		case atts[i].Correct:
+			r++
 		default:
-			if d.Solution != exs[i].Solution {
-				t.Fatalf("demo %d changed without a revision", i)
-			}
+			w++
 		}
 	}
-	if wrong < 150 || wrong > 250 || right < 60 || right > 140 {
-		t.Errorf("%d wrong and %d right demos of 2000, want about 200 and 100", wrong, right)
-	}
-	if _, err := Arithmetic(1, 0, nil, 1); err == nil {
-		t.Error("0 digits accepted")
-	}
-	if _, err := Arithmetic(1, 2, []string{"mul"}, 1); err == nil {
-		t.Error("kind mul accepted")
+	if w != wrongs || r < 70 || r > 130 {
+		t.Errorf("%d r=0 demos (want %d) and %d r=1 demos of 200 right attempts (want about 100)", w, wrongs, r)
 	}
 }

@@ -451,6 +451,7 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 	device := fs.String("device", "auto", "backend: cpu, cuda or auto")
 	threads := fs.Int("threads", 0, "CPU threads (0 = all cores)")
 	verbose := fs.Bool("v", false, "show the trainer's progress lines")
+	controls := fs.String("controls", "", "comma-separated teacher controls to distil as extra rows: blind (reward-blind teacher, always told correct), wrong (always told wrong)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: sdzero demo [flags]\n\nEnd-to-end demo on synthetic arithmetic with a tiny model: SRT + SD-Zero,\nRFT and GRPO at the same sample budget, held-out accuracy table and\nDIR/summary.json.")
 		fs.PrintDefaults()
@@ -480,6 +481,16 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 	} else if *seed != 0 {
 		list = []uint64{*seed}
 	}
+	var ctrl []string
+	if *controls != "" {
+		for _, c := range strings.Split(*controls, ",") {
+			c = strings.TrimSpace(c)
+			if c != "blind" && c != "wrong" {
+				return fmt.Errorf("demo: --controls %q: %q is not blind or wrong", *controls, c)
+			}
+			ctrl = append(ctrl, c)
+		}
+	}
 	be, err := openBackend(*device, *threads)
 	if err != nil {
 		return err
@@ -491,7 +502,7 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	sum, err := demo.Run(ctx, demo.Options{Out: *out, Seeds: list, Quick: *quick, RegenBase: *regen, SaveBase: *saveBase, BaseOnly: *baseOnly, BaseDir: *baseDir,
-		ConfigPath: *cfgPath, Backend: be, Log: stdout, TrainOut: trainOut})
+		ConfigPath: *cfgPath, Controls: ctrl, Backend: be, Log: stdout, TrainOut: trainOut})
 	if err != nil {
 		return err
 	}
