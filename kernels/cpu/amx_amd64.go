@@ -96,3 +96,21 @@ func tileKernel(kind bf16Kind) tileFn {
 	}
 	return tilesGo
 }
+
+// transpose16 transposes a 16x16 block of 32-bit values (see
+// amx_amd64.s); strides in bytes.
+//
+//go:noescape
+func transpose16(src *float32, sstride int, dst *float32, dstride int, add bool)
+
+// transpose16x16 sets (or, with add, adds to) dst[j*dstride+i] =
+// src[i*sstride+j] for i, j < 16 (element strides): AVX-512 where the CPU
+// has it (every CPU with a bf16 unit does).
+func transpose16x16(src []float32, sstride int, dst []float32, dstride int, add bool) {
+	_, _ = src[15*sstride+15], dst[15*dstride+15]
+	if cpu.X86.HasAVX512F {
+		transpose16(&src[0], 4*sstride, &dst[0], 4*dstride, add)
+		return
+	}
+	transpose16Go(src, sstride, dst, dstride, add)
+}

@@ -141,6 +141,27 @@ func packABF16(dst, a []uint16, m, k int, ta bool, i0 int) {
 	if rows < 32 || k%32 != 0 {
 		clear(dst)
 	}
+	if ta && rows == 32 && k%32 == 0 {
+		// A stored [k,m], whole k steps: interleave row pairs (k, k+1)
+		// into uint32s, then two 16x16 transposes of uint32 put each row
+		// of op(A) in place with its k values adjacent.
+		var pairs [16 * 32]uint32
+		pf := unsafe.Slice((*float32)(unsafe.Pointer(&pairs[0])), len(pairs))
+		df := unsafe.Slice((*float32)(unsafe.Pointer(&dst[0])), len(dst)/2)
+		for s := 0; s < k/32; s++ {
+			for q2 := range 16 {
+				r0 := (*[32]uint16)(a[(s*32+2*q2)*m+i0:])
+				r1 := (*[32]uint16)(a[(s*32+2*q2+1)*m+i0:])
+				pr := (*[32]uint32)(pairs[q2*32:])
+				for c := range 32 {
+					pr[c] = uint32(r0[c]) | uint32(r1[c])<<16
+				}
+			}
+			transpose16x16(pf, 32, df[s*512:], 16, false)
+			transpose16x16(pf[16:], 32, df[s*512+256:], 16, false)
+		}
+		return
+	}
 	if ta && rows == 32 {
 		// A stored [k,m]: a 16-bit transpose, one k step (2 KiB, in L1)
 		// at a time; fixed-size views drop the bounds checks.
@@ -218,13 +239,23 @@ func packBBF16Pairs(dst, b []uint16, n, k int, tb bool, j0 int) {
 	if tb {
 		// Row j of B holds column j of op(B): its uint32 pairs go to
 		// every 16th uint32 of the panel.
+		// Whole k steps: 16x16 transposes of uint32 pairs (moved as
+		// float32 bit patterns) from 16 rows of B into 1 KiB of panel.
+		kfull := k / 32 * 32
+		bf := unsafe.Slice((*float32)(unsafe.Pointer(&b[0])), len(b)/2)
+		df := unsafe.Slice((*float32)(unsafe.Pointer(&dst[0])), len(dst)/2)
+		for t := range 2 {
+			for s := 0; s < kfull/32; s++ {
+				transpose16x16(bf[(j0+16*t)*k/2+s*16:], k/2, df[s*512+t*256:], 16, false)
+			}
+		}
 		for jj := range 32 {
 			src := b[(j0+jj)*k : (j0+jj+1)*k]
 			s32 := unsafe.Slice((*uint32)(unsafe.Pointer(&src[0])), k/2)
 			off := (jj/16)*256 + jj%16
-			for p2, v := range s32 {
+			for p2 := kfull / 2; p2 < k/2; p2++ {
 				blk := (*[512]uint32)(d32[(p2/16)*512:])
-				blk[(off+(p2%16)*16)&511] = v
+				blk[(off+(p2%16)*16)&511] = s32[p2]
 			}
 		}
 		runtime.KeepAlive(b)
@@ -265,18 +296,16 @@ type bfOperand struct {
 }
 
 // packCost estimates the cost, per element, of preparing an operand for
-// the tile kernels: x in place 0, x transposed (16-bit elements) 3; y's
-// row pairs interleaved 1, y's uint32 pairs transposed 2.
+// the tile kernels: x in place 0, x transposed 1, y's row pairs
+// interleaved or its uint32 pairs transposed 1 (each a pass over the
+// 2-byte values with AVX-512 transposes). Writing C transposed costs 2
+// per element (4-byte values).
 func packCost(x, y bfOperand) int {
-	cx := 3
+	cx := 1
 	if x.major {
 		cx = 0
 	}
-	cy := 1
-	if y.major {
-		cy = 2
-	}
-	return cx*len(x.v) + cy*len(y.v)
+	return cx*len(x.v) + len(y.v)
 }
 
 // gemmBF16 is gemm for BF16 operands with float32 accumulation. The tile
@@ -314,7 +343,7 @@ func (be *Backend) gemmBF16(c []float32, a, b []uint16, m, n, k int, ta, tb bool
 	}
 	x, y := bfOperand{a, m, !ta}, bfOperand{b, n, tb}
 	xs, ys := bfOperand{b, n, tb}, bfOperand{a, m, !ta}
-	swap := packCost(xs, ys)+m*n < packCost(x, y)
+	swap := packCost(xs, ys)+2*m*n < packCost(x, y)
 	if swap {
 		x, y = xs, ys
 	}
@@ -398,18 +427,7 @@ func (be *Backend) tilesBF16(c []float32, x, y bfOperand, k int, add, trans bool
 					i += cnt
 				}
 				rows, cols := min(x.n, i1*32)-i0*32, min(y.n, j1*32)-j0*32
-				for cc := range cols {
-					cr := c[(j0*32+cc)*ldc+i0*32 : (j0*32+cc)*ldc+i0*32+rows]
-					if add {
-						for r := range cr {
-							cr[r] += blk[r*lb+cc]
-						}
-					} else {
-						for r := range cr {
-							cr[r] = blk[r*lb+cc]
-						}
-					}
-				}
+				transposeOut(c[j0*32*ldc+i0*32:], ldc, blk, lb, rows, cols, add)
 				continue
 			}
 			if fi, fj := min(i1, xfull), min(j1, yfull); fi > i0 && fj > j0 {
@@ -446,6 +464,42 @@ func (be *Backend) tilesBF16(c []float32, x, y bfOperand, k int, add, trans bool
 			}
 		}
 	})
+}
+
+// transposeOut sets (or, if add, adds to) c[j*ldc+i] = blk[i*lb+j] for
+// i < rows, j < cols, in 16x16 blocks.
+func transposeOut(c []float32, ldc int, blk []float32, lb, rows, cols int, add bool) {
+	for j0 := 0; j0 < cols; j0 += 16 {
+		for i0 := 0; i0 < rows; i0 += 16 {
+			if i0+16 <= rows && j0+16 <= cols {
+				transpose16x16(blk[i0*lb+j0:], lb, c[j0*ldc+i0:], ldc, add)
+				continue
+			}
+			for j := j0; j < min(cols, j0+16); j++ {
+				for i := i0; i < min(rows, i0+16); i++ {
+					if add {
+						c[j*ldc+i] += blk[i*lb+j]
+					} else {
+						c[j*ldc+i] = blk[i*lb+j]
+					}
+				}
+			}
+		}
+	}
+}
+
+// transpose16Go is the portable transpose16x16.
+func transpose16Go(src []float32, sstride int, dst []float32, dstride int, add bool) {
+	for i := range 16 {
+		row := src[i*sstride : i*sstride+16]
+		for j, v := range row {
+			if add {
+				dst[j*dstride+i] += v
+			} else {
+				dst[j*dstride+i] = v
+			}
+		}
+	}
 }
 
 // bfTmp returns F32 stand-in buffer slot (contents unspecified) of at

@@ -186,6 +186,30 @@ func TestMatMulBF16Paths(t *testing.T) {
 	}
 }
 
+// TestTranspose16 checks the AVX-512 16x16 transpose (store and add)
+// against the portable one.
+func TestTranspose16(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	src := make([]float32, 16*21)
+	for i := range src {
+		src[i] = float32(rng.NormFloat64())
+	}
+	for _, add := range []bool{false, true} {
+		got, want := make([]float32, 16*19), make([]float32, 16*19)
+		for i := range got {
+			got[i] = float32(i)
+			want[i] = got[i]
+		}
+		transpose16x16(src, 21, got, 19, add)
+		transpose16Go(src, 21, want, 19, add)
+		for i := range got {
+			if got[i] != want[i] {
+				t.Fatalf("add=%v: element %d = %v, want %v", add, i, got[i], want[i])
+			}
+		}
+	}
+}
+
 // TestBF16NeedsUnit: a backend from New refuses BF16 operands by name
 // instead of computing with them.
 func TestBF16NeedsUnit(t *testing.T) {
