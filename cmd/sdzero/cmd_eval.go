@@ -326,7 +326,7 @@ func runPlot(args []string, stdout, stderr io.Writer) error {
 		if outDir != "" && fs.NArg() > 1 {
 			outDir = filepath.Join(outDir, filepath.Base(filepath.Clean(run)))
 		}
-		files, err := plot.Run(run, outDir)
+		files, notes, err := plot.RunNotes(run, outDir)
 		if err != nil {
 			return err
 		}

@@ -29,12 +29,26 @@ type Series struct {
 }
 
 // Chart is a titled line chart with labelled axes.
+//
+// Every series stays visible: a series equal to an earlier one is drawn
+// dashed over it and named "identical to" it in the legend; a series of
+// few points (at most MarkerMax) gets a marker at each point, so that a
+// lone evaluation point is seen; the legend goes to the corner with the
+// fewest points under it.
 type Chart struct {
 	Title, XLabel, YLabel string
 	Series                []Series
 	// Width and Height in pixels (defaults 800 x 500).
 	Width, Height int
+	// XMin and XMax, when XMax > XMin, widen the x axis to cover at least
+	// [XMin, XMax] (a run's whole step range for a metric logged at a few
+	// steps only).
+	XMin, XMax float64
 }
+
+// MarkerMax is the most finite points a series may have to be drawn with
+// markers.
+const MarkerMax = 25
 
 // Palette is the series colours, in order.
 var Palette = []color.RGBA{
@@ -94,6 +108,9 @@ func (c *Chart) Render() (*image.RGBA, error) {
 	if npts == 0 {
 		return nil, fmt.Errorf("plot %q: no finite points", c.Title)
 	}
+	if c.XMax > c.XMin && finite(c.XMin) && finite(c.XMax) {
+		xmin, xmax = math.Min(xmin, c.XMin), math.Max(xmax, c.XMax)
+	}
 	xt := niceTicks(xmin, xmax, 8)
 	yt := niceTicks(ymin, ymax, 6)
 	x0, x1 := xt[0], xt[len(xt)-1]
@@ -128,17 +145,38 @@ func (c *Chart) Render() (*image.RGBA, error) {
 	vline(img, pl, pt, pb, black)
 	vline(img, pr, pt, pb, black)
 
-	// Curves, clipped to the plot area.
+	// Curves, clipped to the plot area; markers may reach a few pixels
+	// past it, so that a point on the edge is whole.
 	clip := image.Rect(pl+1, pt+1, pr, pb)
+	mclip := image.Rect(pl-6, pt-6, pr+7, pb+7)
+	same := c.identical()
 	for i, s := range c.Series {
 		col := Palette[i%len(Palette)]
 		raw := col
 		if s.Smooth > 0 {
 			raw = blend(col, white, 0.65)
 		}
-		polyline(img, clip, s.X, s.Y, px, py, raw, s.Smooth <= 0)
+		dash := 0
+		if same[i] >= 0 {
+			dash = 8 // over the same curve drawn solid: both colours show
+		}
+		polyline(img, clip, s.X, s.Y, px, py, raw, s.Smooth <= 0, dash)
 		if s.Smooth > 0 {
-			polyline(img, clip, s.X, ema(s.Y, s.Smooth), px, py, col, true)
+			polyline(img, clip, s.X, ema(s.Y, s.Smooth), px, py, col, true, dash)
+		}
+		if n := finitePoints(s); n <= MarkerMax {
+			r := 3.5
+			switch {
+			case n == 1:
+				r = 5.5
+			case same[i] >= 0:
+				r = 2 // inside the earlier series' marker: a ring of each colour
+			}
+			for k := range s.X {
+				if finite(s.X[k]) && finite(s.Y[k]) {
+					marker(img, mclip, px(s.X[k]), py(s.Y[k]), r, col)
+				}
+			}
 		}
 	}
 
@@ -147,22 +185,133 @@ func (c *Chart) Render() (*image.RGBA, error) {
 	drawText(img, pl+(pr-pl-textWidth(c.XLabel))/2, h-14, c.XLabel, black)
 	drawTextVertical(img, 14, pt+(pb-pt+textWidth(c.YLabel))/2, c.YLabel, black)
 	if len(c.Series) > 1 || c.Series[0].Name != "" {
+		names := make([]string, len(c.Series))
 		lw := 0
-		for _, s := range c.Series {
-			lw = max(lw, textWidth(legendName(s)))
+		for i, s := range c.Series {
+			names[i] = legendName(s)
+			if same[i] >= 0 {
+				names[i] += " (identical to " + c.Series[same[i]].Name + ")"
+			}
+			lw = max(lw, textWidth(names[i]))
 		}
-		lx, ly := pr-lw-40, pt+8
-		draw.Draw(img, image.Rect(lx-6, ly-4, pr-6, ly+len(c.Series)*16+2), &image.Uniform{color.NRGBA{255, 255, 255, 230}}, image.Point{}, draw.Over)
+		bw, bh := lw+40, len(c.Series)*16+6
+		box := c.legendBox(pl, pr, pt, pb, bw, bh, px, py)
+		draw.Draw(img, box, &image.Uniform{color.NRGBA{255, 255, 255, 230}}, image.Point{}, draw.Over)
+		lx, ly := box.Min.X+6, box.Min.Y+4
+		full := img.Bounds()
 		for i, s := range c.Series {
 			col := Palette[i%len(Palette)]
 			yy := ly + i*16 + 7
-			for t := -1; t <= 1; t++ {
-				hline(img, lx, lx+24, yy+t, col)
+			if same[i] >= 0 {
+				// The dashed sample over the earlier series' colour.
+				for t := -1; t <= 1; t++ {
+					hline(img, lx, lx+24, yy+t, Palette[same[i]%len(Palette)])
+				}
 			}
-			drawText(img, lx+30, yy+4, legendName(s), black)
+			for x := lx; x <= lx+24; x++ {
+				if same[i] < 0 || (x-lx)%12 < 6 {
+					for t := -1; t <= 1; t++ {
+						img.SetRGBA(x, yy+t, col)
+					}
+				}
+			}
+			if finitePoints(s) <= MarkerMax {
+				marker(img, full, float64(lx+12), float64(yy), 3.5, col)
+			}
+			drawText(img, lx+30, yy+4, names[i], black)
 		}
 	}
 	return img, nil
+}
+
+// identical returns, for each series, the index of the first earlier
+// series with exactly the same points, or -1.
+func (c *Chart) identical() []int {
+	same := make([]int, len(c.Series))
+	for i := range c.Series {
+		same[i] = -1
+		for j := 0; j < i && same[i] < 0; j++ {
+			if samePoints(c.Series[i], c.Series[j]) {
+				same[i] = j
+			}
+		}
+	}
+	return same
+}
+
+func samePoints(a, b Series) bool {
+	if len(a.X) != len(b.X) || a.Smooth != b.Smooth {
+		return false
+	}
+	for k := range a.X {
+		if !sameValue(a.X[k], b.X[k]) || !sameValue(a.Y[k], b.Y[k]) {
+			return false
+		}
+	}
+	return true
+}
+
+func sameValue(a, b float64) bool { return a == b || (math.IsNaN(a) && math.IsNaN(b)) }
+
+func finitePoints(s Series) int {
+	n := 0
+	for k := range s.X {
+		if finite(s.X[k]) && finite(s.Y[k]) {
+			n++
+		}
+	}
+	return n
+}
+
+// legendBox places a w x h legend in the corner of the plot area with the
+// fewest data points under it (top right on a tie).
+func (c *Chart) legendBox(pl, pr, pt, pb, w, h int, px, py func(float64) float64) image.Rectangle {
+	corners := []image.Rectangle{
+		image.Rect(pr-6-w, pt+4, pr-6, pt+4+h), // top right
+		image.Rect(pl+6, pt+4, pl+6+w, pt+4+h), // top left
+		image.Rect(pr-6-w, pb-4-h, pr-6, pb-4), // bottom right
+		image.Rect(pl+6, pb-4-h, pl+6+w, pb-4), // bottom left
+	}
+	best, bestN := corners[0], -1
+	for _, r := range corners {
+		grown := r.Inset(-8)
+		n := 0
+		for _, s := range c.Series {
+			for k := range s.X {
+				if !finite(s.X[k]) || !finite(s.Y[k]) {
+					continue
+				}
+				if image.Pt(int(px(s.X[k])), int(py(s.Y[k]))).In(grown) {
+					n++
+				}
+			}
+		}
+		if bestN < 0 || n < bestN {
+			best, bestN = r, n
+		}
+	}
+	return best
+}
+
+// marker draws a filled disc of radius r at (x, y) with a white rim, so
+// that it stands out over a curve of the same colour.
+func marker(img *image.RGBA, clip image.Rectangle, x, y, r float64, c color.RGBA) {
+	if !finite(x) || !finite(y) {
+		return
+	}
+	R := int(math.Ceil(r + 1))
+	cx, cy := int(math.Round(x)), int(math.Round(y))
+	for dy := -R; dy <= R; dy++ {
+		for dx := -R; dx <= R; dx++ {
+			d := math.Hypot(float64(dx), float64(dy))
+			switch {
+			case d <= r:
+				setClip(img, clip, cx+dx, cy+dy, c)
+			case d <= r+1:
+				setClip(img, clip, cx+dx, cy+dy, white)
+			}
+		}
+	}
 }
 
 func legendName(s Series) string {
@@ -317,11 +466,13 @@ func vline(img *image.RGBA, x, y0, y1 int, c color.RGBA) {
 }
 
 // polyline joins consecutive finite points with 2-pixel lines (1 pixel
-// when !bold); a single point becomes a small square.
-func polyline(img *image.RGBA, clip image.Rectangle, xs, ys []float64, px, py func(float64) float64, c color.RGBA, bold bool) {
+// when !bold), dashed (dash pixels on, dash off, along the curve) when
+// dash > 0; a single point becomes a small square.
+func polyline(img *image.RGBA, clip image.Rectangle, xs, ys []float64, px, py func(float64) float64, c color.RGBA, bold bool, dash int) {
 	prevOK := false
 	var ax, ay float64
 	single := 0
+	walked := 0 // pixels along the curve, for the dash phase
 	for i := range xs {
 		if !finite(xs[i]) || !finite(ys[i]) {
 			prevOK = false
@@ -329,7 +480,7 @@ func polyline(img *image.RGBA, clip image.Rectangle, xs, ys []float64, px, py fu
 		}
 		bx, by := px(xs[i]), py(ys[i])
 		if prevOK {
-			line(img, clip, ax, ay, bx, by, c, bold)
+			walked = line(img, clip, ax, ay, bx, by, c, bold, dash, walked)
 		}
 		ax, ay, prevOK = bx, by, true
 		single++
@@ -343,10 +494,13 @@ func polyline(img *image.RGBA, clip image.Rectangle, xs, ys []float64, px, py fu
 	}
 }
 
-func line(img *image.RGBA, clip image.Rectangle, x0, y0, x1, y1 float64, c color.RGBA, bold bool) {
+// line draws a segment; with dash > 0 it is on for dash pixels and off
+// for dash, starting walked pixels into the pattern, and returns the
+// pixels walked after it.
+func line(img *image.RGBA, clip image.Rectangle, x0, y0, x1, y1 float64, c color.RGBA, bold bool, dash, walked int) int {
 	d := math.Max(math.Abs(x1-x0), math.Abs(y1-y0))
 	if !finite(d) {
-		return // a point outside any image; nothing to draw
+		return walked // a point outside any image; nothing to draw
 	}
 	// Pixel steps along the segment, at most the image's size (the ends
 	// lie in the plot area, but a rounding error must not loop for long).
@@ -355,6 +509,9 @@ func line(img *image.RGBA, clip image.Rectangle, x0, y0, x1, y1 float64, c color
 		n = 1
 	}
 	for i := 0; i <= n; i++ {
+		if dash > 0 && ((walked+i)/dash)%2 == 1 {
+			continue
+		}
 		t := float64(i) / float64(n)
 		x := int(math.Round(x0 + (x1-x0)*t))
 		y := int(math.Round(y0 + (y1-y0)*t))
@@ -364,6 +521,7 @@ func line(img *image.RGBA, clip image.Rectangle, x0, y0, x1, y1 float64, c color
 			setClip(img, clip, x, y+1, c)
 		}
 	}
+	return walked + n
 }
 
 func setClip(img *image.RGBA, clip image.Rectangle, x, y int, c color.RGBA) {

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -92,26 +93,68 @@ var (
 // axis (step and cumulative generated samples) into outDir (runDir/plots
 // when empty). It returns the files written.
 func Run(runDir, outDir string) ([]string, error) {
+	files, _, err := RunNotes(runDir, outDir)
+	return files, err
+}
+
+// RunNotes is Run, also returning notes on charts it did not draw (the
+// samples axis of a run that generated nothing, such as sft).
+func RunNotes(runDir, outDir string) (files, notes []string, err error) {
 	path := filepath.Join(runDir, "metrics.jsonl")
 	recs, err := ReadMetrics(path)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if len(recs) == 0 {
-		return nil, fmt.Errorf("plot: %s has no records", path)
+		return nil, nil, fmt.Errorf("plot: %s has no records", path)
 	}
 	if outDir == "" {
 		outDir = filepath.Join(runDir, "plots")
 	}
 	if err := os.MkdirAll(outDir, 0o755); err != nil {
-		return nil, fmt.Errorf("plot: %w", err)
+		return nil, nil, fmt.Errorf("plot: %w", err)
 	}
 	title := filepath.Base(filepath.Clean(runDir))
-	return Records(recs, title, outDir)
+	return RecordsNotes(recs, title, outDir)
 }
 
 // Records draws recs (see Run) into outDir with titles prefixed by name.
 func Records(recs []Record, name, outDir string) ([]string, error) {
+	files, _, err := RecordsNotes(recs, name, outDir)
+	return files, err
+}
+
+// RecordsNotes is Records, also returning notes on charts it did not draw.
+func RecordsNotes(recs []Record, name, outDir string) (files, notes []string, err error) {
+	cs, notes := Charts(recs, name)
+	for _, c := range cs {
+		out := filepath.Join(outDir, c.File+".png")
+		if err := c.Chart.WritePNG(out); err != nil {
+			return files, notes, err
+		}
+		files = append(files, out)
+	}
+	if len(files) == 0 {
+		return nil, notes, fmt.Errorf("plot %s: no reward, accuracy, KL, length or loss fields in the metrics", name)
+	}
+	return files, notes, nil
+}
+
+// NamedChart is a chart and its file name (without .png).
+type NamedChart struct {
+	File  string
+	Chart Chart
+}
+
+// Charts builds the charts of recs: one per metric group (DefaultGroups)
+// and x axis, the step and, where the run generated samples, the
+// cumulative generated samples. On the samples axis the records before
+// the first generated sample are left out (they have no place on a budget
+// axis: drawn, a run that generates nothing, such as sft, is a vertical
+// line at 0) and steps that generated nothing new (rft training between
+// its rollout rounds) collapse into the last one of their budget. notes
+// say which charts were not drawn and why.
+func Charts(recs []Record, name string) ([]NamedChart, []string) {
 	keys := map[string]bool{}
 	for _, r := range recs {
 		for k := range r {
@@ -128,18 +171,35 @@ func Records(recs []Record, name, outDir string) ([]string, error) {
 			}
 		}
 	}
-	type axis struct{ key, label, suffix string }
+	type axis struct {
+		key, label, suffix string
+		budget             bool // a cumulative budget: see Charts
+	}
 	var axes []axis
 	if stepKey != "" {
-		axes = append(axes, axis{stepKey, "step", "step"})
+		axes = append(axes, axis{stepKey, "step", "step", false})
 	} else {
-		axes = append(axes, axis{"", "record", "step"})
+		axes = append(axes, axis{"", "record", "step", false})
 	}
+	var notes []string
 	if sampleKey != "" {
-		axes = append(axes, axis{sampleKey, "cumulative generated samples", "samples"})
+		distinct := map[float64]bool{}
+		for _, r := range recs {
+			if v, ok := r[sampleKey]; ok && finite(v) && v > 0 {
+				distinct[v] = true
+			}
+		}
+		switch len(distinct) {
+		case 0:
+			notes = append(notes, fmt.Sprintf("%s: no generated samples (%s is 0 throughout: the phase trains on given text); charts against samples not drawn, see the *_vs_step charts", name, sampleKey))
+		case 1:
+			notes = append(notes, fmt.Sprintf("%s: one rollout batch only (%s takes one value); charts against samples not drawn, see the *_vs_step charts", name, sampleKey))
+		default:
+			axes = append(axes, axis{sampleKey, "cumulative generated samples", "samples", true})
+		}
 	}
 	xKeys := map[string]bool{stepKey: true, sampleKey: true}
-	var files []string
+	var out []NamedChart
 	for _, g := range DefaultGroups {
 		var ys []string
 		for k := range keys {
@@ -156,6 +216,18 @@ func Records(recs []Record, name, outDir string) ([]string, error) {
 		}
 		for _, ax := range axes {
 			c := Chart{Title: fmt.Sprintf("%s: %s vs %s", name, g.Title, ax.label), XLabel: ax.label, YLabel: g.YLabel}
+			// The x axis spans the run, also for a metric logged at a
+			// few steps (held-out eval).
+			c.XMin, c.XMax = math.Inf(1), math.Inf(-1)
+			for i, r := range recs {
+				x, ok := float64(i), true
+				if ax.key != "" {
+					x, ok = r[ax.key]
+				}
+				if ok && finite(x) && (!ax.budget || x > 0) {
+					c.XMin, c.XMax = math.Min(c.XMin, x), math.Max(c.XMax, x)
+				}
+			}
 			for _, k := range ys {
 				s := Series{Name: k}
 				for i, r := range recs {
@@ -166,6 +238,15 @@ func Records(recs []Record, name, outDir string) ([]string, error) {
 					x := float64(i)
 					if ax.key != "" {
 						if x, ok = r[ax.key]; !ok {
+							continue
+						}
+					}
+					if ax.budget {
+						if !(x > 0) {
+							continue // before the first generated sample
+						}
+						if n := len(s.X); n > 0 && s.X[n-1] == x {
+							s.Y[n-1] = y // nothing new generated: the budget's last value
 							continue
 						}
 					}
@@ -182,17 +263,10 @@ func Records(recs []Record, name, outDir string) ([]string, error) {
 			if !anyFinite(c.Series) {
 				continue
 			}
-			out := filepath.Join(outDir, g.Name+"_vs_"+ax.suffix+".png")
-			if err := c.WritePNG(out); err != nil {
-				return files, err
-			}
-			files = append(files, out)
+			out = append(out, NamedChart{g.Name + "_vs_" + ax.suffix, c})
 		}
 	}
-	if len(files) == 0 {
-		return nil, fmt.Errorf("plot %s: no reward, accuracy, KL, length or loss fields in the metrics", name)
-	}
-	return files, nil
+	return out, notes
 }
 
 func firstKey(keys map[string]bool, cands []string) string {
