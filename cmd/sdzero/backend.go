@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"strings"
 
 	"sdzero/kernels"
 	"sdzero/kernels/cpu"
@@ -70,7 +71,7 @@ func openCUDA() (kernels.Backend, error) {
 func chooseBackend(threads int, probe func() (bool, string), open func() (kernels.Backend, error)) (kernels.Backend, string, error) {
 	ok, what := probe()
 	if !ok {
-		return newCPU(threads), "auto: no usable GPU (" + what + ")", nil
+		return newCPU(threads), "auto: no usable GPU: " + firstClause(what, 100) + "; --device cuda for details", nil
 	}
 	be, err := open()
 	if err != nil {
@@ -87,6 +88,20 @@ func chooseBackend(threads int, probe func() (bool, string), open func() (kernel
 		desc = d.Describe()
 	}
 	return be, "auto: " + desc + "; self-check against the CPU passed", nil
+}
+
+// firstClause shortens a probe's explanation for the run's header line:
+// the text before its first "; " (the search details follow it), cut to
+// n runes, without the "cuda: " prefix. --device cuda prints it whole.
+func firstClause(s string, n int) string {
+	s = strings.TrimPrefix(s, "cuda: ")
+	if i := strings.Index(s, "; "); i >= 0 {
+		s = s[:i]
+	}
+	if r := []rune(s); len(r) > n {
+		s = string(r[:n-1]) + "…"
+	}
+	return s
 }
 
 // Self-check tolerances on token log-probabilities of a small random

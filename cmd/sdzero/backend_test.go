@@ -37,7 +37,10 @@ func TestChooseBackend(t *testing.T) {
 		noteHave []string
 	}{
 		{"no gpu", func() (bool, string) { return false, "cuda: no CUDA device" }, nil, false, false,
-			[]string{"auto: no usable GPU", "no CUDA device"}},
+			[]string{"auto: no usable GPU: no CUDA device; --device cuda for details"}},
+		{"no libraries", func() (bool, string) {
+			return false, "cuda: CUDA libraries not available: missing CUDA driver (libcuda.so.1); searched /usr/lib, /lib64, /usr/local/cuda/lib64"
+		}, nil, false, false, []string{"auto: no usable GPU: CUDA libraries not available: missing CUDA driver (libcuda.so.1); --device cuda"}},
 		{"backend fails", gpu, func(*bool) (kernels.Backend, error) { return nil, errors.New("cuInit: 999") }, false, false,
 			[]string{"Test GPU found", "did not start", "cuInit: 999"}},
 		{"self-check fails", gpu, func(c *bool) (kernels.Backend, error) { return skewedBackend{cpu.New(1), 1.05, c}, nil }, false, true,
