@@ -1,6 +1,13 @@
 package cpu
 
-import "unsafe"
+import (
+	"math"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"sdzero/kernels"
+)
 
 // decodeRows is the largest m that decodeGemm takes. A decode step
 // multiplies batch rows (one token each) by every weight matrix; with so
@@ -23,9 +30,9 @@ func (be *Backend) decodeGemm(c, a, b []float32, m, n, k int, alpha, beta float3
 	_, _, _ = a[m*k-1], b[n*k-1], c[m*n-1]
 	tile := be.decodeTile()
 	nt := (n + 3) / 4
-	// About 64 KiB of B per chunk: enough to amortise a wake-up.
-	grain := 1 + (1<<14)/(4*k+1)
-	be.parallelFor(nt, grain, func(lo, hi int) {
+	// About 32 KiB of B per chunk, handed out dynamically.
+	grain := 1 + (1<<13)/(4*k+1)
+	be.parallelDynamic(nt, grain, func(lo, hi int) {
 		var ap, bp [4]*float32
 		var out [16]float32
 		for jt := lo; jt < hi; jt++ {
@@ -61,6 +68,81 @@ func (be *Backend) decodeGemm(c, a, b []float32, m, n, k int, alpha, beta float3
 	})
 }
 
+// decodeMatMulBF16 is the bf16 decode path of MatMulBatched: one product
+// of A [m,k] and B stored [n,k], both BF16 (the lowered activations and a
+// bf16 weight copy in mixed precision), m <= decodeRows, on the AVX512_BF16
+// tile with float32 accumulation. It reports false, doing nothing, where
+// the shape or the CPU does not fit, and MatMul goes on to the bf16 GEMM.
+// Streaming bf16 weights halves a memory-bound decode step's bytes.
+func (be *Backend) decodeMatMulBF16(c, a, b kernels.Tensor, batch, m, n, k int, transA, transB bool, alpha, beta float32) bool {
+	if batch != 1 || m > decodeRows || transA || !transB || a.DType != kernels.BF16 || b.DType != kernels.BF16 || c.DType != kernels.F32 || m == 0 || n == 0 || k == 0 {
+		return false
+	}
+	tile := be.decodeTileBF16()
+	if tile == nil {
+		return false
+	}
+	const op = "MatMul"
+	as, bs, cs := u16(op, a, m*k), u16(op, b, n*k), f32(op, c, m*n)
+	nt := (n + 3) / 4
+	be.parallelDynamic(nt, 1+(1<<13)/(2*k+1), func(lo, hi int) {
+		var ap, bp [4]*uint16
+		var out [16]float32
+		for jt := lo; jt < hi; jt++ {
+			j0 := 4 * jt
+			nj := min(4, n-j0)
+			for j := range 4 {
+				bp[j] = &bs[(j0+min(j, nj-1))*k]
+			}
+			for i0 := 0; i0 < m; i0 += 4 {
+				ni := min(4, m-i0)
+				for i := range 4 {
+					ap[i] = &as[(i0+min(i, ni-1))*k]
+				}
+				tile(k, &ap, &bp, &out)
+				for i := range ni {
+					ci := cs[(i0+i)*n+j0 : (i0+i)*n+j0+nj]
+					for j := range ci {
+						v := alpha * out[4*i+j]
+						if beta != 0 {
+							v += beta * ci[j]
+						}
+						ci[j] = v
+					}
+				}
+			}
+		}
+	})
+	return true
+}
+
+// parallelDynamic calls fn on the chunks [lo,hi) of grain items of [0,n),
+// handed out in order to whichever worker is free. On a shared machine a
+// descheduled worker then holds up the op by one chunk, not by its whole
+// static share (parallelFor's), which for a memory-bound product is most
+// of the time. Which worker computes a chunk does not change its values.
+func (be *Backend) parallelDynamic(n, grain int, fn func(lo, hi int)) {
+	grain = max(grain, 1)
+	chunks := (n + grain - 1) / grain
+	k := min(chunks, be.pool.n)
+	if k <= 1 {
+		if n > 0 {
+			fn(0, n)
+		}
+		return
+	}
+	var next atomic.Int64
+	be.pool.run(k, func(int) {
+		for {
+			c := int(next.Add(1)) - 1
+			if c >= chunks {
+				return
+			}
+			fn(c*grain, min((c+1)*grain, n))
+		}
+	})
+}
+
 // dotTileGo is the portable 4x4 tile: out[4*i+j] = dot(a[i], b[j]).
 func dotTileGo(k int, a, b *[4]*float32, out *[16]float32) {
 	for i := range 4 {
@@ -69,4 +151,93 @@ func dotTileGo(k int, a, b *[4]*float32, out *[16]float32) {
 			out[4*i+j] = dot(ai, unsafe.Slice(b[j], k))
 		}
 	}
+}
+
+// ReadBandwidth measures the rate, in bytes per second, at which the
+// backend's workers together read a buffer of about bytes bytes (at least
+// 1 MiB, at most 1 GiB: past the last-level cache either way) that was
+// written just before: the best of several streaming passes, each worker
+// summing its share. It is the floor a memory-bound step can approach, so
+// sdzero bench decode compares its achieved rate with it for a working
+// set of the step's size (the CPU analogue of a GPU's MBU).
+func (be *Backend) ReadBandwidth(bytes int64) float64 {
+	n := int(min(max(bytes, 1<<20), 1<<30) / 4)
+	buf := make([]float32, n)
+	be.parallelFor(n, 1<<16, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			buf[i] = 1
+		}
+	})
+	part := make([]float32, be.pool.n)
+	best := time.Duration(1 << 62)
+	var total time.Duration
+	for pass := 0; pass < 20 && (pass < 3 || total < 200*time.Millisecond); pass++ {
+		t0 := time.Now()
+		be.parallelForW(n, 1<<16, func(w, lo, hi int) { part[w] += streamSum(buf[lo:hi]) })
+		d := time.Since(t0)
+		best, total = min(best, d), total+d
+	}
+	if part[0] == 0 { // keep the sums live; a buffer of ones never sums to 0
+		return 0
+	}
+	return float64(4*n) / best.Seconds()
+}
+
+// sampleBlock is the span of the block sums sampleFull skips over.
+const sampleBlock = 512
+
+// sampleFull is Sample's row for the whole vocabulary (no top-k, top-p
+// 1), the rollout default: the vector exp of (x-max)/temp into e with one
+// sum per block, then the inverse CDF at u*sum, skipping whole blocks and
+// scanning only the one that crosses the target in float64. It returns -1
+// for non-finite logits (Sample reports the row). The exps are float32
+// (as on the GPU), so an id can differ from the float64 sampleRow only
+// where u falls within float32 rounding of a CDF step.
+func sampleFull(x []float32, u float64, temp float32, e []float32) int {
+	n := len(x)
+	mx := maxOf(x)
+	scale := 1 / temp
+	var bsBuf [256]float64
+	nb := (n + sampleBlock - 1) / sampleBlock
+	bs := bsBuf[:0]
+	if nb > len(bsBuf) {
+		bs = make([]float64, 0, nb)
+	}
+	var sum float64
+	for b := range nb {
+		lo, hi := b*sampleBlock, min((b+1)*sampleBlock, n)
+		s := expSubScaled(e[lo:hi], x[lo:hi], mx, scale)
+		bs = append(bs, s)
+		sum += s
+	}
+	if !(sum > 0) || math.IsInf(sum, 0) {
+		return -1
+	}
+	target := u * sum
+	var c float64
+	for b, s := range bs {
+		if c+s <= target && b < nb-1 {
+			c += s
+			continue
+		}
+		last := -1
+		for i := b * sampleBlock; i < n; i++ {
+			v := float64(e[i])
+			if v > 0 {
+				last = i
+			}
+			c += v
+			if c > target && v > 0 {
+				return i
+			}
+		}
+		// Rounding left the target past the end: the last id with mass.
+		for i := b*sampleBlock - 1; last < 0 && i >= 0; i-- {
+			if e[i] > 0 {
+				last = i
+			}
+		}
+		return max(last, 0)
+	}
+	return 0
 }

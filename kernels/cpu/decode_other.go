@@ -5,3 +5,23 @@ package cpu
 // decodeTile returns nil: no assembly tile off amd64 (decodeGemm uses the
 // portable dot product).
 func (be *Backend) decodeTile() func(k int, a, b *[4]*float32, out *[16]float32) { return nil }
+
+// streamSum sums x (the read-bandwidth probe), in eight independent sums
+// so that the loop is bound by loads.
+func streamSum(x []float32) float32 {
+	var a [8]float32
+	n := len(x) &^ 7
+	for i := 0; i < n; i += 8 {
+		for j := range a {
+			a[j] += x[i+j]
+		}
+	}
+	s := a[0] + a[1] + a[2] + a[3] + a[4] + a[5] + a[6] + a[7]
+	for _, v := range x[n:] {
+		s += v
+	}
+	return s
+}
+
+// decodeTileBF16 returns nil: bf16 decode products use the bf16 GEMM.
+func (be *Backend) decodeTileBF16() func(k int, a, b *[4]*uint16, out *[16]float32) { return nil }

@@ -363,11 +363,16 @@ func (be *Backend) Sample(out, logits, u kernels.Tensor, rows, vocab int, temp f
 	if temp > 0 {
 		us = f32(op, u, rows)
 	}
-	be.parallelFor(rows, rowGrain(vocab), func(lo, hi int) {
+	full := (topK <= 0 || topK >= vocab) && topP >= 1
+	be.parallelForW(rows, rowGrain(vocab), func(w, lo, hi int) {
 		var ids []int
 		var pr []float64
 		for r := lo; r < hi; r++ {
 			xr := x[r*vocab : (r+1)*vocab]
+			if full && temp > 0 && vocab > 1 {
+				o[r] = int32(sampleFull(xr, float64(us[r]), temp, be.workerBuf(w, vocab))) // decode.go
+				continue
+			}
 			if temp <= 0 || vocab == 1 {
 				best, nan := 0, false
 				for j, v := range xr {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"time"
 
 	"sdzero/kernels"
@@ -61,6 +62,14 @@ type Options struct {
 	// NoGraphs makes decode run every step op by op even where the backend
 	// can replay a recorded step (CUDA graphs), to measure what they save.
 	NoGraphs bool
+	// Ops runs the benchmark through a model.TimingBackend (synced after
+	// every op) and puts the per-op times in Result.Ops (sdzero bench with
+	// SDZERO_BENCH_OPS=1). The per-op syncs and timers slow the step.
+	Ops bool
+	// Rows (rollout): sequences decoded in all, Batch at a time (0 = 4 x
+	// Batch); MeanLen: their mean length, set through stop ids (0 =
+	// NewTokens/4, see Rollout).
+	Rows, MeanLen int
 }
 
 // Result is a benchmark's measurements.
@@ -87,6 +96,89 @@ type Result struct {
 	DeviceBytes int64 `json:"device_peak_bytes,omitempty"`
 	// Precision is the models' compute precision ("fp32", "bf16").
 	Precision string `json:"precision"`
+	// Decode: the decode-only step (one token per row, sampling
+	// included) apart from the prefill, per step and in tokens/s; the
+	// prefill per Generate call.
+	PrefillMs          float64 `json:"prefill_ms,omitempty"`
+	DecodeMsPerStep    float64 `json:"decode_ms_per_step,omitempty"`
+	DecodeTokensPerSec float64 `json:"decode_tokens_per_sec,omitempty"`
+	// BytesPerStep is what one decode step must read at least (weights in
+	// the compute precision, the KV cache at the mean context, the logits
+	// written and read by sampling), AchievedGBs that over the decode step
+	// time, and ReadGBs the backend's measured streaming read rate over a
+	// buffer of BytesPerStep (0 where the backend cannot measure it): the
+	// floor of a memory-bound step is BytesPerStep/ReadGBs.
+	BytesPerStep int64   `json:"bytes_per_step,omitempty"`
+	WeightBytes  int64   `json:"weight_bytes,omitempty"`
+	KVBytes      int64   `json:"kv_bytes,omitempty"`
+	AchievedGBs  float64 `json:"achieved_gb_s,omitempty"`
+	ReadGBs      float64 `json:"read_gb_s,omitempty"`
+	// Ops (with Options.Ops) is the time per op and per step (for decode:
+	// per decode step, the prefill's ops taken out), longest first.
+	Ops []OpTime `json:"ops,omitempty"`
+	// Rollout: the static batch (Rows cut into batches of Batch rows, each
+	// decoded until its longest row ends) against continuous batching
+	// (Batch slots refilled as rows end): wall times, their ratio, the
+	// tokens generated and each one's mean slot occupancy.
+	Rows            int     `json:"rows,omitempty"`
+	StaticMs        float64 `json:"static_ms,omitempty"`
+	ContinuousMs    float64 `json:"continuous_ms,omitempty"`
+	Speedup         float64 `json:"speedup,omitempty"`
+	Generated       int     `json:"generated_tokens,omitempty"`
+	StaticOccupancy float64 `json:"static_occupancy,omitempty"`
+	ContOccupancy   float64 `json:"continuous_occupancy,omitempty"`
+}
+
+// OpTime is one op's share of a step.
+type OpTime struct {
+	Op           string  `json:"op"`
+	Class        string  `json:"class"`
+	CallsPerStep float64 `json:"calls_per_step"`
+	MsPerStep    float64 `json:"ms_per_step"`
+}
+
+// readBandwidth is implemented by backends that can measure their memory
+// read rate (the CPU backend: cpu.Backend.ReadBandwidth).
+type readBandwidth interface {
+	ReadBandwidth(bytes int64) float64
+}
+
+// timed wraps be in a TimingBackend when o.Ops.
+func (o *Options) timed(be kernels.Backend) (kernels.Backend, *model.TimingBackend) {
+	if !o.Ops {
+		return be, nil
+	}
+	tb := model.NewTimingBackend(be, true)
+	return tb, tb
+}
+
+// opTimes turns accumulated op stats into per-step times, minus sub (per
+// step too) where given.
+func opTimes(stats []model.OpStat, steps float64, sub map[string]OpTime) []OpTime {
+	var out []OpTime
+	for _, s := range stats {
+		t := OpTime{Op: s.Op, Class: s.Class, CallsPerStep: float64(s.Calls) / steps, MsPerStep: float64(s.Time.Microseconds()) / 1e3 / steps}
+		if d, ok := sub[s.Op]; ok {
+			t.CallsPerStep -= d.CallsPerStep
+			t.MsPerStep = max(t.MsPerStep-d.MsPerStep, 0)
+		}
+		if t.CallsPerStep > 0.01 {
+			out = append(out, t)
+		}
+	}
+	slices.SortFunc(out, func(a, b OpTime) int {
+		if a.MsPerStep != b.MsPerStep {
+			if a.MsPerStep > b.MsPerStep {
+				return -1
+			}
+			return 1
+		}
+		if a.Op < b.Op {
+			return -1
+		}
+		return 1
+	})
+	return out
 }
 
 // matmulParams is the number of parameters that take part in matmuls per
@@ -179,6 +271,7 @@ func (o *Options) defaults() {
 func Train(be kernels.Backend, cfg *model.Config, o Options) (*Result, error) {
 	resetPeak(be)
 	o.defaults()
+	be, tb := o.timed(be)
 	m, err := model.New(cfg, be, o.Seed)
 	if err != nil {
 		return nil, fmt.Errorf("bench train: %w", err)
@@ -235,13 +328,23 @@ func Train(be kernels.Backend, cfg *model.Config, o Options) (*Result, error) {
 		_, err := opt.Step(m, 1e-4, 1)
 		return err
 	}
-	dt, err := timeSteps(be, o.Warmup, o.Steps, step)
+	calls := 0
+	dt, err := timeSteps(be, o.Warmup, o.Steps, func() error {
+		if calls++; calls == o.Warmup+1 && tb != nil {
+			tb.Reset() // time the timed steps only
+		}
+		return step()
+	})
 	if err != nil {
 		return nil, fmt.Errorf("bench train: %w", err)
 	}
 	mem, _ := model.TrainingMemoryPlan(cfg, B, T, o.Precision, o.Recompute)
 	fpt := 6*matmulParams(cfg) + 3*attnFLOPs(cfg, T)
-	return result("train", be, cfg, o, B*T, dt, fpt, "6*N + 12*L*H*Q*T per token (N = matmul params, T = seq)", sumMemory(mem)), nil
+	r := result("train", be, cfg, o, B*T, dt, fpt, "6*N + 12*L*H*Q*T per token (N = matmul params, T = seq)", sumMemory(mem))
+	if tb != nil {
+		r.Ops = opTimes(tb.Stats(), float64(o.Steps), nil)
+	}
+	return r, nil
 }
 
 // Distill times SD-Zero distillation steps: a frozen teacher's
@@ -383,10 +486,14 @@ func Distill(be kernels.Backend, cfg *model.Config, o Options) (*Result, error) 
 // tokens, NewTokens sampled tokens each (temperature 1, no stop ids), so
 // every row decodes the full length. FLOPs per generated token: 2*N +
 // 4*L*H*Q*(P + N/2) (the mean context), prefill included in the time but
-// not in the token count.
+// not in the token count. The decode-only step (model.GenerateStats) is
+// reported apart, with the bytes it reads and the bandwidth achieved
+// against the backend's measured read rate.
 func Decode(be kernels.Backend, cfg *model.Config, o Options) (*Result, error) {
 	resetPeak(be)
 	o.defaults()
+	raw := be
+	be, tb := o.timed(be)
 	m, err := model.New(cfg, be, o.Seed)
 	if err != nil {
 		return nil, fmt.Errorf("bench decode: %w", err)
@@ -401,35 +508,214 @@ func Decode(be kernels.Backend, cfg *model.Config, o Options) (*Result, error) {
 		prompts[r] = randomIDs(rng, o.Prompt, cfg.VocabSize)
 	}
 	seed := o.Seed
-	step := func() error {
+	var st model.GenerateStats
+	generate := func(newTokens int, acc *model.GenerateStats) error {
 		seed++
-		out, err := m.Generate(prompts, model.GenerateOptions{MaxNewTokens: o.NewTokens, Temperature: 1, TopP: 1, Seed: seed, NoGraphs: o.NoGraphs})
+		var cs model.GenerateStats
+		out, err := m.Generate(prompts, model.GenerateOptions{MaxNewTokens: newTokens, Temperature: 1, TopP: 1, Seed: seed, NoGraphs: o.NoGraphs, Stats: &cs})
 		if err != nil {
 			return err
 		}
 		for r, row := range out {
-			if len(row) != o.NewTokens {
-				return fmt.Errorf("row %d generated %d tokens, want %d", r, len(row), o.NewTokens)
+			if len(row) != newTokens {
+				return fmt.Errorf("row %d generated %d tokens, want %d", r, len(row), newTokens)
 			}
 		}
+		acc.Prefill += cs.Prefill
+		acc.Prefills += cs.Prefills
+		acc.Decode += cs.Decode
+		acc.Steps += cs.Steps
 		return nil
 	}
-	dt, err := timeSteps(be, o.Warmup, o.Steps, step)
+	calls := 0
+	dt, err := timeSteps(be, o.Warmup, o.Steps, func() error {
+		if calls++; calls == o.Warmup+1 {
+			st = model.GenerateStats{} // the timed calls only
+			if tb != nil {
+				tb.Reset()
+			}
+		}
+		return generate(o.NewTokens, &st)
+	})
 	if err != nil {
 		return nil, fmt.Errorf("bench decode: %w", err)
+	}
+	var ops []OpTime
+	if tb != nil && st.Steps > 0 {
+		// The prefill's ops (a call of one new token: prefill and first
+		// sample only), per call, taken out of the decode steps' share.
+		full := tb.Stats()
+		tb.Reset()
+		var pst model.GenerateStats
+		for range o.Steps {
+			if err := generate(1, &pst); err != nil {
+				return nil, fmt.Errorf("bench decode: %w", err)
+			}
+		}
+		pre := map[string]OpTime{}
+		perCall := float64(st.Steps) / float64(o.Steps) // decode steps per call
+		for _, p := range opTimes(tb.Stats(), float64(o.Steps), nil) {
+			p.CallsPerStep /= perCall
+			p.MsPerStep /= perCall
+			pre[p.Op] = p
+		}
+		ops = opTimes(full, float64(st.Steps), pre)
 	}
 	ctx := o.Prompt + o.NewTokens/2
 	fpt := 2*matmulParams(cfg) + attnFLOPs(cfg, ctx)
 	c := cfg
-	kvBytes := int64(4)
+	kvBytes, wBytes := int64(4), int64(4)
 	if o.Precision == model.PrecisionBF16 {
-		kvBytes = 2 // the KV cache is BF16 in mixed precision
+		kvBytes, wBytes = 2, 2 // the KV cache and weight copies are BF16 in mixed precision
 	}
 	kv := int64(2*c.Layers*o.Batch*(o.Prompt+o.NewTokens)*c.KVHeads*c.HeadDim) * kvBytes
 	est := c.NumParams()*4 + kv + int64(o.Batch*o.Prompt*c.VocabSize)*4 + m.ComputeBytes()
 	o.Seq = o.Prompt + o.NewTokens
-	return result("decode", be, cfg, o, o.Batch*o.NewTokens, dt, fpt,
-		"2*N + 4*L*H*Q*(P+new/2) per generated token (prefill timed, not counted)", est), nil
+	r := result("decode", raw, cfg, o, o.Batch*o.NewTokens, dt, fpt,
+		"2*N + 4*L*H*Q*(P+new/2) per generated token (prefill timed, not counted)", est)
+	r.Ops = ops
+	r.WeightBytes = int64(matmulParams(cfg)) * wBytes
+	r.KVBytes = int64(2*c.Layers*o.Batch*ctx*c.KVHeads*c.HeadDim) * kvBytes
+	r.BytesPerStep = r.WeightBytes + r.KVBytes + int64(2*o.Batch*c.VocabSize)*4
+	if st.Steps > 0 {
+		sec := st.Decode.Seconds() / float64(st.Steps)
+		r.DecodeMsPerStep = sec * 1e3
+		r.DecodeTokensPerSec = float64(o.Batch) / sec
+		r.AchievedGBs = float64(r.BytesPerStep) / sec / 1e9
+	}
+	r.PrefillMs = st.Prefill.Seconds() * 1e3 / float64(max(o.Steps, 1))
+	if rb, ok := raw.(readBandwidth); ok {
+		r.ReadGBs = rb.ReadBandwidth(r.BytesPerStep) / 1e9
+	}
+	return r, nil
+}
+
+// Rollout compares the static batch with continuous batching on rollouts
+// of widely varying lengths: Rows random prompts of Prompt tokens, sampled
+// at temperature 1 with the ids [0, V/MeanLen) as stop ids, so that with
+// the near-uniform next-token distribution of a random model the lengths
+// are about geometric with mean MeanLen, capped at NewTokens. The static
+// way decodes the rows in batches of Batch (each until its longest row
+// ends, as train.GenerateN with gen_batch does); the continuous way decodes
+// all rows in one call of Batch slots. Both draw every token with the same
+// uniform (per-batch seeds), and the benchmark fails unless they return
+// the same tokens. Each is timed over Steps runs after Warmup.
+func Rollout(be kernels.Backend, cfg *model.Config, o Options) (*Result, error) {
+	resetPeak(be)
+	o.defaults()
+	if o.Rows <= 0 {
+		o.Rows = 4 * o.Batch
+	}
+	if o.MeanLen <= 0 {
+		o.MeanLen = max(o.NewTokens/4, 1)
+	}
+	m, err := model.New(cfg, be, o.Seed)
+	if err != nil {
+		return nil, fmt.Errorf("bench rollout: %w", err)
+	}
+	defer m.Free()
+	if err := m.SetPrecision(o.Precision); err != nil {
+		return nil, fmt.Errorf("bench rollout: %w", err)
+	}
+	V := cfg.VocabSize
+	nStop := max(V/o.MeanLen, 1)
+	stops := make([]int32, nStop)
+	for i := range stops {
+		stops[i] = int32(i)
+	}
+	rng := rand.New(rand.NewPCG(o.Seed, 4))
+	prompts := make([][]int32, o.Rows)
+	for r := range prompts {
+		prompts[r] = randomIDs(rng, o.Prompt, V)
+		for i, id := range prompts[r] {
+			prompts[r][i] = int32(nStop) + id%int32(V-nStop) // no stop id in a prompt
+		}
+	}
+	base := model.GenerateOptions{MaxNewTokens: o.NewTokens, StopIDs: stops, Temperature: 1, TopP: 1, NoGraphs: o.NoGraphs}
+	seed := o.Seed
+	var static, cont [][]int32
+	var sst, cst model.GenerateStats
+	add := func(acc *model.GenerateStats, s model.GenerateStats) {
+		acc.Steps += s.Steps
+		acc.RowSteps += s.RowSteps
+	}
+	runStatic := func() error {
+		seed++
+		static = static[:0]
+		for c := 0; c*o.Batch < o.Rows; c++ {
+			opt := base
+			opt.Seed = seed*1000003 + uint64(c)
+			var st model.GenerateStats
+			opt.Stats = &st
+			g, err := m.Generate(prompts[c*o.Batch:min((c+1)*o.Batch, o.Rows)], opt)
+			if err != nil {
+				return err
+			}
+			add(&sst, st)
+			static = append(static, g...)
+		}
+		return nil
+	}
+	runCont := func() error {
+		// seed was advanced by runStatic: the same per-batch streams.
+		uni := make([]func(r, i int) float32, (o.Rows+o.Batch-1)/o.Batch)
+		opt := base
+		opt.Slots = o.Batch
+		opt.Uniform = func(r, i int) float32 {
+			c := r / o.Batch
+			if uni[c] == nil {
+				uni[c] = model.SeedUniforms(seed*1000003+uint64(c), min(o.Batch, o.Rows-c*o.Batch), 0)
+			}
+			return uni[c](r-c*o.Batch, i)
+		}
+		var st model.GenerateStats
+		opt.Stats = &st
+		g, err := m.Generate(prompts, opt)
+		if err != nil {
+			return err
+		}
+		add(&cst, st)
+		cont = g
+		return nil
+	}
+	var tS, tC time.Duration
+	for i := 0; i < o.Warmup+o.Steps; i++ {
+		// Interleaved, so that both see the same machine load.
+		t0 := time.Now()
+		if err := runStatic(); err != nil {
+			return nil, fmt.Errorf("bench rollout: static: %w", err)
+		}
+		t1 := time.Now()
+		if err := runCont(); err != nil {
+			return nil, fmt.Errorf("bench rollout: continuous: %w", err)
+		}
+		if i >= o.Warmup {
+			tS += t1.Sub(t0)
+			tC += time.Since(t1)
+		}
+		for r := range static {
+			if !slices.Equal(static[r], cont[r]) {
+				return nil, fmt.Errorf("bench rollout: row %d: continuous batching gave %d tokens %v..., the static batch %d", r, len(cont[r]), cont[r][:min(4, len(cont[r]))], len(static[r]))
+			}
+		}
+	}
+	gen := 0
+	for _, row := range static {
+		gen += len(row)
+	}
+	o.Seq = o.Prompt + o.NewTokens
+	fpt := 2*matmulParams(cfg) + attnFLOPs(cfg, o.Prompt+o.MeanLen/2)
+	r := result("rollout", be, cfg, o, gen, tC, fpt,
+		"2*N + 4*L*H*Q*(P+mean/2) per generated token, continuous batching (prefill timed, not counted)", 0)
+	r.Rows, r.Generated = o.Rows, gen
+	r.StaticMs = tS.Seconds() * 1e3 / float64(o.Steps)
+	r.ContinuousMs = tC.Seconds() * 1e3 / float64(o.Steps)
+	r.Speedup = r.StaticMs / r.ContinuousMs
+	if sst.Steps > 0 && cst.Steps > 0 {
+		r.StaticOccupancy = float64(sst.RowSteps) / float64(sst.Steps*o.Batch)
+		r.ContOccupancy = float64(cst.RowSteps) / float64(cst.Steps*o.Batch)
+	}
+	return r, nil
 }
 
 func result(kind string, be kernels.Backend, cfg *model.Config, o Options, tokensPerStep int, dt time.Duration, fpt float64, formula string, est int64) *Result {
@@ -487,4 +773,34 @@ func (r *Result) Print(w io.Writer) {
 		fmt.Fprintf(w, ", device peak %.1f MiB", float64(r.DeviceBytes)/(1<<20))
 	}
 	fmt.Fprintln(w)
+	if r.DecodeMsPerStep > 0 {
+		fmt.Fprintf(w, "  decode only: %.2f ms/step  %.0f tokens/s  (prefill %.1f ms per call, not in these)\n", r.DecodeMsPerStep, r.DecodeTokensPerSec, r.PrefillMs)
+		fmt.Fprintf(w, "  bytes/step %.1f MiB (weights %.1f, KV %.1f, logits %.1f) -> %.1f GB/s achieved", float64(r.BytesPerStep)/(1<<20),
+			float64(r.WeightBytes)/(1<<20), float64(r.KVBytes)/(1<<20), float64(r.BytesPerStep-r.WeightBytes-r.KVBytes)/(1<<20), r.AchievedGBs)
+		if r.ReadGBs > 0 {
+			fmt.Fprintf(w, " of %.1f GB/s measured streaming read (%.0f%%; floor %.2f ms/step)", r.ReadGBs, 100*r.AchievedGBs/r.ReadGBs,
+				float64(r.BytesPerStep)/(r.ReadGBs*1e9)*1e3)
+		}
+		fmt.Fprintln(w)
+	}
+	if r.Rows > 0 {
+		fmt.Fprintf(w, "  %d rows, %d tokens: static batch %.1f ms (occupancy %.0f%%), continuous %.1f ms (%.0f%%): %.2fx\n",
+			r.Rows, r.Generated, r.StaticMs, 100*r.StaticOccupancy, r.ContinuousMs, 100*r.ContOccupancy, r.Speedup)
+	}
+	if len(r.Ops) > 0 {
+		per := "step"
+		if r.Kind == "decode" {
+			per = "decode step, prefill taken out"
+		}
+		var total float64
+		for _, op := range r.Ops {
+			total += op.MsPerStep
+		}
+		fmt.Fprintf(w, "  per-op time per %s (each op synced):\n", per)
+		fmt.Fprintf(w, "  %-20s %-12s %8s %10s %7s\n", "op", "class", "calls", "ms", "share")
+		for _, op := range r.Ops {
+			fmt.Fprintf(w, "  %-20s %-12s %8.1f %10.3f %6.1f%%\n", op.Op, op.Class, op.CallsPerStep, op.MsPerStep, 100*op.MsPerStep/max(total, 1e-9))
+		}
+		fmt.Fprintf(w, "  %-20s %-12s %8s %10.3f\n", "total", "", "", total)
+	}
 }
