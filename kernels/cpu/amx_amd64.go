@@ -2,7 +2,11 @@
 
 package cpu
 
-import "golang.org/x/sys/cpu"
+import (
+	"golang.org/x/sys/cpu"
+
+	"sdzero/kernels"
+)
 
 // amxTiles is the AMX kernel (see amx_amd64.s): an mt x nt grid of 32x32
 // blocks of C from bf16 A panels (strides in bytes) and packed B panels.
@@ -113,4 +117,37 @@ func transpose16x16(src []float32, sstride int, dst []float32, dstride int, add 
 		return
 	}
 	transpose16Go(src, sstride, dst, dstride, add)
+}
+
+//go:noescape
+func f32ToBF16AVX512(dst *uint16, src *float32, n int)
+
+//go:noescape
+func bf16ToF32AVX512(dst *float32, src *uint16, n int)
+
+// f32ToBF16Slice sets d[i] = kernels.F32ToBF16(s[i]) (bit for bit), 16 at
+// a time with AVX-512 where the CPU has it.
+func f32ToBF16Slice(d []uint16, s []float32) {
+	n := min(len(d), len(s))
+	v := 0
+	if cpu.X86.HasAVX512F && n >= 16 {
+		v = n &^ 15
+		f32ToBF16AVX512(&d[0], &s[0], v)
+	}
+	for i := v; i < n; i++ {
+		d[i] = kernels.F32ToBF16(s[i])
+	}
+}
+
+// bf16ToF32Slice sets d[i] = kernels.BF16ToF32(s[i]).
+func bf16ToF32Slice(d []float32, s []uint16) {
+	n := min(len(d), len(s))
+	v := 0
+	if cpu.X86.HasAVX512F && n >= 16 {
+		v = n &^ 15
+		bf16ToF32AVX512(&d[0], &s[0], v)
+	}
+	for i := v; i < n; i++ {
+		d[i] = kernels.BF16ToF32(s[i])
+	}
 }

@@ -491,3 +491,66 @@ tr_add:
 	VMOVUPS Z15, (DI)
 	VZEROUPPER
 	RET
+
+// func f32ToBF16AVX512(dst *uint16, src *float32, n int)
+//
+// Rounds n (a multiple of 16) float32 values to bfloat16 exactly as
+// kernels.F32ToBF16 does, 16 at a time: b + 0x7fff + ((b >> 16) & 1),
+// high half; NaN lanes (|b| > 0x7f800000) become (b >> 16) | 0x40. (Not
+// VCVTNEPS2BF16: it flushes subnormal inputs to zero.)
+TEXT ·f32ToBF16AVX512(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	SHRQ $4, CX
+	JZ cvt_done
+	MOVL $1, AX
+	VPBROADCASTD AX, Z31
+	MOVL $0x7fff, AX
+	VPBROADCASTD AX, Z30
+	MOVL $0x7fffffff, AX
+	VPBROADCASTD AX, Z29
+	MOVL $0x7f800000, AX
+	VPBROADCASTD AX, Z28
+	MOVL $0x40, AX
+	VPBROADCASTD AX, Z27
+cvt_loop:
+	VMOVDQU32 (SI), Z0
+	VPSRLD $16, Z0, Z1
+	VPANDD Z31, Z1, Z2
+	VPADDD Z30, Z2, Z2
+	VPADDD Z0, Z2, Z2
+	VPSRLD $16, Z2, Z2
+	VPANDD Z29, Z0, Z3
+	VPCMPUD $6, Z28, Z3, K1
+	VPORD Z27, Z1, K1, Z2
+	VPMOVDW Z2, (DI)
+	ADDQ $64, SI
+	ADDQ $32, DI
+	DECQ CX
+	JNZ cvt_loop
+	VZEROUPPER
+cvt_done:
+	RET
+
+// func bf16ToF32AVX512(dst *float32, src *uint16, n int)
+//
+// Widens n (a multiple of 16) bfloat16 values to float32 (exact: the bits
+// shifted into the high half).
+TEXT ·bf16ToF32AVX512(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	SHRQ $4, CX
+	JZ wid_done
+wid_loop:
+	VPMOVZXWD (SI), Z0
+	VPSLLD $16, Z0, Z0
+	VMOVDQU32 Z0, (DI)
+	ADDQ $32, SI
+	ADDQ $64, DI
+	DECQ CX
+	JNZ wid_loop
+	VZEROUPPER
+wid_done:
+	RET

@@ -2,6 +2,8 @@
 
 package cpu
 
+import "sdzero/kernels"
+
 // detectBF16 reports no bf16 unit: other architectures multiply in float32.
 func detectBF16() bf16Kind { return bf16None }
 
@@ -13,4 +15,18 @@ func tileKernel(bf16Kind) tileFn { return tilesGo }
 // src[i*sstride+j] for i, j < 16.
 func transpose16x16(src []float32, sstride int, dst []float32, dstride int, add bool) {
 	transpose16Go(src, sstride, dst, dstride, add)
+}
+
+// f32ToBF16Slice sets d[i] = kernels.F32ToBF16(s[i]).
+func f32ToBF16Slice(d []uint16, s []float32) {
+	for i := range min(len(d), len(s)) {
+		d[i] = kernels.F32ToBF16(s[i])
+	}
+}
+
+// bf16ToF32Slice sets d[i] = kernels.BF16ToF32(s[i]).
+func bf16ToF32Slice(d []float32, s []uint16) {
+	for i := range min(len(d), len(s)) {
+		d[i] = kernels.BF16ToF32(s[i])
+	}
 }

@@ -210,6 +210,40 @@ func TestTranspose16(t *testing.T) {
 	}
 }
 
+// TestBF16ConvertSlices checks the vector conversions bit for bit
+// against kernels.F32ToBF16/BF16ToF32 on values that exercise rounding
+// (ties both ways), subnormals, infinities and NaNs of both signs, at
+// lengths around the 16-element vector.
+func TestBF16ConvertSlices(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	special := []uint32{0, 0x80000000, 1, 0x807fffff, 0x00008000, 0x00018000, 0x3f808000, 0x3f818000, 0x7f7fffff, 0xff7fffff,
+		0x7f800000, 0xff800000, 0x7f800001, 0xffc00000, 0x7fffffff, 0x7f80ffff, 0x3f7fffff, 0x477fe000}
+	for _, n := range []int{0, 5, 16, 17, 48, 1000} {
+		s := make([]float32, n)
+		for i := range s {
+			b := rng.Uint32()
+			if i < len(special) && n > 16 {
+				b = special[i]
+			}
+			s[i] = math.Float32frombits(b)
+		}
+		d := make([]uint16, n)
+		f32ToBF16Slice(d, s)
+		for i, v := range s {
+			if want := kernels.F32ToBF16(v); d[i] != want {
+				t.Fatalf("n=%d: F32ToBF16(%#08x) = %#04x, want %#04x", n, math.Float32bits(v), d[i], want)
+			}
+		}
+		w := make([]float32, n)
+		bf16ToF32Slice(w, d)
+		for i, h := range d {
+			if math.Float32bits(w[i]) != math.Float32bits(kernels.BF16ToF32(h)) {
+				t.Fatalf("n=%d: BF16ToF32(%#04x) = %#08x", n, h, math.Float32bits(w[i]))
+			}
+		}
+	}
+}
+
 // TestBF16NeedsUnit: a backend from New refuses BF16 operands by name
 // instead of computing with them.
 func TestBF16NeedsUnit(t *testing.T) {

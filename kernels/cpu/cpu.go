@@ -336,11 +336,7 @@ func (be *Backend) Convert(dst, src kernels.Tensor) {
 	switch {
 	case src.DType == kernels.F32 && dst.DType == kernels.BF16:
 		s, d := f32(op, src, n), u16(op, dst, n)
-		be.parallelFor(n, 1<<15, func(lo, hi int) {
-			for i := lo; i < hi; i++ {
-				d[i] = kernels.F32ToBF16(s[i])
-			}
-		})
+		be.parallelFor(n, 1<<15, func(lo, hi int) { f32ToBF16Slice(d[lo:hi], s[lo:hi]) })
 	case src.DType == kernels.F32 && dst.DType == kernels.F16:
 		s, d := f32(op, src, n), u16(op, dst, n)
 		be.parallelFor(n, 1<<15, func(lo, hi int) {
@@ -350,11 +346,7 @@ func (be *Backend) Convert(dst, src kernels.Tensor) {
 		})
 	case src.DType == kernels.BF16 && dst.DType == kernels.F32:
 		s, d := u16(op, src, n), f32(op, dst, n)
-		be.parallelFor(n, 1<<15, func(lo, hi int) {
-			for i := lo; i < hi; i++ {
-				d[i] = kernels.BF16ToF32(s[i])
-			}
-		})
+		be.parallelFor(n, 1<<15, func(lo, hi int) { bf16ToF32Slice(d[lo:hi], s[lo:hi]) })
 	case src.DType == kernels.F16 && dst.DType == kernels.F32:
 		s, d := u16(op, src, n), f32(op, dst, n)
 		be.parallelFor(n, 1<<15, func(lo, hi int) {
