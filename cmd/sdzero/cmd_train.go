@@ -8,6 +8,8 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 
@@ -116,6 +118,11 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
+	if cfg.Device == "cuda" || cfg.Device == "gpu" {
+		if err := pinRankGPU(os.Getenv, os.Setenv); err != nil {
+			return err
+		}
+	}
 	be, note, err := openBackendNote(cfg.Device, cfg.Threads)
 	if err != nil {
 		return err
@@ -174,6 +181,28 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	return nil
+}
+
+// pinRankGPU gives each rank of a multi-rank launch its own GPU before
+// CUDA starts, as torchrun does with LOCAL_RANK: CUDA_VISIBLE_DEVICES
+// becomes the local rank's entry of the visible list (all devices when
+// unset). A launcher that already leaves one device per rank is kept.
+func pinRankGPU(getenv func(string) string, setenv func(string, string) error) error {
+	l, err := comm.Detect(getenv)
+	if err != nil || !l.Distributed() || l.LocalRank < 0 {
+		return err
+	}
+	vis := strings.TrimSpace(getenv("CUDA_VISIBLE_DEVICES"))
+	var dev string
+	switch ids := strings.Split(vis, ","); {
+	case vis == "":
+		dev = strconv.Itoa(l.LocalRank)
+	case len(ids) == 1:
+		return nil
+	default:
+		dev = strings.TrimSpace(ids[l.LocalRank%len(ids)])
+	}
+	return setenv("CUDA_VISIBLE_DEVICES", dev)
 }
 
 // interruptedError is runTrain's result when a signal stopped the run
