@@ -77,7 +77,41 @@ func Extract(name string, src []byte, root string, def any, valid []string) ([]K
 	if err := x.walk(st, v.Elem(), "", nil); err != nil {
 		return nil, err
 	}
+	x.quoteKeys()
 	return x.keys, nil
+}
+
+// keyRef matches text that may name a key as written in YAML: a dotted
+// path ("rollout.max_new_tokens") or a snake_case name ("stage_split").
+var keyRef = regexp.MustCompile("`[^`]*`|\\b[a-z][a-z0-9_]*(\\.[a-z][a-z0-9_]*)?\\b")
+
+// quoteKeys puts backquotes around the keys the docs name in YAML form: a
+// full dotted path, or a snake_case key of the same section.
+func (x *extractor) quoteKeys() {
+	paths := map[string]bool{}
+	for _, k := range x.keys {
+		paths[k.Path] = true
+	}
+	for i, k := range x.keys {
+		section := ""
+		if j := strings.LastIndexByte(k.Path, '.'); j >= 0 && !k.Section {
+			section = k.Path[:j]
+		} else if k.Section {
+			section = k.Path
+		}
+		x.keys[i].Doc = keyRef.ReplaceAllStringFunc(k.Doc, func(w string) string {
+			if strings.HasPrefix(w, "`") {
+				return w
+			}
+			if strings.Contains(w, ".") && paths[w] {
+				return "`" + w + "`"
+			}
+			if strings.Contains(w, "_") && section != "" && paths[section+"."+w] {
+				return "`" + w + "`"
+			}
+			return w
+		})
+	}
 }
 
 type extractor struct {

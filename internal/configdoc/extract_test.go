@@ -10,7 +10,7 @@ const testSrc = `package x
 
 // Root is the root.
 type Root struct {
-	// Name names the run; see Sub.Depth.
+	// Name names the run; see Sub.Depth and sub.width, not sub.nope.
 	Name string ` + "`yaml:\"name\"`" + `
 	// Sub is a section.
 	Sub SubConfig ` + "`yaml:\"sub\"`" + `
@@ -54,7 +54,7 @@ func TestExtract(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []Key{
-		{Path: "name", Type: "string", Doc: "`name` names the run; see `sub.depth`.", Default: `"r"`},
+		{Path: "name", Type: "string", Doc: "`name` names the run; see `sub.depth` and `sub.width`, not sub.nope.", Default: `"r"`},
 		{Path: "sub", Section: true, Doc: "`sub` holds the sub knobs, for Root's Name.", Phases: []string{"b"}},
 		{Path: "sub.depth", Type: "int", Doc: "`depth` and `width` size it (MaxDepth is not a key).", Phases: []string{"b"}, Default: "2"},
 		{Path: "sub.width", Type: "float", Doc: "`depth` and `width` size it (MaxDepth is not a key).", Group: "sub.depth", Phases: []string{"b"}, Default: "0.5"},
