@@ -21,7 +21,7 @@ func runExplain(args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	studentDir := fs.String("student", "", "student model directory (the model being distilled)")
 	teacherDir := fs.String("teacher", "", "teacher model directory (default: the student; usually the SRT model)")
-	cfgPath := fs.String("config", "", "run file whose prompt, data, verify and distill settings to use (default: built-in defaults)")
+	cfgPath := fs.String("config", "", "run file whose prompt, data, verify and distill settings to use (default: the student's sdzero.json, else built-in defaults)")
 	prompt := fs.String("prompt", "", "the question (rendered with the chat template and the configured suffix)")
 	dataPath := fs.String("data", "", "dataset file to take the question (and answer) from, with --index")
 	index := fs.Int("index", 0, "with --data: 0-based problem index")
@@ -58,14 +58,11 @@ func runExplain(args []string, stdout, stderr io.Writer) error {
 	if *teacherDir == "" {
 		*teacherDir = *studentDir
 	}
-	cfg := train.DefaultConfig()
-	if *cfgPath != "" {
-		c, err := train.LoadConfig(*cfgPath)
-		if err != nil {
-			return err
-		}
-		cfg = c
+	rs, err := resolveSettings(*studentDir, *cfgPath, nil) // settingsOrder
+	if err != nil {
+		return err
 	}
+	cfg := rs.cfg
 	prob := train.Problem{Question: *prompt, Answer: *answer}
 	if *dataPath != "" {
 		dc := cfg.Data
@@ -150,6 +147,16 @@ func runExplain(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	st := rs.settings(*studentDir, *studentDir, p)
+	st.Data = *dataPath
+	if *response == "" {
+		ro := cfg.Rollout
+		st.K, st.Temperature, st.TopP, st.TopK, st.MaxNewTokens, st.Seed = 1, ro.Temperature, ro.TopP, ro.TopK, ro.MaxNewTokens, *seed
+	}
+	if err := addSettingsToJSON(paths, st); err != nil {
+		return err
+	}
+	st.Print(stdout)
 	fmt.Fprintf(stdout, "%d response tokens, teacher told %s; total %s KL %.4g, largest %.4g at token %d (%q, %.1f%% of the total, uniform %.1f%%), %.1f%% on stop tokens\n",
 		len(rep.Tokens), map[bool]string{true: "correct", false: "wrong"}[correct], rep.Options.Divergence, rep.TotalKL,
 		rep.Tokens[rep.MaxKLIndex].KL, rep.MaxKLIndex, rep.Tokens[rep.MaxKLIndex].Text, 100*rep.MaxKLShare, 100*rep.UniformShare, 100*rep.StopKLShare)

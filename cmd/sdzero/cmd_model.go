@@ -370,8 +370,9 @@ func runScore(args []string, stdout, stderr io.Writer) error {
 		if tok != nil {
 			res["ids"] = ids
 		}
-		return writeJSON(stdout, res)
+		return writeJSONWithSettings(stdout, res, scoreSettings(*mf.dir))
 	}
+	scoreSettings(*mf.dir).Print(stderr) // stdout is the table alone
 	w := &errWriter{w: stdout}
 	var sum float64
 	for i, v := range lp {
@@ -406,6 +407,7 @@ func runGenerate(args []string, stdout, stderr io.Writer) error {
 	stopEOS := fs.Bool("stop-eos", false, "also stop at the eos ids of generation_config.json (else config.json)")
 	asJSON := fs.Bool("json", false, `print JSON {"ids": [...]} (prompt + new tokens; "text" with --prompt)`)
 	cf := addChatFlags(fs)
+	suffix := fs.String("suffix", "", "with --chat: text appended to the prompt (default: prompt.suffix of the model's sdzero.json; with --chat a trained model's system, thinking, stop ids and sampling come from it too unless given)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: sdzero generate --model DIR (--ids 5,17,99 | --prompt TEXT) --max-new-tokens N\n"+
 			"       [--greedy | --temperature T --top-p P --top-k K --seed S] [--stop-ids 1,2 | --stop-eos] [--json]\n"+
@@ -423,6 +425,10 @@ func runGenerate(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if err := checkIntFlags(intFlag{"max-new-tokens", *maxNew, 1, train.MaxSeqLenLimit}, intFlag{"threads", *mf.threads, 0, train.MaxThreadsLimit}); err != nil {
+		return err
+	}
+	gs, err := applyGenerateSettings(fs, *mf.dir, prompt, *suffix) // settingsOrder
+	if err != nil {
 		return err
 	}
 	if err := checkSampling(*temp, *topP, *topK); err != nil {
@@ -476,13 +482,15 @@ func runGenerate(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	all := append(append([]int32{}, ids...), out[0]...)
+	st := gs.finish(fs, *mf.dir, opt, *seed)
 	if *asJSON {
 		res := map[string]any{"ids": all}
 		if tok != nil {
 			res["text"] = tok.Decode(out[0])
 		}
-		return writeJSON(stdout, res)
+		return writeJSONWithSettings(stdout, res, st)
 	}
+	st.Print(stderr) // stdout is the continuation alone
 	w := &errWriter{w: stdout}
 	if tok != nil {
 		w.printf("%s\n", tok.Decode(out[0]))

@@ -24,8 +24,9 @@ func runReadiness(args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	teacherDir := fs.String("model", "", "the reviser/teacher model directory (the SRT checkpoint to distil from)")
 	studentDir := fs.String("student", "", "the generator model directory (default: the same model, as at the start of distillation)")
-	cfgPath := fs.String("config", "", "run file whose prompt, data, rollout, verify and distill settings to use")
-	dataPath := fs.String("data", "", "problems (default: the run file's data.train); worked solutions enable the first-error analysis")
+	cfgPath := fs.String("config", "", "run file whose prompt, data, rollout, verify and distill settings to use (default: the model's sdzero.json)")
+	dataPath := fs.String("data", "", "problems (default: the run file's data.train, else the training data named in the model's sdzero.json); worked solutions enable the first-error analysis")
+	df := addDataFlags(fs)
 	problems := fs.Int("problems", 64, "problems to use")
 	samples := fs.Int("samples", 4, "attempts per problem (>= 2; the resample rate comes from the other attempts)")
 	klAttempts := fs.Int("kl-attempts", 32, "wrong attempts to analyse token by token (0: skip, the cheap check)")
@@ -59,20 +60,23 @@ func runReadiness(args []string, stdout, stderr io.Writer) error {
 	if *studentDir == "" {
 		*studentDir = *teacherDir
 	}
-	cfg := train.DefaultConfig()
-	if *cfgPath != "" {
-		c, err := train.LoadConfig(*cfgPath)
-		if err != nil {
-			return err
-		}
-		cfg = c
+	rs, err := resolveSettings(*teacherDir, *cfgPath, nil) // settingsOrder
+	if err != nil {
+		return err
 	}
+	cfg := rs.cfg
 	dc := cfg.Data
 	if *dataPath != "" {
 		dc.Train = *dataPath
+	} else if dc.Train == "" && rs.meta != nil && rs.meta.Data.Train != "" {
+		dc.Train = rs.meta.Data.Train
+		dc.QuestionField, dc.AnswerField, dc.SolutionField = rs.meta.Data.QuestionField, rs.meta.Data.AnswerField, rs.meta.Data.SolutionField
 	}
 	if dc.Train == "" {
 		return errors.New("--data FILE is required (or a --config with data.train)")
+	}
+	if err := df.apply(fs, &dc); err != nil {
+		return err
 	}
 	probs, _, err := train.LoadProblems(dc)
 	if err != nil {
@@ -114,9 +118,13 @@ func runReadiness(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	st := rs.settings(*teacherDir, *teacherDir, p)
+	st.Data, st.DataKind, st.Problems, st.DataOptions = dc.Train, dc.Kind, min(*problems, len(probs)), dataOptions(dc)
+	st.K, st.Temperature, st.TopP, st.TopK, st.MaxNewTokens, st.Seed = *samples, ro.Temperature, ro.TopP, ro.TopK, ro.MaxNewTokens, *seed
 	if *asJSON {
-		return writeJSON(stdout, rep)
+		return writeJSONWithSettings(stdout, rep, st)
 	}
+	st.Print(stdout)
 	rep.WriteText(stdout)
 	return nil
 }

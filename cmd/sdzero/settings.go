@@ -12,6 +12,8 @@ import (
 	"sort"
 	"strconv"
 
+	"sdzero/data/chat"
+	"sdzero/model"
 	"sdzero/train"
 	"sdzero/train/eval"
 )
@@ -257,12 +259,24 @@ func writeJSONWithSettings(w io.Writer, v any, s *eval.Settings) error {
 	if err != nil {
 		return err
 	}
+	out, err := withSettings(body, s)
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(out)
+	return err
+}
+
+// withSettings returns the JSON object body with a leading "settings"
+// member, indented.
+func withSettings(body []byte, s *eval.Settings) ([]byte, error) {
+	body = bytes.TrimSpace(body)
 	if len(body) < 2 || body[0] != '{' {
-		return fmt.Errorf("settings: %T does not encode as a JSON object", v)
+		return nil, errors.New("settings: the output is not a JSON object")
 	}
 	head, err := marshalNoEscape(s)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	out := append([]byte(`{"settings":`), head...)
 	if rest := bytes.TrimSpace(body[1:]); len(rest) > 0 && rest[0] != '}' {
@@ -271,11 +285,36 @@ func writeJSONWithSettings(w io.Writer, v any, s *eval.Settings) error {
 	out = append(out, body[1:]...)
 	var ind bytes.Buffer
 	if err := json.Indent(&ind, out, "", "  "); err != nil {
-		return fmt.Errorf("settings: %w", err)
+		return nil, fmt.Errorf("settings: %w", err)
 	}
 	ind.WriteByte('\n')
-	_, err = w.Write(ind.Bytes())
-	return err
+	return ind.Bytes(), nil
+}
+
+// addSettingsToJSON records s in each .json file of paths (a command's
+// report files).
+func addSettingsToJSON(paths []string, s *eval.Settings) error {
+	for _, path := range paths {
+		if filepath.Ext(path) != ".json" {
+			continue
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		out, err := withSettings(b, s)
+		if err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		tmp := path + ".tmp"
+		if err := os.WriteFile(tmp, out, 0o644); err != nil {
+			return err
+		}
+		if err := os.Rename(tmp, path); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func marshalNoEscape(v any) ([]byte, error) {
@@ -286,4 +325,127 @@ func marshalNoEscape(v any) ([]byte, error) {
 		return nil, err
 	}
 	return bytes.TrimSpace(b.Bytes()), nil
+}
+
+// genSettings is what generate took from the model's sdzero.json.
+type genSettings struct {
+	s *eval.Settings
+}
+
+// applyGenerateSettings gives `generate --chat` the prompt the model was
+// trained with when its directory has sdzero.json: the system message,
+// enable_thinking, the question suffix (appended to *prompt; --suffix
+// replaces it), the stop ids and the rollout's sampling, each only where
+// its flag was not given (settingsOrder). Without --chat the prompt is raw
+// text or ids and nothing changes but the recorded source.
+func applyGenerateSettings(fs *flag.FlagSet, dir string, prompt *string, suffix string) (*genSettings, error) {
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	chatMode := given["chat"] && fs.Lookup("chat").Value.String() == "true"
+	if given["suffix"] && !chatMode {
+		return nil, errors.New("--suffix needs --chat")
+	}
+	rs, err := resolveSettings(dir, "", nil)
+	if err != nil {
+		return nil, err
+	}
+	s := &eval.Settings{Model: dir, Source: rs.source}
+	g := &genSettings{s: s}
+	if !chatMode {
+		s.Source = "raw prompt (no chat template, no suffix; --chat applies the model's prompt settings)"
+		return g, nil
+	}
+	pc := rs.cfg.Prompt
+	if rs.meta == nil {
+		// Not a trained model: the prompt is the user's, as typed.
+		pc = train.PromptConfig{}
+		s.Source = "the prompt as given (no " + train.ModelMetaFile + " in the model directory)"
+	}
+	if given["suffix"] {
+		pc.Suffix = suffix
+	}
+	*prompt += pc.Suffix
+	s.Suffix = pc.Suffix
+	set := func(name, v string) error {
+		if given[name] {
+			return nil
+		}
+		if err := fs.Set(name, v); err != nil {
+			return fmt.Errorf("%s: --%s %q: %w", rs.source, name, v, err)
+		}
+		return nil
+	}
+	if m := rs.meta; m != nil {
+		r := m.Rollout
+		for _, kv := range [][2]string{{"thinking", strconv.FormatBool(pc.EnableThinking)},
+			{"temperature", strconv.FormatFloat(r.Temperature, 'g', -1, 64)}, {"top-p", strconv.FormatFloat(r.TopP, 'g', -1, 64)},
+			{"top-k", strconv.Itoa(r.TopK)}, {"max-new-tokens", strconv.Itoa(r.MaxNewTokens)}} {
+			if err := set(kv[0], kv[1]); err != nil {
+				return nil, err
+			}
+		}
+		if pc.System != "" {
+			if err := set("system", pc.System); err != nil {
+				return nil, err
+			}
+		}
+		if len(m.StopIDs) > 0 {
+			if err := set("stop-ids", joinIDs(m.StopIDs)); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if f := fs.Lookup("system"); f != nil {
+		s.System = f.Value.String()
+	}
+	s.EnableThinking = fs.Lookup("thinking").Value.String() == "true"
+	for _, n := range []string{"system", "suffix", "thinking", "template", "temperature", "top-p", "top-k", "max-new-tokens", "stop-ids", "greedy"} {
+		if given[n] {
+			s.Overrides = append(s.Overrides, "--"+n+"="+strconv.Quote(fs.Lookup(n).Value.String()))
+		}
+	}
+	return g, nil
+}
+
+// finish records the decoding generate ran with and the template it
+// rendered with (chat mode).
+func (g *genSettings) finish(fs *flag.FlagSet, dir string, opt model.GenerateOptions, seed uint64) *eval.Settings {
+	s := g.s
+	s.Temperature, s.TopP, s.TopK, s.MaxNewTokens, s.Seed = shortest(opt.Temperature), shortest(opt.TopP), opt.TopK, opt.MaxNewTokens, seed
+	s.StopIDs = append([]int32(nil), opt.StopIDs...)
+	if c := fs.Lookup("chat"); c != nil && c.Value.String() == "true" {
+		var tm *chat.Template
+		var err error
+		if name := fs.Lookup("template").Value.String(); name != "" {
+			tm, err = chat.LoadDirAs(dir, name)
+		} else {
+			tm, err = chat.LoadDir(dir)
+		}
+		if err == nil {
+			s.Template, s.TemplateSHA256 = tm.Name(), train.TemplateHash(tm.SourceText())
+			if meta, merr := train.ReadModelMeta(dir); merr == nil && meta.ChatTemplate.SHA256 != "" && meta.ChatTemplate.SHA256 != s.TemplateSHA256 {
+				s.Warnings = append(s.Warnings, fmt.Sprintf("chat template %s differs from the one the model was trained with (%s)", s.Template, meta.ChatTemplate.Origin))
+			}
+		}
+	}
+	return s
+}
+
+// scoreSettings is score's header: it scores the tokens it is given, so no
+// prompt setting applies; a trained model's are named so that a user can
+// build the same prompt by hand.
+func scoreSettings(dir string) *eval.Settings {
+	s := &eval.Settings{Model: dir, Source: "the tokens as given (score applies no chat template, suffix or sampling)"}
+	if m, err := train.ReadModelMeta(dir); err == nil {
+		s.Source += fmt.Sprintf("; the model was trained with the prompt in %s", filepath.Join(dir, train.ModelMetaFile))
+		s.System, s.Suffix, s.Template, s.TemplateSHA256, s.StopIDs = m.Prompt.System, m.Prompt.Suffix, m.ChatTemplate.Origin, m.ChatTemplate.SHA256, m.StopIDs
+	}
+	return s
+}
+
+// shortest is the float64 a float32 flag value was written as (0.9, not
+// 0.8999999761581421).
+func shortest(f float32) float64 {
+	v, _ := strconv.ParseFloat(strconv.FormatFloat(float64(f), 'g', -1, 32), 64)
+	return v
 }

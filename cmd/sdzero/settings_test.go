@@ -272,3 +272,123 @@ func TestEvalCode(t *testing.T) {
 		t.Error("a code file read as math was accepted")
 	}
 }
+
+// TestModelCommandsUseTrainingPrompt: generate --chat, readiness, explain
+// and score of a trained model use (or, for score, name) the training
+// prompt from sdzero.json and record their settings in their JSON.
+func TestModelCommandsUseTrainingPrompt(t *testing.T) {
+	data := cliMathData(t, 6)
+	run := trainWithPrompt(t, data)
+	final := filepath.Join(run, "final")
+	dev := []string{"--device", "cpu", "--threads", "2"}
+
+	t.Run("generate", func(t *testing.T) {
+		gen := func(args ...string) (map[string]any, string) {
+			out, errs, err := call(runGenerate, append(append([]string{"--model", final, "--chat", "--prompt", "1+2=?", "--seed", "3", "--json"}, dev...), args...)...)
+			if err != nil {
+				t.Fatalf("generate %q: %v\n%s", args, err, errs)
+			}
+			var r map[string]any
+			if err := json.Unmarshal([]byte(out), &r); err != nil {
+				t.Fatal(err)
+			}
+			ids, _ := json.Marshal(r["ids"])
+			return r, string(ids)
+		}
+		r, ids := gen()
+		s, _ := r["settings"].(map[string]any)
+		if s["suffix"] != " Answer:" || s["system"] != "Be brief." || s["temperature"] != 0.9 || s["top_p"] != 0.95 || s["max_new_tokens"] != 5.0 {
+			t.Errorf("generate --chat settings %v, want the training prompt and sampling", s)
+		}
+		if text, _ := r["text"].(string); len(text) == 0 {
+			t.Error("no text generated")
+		}
+		_, explicit := gen("--system", "Be brief.", "--suffix", " Answer:", "--thinking", "false", "--temperature", "0.9", "--top-p", "0.95",
+			"--top-k", "0", "--max-new-tokens", "5", "--stop-ids", "258,256")
+		if explicit != ids {
+			t.Errorf("generate with sdzero.json %s != with the same settings as flags %s", ids, explicit)
+		}
+		if _, other := gen("--suffix", ""); other == ids {
+			t.Error("--suffix \"\" did not change the prompt")
+		}
+		// Without --chat the prompt is raw text, as before.
+		out := mustCall(t, runGenerate, append([]string{"--model", final, "--prompt", "1+2", "--max-new-tokens", "2", "--json"}, dev...)...)
+		var raw struct {
+			IDs      []int32 `json:"ids"`
+			Settings struct {
+				Source string `json:"source"`
+				Suffix string `json:"suffix"`
+			} `json:"settings"`
+		}
+		if err := json.Unmarshal([]byte(out), &raw); err != nil {
+			t.Fatal(err)
+		}
+		if len(raw.IDs) != 3+2 || raw.Settings.Suffix != "" || !strings.HasPrefix(raw.Settings.Source, "raw prompt") {
+			t.Errorf("raw generate: ids %v settings %+v", raw.IDs, raw.Settings)
+		}
+		if _, _, err := call(runGenerate, append([]string{"--model", final, "--prompt", "x", "--suffix", "y"}, dev...)...); err == nil || !strings.Contains(err.Error(), "--suffix needs --chat") {
+			t.Errorf("--suffix without --chat: %v", err)
+		}
+	})
+
+	t.Run("readiness", func(t *testing.T) {
+		// No --data and no --config: the training data and prompt.
+		out := mustCall(t, runReadiness, append([]string{"--model", final, "--problems", "2", "--samples", "2", "--kl-attempts", "0", "--json"}, dev...)...)
+		r := parseEvalJSON(t, out)
+		abs, _ := filepath.Abs(data)
+		if r.Settings.Suffix != " Answer:" || r.Settings.Data != abs || r.Settings.Problems != 2 || r.Settings.Temperature != 0.9 || r.Settings.K != 2 {
+			t.Errorf("readiness settings %+v", r.Settings)
+		}
+		var rep map[string]any
+		if err := json.Unmarshal([]byte(out), &rep); err != nil || rep["gates"] == nil {
+			t.Errorf("readiness JSON lost its own members: %v %v", err, rep)
+		}
+		text := mustCall(t, runReadiness, append([]string{"--model", final, "--problems", "2", "--samples", "2", "--kl-attempts", "0"}, dev...)...)
+		if !strings.HasPrefix(text, "model       "+final) || !strings.Contains(text, `suffix " Answer:"`) {
+			t.Errorf("readiness report does not start with its settings:\n%s", text)
+		}
+	})
+
+	t.Run("explain", func(t *testing.T) {
+		dir := t.TempDir()
+		out := mustCall(t, runExplain, append([]string{"--student", final, "--prompt", "1+2=?", "--reward", "correct", "--out", dir}, dev...)...)
+		if !strings.Contains(out, `suffix " Answer:", system "Be brief."`) {
+			t.Errorf("explain output lacks the settings:\n%s", out)
+		}
+		b, err := os.ReadFile(filepath.Join(dir, "explain.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rep struct {
+			Prompt   string `json:"prompt"`
+			Settings struct {
+				Suffix string `json:"suffix"`
+				Source string `json:"source"`
+			} `json:"settings"`
+			Tokens []any `json:"tokens"`
+		}
+		if err := json.Unmarshal(b, &rep); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(rep.Prompt, "1+2=? Answer:") || !strings.Contains(rep.Prompt, "Be brief.") || rep.Settings.Suffix != " Answer:" || len(rep.Tokens) == 0 {
+			t.Errorf("explain.json prompt %q settings %+v tokens %d", rep.Prompt, rep.Settings, len(rep.Tokens))
+		}
+	})
+
+	t.Run("score", func(t *testing.T) {
+		out := mustCall(t, runScore, append([]string{"--model", final, "--prompt", "1+2=3", "--json"}, dev...)...)
+		var r struct {
+			LP       []float64 `json:"token_logprobs"`
+			Settings struct {
+				Source string `json:"source"`
+				Suffix string `json:"suffix"`
+			} `json:"settings"`
+		}
+		if err := json.Unmarshal([]byte(out), &r); err != nil {
+			t.Fatal(err)
+		}
+		if len(r.LP) != 4 || !strings.Contains(r.Settings.Source, "sdzero.json") || r.Settings.Suffix != " Answer:" {
+			t.Errorf("score JSON %+v", r)
+		}
+	})
+}

@@ -72,6 +72,18 @@ func (s *Settings) Print(w io.Writer) {
 		}
 		fmt.Fprintln(w, ")")
 	}
+	if s.Template != "" || s.Suffix != "" || s.System != "" {
+		s.printPrompt(w)
+	}
+	if s.TopP > 0 { // top_p is in (0, 1] whenever something was sampled
+		s.printSampling(w)
+	}
+	for _, warn := range s.Warnings {
+		fmt.Fprintf(w, "warning     %s\n", warn)
+	}
+}
+
+func (s *Settings) printPrompt(w io.Writer) {
 	sys := "(none)"
 	if s.System != "" {
 		sys = strconv.Quote(s.System)
@@ -84,6 +96,9 @@ func (s *Settings) Print(w io.Writer) {
 	if s.RevisionCorrect != "" || s.RevisionWrong != "" {
 		fmt.Fprintf(w, "reviser     P_r right %s, wrong %s\n", strconv.Quote(s.RevisionCorrect), strconv.Quote(s.RevisionWrong))
 	}
+}
+
+func (s *Settings) printSampling(w io.Writer) {
 	fmt.Fprintf(w, "sampling    ")
 	if s.K > 0 {
 		fmt.Fprintf(w, "n samples %d, ", s.K)
@@ -96,9 +111,6 @@ func (s *Settings) Print(w io.Writer) {
 		fmt.Fprintf(w, ", max_new_tokens %d", s.MaxNewTokens)
 	}
 	fmt.Fprintf(w, ", seed %d\n", s.Seed)
-	for _, warn := range s.Warnings {
-		fmt.Fprintf(w, "warning     %s\n", warn)
-	}
 }
 
 func short(h string) string {
