@@ -184,6 +184,9 @@ func (be *Backend) AttentionDecode(out, q, kc, vc, lens kernels.Tensor, b, tmax,
 	checkDims(op, b, tmax, hq, hkv, d)
 	checkGQA(op, hq, hkv)
 	if kc.DType == kernels.BF16 || vc.DType == kernels.BF16 {
+		if be.attentionDecodeBF16(out, q, kc, vc, lens, b, tmax, hq, hkv, d, scale, window) {
+			return // decode.go: the caches read in place
+		}
 		n := b * tmax * hkv * d
 		be.AttentionDecode(out, q, be.widened(op, 1, kc, n), be.widened(op, 2, vc, n), lens, b, tmax, hq, hkv, d, scale, window)
 		return

@@ -241,3 +241,58 @@ func sampleFull(x []float32, u float64, temp float32, e []float32) int {
 	}
 	return 0
 }
+
+// attentionDecodeBF16 is AttentionDecode over BF16 caches (mixed
+// precision) with an F32 query: it reads each row's first lens[r] cache
+// rows in place, widening as it multiplies, where the generic path would
+// widen both whole caches (every row, all tmax positions) to F32 first: a
+// decode step's attention then reads half the bytes and writes none. The
+// arithmetic is that of the F32 path. It reports false, doing nothing, for
+// other operand types.
+func (be *Backend) attentionDecodeBF16(out, q, kc, vc, lens kernels.Tensor, b, tmax, hq, hkv, d int, scale float32, window int) bool {
+	if kc.DType != kernels.BF16 || vc.DType != kernels.BF16 || q.DType != kernels.F32 || out.DType != kernels.F32 {
+		return false
+	}
+	const op = "AttentionDecode"
+	os, qs := f32(op, out, b*hq*d), f32(op, q, b*hq*d)
+	ks, vs := u16(op, kc, b*tmax*hkv*d), u16(op, vc, b*tmax*hkv*d)
+	L := be.rowLens(op, lens, b, tmax)
+	group := hq / hkv
+	be.parallelDynamic(b*hq, 1+4096/(tmax*d+1), func(lo, hi int) {
+		p := make([]float32, tmax)
+		acc := make([]float32, d)
+		for bh := lo; bh < hi; bh++ {
+			r, h := bh/hq, bh%hq
+			kh := h / group
+			o := os[bh*d : (bh+1)*d]
+			n := L[r]
+			if n == 0 {
+				clear(o)
+				continue
+			}
+			qi := qs[bh*d : (bh+1)*d]
+			j0 := windowStart(n-1, window)
+			mx := float32(math.Inf(-1))
+			for j := j0; j < n; j++ {
+				off := ((r*tmax+j)*hkv + kh) * d
+				s := scale * dotBF16(qi, ks[off:off+d])
+				p[j] = s
+				mx = max(mx, s)
+			}
+			var sum float64
+			for j := j0; j < n; j++ {
+				e := exp32(p[j] - mx)
+				p[j] = e
+				sum += float64(e)
+			}
+			clear(acc)
+			inv := float32(1 / sum)
+			for j := j0; j < n; j++ {
+				off := ((r*tmax+j)*hkv + kh) * d
+				axpyBF16(acc, p[j]*inv, vs[off:off+d])
+			}
+			copy(o, acc)
+		}
+	})
+	return true
+}

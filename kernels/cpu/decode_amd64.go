@@ -29,6 +29,51 @@ func (be *Backend) decodeTileBF16() func(k int, a, b *[4]*uint16, out *[16]float
 	return nil
 }
 
+// dotF32BF16AVX512 returns sum q[i]*k[i] over n (a multiple of 16)
+// elements, k bf16.
+//
+//go:noescape
+func dotF32BF16AVX512(q *float32, k *uint16, n int) float32
+
+// axpyBF16AVX512 sets y[i] += a*v[i] over n (a multiple of 16) elements,
+// v bf16.
+//
+//go:noescape
+func axpyBF16AVX512(y *float32, a float32, v *uint16, n int)
+
+// hasBF16Vec reports whether dotBF16 and axpyBF16 have their vector form.
+var hasBF16Vec = cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW
+
+// dotBF16 returns sum q[i]*k[i] over len(q) elements, k bf16.
+func dotBF16(q []float32, k []uint16) float32 {
+	n := len(q) &^ 15
+	var s float32
+	if hasBF16Vec && n > 0 {
+		_ = k[n-1]
+		s = dotF32BF16AVX512(&q[0], &k[0], n)
+	} else {
+		n = 0
+	}
+	for i := n; i < len(q); i++ {
+		s += q[i] * kernels.BF16ToF32(k[i])
+	}
+	return s
+}
+
+// axpyBF16 sets y[i] += a*v[i] over len(y) elements, v bf16.
+func axpyBF16(y []float32, a float32, v []uint16) {
+	n := len(y) &^ 15
+	if hasBF16Vec && n > 0 {
+		_ = v[n-1]
+		axpyBF16AVX512(&y[0], a, &v[0], n)
+	} else {
+		n = 0
+	}
+	for i := n; i < len(y); i++ {
+		y[i] += a * kernels.BF16ToF32(v[i])
+	}
+}
+
 // streamSumAVX512 returns the sum of x[:n] (n a multiple of 64).
 //
 //go:noescape

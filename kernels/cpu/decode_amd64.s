@@ -295,3 +295,81 @@ breduce:
 	REDUCEROW(Z28, Z29, Z30, Z31, Y28, Y29, Y30, Y31, 48)
 	VZEROUPPER
 	RET
+
+// func dotF32BF16AVX512(q *float32, k *uint16, n int) float32
+//
+// sum q[i]*k[i] over n (a multiple of 16) elements, k bf16: each 16 words
+// widen exactly to float32 (zero-extend, shift left 16) and meet q in one
+// FMA; two accumulators.
+TEXT ·dotF32BF16AVX512(SB), NOSPLIT, $0-28
+	MOVQ q+0(FP), DI
+	MOVQ k+8(FP), SI
+	MOVQ n+16(FP), CX
+	VPXORD Z0, Z0, Z0
+	VPXORD Z4, Z4, Z4
+	SHRQ $4, CX
+	JZ   dbdone
+	TESTQ $1, CX
+	JZ   dbpairs
+	VPMOVZXWD (SI), Z1
+	VPSLLD $16, Z1, Z1
+	VFMADD231PS (DI), Z1, Z0
+	ADDQ $32, SI
+	ADDQ $64, DI
+	SHRQ $1, CX
+	JZ   dbdone
+	JMP  dbloop
+
+dbpairs:
+	SHRQ $1, CX
+
+dbloop:
+	VPMOVZXWD (SI), Z1
+	VPSLLD $16, Z1, Z1
+	VFMADD231PS (DI), Z1, Z0
+	VPMOVZXWD 32(SI), Z2
+	VPSLLD $16, Z2, Z2
+	VFMADD231PS 64(DI), Z2, Z4
+	ADDQ $64, SI
+	ADDQ $128, DI
+	DECQ CX
+	JNZ  dbloop
+
+dbdone:
+	VADDPS Z4, Z0, Z0
+	VEXTRACTF64X4 $1, Z0, Y1
+	VADDPS Y1, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDPS X1, X0, X0
+	VHADDPS X0, X0, X0
+	VHADDPS X0, X0, X0
+	MOVSS X0, ret+24(FP)
+	VZEROUPPER
+	RET
+
+// func axpyBF16AVX512(y *float32, a float32, v *uint16, n int)
+//
+// y[i] += a*v[i] over n (a multiple of 16) elements, v bf16 (widened
+// exactly as in dotF32BF16AVX512).
+TEXT ·axpyBF16AVX512(SB), NOSPLIT, $0-32
+	MOVQ y+0(FP), DI
+	VBROADCASTSS a+8(FP), Z2
+	MOVQ v+16(FP), SI
+	MOVQ n+24(FP), CX
+	SHRQ $4, CX
+	JZ   abdone
+
+abloop:
+	VPMOVZXWD (SI), Z1
+	VPSLLD $16, Z1, Z1
+	VMOVUPS (DI), Z3
+	VFMADD231PS Z1, Z2, Z3
+	VMOVUPS Z3, (DI)
+	ADDQ $32, SI
+	ADDQ $64, DI
+	DECQ CX
+	JNZ  abloop
+
+abdone:
+	VZEROUPPER
+	RET

@@ -2,6 +2,8 @@
 
 package cpu
 
+import "sdzero/kernels"
+
 // decodeTile returns nil: no assembly tile off amd64 (decodeGemm uses the
 // portable dot product).
 func (be *Backend) decodeTile() func(k int, a, b *[4]*float32, out *[16]float32) { return nil }
@@ -25,3 +27,19 @@ func streamSum(x []float32) float32 {
 
 // decodeTileBF16 returns nil: bf16 decode products use the bf16 GEMM.
 func (be *Backend) decodeTileBF16() func(k int, a, b *[4]*uint16, out *[16]float32) { return nil }
+
+// dotBF16 returns sum q[i]*k[i] over len(q) elements, k bf16.
+func dotBF16(q []float32, k []uint16) float32 {
+	var s float32
+	for i, v := range q {
+		s += v * kernels.BF16ToF32(k[i])
+	}
+	return s
+}
+
+// axpyBF16 sets y[i] += a*v[i] over len(y) elements, v bf16.
+func axpyBF16(y []float32, a float32, v []uint16) {
+	for i := range y {
+		y[i] += a * kernels.BF16ToF32(v[i])
+	}
+}

@@ -97,3 +97,54 @@ func TestDecodeRowInvariance(t *testing.T) {
 		}
 	}
 }
+
+// TestAttentionDecodeBF16Cache checks AttentionDecode over BF16 caches
+// (read in place) against the F32 path over the same values widened, with
+// GQA, rows of different lengths (one empty) and a sliding window.
+func TestAttentionDecodeBF16Cache(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	b, tmax, hq, hkv, d := 3, 20, 4, 2, 40
+	for _, window := range []int{0, 5} {
+		be := NewBF16(2)
+		nc := b * tmax * hkv * d
+		kh, vh := make([]uint16, nc), make([]uint16, nc)
+		kf, vf := make([]float32, nc), make([]float32, nc)
+		for i := range kh {
+			kh[i], vh[i] = kernels.F32ToBF16(float32(rng.NormFloat64())), kernels.F32ToBF16(float32(rng.NormFloat64()))
+			kf[i], vf[i] = kernels.BF16ToF32(kh[i]), kernels.BF16ToF32(vh[i])
+		}
+		qv := make([]float32, b*hq*d)
+		for i := range qv {
+			qv[i] = float32(rng.NormFloat64())
+		}
+		al := func(dt kernels.DType, n int) kernels.Tensor {
+			x, err := be.Alloc(dt, n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return x
+		}
+		kb, vb, k32, v32 := al(kernels.BF16, nc), al(kernels.BF16, nc), al(kernels.F32, nc), al(kernels.F32, nc)
+		be.Upload(k32, kf)
+		be.Upload(v32, vf)
+		be.Convert(kb, k32)
+		be.Convert(vb, v32)
+		q, lens := al(kernels.F32, len(qv)), al(kernels.I32, b)
+		be.Upload(q, qv)
+		be.UploadInt32(lens, []int32{17, 0, 20})
+		o16, o32 := al(kernels.F32, len(qv)), al(kernels.F32, len(qv))
+		be.AttentionDecode(o16, q, kb, vb, lens, b, tmax, hq, hkv, d, 0.2, window)
+		be.AttentionDecode(o32, q, k32, v32, lens, b, tmax, hq, hkv, d, 0.2, window)
+		g16, g32 := make([]float32, len(qv)), make([]float32, len(qv))
+		be.Download(g16, o16)
+		be.Download(g32, o32)
+		if err := be.Sync(); err != nil {
+			t.Fatal(err)
+		}
+		for i := range g16 {
+			if math.Abs(float64(g16[i]-g32[i])) > 1e-5 {
+				t.Fatalf("window %d: out[%d] = %v from the BF16 cache, %v from F32", window, i, g16[i], g32[i])
+			}
+		}
+	}
+}
