@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"os"
 	"strings"
 
@@ -153,6 +154,21 @@ func cudaSelfCheck(be, ref kernels.Backend) error {
 			return o, err
 		}
 		defer m.Free()
+		// Weights of std 0.15 (not transformers' 0.02) give logits of
+		// about unit spread: near-uniform log-probs would hide a kernel
+		// that outputs zeros.
+		rng := rand.New(rand.NewPCG(42, 7))
+		for _, s := range m.Specs {
+			host := make([]float32, s.N)
+			for i := range host {
+				host[i] = float32(rng.NormFloat64() * 0.15)
+				if strings.HasSuffix(s.Name, "norm.weight") {
+					host[i] = 1 + host[i]
+				}
+			}
+			b.Upload(m.Params.View(s.Off, s.N), host)
+		}
+		m.SyncComputeWeights()
 		if err := m.SetPrecision(prec); err != nil {
 			return o, err
 		}

@@ -45,6 +45,10 @@ func TestChooseBackend(t *testing.T) {
 			[]string{"Test GPU found", "did not start", "cuInit: 999"}},
 		{"self-check fails", gpu, func(c *bool) (kernels.Backend, error) { return skewedBackend{cpu.New(1), 1.05, c}, nil }, false, true,
 			[]string{"Test GPU found", "self-check failed", "--device cuda", "fp32"}},
+		{"kernel outputs zeros", gpu, func(c *bool) (kernels.Backend, error) { return skewedBackend{cpu.New(1), 0, c}, nil }, false, true,
+			[]string{"self-check failed"}},
+		{"bf16 backend passes", gpu, func(c *bool) (kernels.Backend, error) { return skewedBackend{cpu.NewBF16(1), 1, c}, nil }, true, false,
+			[]string{"self-check against the CPU passed"}},
 		{"self-check passes", gpu, func(c *bool) (kernels.Backend, error) { return skewedBackend{cpu.New(1), 1, c}, nil }, true, false,
 			[]string{"auto: 1 CUDA device(s); device 0: Test GPU", "self-check against the CPU passed"}},
 	} {
