@@ -95,3 +95,32 @@ func TestSFTDropsReported(t *testing.T) {
 		}
 	}
 }
+
+// TestSRTLengthLimits: srt generates nothing, so rollout.max_new_tokens
+// does not limit it; tuples longer than train.max_seq_len are dropped,
+// counted and reported.
+func TestSRTLengthLimits(t *testing.T) {
+	mdl := tinyModelDir(t, 3)
+	data := writeSRTData(t, 12) // tuples 10 and 11 are 3 tokens longer (two-digit ids)
+	tus, err := ReadSRTTuples(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	short := len(tus[0].PromptIDs) + len(tus[0].InitIDs) + len(tus[0].DelimIDs) + len(tus[0].RevIDs) + 1
+	c := tinyRunConfig(t, PhaseSRT, mdl, "", filepath.Join(t.TempDir(), "run"))
+	c.SRT.Data = data
+	c.Train.Steps = 1
+	c.Train.MaxSeqLen = short
+	c.Rollout.MaxNewTokens = short // would leave no room for a prompt, were anything generated
+	var out strings.Builder
+	res, err := Run(context.Background(), c, Options{Backend: testBackend(), Out: &out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := map[string]int{DropTupleTooLong: 2}; !reflect.DeepEqual(res.Dropped, want) {
+		t.Errorf("dropped %v, want %v", res.Dropped, want)
+	}
+	if w := "data: 2 of 12 srt tuples"; !strings.Contains(out.String(), w) {
+		t.Errorf("output lacks %q:\n%s", w, out.String())
+	}
+}

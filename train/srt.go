@@ -94,9 +94,8 @@ func (t *trainer) buildSRT() error {
 	}
 	seqs, skipped := srtSeqs(tus, t.cfg.SRT, t.p.Stop, t.p.End, t.cfg.Train.MaxSeqLen)
 	t.seqs = append(t.seqs, seqs...)
-	if skipped > 0 {
-		t.prog0().logf("srt: %d tuples longer than max_seq_len skipped", skipped)
-	}
+	t.drop(DropTupleTooLong, skipped, len(tus),
+		fmt.Sprintf("srt tuples (prompt + attempt + reviser phrase + revision + end) longer than train.max_seq_len = %d tokens", t.cfg.Train.MaxSeqLen))
 	if len(t.seqs) == 0 {
 		return fmt.Errorf("srt: no trainable tuples in %s (of %d)", t.cfg.SRT.Data, len(tus))
 	}

@@ -508,7 +508,7 @@ func (t *trainer) setup(ctx context.Context, st *trainerState, ckpt string) erro
 		}
 		if t.adam != nil {
 			t.adam.Steps = st.OptimStep
-			if err := readMoments(filepath.Join(ckpt, t.optimFileName()), t.be, t.adam.M.N, map[string]kernels.Tensor{"M": t.adam.M, "V": t.adam.V}); err != nil {
+			if err := t.readOptimState(ckpt, st); err != nil {
 				return fmt.Errorf("checkpoint %s: %w", ckpt, err)
 			}
 		}
@@ -652,6 +652,9 @@ const (
 	// DropDemoTooLong: an sft demonstration (prompt + solution + end)
 	// exceeds train.max_seq_len.
 	DropDemoTooLong = "demo_too_long"
+	// DropTupleTooLong: an srt tuple's sequence exceeds
+	// train.max_seq_len.
+	DropTupleTooLong = "tuple_too_long"
 )
 
 // promptBudget is the longest prompt, in tokens, that the phase can use,
