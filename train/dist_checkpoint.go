@@ -1,8 +1,11 @@
 package train
 
 import (
+	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 
@@ -45,16 +48,119 @@ func (t *trainer) checkpointTemp(root, name string) (string, error) {
 	return os.MkdirTemp(root, ".tmp-"+name+"-")
 }
 
-// checkWorldSize refuses a checkpoint written by a different number of
-// ranks: its optimizer state is cut into that many shards.
+// checkWorldSize checks that a checkpoint's optimizer files are those of
+// its world size, so that readOptimState can reshard them for this run's
+// ranks (or read them as they are).
 func (t *trainer) checkWorldSize(dir string, st *trainerState) error {
 	ws := max(st.WorldSize, 1)
-	if n := t.comm.Size(); ws != n {
-		how := "as a single process (without mpirun)"
+	for r := 0; r < ws; r++ {
+		name := optimFile
 		if ws > 1 {
-			how = fmt.Sprintf("with mpirun -np %d", ws)
+			name = optimShardName(r, ws)
 		}
-		return fmt.Errorf("checkpoint %s was written by a run over %d rank(s), and this one has %d: its optimizer state is sharded for %d; resume it %s", dir, ws, n, ws, how)
+		if _, ok := st.Files[name]; !ok {
+			return fmt.Errorf("checkpoint %s: written by a run over %d rank(s), but it lists no %s", dir, ws, name)
+		}
+	}
+	if n := t.comm.Size(); ws != n {
+		t.prog0().logf("checkpoint %s was written by %d rank(s); resharding its optimizer state for %d", dir, ws, n)
+	}
+	return nil
+}
+
+// readOptimState loads this rank's AdamW moments from checkpoint dir,
+// written by a run over st.WorldSize ranks: this rank's own file when the
+// world size is the same, else the ranges of this rank's shard gathered
+// from the old shards (a raw copy: resharding changes no value).
+func (t *trainer) readOptimState(dir string, st *trainerState) error {
+	ws := max(st.WorldSize, 1)
+	ts := map[string]kernels.Tensor{"M": t.adam.M, "V": t.adam.V}
+	if ws == t.comm.Size() {
+		return readMoments(filepath.Join(dir, t.optimFileName()), t.be, t.adam.M.N, ts)
+	}
+	n := t.m.Params.N
+	sh := t.adam.Shard()
+	// The new state: [0, Shard) is parameters [Rank*Shard, ...), then the
+	// tail [Size*Shard, n); an unsharded optimizer holds [0, n).
+	type seg struct{ state, param, len int }
+	segs := []seg{{0, 0, n}}
+	if sh.Size > 1 {
+		segs = []seg{{0, sh.Rank * sh.Shard, sh.Shard}, {sh.Shard, sh.Size * sh.Shard, sh.Tail}}
+	}
+	// The old state: rank q's file holds parameters [q*osz, (q+1)*osz)
+	// and the tail [ws*osz, n).
+	osz := n / ws
+	oldLen := osz + (n - ws*osz)
+	for _, g := range segs {
+		for a := g.param; a < g.param+g.len; {
+			q, off, k := 0, 0, 0
+			if a < ws*osz {
+				q = a / osz
+				off, k = a-q*osz, min(g.param+g.len, (q+1)*osz)-a
+			} else {
+				off, k = osz+a-ws*osz, g.param+g.len-a
+			}
+			name := optimFile
+			if ws > 1 {
+				name = optimShardName(q, ws)
+			}
+			views := map[string]kernels.Tensor{}
+			for key, x := range ts {
+				views[key] = x.View(g.state+a-g.param, k)
+			}
+			if err := readMomentsRange(filepath.Join(dir, name), t.be, oldLen, off, views); err != nil {
+				return fmt.Errorf("reshard the optimizer state of %d rank(s) for %d: %w", ws, t.comm.Size(), err)
+			}
+			a += k
+		}
+	}
+	return t.be.Sync()
+}
+
+// readMomentsRange reads elements [off, off+len) of each tensor of a
+// moment file (tensors of n elements) into the views of ts.
+func readMomentsRange(path string, be kernels.Backend, n, off int, ts map[string]kernels.Tensor) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("optimizer state: %w", err)
+	}
+	defer f.Close()
+	var lenBuf [8]byte
+	if _, err := io.ReadFull(f, lenBuf[:]); err != nil {
+		return fmt.Errorf("optimizer state %s: truncated header: %w", path, err)
+	}
+	hl := binary.LittleEndian.Uint64(lenBuf[:])
+	if hl > 1<<20 {
+		return fmt.Errorf("optimizer state %s: corrupt header length %d", path, hl)
+	}
+	hj := make([]byte, hl)
+	if _, err := io.ReadFull(f, hj); err != nil {
+		return fmt.Errorf("optimizer state %s: %w", path, err)
+	}
+	var hdr map[string]struct {
+		DType   string `json:"dtype"`
+		Shape   []int  `json:"shape"`
+		Offsets [2]int `json:"data_offsets"`
+	}
+	if err := json.Unmarshal(hj, &hdr); err != nil {
+		return fmt.Errorf("optimizer state %s: corrupt header: %w", path, err)
+	}
+	for name, t := range ts {
+		e, ok := hdr[name]
+		if !ok {
+			return fmt.Errorf("optimizer state %s: tensor %s is missing", path, name)
+		}
+		if e.DType != "F32" || len(e.Shape) != 1 || e.Shape[0] != n || off+t.N > n {
+			return fmt.Errorf("optimizer state %s: tensor %s is %s %v, want F32 [%d] (different model?)", path, name, e.DType, e.Shape, n)
+		}
+		buf := make([]byte, 4*min(t.N, rawChunk))
+		for o := 0; o < t.N; o += rawChunk {
+			c := min(rawChunk, t.N-o)
+			if _, err := f.ReadAt(buf[:4*c], int64(8+hl)+int64(e.Offsets[0])+4*int64(off+o)); err != nil {
+				return fmt.Errorf("optimizer state %s: tensor %s: %w", path, name, err)
+			}
+			be.UploadRaw(t.View(o, c), buf[:4*c])
+		}
 	}
 	return nil
 }

@@ -369,8 +369,9 @@ func TestDistMatchesSingle(t *testing.T) {
 // TestDistResume: a 2-rank distill run stopped after step 2 by rank 1
 // alone (its context cancelled, as a SIGTERM to that process does) stops
 // on both ranks with a checkpoint; resumed under 2 ranks it ends
-// bit-identical to an uninterrupted 2-rank run. A single process refuses
-// the 2-rank checkpoint with a message saying how to resume it.
+// bit-identical to an uninterrupted 2-rank run. A single process and 3
+// ranks reshard its optimizer state and end within float32 rounding of
+// that run.
 func TestDistResume(t *testing.T) {
 	needMPIRun(t)
 	mdl := tinyModelDir(t, 22)
@@ -397,9 +398,27 @@ func TestDistResume(t *testing.T) {
 		}
 	}
 
-	_, err = Resume(context.Background(), cut.Out, Options{Backend: cpu.New(1), reward: distReward})
-	if err == nil || !strings.Contains(err.Error(), "mpirun -np 2") {
-		t.Errorf("single-process resume of a 2-rank checkpoint: got %v, want a refusal naming mpirun -np 2", err)
+	// Other world sizes reshard the optimizer state (on copies of the
+	// stopped run): a single process and 3 ranks end within float32
+	// rounding of the uninterrupted 2-rank run.
+	one := filepath.Join(t.TempDir(), "one")
+	copyTree(t, cut.Out, one)
+	if r, err := Resume(context.Background(), one, Options{Backend: cpu.New(1), reward: distReward}); err != nil || r.Steps != 4 {
+		t.Fatalf("single-process resume of the 2-rank checkpoint: %v", err)
+	}
+	three := cut
+	three.Out, three.Resume, three.StopAfter = filepath.Join(t.TempDir(), "three"), true, 0
+	copyTree(t, cut.Out, three.Out)
+	if outs, log, err := mpirunJob(t, 3, three); err != nil || len(outs) != 3 || outs[0].Err != "" || outs[0].Steps != 4 {
+		t.Fatalf("3-rank resume of the 2-rank checkpoint: %v %+v\n%s", err, outs, log)
+	}
+	want := readParams(t, filepath.Join(full.Out, finalSubdir))
+	for _, dir := range []string{one, three.Out} {
+		if d := maxAbsDiff(t, want, readParams(t, filepath.Join(dir, finalSubdir))); d > distWeightTol {
+			t.Errorf("%s: resharded resume ends %.3g from the uninterrupted 2-rank run (bound %g)", filepath.Base(dir), d, distWeightTol)
+		} else {
+			t.Logf("%s: resharded resume ends within %.3g of the uninterrupted 2-rank run", filepath.Base(dir), d)
+		}
 	}
 
 	res := cut
@@ -432,4 +451,27 @@ func TestDistRankDeath(t *testing.T) {
 		t.Errorf("output does not name rank 1:\n%s", log)
 	}
 	t.Logf("the run ended %v after its start (mpirun exit %d)", took.Round(time.Millisecond), exit.ExitCode())
+}
+
+// copyTree copies the run directory src to dst.
+func copyTree(t *testing.T, src, dst string) {
+	t.Helper()
+	err := filepath.WalkDir(src, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, path)
+		to := filepath.Join(dst, rel)
+		if d.IsDir() {
+			return os.MkdirAll(to, 0o755)
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(to, data, 0o644)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }

@@ -508,7 +508,7 @@ func (t *trainer) setup(ctx context.Context, st *trainerState, ckpt string) erro
 		}
 		if t.adam != nil {
 			t.adam.Steps = st.OptimStep
-			if err := readMoments(filepath.Join(ckpt, t.optimFileName()), t.be, t.adam.M.N, map[string]kernels.Tensor{"M": t.adam.M, "V": t.adam.V}); err != nil {
+			if err := t.readOptimState(ckpt, st); err != nil {
 				return fmt.Errorf("checkpoint %s: %w", ckpt, err)
 			}
 		}
