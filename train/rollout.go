@@ -299,6 +299,11 @@ type RolloutOptions struct {
 	// the rollout there with ErrInterrupted (a graceful stop within one
 	// generation batch, however many samples the rollout has).
 	Interrupt func() bool
+	// Static decodes each GenBatch chunk as its own batch, until its
+	// longest row ends, instead of continuously (the default: GenBatch
+	// slots refilled as rows end, see model.GenerateOptions.Slots). The
+	// tokens are the same either way; it is there to compare the two.
+	Static bool
 	// RowOffset and TotalRows place this call's rows in a larger rollout
 	// (TotalRows 0: this call is the whole rollout): its rows are rows
 	// [RowOffset, RowOffset+len(prompts)*N) of TotalRows, and each is
@@ -333,8 +338,11 @@ type Sample struct {
 }
 
 // GenerateN samples opt.N responses for every prompt (sample k belongs to
-// prompt k/N), in Generate calls of at most opt.GenBatch rows whose seeds
-// derive from opt.Seed, so that the result depends only on the inputs.
+// prompt k/N), at most opt.GenBatch rows at a time, drawing each chunk of
+// GenBatch rows from its own seed derived from opt.Seed, so that the result
+// depends only on the inputs. The rows decode continuously (a row that
+// ends hands its slot to the next row, whose chunk's stream it still
+// samples from) unless opt.Static.
 func GenerateN(m *model.Model, prompts [][]int32, opt RolloutOptions) ([][]int32, error) {
 	n := opt.N
 	if n < 1 {
@@ -362,6 +370,37 @@ func GenerateN(m *model.Model, prompts [][]int32, opt RolloutOptions) ([][]int32
 	gb := opt.GenBatch
 	if gb <= 0 {
 		gb = total
+	}
+	if !opt.Static && len(rows) > gb {
+		if opt.Interrupt != nil && opt.Interrupt() {
+			return nil, fmt.Errorf("generate rows 0..%d: %w", len(rows), ErrInterrupted)
+		}
+		streams := map[int]func(r, i int) float32{}
+		gopt := model.GenerateOptions{
+			MaxNewTokens: opt.MaxNewTokens, StopIDs: opt.Stop, Temperature: opt.Temperature,
+			TopK: opt.TopK, TopP: opt.TopP, Slots: gb,
+			// Global row off+r is row off+r-cs of chunk c, as in the
+			// chunk's own static call.
+			Uniform: func(r, i int) float32 {
+				g := off + r
+				c := g / gb
+				u := streams[c]
+				if u == nil {
+					cs := c * gb
+					u = model.SeedUniforms(mixSeed(opt.Seed, uint64(c)), min(cs+gb, total)-cs, 0)
+					streams[c] = u
+				}
+				return u(g-c*gb, i)
+			},
+		}
+		g, err := m.Generate(rows, gopt)
+		if err != nil {
+			return nil, fmt.Errorf("generate rows 0..%d: %w", len(rows), err)
+		}
+		if len(g) != len(rows) {
+			return nil, fmt.Errorf("generate rows 0..%d: got %d outputs", len(rows), len(g))
+		}
+		return g, nil
 	}
 	out := make([][]int32, 0, len(rows))
 	for c := off / max(gb, 1); c*gb < off+len(rows); c++ {
