@@ -159,14 +159,23 @@ func BuildVersion() string {
 	return v
 }
 
-// PromptConfig returns the prompt settings of m as a config section
-// (RevisionCorrect/RevisionWrong hold the phrases as used, so the result
-// renders exactly the run's P_r whatever the variant's default is).
+// PromptConfig returns the prompt settings of m as a config section. A
+// reviser phrase that differs from its variant's text becomes an override
+// (revision_correct/revision_wrong), so the result renders exactly the
+// run's P_r; one that equals it stays the variant's, so that choosing
+// another variant afterwards (eval --pr-variant) still takes effect.
 func (m *ModelMeta) PromptConfig() PromptConfig {
 	p := m.Prompt
-	return PromptConfig{System: p.System, Suffix: p.Suffix, EnableThinking: p.EnableThinking,
+	pc := PromptConfig{System: p.System, Suffix: p.Suffix, EnableThinking: p.EnableThinking,
 		RevisionVariant: p.RevisionVariant, RevisionCorrect: p.RevisionCorrect, RevisionWrong: p.RevisionWrong,
 		StopTokens: append([]string(nil), p.StopTokens...)}
+	if pc.RevisionCorrect == RevisionPrompt(true, pc.RevisionVariant) {
+		pc.RevisionCorrect = ""
+	}
+	if pc.RevisionWrong == RevisionPrompt(false, pc.RevisionVariant) {
+		pc.RevisionWrong = ""
+	}
+	return pc
 }
 
 // ApplyTo sets in cfg what a model's sdzero.json decides for commands that

@@ -61,10 +61,7 @@ func TestModelMetaWritten(t *testing.T) {
 		}
 		got := DefaultConfig()
 		m.ApplyTo(got)
-		if !reflect.DeepEqual(got.Prompt.StopTokens, cfg.Prompt.StopTokens) || got.Prompt.Suffix != cfg.Prompt.Suffix ||
-			got.Prompt.System != cfg.Prompt.System || got.Prompt.revisionText(false) != cfg.Prompt.revisionText(false) ||
-			got.Prompt.revisionText(true) != cfg.Prompt.revisionText(true) ||
-			got.Rollout.Temperature != 0.9 || got.Rollout.TopP != 0.95 || got.Rollout.MaxNewTokens != 9 {
+		if !reflect.DeepEqual(got.Prompt, cfg.Prompt) || got.Rollout.Temperature != 0.9 || got.Rollout.TopP != 0.95 || got.Rollout.MaxNewTokens != 9 {
 			t.Errorf("ApplyTo: prompt %+v rollout %+v", got.Prompt, got.Rollout)
 		}
 	}
