@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -239,5 +240,31 @@ func TestRolloutsPrefix(t *testing.T) {
 		if err != nil || got != tc.want {
 			t.Errorf("step %d: %d, %v; want %d", tc.step, got, err, tc.want)
 		}
+	}
+}
+
+// TestSummaryFailed: a session that ends in an error records it, with the
+// resume command when a checkpoint exists.
+func TestSummaryFailed(t *testing.T) {
+	mdl := tinyModelDir(t, 1)
+	data := tinyMathData(t, 8)
+	out := filepath.Join(t.TempDir(), "run")
+	cfg := tinyRunConfig(t, PhaseSFT, mdl, data, out)
+	cfg.Train.Steps = 2
+	opt := Options{Backend: testBackend(), failSave: func(stage string) error {
+		if stage == "final" {
+			return errors.New("no space left on device")
+		}
+		return nil
+	}}
+	if _, err := Run(context.Background(), cfg, opt); err == nil {
+		t.Fatal("the injected failure did not fail the run")
+	}
+	s, err := ReadSummary(filepath.Join(out, summaryFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Exit != ExitFailed || !strings.Contains(s.Error, "no space left on device") || s.Resume != "sdzero train --resume "+out || s.Steps != 2 {
+		t.Errorf("summary %+v", s)
 	}
 }
