@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"sdzero/data/verify"
+	"sdzero/kernels"
 	"sdzero/kernels/comm"
 	"sdzero/kernels/comm/mpi"
 	"sdzero/kernels/cpu"
@@ -473,5 +474,35 @@ func copyTree(t *testing.T, src, dst string) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// twoRanks is a communicator that reports rank 0 of 2 and fails every
+// collective: for checks that a multi-rank run makes before its first.
+type twoRanks struct{}
+
+func (twoRanks) Rank() int { return 0 }
+func (twoRanks) Size() int { return 2 }
+
+var errNoPeers = errors.New("twoRanks: no other rank")
+
+func (twoRanks) AllReduce(kernels.Tensor) error          { return errNoPeers }
+func (twoRanks) ReduceScatter(_, _ kernels.Tensor) error { return errNoPeers }
+func (twoRanks) AllGather(_, _ kernels.Tensor) error     { return errNoPeers }
+func (twoRanks) Broadcast(kernels.Tensor, int) error     { return errNoPeers }
+func (twoRanks) AllReduceHost([]float64) error           { return errNoPeers }
+func (twoRanks) Barrier() error                          { return errNoPeers }
+func (twoRanks) Abort(int) error                         { return errNoPeers }
+func (twoRanks) Close() error                            { return nil }
+
+// TestDistRefusesPhases: rft and srt-collect refuse to run on several
+// ranks, naming the phases that can, before anything is loaded.
+func TestDistRefusesPhases(t *testing.T) {
+	for _, phase := range []string{PhaseRFT, PhaseSRTCollect} {
+		c := tinyRunConfig(t, phase, "/nonexistent/model", "/nonexistent/data.jsonl", filepath.Join(t.TempDir(), "run"))
+		_, err := Run(context.Background(), c, Options{Backend: cpu.New(1), Comm: twoRanks{}})
+		if err == nil || !strings.Contains(err.Error(), "phase "+phase+" does not run on several ranks") || !strings.Contains(err.Error(), "sft, srt, distill, sdft, grpo") {
+			t.Errorf("%s on 2 ranks: got %v", phase, err)
+		}
 	}
 }
