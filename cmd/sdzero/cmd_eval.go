@@ -333,6 +333,9 @@ func runPlot(args []string, stdout, stderr io.Writer) error {
 		for _, f := range files {
 			fmt.Fprintln(stdout, f)
 		}
+		for _, n := range notes {
+			fmt.Fprintln(stderr, "note:", n) // charts not drawn, and why
+		}
 	}
 	return nil
 }
