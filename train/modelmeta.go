@@ -216,12 +216,19 @@ func ReadModelMeta(dir string) (*ModelMeta, error) {
 	return m, nil
 }
 
-// version is the sdzero build recorded in the run's files.
+// version is the sdzero build recorded in the run's model files:
+// Options.Version, with the VCS commit of the build when it does not
+// name it already.
 func (t *trainer) version() string {
-	if t.opt.Version != "" {
-		return t.opt.Version
+	b := BuildVersion()
+	v := t.opt.Version
+	if v == "" {
+		return b
 	}
-	return BuildVersion()
+	if _, commit, ok := strings.Cut(b, " "); ok && !strings.Contains(v, strings.TrimSuffix(commit, "+dirty")) {
+		v += " " + commit
+	}
+	return v
 }
 
 // modelMeta describes the run's prompt and sampling settings for a model
@@ -323,7 +330,7 @@ func (t *trainer) modelCard(meta *ModelMeta) string {
 	c := t.cfg
 	var b strings.Builder
 	p := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
-	base := filepath.Base(filepath.Clean(c.Model))
+	base := baseModelName(c.Model)
 	p("---\nlibrary_name: sdzero\nbase_model: %s\ntags:\n- sdzero\n- %s\n---\n\n", yamlQuote(base), c.Phase)
 	p("# %s, %s\n\n", base, meta.Method)
 	p("Trained with sdzero %s from `%s` (phase `%s`).\n\n", meta.Version, c.Model, c.Phase)
@@ -374,6 +381,19 @@ func (t *trainer) modelCard(meta *ModelMeta) string {
 	p("```\n\nThe directory is a Hugging Face model (config.json, safetensors, tokenizer files): ")
 	p("`transformers.AutoModelForCausalLM.from_pretrained(%q)` loads it too; apply the prompt above for the same behaviour.\n", final)
 	return b.String()
+}
+
+// baseModelName names the base model for the card: "org/name" for a
+// Hugging Face cache snapshot (.../models--org--name/snapshots/HASH), else
+// the directory's name.
+func baseModelName(dir string) string {
+	parts := strings.Split(filepath.ToSlash(filepath.Clean(dir)), "/")
+	for i := len(parts) - 1; i >= 0; i-- {
+		if name, ok := strings.CutPrefix(parts[i], "models--"); ok && name != "" {
+			return strings.Replace(name, "--", "/", 1)
+		}
+	}
+	return filepath.Base(filepath.Clean(dir))
 }
 
 // cardData describes the training data and what the run used of it.

@@ -130,3 +130,16 @@ func TestReadModelMetaErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestBaseModelName(t *testing.T) {
+	for _, tc := range []struct{ dir, want string }{
+		{"/hf/hub/models--Qwen--Qwen3-0.6B/snapshots/0123abcd", "Qwen/Qwen3-0.6B"},
+		{"/hf/hub/models--Qwen--Qwen3-0.6B", "Qwen/Qwen3-0.6B"},
+		{"/data/my-model/", "my-model"},
+		{"base", "base"},
+	} {
+		if got := baseModelName(tc.dir); got != tc.want {
+			t.Errorf("baseModelName(%q) = %q, want %q", tc.dir, got, tc.want)
+		}
+	}
+}

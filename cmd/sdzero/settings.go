@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 
 	"sdzero/data/chat"
 	"sdzero/model"
@@ -231,6 +232,10 @@ func dataOptions(dc train.DataConfig) []string {
 func loadEvalProblems(dc train.DataConfig, vc train.VerifyConfig, w io.Writer) ([]train.Problem, *train.Verifier, error) {
 	probs, sum, err := train.LoadProblems(dc)
 	if err != nil {
+		if strings.Contains(err.Error(), "data.") {
+			// the keys named are also flags here
+			return nil, nil, fmt.Errorf("%w; as flags: --question-field, --answer-field, --solution-field, --skip-malformed, --kind", err)
+		}
 		return nil, nil, err
 	}
 	if sum.Skipped > 0 {
