@@ -268,8 +268,22 @@ func TestEvalCode(t *testing.T) {
 		}
 	}
 	// The math reading of the same file fails: no answer field.
-	if _, _, err := call(runEval, "--model", mdl, "--data", data, "--k", "1", "--max-new-tokens", "3", "--device", "cpu", "--threads", "2"); err == nil {
+	evalArgs := []string{"--model", mdl, "--data", data, "--k", "1", "--max-new-tokens", "3", "--device", "cpu", "--threads", "2",
+		"--set", "verify.allow_unisolated_code=true", "--json"}
+	if _, _, err := call(runEval, evalArgs...); err == nil {
 		t.Error("a code file read as math was accepted")
+	}
+	// A model trained on code says so in its sdzero.json: no --kind needed.
+	meta := `{"format": 1, "saved": "final", "phase": "grpo", "prompt": {"suffix": " Code:"}, "data": {"kind": "code"}}`
+	if err := os.WriteFile(filepath.Join(mdl, "sdzero.json"), []byte(meta), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, errs, err = call(runEval, evalArgs...)
+	if err != nil {
+		t.Fatalf("eval of a code model without --kind: %v\n%s", err, errs)
+	}
+	if rep := parseEvalJSON(t, out); rep.N != 2 || rep.Settings.DataKind != "code" || rep.Settings.Suffix != " Code:" {
+		t.Errorf("code model via sdzero.json: n %d kind %q suffix %q", rep.N, rep.Settings.DataKind, rep.Settings.Suffix)
 	}
 }
 
