@@ -134,7 +134,7 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	opt := train.Options{Backend: be, Out: stderr, Comm: c, DeviceNote: note, Version: currentBuild().Version}
+	opt := train.Options{Backend: be, Out: stderr, Comm: c, DeviceNote: note, Version: currentBuild().Short()}
 	if c.Size() > 1 {
 		if c.Rank() == 0 {
 			fmt.Fprintf(stderr, "sdzero train: data-parallel over %d ranks (%v)\n", c.Size(), launch)

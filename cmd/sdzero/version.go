@@ -92,6 +92,23 @@ func (r buildReport) String() string {
 	return s + fmt.Sprintf("%s %s\n", r.Go, r.Platform)
 }
 
+// Short is the version with its commit on one line, as summary.json
+// records it: "v1.2.0 (commit abc1234)", "(devel) (commit 0123456789ab,
+// modified)".
+func (r buildReport) Short() string {
+	if r.Commit == "" {
+		return r.Version
+	}
+	c := r.Commit
+	if len(c) > 12 {
+		c = c[:12]
+	}
+	if r.Modified {
+		c += ", modified"
+	}
+	return r.Version + " (commit " + c + ")"
+}
+
 func currentBuild() buildReport {
 	bi, ok := debug.ReadBuildInfo()
 	if !ok {

@@ -32,6 +32,9 @@ func TestReadBuild(t *testing.T) {
 			if r.Version != tc.version || r.Commit != tc.commit || r.Modified != tc.modified || (tc.gv != "" && r.Go != tc.gv) {
 				t.Errorf("got %+v", r)
 			}
+			if short := r.Short(); !strings.HasPrefix(short, tc.version) || (tc.commit != "" && !strings.Contains(short, "(commit "+tc.commit)) {
+				t.Errorf("Short() = %q", short)
+			}
 			for _, w := range tc.text {
 				if !strings.Contains(r.String(), w) {
 					t.Errorf("text lacks %q:\n%s", w, r)
