@@ -52,6 +52,10 @@ type GenerateOptions struct {
 	Uniform func(r, i int) float32
 	// Stats, if set, receives the call's prefill and decode times.
 	Stats *GenerateStats
+	// Admit, if set, is called with each row's index, in order, before
+	// the row's prefill (the first Slots rows before the first prefill);
+	// an error ends the call with it. Rollouts stop there when asked to.
+	Admit func(r int) error
 }
 
 // GenerateStats are the timings of one Generate call, each phase synced.
@@ -309,6 +313,13 @@ func (m *Model) Generate(prompts [][]int32, opt GenerateOptions) ([][]int32, err
 	}
 	defer s.free(be)
 
+	if opt.Admit != nil {
+		for r := range b {
+			if err := opt.Admit(r); err != nil {
+				return nil, err
+			}
+		}
+	}
 	// Prefill the first b prompts as one right-padded batch, writing the
 	// cache.
 	t0 := time.Now()
@@ -398,6 +409,11 @@ func (m *Model) Generate(prompts [][]int32, opt GenerateOptions) ([][]int32, err
 	// refill prefills prompt r alone into slot j's cache rows and samples
 	// its first token into next[j].
 	refill := func(j, r int) error {
+		if opt.Admit != nil {
+			if err := opt.Admit(r); err != nil {
+				return err
+			}
+		}
 		t0 := time.Now()
 		if ra == nil {
 			Pr := 0

@@ -2,6 +2,7 @@ package train
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -372,13 +373,21 @@ func GenerateN(m *model.Model, prompts [][]int32, opt RolloutOptions) ([][]int32
 		gb = total
 	}
 	if !opt.Static && len(rows) > gb {
-		if opt.Interrupt != nil && opt.Interrupt() {
-			return nil, fmt.Errorf("generate rows 0..%d: %w", len(rows), ErrInterrupted)
-		}
 		streams := map[int]func(r, i int) float32{}
+		// Interrupt is asked as the static chunks ask it: once per chunk,
+		// before its first row of this call starts decoding.
+		var admit func(r int) error
+		if opt.Interrupt != nil {
+			admit = func(r int) error {
+				if g := off + r; (r == 0 || g%gb == 0) && opt.Interrupt() {
+					return fmt.Errorf("generate rows %d..%d: %w", r, len(rows), ErrInterrupted)
+				}
+				return nil
+			}
+		}
 		gopt := model.GenerateOptions{
 			MaxNewTokens: opt.MaxNewTokens, StopIDs: opt.Stop, Temperature: opt.Temperature,
-			TopK: opt.TopK, TopP: opt.TopP, Slots: gb,
+			TopK: opt.TopK, TopP: opt.TopP, Slots: gb, Admit: admit,
 			// Global row off+r is row off+r-cs of chunk c, as in the
 			// chunk's own static call.
 			Uniform: func(r, i int) float32 {
@@ -394,6 +403,9 @@ func GenerateN(m *model.Model, prompts [][]int32, opt RolloutOptions) ([][]int32
 			},
 		}
 		g, err := m.Generate(rows, gopt)
+		if errors.Is(err, ErrInterrupted) {
+			return nil, err
+		}
 		if err != nil {
 			return nil, fmt.Errorf("generate rows 0..%d: %w", len(rows), err)
 		}
