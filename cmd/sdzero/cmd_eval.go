@@ -368,8 +368,9 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	rows := fs.Int("rows", 0, "rollout: sequences in all, --batch at a time (0 = 4 x batch)")
 	meanLen := fs.Int("mean-len", 0, "rollout: mean response length through stop ids (0 = new/4)")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
+	mmSize := fs.Int("size", 1024, "matmul: m = n = k of the product")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: sdzero bench train|decode|distill|rollout [flags]\n\nTimes steps of a randomly initialised model and prints tokens/s, ms/step,\nmodel TFLOP/s (formula printed) and memory; decode also the decode-only\nstep, bytes per step and bandwidth; rollout compares the static batch with\ncontinuous batching. SDZERO_BENCH_OPS=1 adds a per-op time table.")
+		fmt.Fprintln(stderr, "usage: sdzero bench train|decode|distill|rollout|matmul [flags]\n\nTimes steps of a randomly initialised model and prints tokens/s, ms/step,\nmodel TFLOP/s (formula printed) and memory; decode also the decode-only\nstep, bytes per step and bandwidth; rollout compares the static batch with\ncontinuous batching; matmul times one --size cubed product in the precision. SDZERO_BENCH_OPS=1 adds a per-op time table.")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(flagsFirst(fs, args)); err != nil {
@@ -377,7 +378,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	}
 	if fs.NArg() != 1 {
 		fs.Usage()
-		return errors.New("bench: want exactly one of train, decode, distill, rollout")
+		return errors.New("bench: want exactly one of train, decode, distill, rollout, matmul")
 	}
 	cfg, err := bench.Preset(*preset)
 	if err != nil {
@@ -410,6 +411,19 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 		if o.Precision, err = model.ParsePrecision(*precision); err != nil {
 			return fmt.Errorf("bench: --precision: %w", err)
 		}
+	}
+	if fs.Arg(0) == "matmul" {
+		// One square product C = A B, operands in the precision's dtype
+		// (torch.matmul of two tensors of that dtype is its anchor).
+		r, err := bench.MatMul(be, *mmSize, o.Precision, *warmup, max(*steps, 20), *seed)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return json.NewEncoder(stdout).Encode(r)
+		}
+		r.Print(stdout)
+		return nil
 	}
 	var r *bench.Result
 	switch fs.Arg(0) {

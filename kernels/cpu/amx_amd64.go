@@ -78,6 +78,9 @@ func amxConfig() [64]byte {
 func tileKernel(kind bf16Kind) tileFn {
 	switch kind {
 	case bf16AMX:
+		if hostBF16() != bf16AMX { // also requests the tile permission
+			panic("cpu: AMX kernel requested on a CPU or OS without AMX")
+		}
 		cfg := amxConfig()
 		return func(a []uint16, al aLayout, b []uint16, bpanel int, c []float32, ldc, ksteps, mt, nt int, add bool) {
 			checkTiles(a, al, b, bpanel, c, ldc, ksteps, mt, nt)
