@@ -51,11 +51,11 @@ type Config struct {
 	Out string `yaml:"out" toml:"out"`
 	// Seed seeds every random stream of the run (data order, sampling).
 	Seed uint64 `yaml:"seed" toml:"seed"`
-	// Device names the backend: "auto" (the default) runs on the GPU when
-	// one is present and the CUDA backend passes its start-up self-check
-	// against the CPU, else on the CPU; the run's header line says which
-	// and why. "cuda" insists on the GPU (an error without one), "cpu"
-	// stays on the CPU. Used by the CLI.
+	// Device names the backend: "auto" (the default), "cuda" or "cpu".
+	// "auto" runs on the GPU when one is present and the CUDA backend
+	// passes its start-up self-check against the CPU, else on the CPU; the
+	// run's header line says which and why. "cuda" insists on the GPU (an
+	// error without one), "cpu" stays on the CPU. Used by the CLI.
 	Device string `yaml:"device" toml:"device"`
 	// Threads is the CPU backend's thread count (0 = all cores); the GPU
 	// backend ignores it.
@@ -93,7 +93,7 @@ type Config struct {
 // accepts any value.
 type LogConfig struct {
 	// RolloutsEvery appends sample rollouts to RUN/rollouts.jsonl every N
-	// steps (default 10; 0 = off), for reading what the model generates
+	// steps (default 10; 0 = off). They show what the model generates
 	// while it trains. Each line is one sample: step, phase, problem id,
 	// prompt, response, reward and the verifier's reason; for distill and
 	// sdft also the per-token divergence to the teacher on the response
@@ -101,8 +101,8 @@ type LogConfig struct {
 	// generate nothing (sft, srt) write no rollouts.
 	RolloutsEvery int `yaml:"rollouts_every" toml:"rollouts_every"`
 	// RolloutsSamples is the number of samples logged per logged step
-	// (default 4): the first ones of the step's rollout, so that a reader
-	// sees the same prompts' groups side by side.
+	// (default 4). They are the first ones of the step's rollout, so that a
+	// reader sees the same prompts' groups side by side.
 	RolloutsSamples int `yaml:"rollouts_samples" toml:"rollouts_samples"`
 }
 
