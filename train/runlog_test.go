@@ -146,7 +146,7 @@ func TestSummaryAndResume(t *testing.T) {
 		t.Fatalf("run: %v, %+v\n%s", err, res, log.String())
 	}
 	first := strings.SplitN(log.String(), "\n", 2)[0]
-	for _, w := range []string{"sdzero distill: device cpu (test), 2 threads", "precision ", "model " + mdl, "Qwen3ForCausalLM", "parameters", "run " + out} {
+	for _, w := range []string{"sdzero distill: device cpu (test), ", " kernels, 2 threads", "precision ", "model " + mdl, "Qwen3ForCausalLM", "parameters", "run " + out} {
 		if !strings.Contains(first, w) {
 			t.Errorf("header %q lacks %q", first, w)
 		}

@@ -22,8 +22,10 @@ type RunHeader struct {
 	// it was chosen (Options.DeviceNote: for device auto, why).
 	Device     string `json:"device"`
 	DeviceNote string `json:"device_note,omitempty"`
-	// Threads is the CPU backend's worker count (0 for other backends).
+	// Threads is the CPU backend's worker count and Kernel its matmul
+	// micro-kernel ("amx", "avx512", "go", ...); empty for other backends.
 	Threads   int    `json:"threads,omitempty"`
+	Kernel    string `json:"kernel,omitempty"`
 	Precision string `json:"precision"`
 	// Model is the starting model directory, Arch its Hugging Face
 	// architecture and Params its parameter count.
@@ -38,6 +40,9 @@ func (h RunHeader) Line(phase string) string {
 	dev := h.Device
 	if h.DeviceNote != "" {
 		dev += " (" + h.DeviceNote + ")"
+	}
+	if h.Kernel != "" {
+		dev += ", " + h.Kernel + " kernels"
 	}
 	if h.Threads > 0 {
 		dev += fmt.Sprintf(", %d threads", h.Threads)
@@ -65,6 +70,9 @@ func (t *trainer) runHeader() RunHeader {
 	h := RunHeader{Device: t.be.Name(), DeviceNote: t.opt.DeviceNote, Model: t.cfg.Model, RunDir: t.runDir}
 	if th, ok := t.be.(interface{ Threads() int }); ok {
 		h.Threads = th.Threads()
+	}
+	if k, ok := t.be.(interface{ Kernel() string }); ok {
+		h.Kernel = k.Kernel()
 	}
 	if t.m != nil {
 		h.Precision = t.m.Precision().String()
