@@ -102,7 +102,11 @@ groups() {
 step cuda-unit 30 env -C kernels/cuda "$PWD/$G/cuda.test" -test.v -test.run 'TestNewWithoutDriver|TestEmbedded|TestCache|TestKernelNames|TestChooseTarget|TestError|TestHalf|TestFindLibs|TestSearchDirs|TestSizeClass|TestCachingAllocator'
 step conformance-fp32 100 env -C kernels/cuda "$PWD/$G/cuda.test" -test.v -test.run 'TestConformanceGPU$'
 step conformance-tf32 60 env -C kernels/cuda "$PWD/$G/cuda.test" -test.v -test.run 'TestConformanceGPUTF32$'
-step cuda-gpu-extra 90 env -C kernels/cuda "$PWD/$G/cuda.test" -test.v -test.run 'GPU' -test.skip 'TestConformanceGPU'
+step cuda-gpu-extra 90 env -C kernels/cuda "$PWD/$G/cuda.test" -test.v -test.run 'GPU' -test.skip 'TestConformanceGPU|Window'
+# Sliding windows (issue 11): tensor-core vs F32 kernels at real sizes, a windowed
+# Olmo-3 training step, decoding past the window through graphs (the conformance
+# steps above run the AttentionWindow cases; cuda-bench runs AttentionWindow).
+step cuda-window 40 env -C kernels/cuda "$PWD/$G/cuda.test" -test.v -test.run 'GPU.*Window'
 step cuda-bench 90 env -C kernels/cuda "$PWD/$G/cuda.test" -test.run '^$' -test.bench GPU -test.benchtime 10x
 if [ -x "$G/model.test" ]; then
 	step model-parity 90 env -C model "$PWD/$G/model.test" -test.v  # the CPU engine, as a baseline on that machine

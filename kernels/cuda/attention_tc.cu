@@ -25,7 +25,10 @@
 // W > 0 is a sliding window as in attention.cu (query i sees keys j with
 // i-W < j <= i; 0: full causal). Blocks start their tile loops at the first
 // key (query) any of their rows can see and stop after the last, and warps
-// skip tiles wholly outside their rows' windows.
+// skip tiles wholly outside their rows' windows. The window tests cost
+// registers (the forward at head dim 64 went from 127 to 136 on sm_90, one
+// block per SM fewer), so each kernel has a full-causal instance (W
+// ignored) and a windowed one (name suffix w) that the host picks.
 
 #define SDZ_TCW 4          // warps per block
 #define SDZ_TCR 64         // rows per block (16 per warp)
@@ -136,9 +139,10 @@ __device__ __forceinline__ void sdz_acc_product(float (*acc)[4], float (*c)[4], 
 
 // Forward. Grid (ceil(T/64), HQ, B), 128 threads. smem: Ks[64][D+8],
 // Vt[D][64+8] (bf16).
-template <int D>
+template <int D, bool WIN>
 __device__ void sdz_attn_fwd_tc(float* out, float* lse, const unsigned short* q, const unsigned short* k,
                                 const unsigned short* v, const int* lens, int T, int HQ, int HKV, float scale, int W) {
+  if (!WIN) W = 0;  // the full-causal instance: every window test folds away
   const int KS = D + 8, VS = SDZ_TCK + 8;
   SDZ_DYN_SMEM(unsigned short, sm);
   unsigned short* Ks = sm;
@@ -266,10 +270,11 @@ __device__ void sdz_attn_fwd_tc(float* out, float* lse, const unsigned short* q,
 
 // dq. Grid (ceil(T/64), HQ, B), 128 threads. smem: Ks[32][D+8],
 // Vs[32][D+8], Kt[D][32+8] (bf16).
-template <int D>
+template <int D, bool WIN>
 __device__ void sdz_attn_dq_tc(float* dq, const float* dout, const float* lse, const float* delta,
                                const unsigned short* q, const unsigned short* k, const unsigned short* v,
                                const int* lens, int T, int HQ, int HKV, float scale, int W) {
+  if (!WIN) W = 0;  // the full-causal instance: every window test folds away
   const int KS = D + 8, TS = SDZ_TCB + 8;
   SDZ_DYN_SMEM(unsigned short, sm);
   unsigned short* Ks = sm;
@@ -347,10 +352,11 @@ __device__ void sdz_attn_dq_tc(float* dq, const float* dout, const float* lse, c
 // dk, dv. Grid (ceil(T/64), HKV, B), 128 threads; warp rows are keys.
 // smem: Qs[32][D+8], dOs[32][D+8], Qt[D][32+8], dOt[D][32+8] (bf16),
 // Ls[32], Ds[32] (fp32).
-template <int D>
+template <int D, bool WIN>
 __device__ void sdz_attn_dkdv_tc(float* dk, float* dv, const float* dout, const float* lse, const float* delta,
                                  const unsigned short* q, const unsigned short* k, const unsigned short* v,
                                  const int* lens, int T, int HQ, int HKV, float scale, int W) {
+  if (!WIN) W = 0;  // the full-causal instance: every window test folds away
   const int KS = D + 8, TS = SDZ_TCB + 8;
   SDZ_DYN_SMEM(unsigned short, sm);
   unsigned short* Qs = sm;
@@ -449,42 +455,82 @@ __device__ void sdz_attn_dkdv_tc(float* dk, float* dv, const float* dout, const 
 }
 
 extern "C" __global__ void __launch_bounds__(128) sdz_attn_fwd_tc64(float* out, float* lse, const unsigned short* q,
-                                                                  const unsigned short* k, const unsigned short* v,
-                                                                  const int* lens, int T, int HQ, int HKV, float scale,
-                                                                  int W) {
-  sdz_attn_fwd_tc<64>(out, lse, q, k, v, lens, T, HQ, HKV, scale, W);
+                                                                    const unsigned short* k, const unsigned short* v,
+                                                                    const int* lens, int T, int HQ, int HKV,
+                                                                    float scale, int W) {
+  sdz_attn_fwd_tc<64, false>(out, lse, q, k, v, lens, T, HQ, HKV, scale, W);
 }
 extern "C" __global__ void __launch_bounds__(128) sdz_attn_dq_tc64(float* dq, const float* dout, const float* lse,
-                                                                 const float* delta, const unsigned short* q,
-                                                                 const unsigned short* k, const unsigned short* v,
-                                                                 const int* lens, int T, int HQ, int HKV, float scale,
-                                                                 int W) {
-  sdz_attn_dq_tc<64>(dq, dout, lse, delta, q, k, v, lens, T, HQ, HKV, scale, W);
+                                                                   const float* delta, const unsigned short* q,
+                                                                   const unsigned short* k, const unsigned short* v,
+                                                                   const int* lens, int T, int HQ, int HKV, float scale,
+                                                                   int W) {
+  sdz_attn_dq_tc<64, false>(dq, dout, lse, delta, q, k, v, lens, T, HQ, HKV, scale, W);
 }
 extern "C" __global__ void __launch_bounds__(128) sdz_attn_dkdv_tc64(float* dk, float* dv, const float* dout,
-                                                                   const float* lse, const float* delta,
-                                                                   const unsigned short* q, const unsigned short* k,
-                                                                   const unsigned short* v, const int* lens, int T,
-                                                                   int HQ, int HKV, float scale, int W) {
-  sdz_attn_dkdv_tc<64>(dk, dv, dout, lse, delta, q, k, v, lens, T, HQ, HKV, scale, W);
+                                                                     const float* lse, const float* delta,
+                                                                     const unsigned short* q, const unsigned short* k,
+                                                                     const unsigned short* v, const int* lens, int T,
+                                                                     int HQ, int HKV, float scale, int W) {
+  sdz_attn_dkdv_tc<64, false>(dk, dv, dout, lse, delta, q, k, v, lens, T, HQ, HKV, scale, W);
+}
+extern "C" __global__ void __launch_bounds__(128) sdz_attn_fwd_tc64w(float* out, float* lse, const unsigned short* q,
+                                                                     const unsigned short* k, const unsigned short* v,
+                                                                     const int* lens, int T, int HQ, int HKV,
+                                                                     float scale, int W) {
+  sdz_attn_fwd_tc<64, true>(out, lse, q, k, v, lens, T, HQ, HKV, scale, W);
+}
+extern "C" __global__ void __launch_bounds__(128) sdz_attn_dq_tc64w(float* dq, const float* dout, const float* lse,
+                                                                    const float* delta, const unsigned short* q,
+                                                                    const unsigned short* k, const unsigned short* v,
+                                                                    const int* lens, int T, int HQ, int HKV,
+                                                                    float scale, int W) {
+  sdz_attn_dq_tc<64, true>(dq, dout, lse, delta, q, k, v, lens, T, HQ, HKV, scale, W);
+}
+extern "C" __global__ void __launch_bounds__(128) sdz_attn_dkdv_tc64w(float* dk, float* dv, const float* dout,
+                                                                      const float* lse, const float* delta,
+                                                                      const unsigned short* q, const unsigned short* k,
+                                                                      const unsigned short* v, const int* lens, int T,
+                                                                      int HQ, int HKV, float scale, int W) {
+  sdz_attn_dkdv_tc<64, true>(dk, dv, dout, lse, delta, q, k, v, lens, T, HQ, HKV, scale, W);
 }
 extern "C" __global__ void __launch_bounds__(128) sdz_attn_fwd_tc128(float* out, float* lse, const unsigned short* q,
-                                                                  const unsigned short* k, const unsigned short* v,
-                                                                  const int* lens, int T, int HQ, int HKV, float scale,
-                                                                  int W) {
-  sdz_attn_fwd_tc<128>(out, lse, q, k, v, lens, T, HQ, HKV, scale, W);
+                                                                     const unsigned short* k, const unsigned short* v,
+                                                                     const int* lens, int T, int HQ, int HKV,
+                                                                     float scale, int W) {
+  sdz_attn_fwd_tc<128, false>(out, lse, q, k, v, lens, T, HQ, HKV, scale, W);
 }
 extern "C" __global__ void __launch_bounds__(128) sdz_attn_dq_tc128(float* dq, const float* dout, const float* lse,
-                                                                 const float* delta, const unsigned short* q,
-                                                                 const unsigned short* k, const unsigned short* v,
-                                                                 const int* lens, int T, int HQ, int HKV, float scale,
-                                                                 int W) {
-  sdz_attn_dq_tc<128>(dq, dout, lse, delta, q, k, v, lens, T, HQ, HKV, scale, W);
+                                                                    const float* delta, const unsigned short* q,
+                                                                    const unsigned short* k, const unsigned short* v,
+                                                                    const int* lens, int T, int HQ, int HKV,
+                                                                    float scale, int W) {
+  sdz_attn_dq_tc<128, false>(dq, dout, lse, delta, q, k, v, lens, T, HQ, HKV, scale, W);
 }
 extern "C" __global__ void __launch_bounds__(128) sdz_attn_dkdv_tc128(float* dk, float* dv, const float* dout,
-                                                                   const float* lse, const float* delta,
-                                                                   const unsigned short* q, const unsigned short* k,
-                                                                   const unsigned short* v, const int* lens, int T,
-                                                                   int HQ, int HKV, float scale, int W) {
-  sdz_attn_dkdv_tc<128>(dk, dv, dout, lse, delta, q, k, v, lens, T, HQ, HKV, scale, W);
+                                                                      const float* lse, const float* delta,
+                                                                      const unsigned short* q, const unsigned short* k,
+                                                                      const unsigned short* v, const int* lens, int T,
+                                                                      int HQ, int HKV, float scale, int W) {
+  sdz_attn_dkdv_tc<128, false>(dk, dv, dout, lse, delta, q, k, v, lens, T, HQ, HKV, scale, W);
+}
+extern "C" __global__ void __launch_bounds__(128) sdz_attn_fwd_tc128w(float* out, float* lse, const unsigned short* q,
+                                                                      const unsigned short* k, const unsigned short* v,
+                                                                      const int* lens, int T, int HQ, int HKV,
+                                                                      float scale, int W) {
+  sdz_attn_fwd_tc<128, true>(out, lse, q, k, v, lens, T, HQ, HKV, scale, W);
+}
+extern "C" __global__ void __launch_bounds__(128) sdz_attn_dq_tc128w(float* dq, const float* dout, const float* lse,
+                                                                     const float* delta, const unsigned short* q,
+                                                                     const unsigned short* k, const unsigned short* v,
+                                                                     const int* lens, int T, int HQ, int HKV,
+                                                                     float scale, int W) {
+  sdz_attn_dq_tc<128, true>(dq, dout, lse, delta, q, k, v, lens, T, HQ, HKV, scale, W);
+}
+extern "C" __global__ void __launch_bounds__(128) sdz_attn_dkdv_tc128w(float* dk, float* dv, const float* dout,
+                                                                       const float* lse, const float* delta,
+                                                                       const unsigned short* q, const unsigned short* k,
+                                                                       const unsigned short* v, const int* lens, int T,
+                                                                       int HQ, int HKV, float scale, int W) {
+  sdz_attn_dkdv_tc<128, true>(dk, dv, dout, lse, delta, q, k, v, lens, T, HQ, HKV, scale, W);
 }

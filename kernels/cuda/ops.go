@@ -746,7 +746,7 @@ func (b *Backend) Attention(out, lse, q, k, v, lens kernels.Tensor, bsz, t, hq, 
 	defer b.enter()()
 	if low && b.tensorCoreAttn(d) {
 		smem := 2 * (tcRows*(d+8) + d*(tcRows+8))
-		b.launch(op, fileTC, fmt.Sprintf("sdz_attn_fwd_tc%d", d), dim3{uint32((t + tcRows - 1) / tcRows), uint32(hq), uint32(bsz)},
+		b.launch(op, fileTC, fmt.Sprintf("sdz_attn_fwd_tc%d%s", d, tcWindowSuffix(w)), dim3{uint32((t + tcRows - 1) / tcRows), uint32(hq), uint32(bsz)},
 			dim3{128, 1, 1}, smem, po, pl, pq, pk, pv, pn, t, hq, hkv, scale, w)
 		return
 	}
@@ -791,10 +791,10 @@ func (b *Backend) AttentionBackward(dq, dk, dv, dout, out, lse, q, k, v, lens ke
 		devPtr(delta), pdo, po, pn, bsz, t, hq, d, boolInt(low && b.tensorCoreAttn(d)))
 	if low && b.tensorCoreAttn(d) {
 		grid := dim3{uint32((t + tcRows - 1) / tcRows), uint32(hq), uint32(bsz)}
-		b.launch(op, fileTC, fmt.Sprintf("sdz_attn_dq_tc%d", d), grid, dim3{128, 1, 1}, 2*(2*tcTile*(d+8)+d*(tcTile+8)),
+		b.launch(op, fileTC, fmt.Sprintf("sdz_attn_dq_tc%d%s", d, tcWindowSuffix(w)), grid, dim3{128, 1, 1}, 2*(2*tcTile*(d+8)+d*(tcTile+8)),
 			pdq, pdo, pl, devPtr(delta), pq, pk, pv, pn, t, hq, hkv, scale, w)
 		grid[1] = uint32(hkv)
-		b.launch(op, fileTC, fmt.Sprintf("sdz_attn_dkdv_tc%d", d), grid, dim3{128, 1, 1}, 2*(2*tcTile*(d+8)+2*d*(tcTile+8))+4*2*tcTile,
+		b.launch(op, fileTC, fmt.Sprintf("sdz_attn_dkdv_tc%d%s", d, tcWindowSuffix(w)), grid, dim3{128, 1, 1}, 2*(2*tcTile*(d+8)+2*d*(tcTile+8))+4*2*tcTile,
 			pdk, pdv, pdo, pl, devPtr(delta), pq, pk, pv, pn, t, hq, hkv, scale, w)
 		return
 	}
@@ -1031,4 +1031,14 @@ func kernelWindow(window, t int) int {
 		return 0
 	}
 	return window
+}
+
+// tcWindowSuffix names the tensor-core kernel instance for kernel window
+// w: "w" (windowed) or "" (full causal, which keeps the registers it had
+// before windows; see attention_tc.cu).
+func tcWindowSuffix(w int) string {
+	if w > 0 {
+		return "w"
+	}
+	return ""
 }
