@@ -31,11 +31,12 @@ import (
 // distPhases are the phases a multi-rank run supports.
 var distPhases = []string{PhaseSFT, PhaseSRT, PhaseDistill, PhaseSDFT, PhaseGRPO}
 
-// distributed reports a run over more than one rank.
-func (t *trainer) distributed() bool { return t.comm.Size() > 1 }
+// distributed reports a run over more than one rank (a trainer built
+// without initComm, as some tests build one, is a single process).
+func (t *trainer) distributed() bool { return t.comm != nil && t.comm.Size() > 1 }
 
 // lead reports rank 0, the rank that prints and writes the run's files.
-func (t *trainer) lead() bool { return t.comm.Rank() == 0 }
+func (t *trainer) lead() bool { return t.comm == nil || t.comm.Rank() == 0 }
 
 // initComm sets t.comm from the options and refuses what a multi-rank run
 // cannot do; it also silences the output of every rank but 0.
@@ -64,6 +65,9 @@ func (t *trainer) initComm() error {
 // share returns this rank's contiguous share [lo, hi) of k items (the
 // global batch's prompts): rank r gets items r*k/size to (r+1)*k/size.
 func (t *trainer) share(k int) (lo, hi int) {
+	if !t.distributed() {
+		return 0, k
+	}
 	r, n := t.comm.Rank(), t.comm.Size()
 	return r * k / n, (r + 1) * k / n
 }

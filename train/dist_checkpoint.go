@@ -53,7 +53,7 @@ func (t *trainer) checkpointTemp(root, name string) (string, error) {
 // ranks (or read them as they are).
 func (t *trainer) checkWorldSize(dir string, st *trainerState) error {
 	ws := max(st.WorldSize, 1)
-	for r := 0; r < ws; r++ {
+	for r := 0; r < ws && t.needsOptimizer(); r++ {
 		name := optimFile
 		if ws > 1 {
 			name = optimShardName(r, ws)

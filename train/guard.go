@@ -482,8 +482,10 @@ func (t *trainer) saveBest() error {
 
 // loadBest copies the weights of RUN/best into the student.
 func (t *trainer) loadBest() error {
-	if err := t.comm.Barrier(); err != nil { // rank 0 has written RUN/best
-		return fmt.Errorf("collapse guard: best model: %w", err)
+	if t.distributed() {
+		if err := t.comm.Barrier(); err != nil { // rank 0 has written RUN/best
+			return fmt.Errorf("collapse guard: best model: %w", err)
+		}
 	}
 	dir := filepath.Join(t.runDir, bestSubdir)
 	b, err := model.LoadFrozen(dir, t.be)

@@ -393,6 +393,9 @@ func (t *trainer) setup(ctx context.Context, st *trainerState, ckpt string) erro
 		out = io.Discard
 	}
 	t.started = time.Now()
+	if t.comm == nil {
+		t.comm = kernels.NewLocalComm(t.be) // a trainer built without initComm (tests)
+	}
 	// Refuse a plan that cannot fit before allocating any of it.
 	if err := cfg.CheckMemoryRanks(t.be, t.comm.Size()); err != nil {
 		return err
