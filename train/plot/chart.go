@@ -42,8 +42,8 @@ type Chart struct {
 	Width, Height int
 	// XMin and XMax, when XMax > XMin, widen the x axis to cover at least
 	// [XMin, XMax] (a run's whole step range for a metric logged at a few
-	// steps only).
-	XMin, XMax float64
+	// steps only); YMin and YMax the same for the y axis.
+	XMin, XMax, YMin, YMax float64
 }
 
 // MarkerMax is the most finite points a series may have to be drawn with
@@ -110,6 +110,9 @@ func (c *Chart) Render() (*image.RGBA, error) {
 	}
 	if c.XMax > c.XMin && finite(c.XMin) && finite(c.XMax) {
 		xmin, xmax = math.Min(xmin, c.XMin), math.Max(xmax, c.XMax)
+	}
+	if c.YMax > c.YMin && finite(c.YMin) && finite(c.YMax) {
+		ymin, ymax = math.Min(ymin, c.YMin), math.Max(ymax, c.YMax)
 	}
 	xt := niceTicks(xmin, xmax, 8)
 	yt := niceTicks(ymin, ymax, 6)

@@ -70,17 +70,20 @@ type Group struct {
 	Name, Title, YLabel string
 	// Match reports whether a metrics key belongs to the group.
 	Match func(key string) bool
+	// YMin and YMax, when YMax > YMin, are the least y range of its charts
+	// (accuracies: [0, 1], so that one evaluation reads on its scale).
+	YMin, YMax float64
 }
 
 // DefaultGroups are the charts sdzero plot draws.
 var DefaultGroups = []Group{
-	{"reward", "Reward", "reward", func(k string) bool { return strings.Contains(k, "reward") && !strings.Contains(k, "kl") }},
-	{"accuracy", "Accuracy", "accuracy", func(k string) bool { return strings.Contains(k, "acc") }},
-	{"kl", "KL divergence", "KL (nats/token)", func(k string) bool { return strings.Contains(k, "kl") }},
+	{"reward", "Reward", "reward", func(k string) bool { return strings.Contains(k, "reward") && !strings.Contains(k, "kl") }, 0, 0},
+	{"accuracy", "Accuracy", "accuracy", func(k string) bool { return strings.Contains(k, "acc") }, 0, 1},
+	{"kl", "KL divergence", "KL (nats/token)", func(k string) bool { return strings.Contains(k, "kl") }, 0, 0},
 	{"length", "Response length", "tokens", func(k string) bool {
 		return (strings.Contains(k, "len") || strings.Contains(k, "length")) && !strings.Contains(k, "trunc")
-	}},
-	{"loss", "Loss", "loss", func(k string) bool { return strings.Contains(k, "loss") }},
+	}, 0, 0},
+	{"loss", "Loss", "loss", func(k string) bool { return strings.Contains(k, "loss") }, 0, 0},
 }
 
 // stepKeys and sampleKeys are the x-axis keys looked for, in order.
@@ -215,7 +218,7 @@ func Charts(recs []Record, name string) ([]NamedChart, []string) {
 			ys = ys[:len(Palette)]
 		}
 		for _, ax := range axes {
-			c := Chart{Title: fmt.Sprintf("%s: %s vs %s", name, g.Title, ax.label), XLabel: ax.label, YLabel: g.YLabel}
+			c := Chart{Title: fmt.Sprintf("%s: %s vs %s", name, g.Title, ax.label), XLabel: ax.label, YLabel: g.YLabel, YMin: g.YMin, YMax: g.YMax}
 			// The x axis spans the run, also for a metric logged at a
 			// few steps (held-out eval).
 			c.XMin, c.XMax = math.Inf(1), math.Inf(-1)

@@ -121,7 +121,8 @@ func TestSinglePointVisible(t *testing.T) {
 }
 
 // TestXRangeCoversRun: a metric logged at the last step only is drawn on
-// an x axis spanning the run, not around its one point.
+// an x axis spanning the run, not around its one point, and an accuracy
+// on [0, 1].
 func TestXRangeCoversRun(t *testing.T) {
 	var recs []Record
 	for i := 1; i <= 30; i++ {
@@ -133,8 +134,8 @@ func TestXRangeCoversRun(t *testing.T) {
 	}
 	cs, _ := Charts(recs, "run")
 	for _, c := range cs {
-		if c.File == "accuracy_vs_step" && (c.Chart.XMin != 1 || c.Chart.XMax != 30) {
-			t.Errorf("accuracy chart x range [%g, %g], want [1, 30]", c.Chart.XMin, c.Chart.XMax)
+		if c.File == "accuracy_vs_step" && (c.Chart.XMin != 1 || c.Chart.XMax != 30 || c.Chart.YMin != 0 || c.Chart.YMax != 1) {
+			t.Errorf("accuracy chart range x [%g, %g] y [%g, %g], want x [1, 30] y [0, 1]", c.Chart.XMin, c.Chart.XMax, c.Chart.YMin, c.Chart.YMax)
 		}
 	}
 }
