@@ -234,7 +234,7 @@ func loadEvalProblems(dc train.DataConfig, vc train.VerifyConfig, w io.Writer) (
 	if err != nil {
 		if strings.Contains(err.Error(), "data.") {
 			// the keys named are also flags here
-			return nil, nil, fmt.Errorf("%w; as flags: --question-field, --answer-field, --solution-field, --skip-malformed, --kind", err)
+			return nil, nil, fmt.Errorf("%w; as flags: --question-field, --answer-field, --solution-field, --skip-malformed; --kind code for a code dataset (tests instead of answers)", err)
 		}
 		return nil, nil, err
 	}
