@@ -350,6 +350,18 @@ func TestDistMatchesSingle(t *testing.T) {
 					t.Errorf("the 2-rank run drew other rollouts than the single process:\n1 rank:  %v\n2 ranks: %v", r1, r2)
 				}
 			}
+			if phase == PhaseGRPO {
+				// DAPO's global keep/redraw decision must have been taken.
+				d1, d2 := metricsOf(t, one.Out, "dyn_dropped_groups"), metricsOf(t, two.Out, "dyn_dropped_groups")
+				if sum := func(v []float64) (s float64) {
+					for _, x := range v {
+						s += x
+					}
+					return s
+				}; sum(d1) == 0 || !reflect.DeepEqual(d1, d2) {
+					t.Errorf("dropped flat groups per step: %v (1 rank), %v (2 ranks); want the same, not all 0", d1, d2)
+				}
+			}
 			l1, l2 := metricsOf(t, one.Out, "loss"), metricsOf(t, two.Out, "loss")
 			if len(l1) != ref.Steps || len(l2) != len(l1) {
 				t.Fatalf("losses: %v vs %v", l1, l2)
