@@ -196,7 +196,9 @@ func (t *trainer) saveRanks() error {
 		return fail("create the temp directory", err)
 	}
 	if !t.lead() && t.adam != nil {
-		err = t.writeOptimShard(tmp)
+		if err = t.hook("shard"); err == nil {
+			err = t.writeOptimShard(tmp)
+		}
 	}
 	if bad, aerr := t.agree(err != nil); aerr != nil {
 		return fail("write the optimizer shards", aerr)

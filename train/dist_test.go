@@ -63,6 +63,9 @@ type distJob struct {
 	// SIGTERM to that rank would); DieAfter SIGKILLs rank 1 after it.
 	StopAfter, DieAfter int
 	CheckpointEvery     int
+	// FailShardAt makes rank 1 fail to write its optimizer shard of the
+	// checkpoint after that step.
+	FailShardAt int
 }
 
 // distOutcome is what a rank reports (RUN/rank-R.json).
@@ -170,6 +173,16 @@ func TestDistWorker(t *testing.T) {
 			time.Sleep(time.Minute)
 		}
 	}
+	step := 0
+	opt.failSave = func(stage string) error {
+		// The checkpoint after step k is saved before OnStep(k).
+		if stage == "shard" && j.FailShardAt > 0 && step == j.FailShardAt-1 {
+			return errors.New("injected shard failure")
+		}
+		return nil
+	}
+	onStep := opt.OnStep
+	opt.OnStep = func(s int, m Metrics) { step = s; onStep(s, m) }
 	var res *Result
 	if j.Resume {
 		res, err = Resume(ctx, j.Out, opt)
@@ -515,6 +528,38 @@ func TestDistRefusesPhases(t *testing.T) {
 		_, err := Run(context.Background(), c, Options{Backend: cpu.New(1), Comm: twoRanks{}})
 		if err == nil || !strings.Contains(err.Error(), "phase "+phase+" does not run on several ranks") || !strings.Contains(err.Error(), "sft, srt, distill, sdft, grpo") {
 			t.Errorf("%s on 2 ranks: got %v", phase, err)
+		}
+	}
+}
+
+// TestDistCheckpointAtomic: when rank 1 cannot write its optimizer shard
+// of step 2's checkpoint, no rank commits it: the run ends with errors
+// (rank 1's naming the failure, rank 0's saying another rank failed), the
+// previous checkpoint stays the latest and no temp directory is left.
+func TestDistCheckpointAtomic(t *testing.T) {
+	needMPIRun(t)
+	j := distJob{Phase: PhaseSFT, Model: tinyModelDir(t, 24), Data: tinyMathData(t, 8), Out: filepath.Join(t.TempDir(), "run"), CheckpointEvery: 1, FailShardAt: 2}
+	outs, log, err := mpirunJob(t, 2, j)
+	if err == nil || len(outs) == 0 {
+		t.Fatalf("mpirun: want a failed run, got %v, %+v\n%s", err, outs, log)
+	}
+	for _, o := range outs {
+		want := "another rank failed"
+		if o.Rank == 1 {
+			want = "injected shard failure"
+		}
+		if !strings.Contains(o.Err, "step-000002") || !strings.Contains(o.Err, "write the optimizer shards") || !strings.Contains(o.Err, want) {
+			t.Errorf("rank %d: error %q, want one about step-000002's shards saying %q", o.Rank, o.Err, want)
+		}
+	}
+	root := filepath.Join(j.Out, checkpointsDir)
+	if dir, err := latestCheckpoint(j.Out); err != nil || filepath.Base(dir) != checkpointName(1) {
+		t.Errorf("latest checkpoint %q, %v; want step 1's", dir, err)
+	}
+	ents, _ := os.ReadDir(root)
+	for _, e := range ents {
+		if n := e.Name(); n != latestFile && n != checkpointName(1) {
+			t.Errorf("left in %s: %s", root, n)
 		}
 	}
 }
