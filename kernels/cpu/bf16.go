@@ -70,6 +70,8 @@ type bf16State struct {
 	tiles tileFn
 	apack []uint16
 	bpack []uint16
+	// ywork are the workers' own y panels when they pack them per unit.
+	ywork [][]uint16
 	// tmp are F32 stand-ins: BF16 inputs widened, BF16 outputs computed
 	// in F32 before rounding, products scaled by alpha.
 	tmp [4][]float32
@@ -286,6 +288,10 @@ const (
 	bfRowPanels = 2
 	bfColPanels = 16
 	bfKSteps    = 16
+	// Streaming y (see tilesBF16): for at most bfStreamRows row panels
+	// (256 rows) and a packed y of at least bfStreamElems (2 MiB).
+	bfStreamRows  = 8
+	bfStreamElems = 1 << 20
 )
 
 // bfOperand is one operand of a bf16 product in the role the tile kernels
@@ -370,14 +376,26 @@ func (be *Backend) tilesBF16(c []float32, x, y bfOperand, k int, add, trans bool
 	if direct {
 		npackX = mp - xfull
 	}
+	// A few rows times a big y (a weight: the LM head's forward and dx):
+	// each unit packs its own y panels, which then stay in L2 instead of
+	// going to memory and back, and covers all the rows (so no panel is
+	// packed twice).
+	streamY := !trans && mp <= bfStreamRows && np > bfColPanels && np*ps >= bfStreamElems
+	ny := np
+	if streamY {
+		ny = 0
+		for len(st.ywork) < be.pool.n {
+			st.ywork = append(st.ywork, nil)
+		}
+	}
 	if len(st.apack) < npackX*ps {
 		st.apack = make([]uint16, npackX*ps)
 	}
-	if len(st.bpack) < np*ps {
-		st.bpack = make([]uint16, np*ps)
+	if len(st.bpack) < ny*ps {
+		st.bpack = make([]uint16, ny*ps)
 	}
-	ap, bp := st.apack[:npackX*ps], st.bpack[:np*ps]
-	be.parallelFor(npackX+np, 1+(1<<16)/ps, func(lo, hi int) {
+	ap, bp := st.apack[:npackX*ps], st.bpack[:ny*ps]
+	be.parallelFor(npackX+ny, 1+(1<<16)/ps, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			if i < npackX {
 				p := i + mp - npackX
@@ -396,7 +414,11 @@ func (be *Backend) tilesBF16(c []float32, x, y bfOperand, k int, add, trans bool
 		}
 		return ap[(i-(mp-npackX))*ps:], packedA(ps), hi - i
 	}
-	rb, cb := (mp+bfRowPanels-1)/bfRowPanels, (np+bfColPanels-1)/bfColPanels
+	rowP := bfRowPanels
+	if streamY {
+		rowP = mp
+	}
+	rb, cb := (mp+rowP-1)/rowP, (np+bfColPanels-1)/bfColPanels
 	units := rb * cb
 	tiles := st.tiles
 	ldc := y.n
@@ -416,8 +438,19 @@ func (be *Backend) tilesBF16(c []float32, x, y bfOperand, k int, add, trans bool
 				return
 			}
 			// Column-block major: consecutive units share y panels.
-			i0, j0 := (u%rb)*bfRowPanels, (u/rb)*bfColPanels
-			i1, j1 := min(mp, i0+bfRowPanels), min(np, j0+bfColPanels)
+			i0, j0 := (u%rb)*rowP, (u/rb)*bfColPanels
+			i1, j1 := min(mp, i0+rowP), min(np, j0+bfColPanels)
+			// yp: the unit's y panels, from panel j0 on.
+			yp := bp[min(len(bp), j0*ps):]
+			if streamY {
+				if len(st.ywork[w]) < bfColPanels*ps {
+					st.ywork[w] = make([]uint16, bfColPanels*ps)
+				}
+				yp = st.ywork[w]
+				for j := j0; j < j1; j++ {
+					packBBF16(yp[(j-j0)*ps:(j-j0+1)*ps], y.v, y.n, k, y.major, j*32)
+				}
+			}
 			if trans {
 				// The unit's whole block (padding included) into blk,
 				// then transposed into C.
@@ -425,7 +458,7 @@ func (be *Backend) tilesBF16(c []float32, x, y bfOperand, k int, add, trans bool
 				for i := i0; i < i1; {
 					xa, al, cnt := xPanels(i, i1)
 					for s := 0; s < ks; s += bfKSteps {
-						tiles(xa[s*al.kstep:], al, bp[j0*ps+s*1024:], ps, blk[(i-i0)*32*lb:], lb, min(bfKSteps, ks-s), cnt, j1-j0, s > 0)
+						tiles(xa[s*al.kstep:], al, yp[s*1024:], ps, blk[(i-i0)*32*lb:], lb, min(bfKSteps, ks-s), cnt, j1-j0, s > 0)
 					}
 					i += cnt
 				}
@@ -437,7 +470,7 @@ func (be *Backend) tilesBF16(c []float32, x, y bfOperand, k int, add, trans bool
 				for i := i0; i < fi; {
 					xa, al, cnt := xPanels(i, fi)
 					for s := 0; s < ks; s += bfKSteps {
-						tiles(xa[s*al.kstep:], al, bp[j0*ps+s*1024:], ps, c[i*32*ldc+j0*32:], ldc, min(bfKSteps, ks-s), cnt, fj-j0, add || s > 0)
+						tiles(xa[s*al.kstep:], al, yp[s*1024:], ps, c[i*32*ldc+j0*32:], ldc, min(bfKSteps, ks-s), cnt, fj-j0, add || s > 0)
 					}
 					i += cnt
 				}
@@ -450,7 +483,7 @@ func (be *Backend) tilesBF16(c []float32, x, y bfOperand, k int, add, trans bool
 						continue
 					}
 					xa, al, _ := xPanels(i, i+1)
-					tiles(xa, al, bp[j*ps:], ps, edge[:], 32, ks, 1, 1, false)
+					tiles(xa, al, yp[(j-j0)*ps:], ps, edge[:], 32, ks, 1, 1, false)
 					rows, cols := min(32, x.n-i*32), min(32, y.n-j*32)
 					for r := range rows {
 						cr := c[(i*32+r)*ldc+j*32 : (i*32+r)*ldc+j*32+cols]
