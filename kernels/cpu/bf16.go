@@ -70,8 +70,10 @@ type bf16State struct {
 	tiles tileFn
 	apack []uint16
 	bpack []uint16
-	// ywork are the workers' own y panels when they pack them per unit.
-	ywork [][]uint16
+	// ywork are the workers' own y panels when they pack them per unit
+	// or per k chunk; partial holds split-k partial products.
+	ywork   [][]uint16
+	partial []float32
 	// tmp are F32 stand-ins: BF16 inputs widened, BF16 outputs computed
 	// in F32 before rounding, products scaled by alpha.
 	tmp [4][]float32
@@ -292,6 +294,10 @@ const (
 	// (256 rows) and a packed y of at least bfStreamElems (2 MiB).
 	bfStreamRows  = 8
 	bfStreamElems = 1 << 20
+	// Split k (see splitKBF16) from this k on, in chunks of at least
+	// bfSplitSteps k steps.
+	bfSplitK     = 4096
+	bfSplitSteps = 64
 )
 
 // bfOperand is one operand of a bf16 product in the role the tile kernels
@@ -356,7 +362,11 @@ func (be *Backend) gemmBF16(c []float32, a, b []uint16, m, n, k int, ta, tb bool
 	if swap {
 		x, y = xs, ys
 	}
-	be.tilesBF16(c, x, y, k, beta != 0, swap)
+	if !swap && !y.major && m <= bfStreamRows*32 && n <= bfColPanels*32 && k >= bfSplitK {
+		be.splitKBF16(c, x, y, k, beta != 0)
+	} else {
+		be.tilesBF16(c, x, y, k, beta != 0, swap)
+	}
 	runtime.KeepAlive(a)
 	runtime.KeepAlive(b)
 }
@@ -496,6 +506,93 @@ func (be *Backend) tilesBF16(c []float32, x, y bfOperand, k int, add, trans bool
 							copy(cr, er)
 						}
 					}
+				}
+			}
+		}
+	})
+}
+
+// splitKBF16 is tilesBF16 for a small C (at most 256 x 512) and a long k
+// with y stored [k,cols] (the LM head's dx = dlogits W): k is cut into
+// chunks, a number fixed by k alone; workers take chunks, pack that
+// chunk's rows of y themselves (so y is read once, and its packed form
+// stays in L2) and form a private padded partial product; the partials
+// are then added to C in chunk order. The arithmetic does not depend on
+// the thread count or the scheduling.
+func (be *Backend) splitKBF16(c []float32, x, y bfOperand, k int, add bool) {
+	st := &be.bf
+	ks := (k + 31) / 32
+	mp, np := (x.n+31)/32, (y.n+31)/32
+	nch := max(1, min(16, ks/bfSplitSteps))
+	// Chunk ch covers k steps [ch*ks/nch, (ch+1)*ks/nch).
+	maxSteps := (ks + nch - 1) / nch
+	cps := maxSteps * 1024
+	pw, ph := np*32, mp*32
+	if len(st.partial) < nch*ph*pw {
+		st.partial = make([]float32, nch*ph*pw)
+	}
+	for len(st.ywork) < be.pool.n {
+		st.ywork = append(st.ywork, nil)
+	}
+	// x: read in place where it can be (k whole steps), else packed whole.
+	direct := st.kind == bf16AMX && x.major && k%32 == 0 && x.n%32 == 0
+	xps := ks * 1024
+	if !direct {
+		if len(st.apack) < mp*xps {
+			st.apack = make([]uint16, mp*xps)
+		}
+		ap := st.apack[:mp*xps]
+		be.parallelFor(mp, 1, func(lo, hi int) {
+			for i := lo; i < hi; i++ {
+				packABF16(ap[i*xps:(i+1)*xps], x.v, x.n, k, !x.major, i*32)
+			}
+		})
+	}
+	tiles := st.tiles
+	var next atomic.Int64
+	be.pool.run(min(be.pool.n, nch), func(w int) {
+		if len(st.ywork[w]) < np*cps {
+			st.ywork[w] = make([]uint16, np*cps)
+		}
+		yb := st.ywork[w]
+		for {
+			ch := int(next.Add(1) - 1)
+			if ch >= nch {
+				return
+			}
+			s0, s1 := ch*ks/nch, (ch+1)*ks/nch
+			k0, k1 := s0*32, min(k, s1*32)
+			kc := k1 - k0
+			cs := (kc + 31) / 32
+			// Rows k0..k1 of y stored [k,cols] are a contiguous block.
+			for j := range np {
+				packBBF16(yb[j*cs*1024:(j+1)*cs*1024], y.v[k0*y.n:k1*y.n], y.n, kc, false, j*32)
+			}
+			part := st.partial[ch*ph*pw : (ch+1)*ph*pw]
+			var xa []uint16
+			var al aLayout
+			if direct {
+				xa, al = x.v[k0:], aLayout{stride: k, kstep: 32, panel: 32 * k}
+			} else {
+				xa, al = st.apack[s0*1024:], packedA(xps)
+			}
+			for s := 0; s < cs; s += bfKSteps {
+				tiles(xa[s*al.kstep:], al, yb[s*1024:], cs*1024, part, pw, min(bfKSteps, cs-s), mp, np, s > 0)
+			}
+		}
+	})
+	m, n := x.n, y.n
+	be.parallelFor(m, 1, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			cr := c[i*n : (i+1)*n]
+			for ch := range nch {
+				pr := st.partial[ch*ph*pw+i*pw : ch*ph*pw+i*pw+n]
+				if ch == 0 && !add {
+					copy(cr, pr)
+					continue
+				}
+				for j, v := range pr {
+					cr[j] += v
 				}
 			}
 		}

@@ -120,7 +120,8 @@ func TestBF16TileKernels(t *testing.T) {
 
 // TestMatMulBF16Paths covers the product's paths on every bf16 kernel:
 // operands read in place (k a multiple of 32) or packed, C computed
-// directly or transposed, several k blocks, edge panels, beta 0 and 1, and
+// directly or transposed, y packed per unit, split k, several k blocks,
+// edge panels, beta 0 and 1, and
 // a BF16 operand beside an F32 one (widened, F32 product); against the
 // float64 product of the same bf16 values.
 func TestMatMulBF16Paths(t *testing.T) {
@@ -130,9 +131,10 @@ func TestMatMulBF16Paths(t *testing.T) {
 		be.enableBF16(kind)
 		for _, c := range []struct {
 			m, n, k int
-			big     bool // y packed per unit: NN and NT, beta 1, BF16 only
+			big     bool // NN and NT, beta 1, BF16 only (y packed per unit, split k)
 		}{{64, 96, 64, false}, {256, 70, 64, false}, {8, 300, 96, false}, {300, 8, 96, false}, {37, 45, 1056, false}, {96, 33, 32, false},
-			{40, 600, 1800, true}, {48, 16400, 64, true}} {
+			{40, 600, 1800, true}, {48, 16400, 64, true},
+			{40, 70, 4200, false}, {64, 96, 8192, true}} { // split k: x packed, x in place
 			for combo := range 4 {
 				ta, tb := combo&1 != 0, combo&2 != 0
 				if c.big && ta {
@@ -208,7 +210,7 @@ func TestMatMulBF16Deterministic(t *testing.T) {
 		for _, c := range []struct {
 			m, n, k int
 			ta, tb  bool
-		}{{130, 300, 96, false, true}, {300, 64, 1100, false, false}, {8, 500, 64, false, true}, {96, 70, 64, true, false}} {
+		}{{130, 300, 96, false, true}, {300, 64, 1100, false, false}, {8, 500, 64, false, true}, {96, 70, 64, true, false}, {40, 70, 4200, false, false}} {
 			av, bv := randBF16(rng, c.m*c.k), randBF16(rng, c.k*c.n)
 			var first []float32
 			for _, threads := range []int{1, 3, 3} {
