@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -129,6 +130,14 @@ type Report struct {
 	// GeneratedTokens and Seconds measure decoding throughput.
 	GeneratedTokens int64   `json:"generated_tokens"`
 	Seconds         float64 `json:"seconds"`
+	// Partial is true when the evaluation was stopped (its context
+	// cancelled, e.g. by a signal) before every problem was done: the
+	// statistics then cover the first N of Total problems, those whose K
+	// samples (and revisions) were all generated and verified.
+	Partial bool `json:"partial"`
+	Total   int  `json:"problems_total,omitempty"`
+
+	samples []Sample // for Options.Samples
 }
 
 // Sample is one JSONL line of the samples file.
@@ -175,11 +184,15 @@ type seq struct {
 
 // generate runs the sequences through s.Gen in batches; batch b uses seed
 // mix(seed, b) so results do not depend on anything but the seed, the
-// batch size and the order.
-func generate(ctx context.Context, s Setup, seqs []*seq, o Options, seed uint64, progress func(int)) error {
+// batch size and the order. after(start, end), when set, is called with
+// each finished batch (the evaluator verifies it there, so that an
+// interruption loses at most the batch in flight). It returns how many
+// sequences are done: fewer than len(seqs) only with an error, which wraps
+// ctx.Err() when ctx was cancelled (checked at every batch boundary).
+func generate(ctx context.Context, s Setup, seqs []*seq, o Options, seed uint64, after func(start, end int) error) (int, error) {
 	for b, start := 0, 0; start < len(seqs); b, start = b+1, start+o.BatchSize {
 		if err := ctx.Err(); err != nil {
-			return err
+			return start, err
 		}
 		end := min(start+o.BatchSize, len(seqs))
 		prompts := make([][]int32, end-start)
@@ -195,19 +208,21 @@ func generate(ctx context.Context, s Setup, seqs []*seq, o Options, seed uint64,
 			Seed:         mix(seed, uint64(b)),
 		})
 		if err != nil {
-			return fmt.Errorf("eval: generate batch %d: %w", b, err)
+			return start, fmt.Errorf("eval: generate batch %d: %w", b, err)
 		}
 		if len(outs) != len(prompts) {
-			return fmt.Errorf("eval: generate batch %d returned %d rows for %d prompts", b, len(outs), len(prompts))
+			return start, fmt.Errorf("eval: generate batch %d returned %d rows for %d prompts", b, len(outs), len(prompts))
 		}
 		for i, out := range outs {
 			seqs[start+i].out = out
 		}
-		if progress != nil {
-			progress(end)
+		if after != nil {
+			if err := after(start, end); err != nil {
+				return start, err
+			}
 		}
 	}
-	return nil
+	return len(seqs), nil
 }
 
 // mix is SplitMix64 of a^b-mixing, to derive independent seeds.
@@ -233,7 +248,13 @@ func stripStop(ids, stop []int32) ([]int32, bool) {
 }
 
 // Evaluate generates K responses per example, verifies them against the
-// example's answer, and (with Revise) one revision of each response.
+// example's answer, and (with Revise) one revision of each response. When
+// ctx is cancelled it stops at the next batch boundary and returns both a
+// partial report (Report.Partial) over the problems finished by then and
+// an error wrapping ctx.Err(), so that a caller that only wants complete
+// results fails as before; revision statistics need every initial
+// response, so a stop before the revisions reports the initial responses
+// only.
 func Evaluate(ctx context.Context, s Setup, examples []dataset.MathExample, o Options) (*Report, error) {
 	o.defaults()
 	if s.RevisionPrompt == nil {
@@ -269,18 +290,95 @@ func Evaluate(ctx context.Context, s Setup, examples []dataset.MathExample, o Op
 			seqs = append(seqs, &seq{prompt: p})
 		}
 	}
-	if err := generate(ctx, s, seqs, o, o.Seed, prog); err != nil {
+	// Each batch is verified as soon as it is generated: when ctx is
+	// cancelled (a signal), everything before the batch in flight has its
+	// verdict and the report covers the problems whose K samples (and
+	// revisions) are all done.
+	verdicts := make([]verify.Result, len(seqs))
+	verifyBatch := func(dst []verify.Result, qs []*seq, offset int) func(start, end int) error {
+		return func(start, end int) error {
+			v, err := verifyAll(ctx, s, examples, qs[start:end], start, o.K)
+			if err != nil {
+				return err
+			}
+			copy(dst[start:], v)
+			prog(offset + end)
+			return nil
+		}
+	}
+	done, err := generate(ctx, s, seqs, o, o.Seed, verifyBatch(verdicts, seqs, 0))
+	if err != nil && !stopped(ctx, err) {
 		return nil, err
 	}
-	samples := make([]Sample, len(seqs))
-	rep := &Report{N: len(examples), K: o.K, PassAtK: map[int]float64{}}
+	nDone := done / o.K
+	var rev []*seq
+	var revVerdicts []verify.Result
+	if o.Revise && nDone == len(examples) {
+		// Reviser input: prompt + y' + "\n\n" + P_r + "\n\n", y' = y
+		// without its stop token, by ids (no re-tokenising of y).
+		rev = make([]*seq, len(seqs))
+		for i, sq := range seqs {
+			body, _ := stripStop(sq.out, s.StopIDs)
+			in := append(append(append([]int32{}, sq.prompt...), body...), s.Encode("\n\n"+s.RevisionPrompt(verdicts[i].Reward)+"\n\n")...)
+			rev[i] = &seq{prompt: in}
+		}
+		revVerdicts = make([]verify.Result, len(rev))
+		revDone, err := generate(ctx, s, rev, o, mix(o.Seed, 0x5eed), verifyBatch(revVerdicts, rev, len(seqs)))
+		if err != nil && !stopped(ctx, err) {
+			return nil, err
+		}
+		nDone = revDone / o.K
+	}
+	ro := o
+	if rev == nil {
+		ro.Revise = false // stopped before the revisions: the initial responses' statistics only
+	}
+	rep := report(s, examples, ro, seqs, verdicts, rev, revVerdicts, nDone)
+	rep.Seconds = time.Since(t0).Seconds()
+	if o.Samples != nil {
+		samples := rep.samples
+		w := bufio.NewWriter(o.Samples)
+		enc := json.NewEncoder(w)
+		enc.SetEscapeHTML(false)
+		for i := range samples {
+			if err := enc.Encode(&samples[i]); err != nil {
+				return nil, fmt.Errorf("eval: write sample %d: %w", i, err)
+			}
+		}
+		if err := w.Flush(); err != nil {
+			return nil, fmt.Errorf("eval: write samples: %w", err)
+		}
+	}
+	rep.samples = nil
+	if rep.Partial {
+		return rep, fmt.Errorf("eval: stopped after %d of %d problems: %w", rep.N, rep.Total, ctx.Err())
+	}
+	return rep, nil
+}
+
+// stopped reports whether err is ctx's cancellation (a graceful stop), as
+// opposed to a failure.
+func stopped(ctx context.Context, err error) bool {
+	return ctx.Err() != nil && errors.Is(err, ctx.Err())
+}
+
+// report computes the statistics over the first n examples: their K
+// samples each in seqs (and their revisions in rev when Revise). n below
+// len(examples) makes a partial report.
+func report(s Setup, examples []dataset.MathExample, o Options, seqs []*seq, verdicts []verify.Result, rev []*seq, revVerdicts []verify.Result, n int) *Report {
+	rep := &Report{N: n, K: o.K, PassAtK: map[int]float64{}}
+	if n < len(examples) {
+		rep.Partial, rep.Total = true, len(examples)
+	}
+	ns := n * o.K
+	samples := make([]Sample, ns)
+	rep.samples = samples
+	if n == 0 {
+		return rep
+	}
 	var lenSum float64
-	correct := make([]int, len(examples))
-	verdicts, err := verifyAll(ctx, s, examples, seqs, o.K)
-	if err != nil {
-		return nil, err
-	}
-	for i, sq := range seqs {
+	correct := make([]int, n)
+	for i, sq := range seqs[:ns] {
 		ex := examples[i/o.K]
 		body, stopped := stripStop(sq.out, s.StopIDs)
 		text := s.Decode(body)
@@ -297,89 +395,61 @@ func Evaluate(ctx context.Context, s Setup, examples []dataset.MathExample, o Op
 			correct[i/o.K]++
 		}
 	}
-	n := float64(len(seqs))
-	rep.AvgAtK /= n
-	rep.MeanLen = lenSum / n
+	fn := float64(ns)
+	rep.AvgAtK /= fn
+	rep.MeanLen = lenSum / fn
 	for _, k := range KValues(o.K) {
 		var sum float64
 		for _, c := range correct {
 			sum += PassAtK(o.K, c, k)
 		}
-		rep.PassAtK[k] = sum / float64(len(examples))
+		rep.PassAtK[k] = sum / float64(n)
 	}
-
-	if o.Revise {
-		// Reviser input: prompt + y' + "\n\n" + P_r + "\n\n", y' = y
-		// without its stop token, by ids (no re-tokenising of y).
-		rev := make([]*seq, len(seqs))
-		for i, sq := range seqs {
-			body, _ := stripStop(sq.out, s.StopIDs)
-			in := append(append(append([]int32{}, sq.prompt...), body...), s.Encode("\n\n"+s.RevisionPrompt(samples[i].Reward)+"\n\n")...)
-			rev[i] = &seq{prompt: in}
-		}
-		if err := generate(ctx, s, rev, o, mix(o.Seed, 0x5eed), func(d int) { prog(len(seqs) + d) }); err != nil {
-			return nil, err
-		}
-		var wrong, right, fixed, broken int
-		var revLen float64
-		revVerdicts, err := verifyAll(ctx, s, examples, rev, o.K)
-		if err != nil {
-			return nil, err
-		}
-		for i, sq := range rev {
-			body, _ := stripStop(sq.out, s.StopIDs)
-			text := s.Decode(body)
-			v := revVerdicts[i]
-			r := v.Reward
-			samples[i].Revision, samples[i].RevisionTokens = text, len(sq.out)
-			samples[i].RevisionReward, samples[i].RevisionReason, samples[i].RevisionExtracted = &r, v.Reason, v.Extracted
-			rep.GeneratedTokens += int64(len(sq.out))
-			revLen += float64(len(sq.out))
-			rep.RevisedAcc += r
-			if samples[i].Reward > 0.5 {
-				right++
-				if r <= 0.5 {
-					broken++
-				}
-			} else {
-				wrong++
-				if r > 0.5 {
-					fixed++
-				}
+	if !o.Revise {
+		return rep
+	}
+	var wrong, right, fixed, broken int
+	var revLen float64
+	for i, sq := range rev[:ns] {
+		body, _ := stripStop(sq.out, s.StopIDs)
+		text := s.Decode(body)
+		v := revVerdicts[i]
+		r := v.Reward
+		samples[i].Revision, samples[i].RevisionTokens = text, len(sq.out)
+		samples[i].RevisionReward, samples[i].RevisionReason, samples[i].RevisionExtracted = &r, v.Reason, v.Extracted
+		rep.GeneratedTokens += int64(len(sq.out))
+		revLen += float64(len(sq.out))
+		rep.RevisedAcc += r
+		if samples[i].Reward > 0.5 {
+			right++
+			if r <= 0.5 {
+				broken++
+			}
+		} else {
+			wrong++
+			if r > 0.5 {
+				fixed++
 			}
 		}
-		rep.InitialAcc = rep.AvgAtK
-		rep.RevisedAcc /= n
-		rep.RevisedMeanLen = revLen / n
-		rep.CorrectionRate = ratio(fixed, wrong)
-		rep.RegressionRate = ratio(broken, right)
-		rep.InitialWrong, rep.InitialRight, rep.Corrected, rep.Regressed = wrong, right, fixed, broken
 	}
-	rep.Seconds = time.Since(t0).Seconds()
-	if o.Samples != nil {
-		w := bufio.NewWriter(o.Samples)
-		enc := json.NewEncoder(w)
-		enc.SetEscapeHTML(false)
-		for i := range samples {
-			if err := enc.Encode(&samples[i]); err != nil {
-				return nil, fmt.Errorf("eval: write sample %d: %w", i, err)
-			}
-		}
-		if err := w.Flush(); err != nil {
-			return nil, fmt.Errorf("eval: write samples: %w", err)
-		}
-	}
-	return rep, nil
+	rep.InitialAcc = rep.AvgAtK
+	rep.RevisedAcc /= fn
+	rep.RevisedMeanLen = revLen / fn
+	rep.CorrectionRate = ratio(fixed, wrong)
+	rep.RegressionRate = ratio(broken, right)
+	rep.InitialWrong, rep.InitialRight, rep.Corrected, rep.Regressed = wrong, right, fixed, broken
+	return rep
 }
 
-// verifyAll scores every generated sequence (sequence i answers example
-// i/k) with s.Verify, else verify.Math against the example's answer.
-func verifyAll(ctx context.Context, s Setup, examples []dataset.MathExample, seqs []*seq, k int) ([]verify.Result, error) {
+// verifyAll scores generated sequences (seqs[i] is sequence first+i,
+// which answers example (first+i)/k) with s.Verify, else verify.Math
+// against the example's answer.
+func verifyAll(ctx context.Context, s Setup, examples []dataset.MathExample, seqs []*seq, first, k int) ([]verify.Result, error) {
 	texts := make([]string, len(seqs))
 	problems := make([]int, len(seqs))
 	for i, sq := range seqs {
 		body, _ := stripStop(sq.out, s.StopIDs)
-		texts[i], problems[i] = s.Decode(body), i/k
+		texts[i], problems[i] = s.Decode(body), (first+i)/k
 	}
 	if s.Verify == nil {
 		out := make([]verify.Result, len(texts))
@@ -409,6 +479,12 @@ func ratio(a, b int) float64 {
 func (r *Report) Print(w io.Writer) {
 	if r.Settings != nil {
 		r.Settings.Print(w)
+	}
+	if r.Partial {
+		fmt.Fprintf(w, "PARTIAL: interrupted after %d of %d problems; every figure below covers those %d only\n", r.N, r.Total, r.N)
+		if r.N == 0 {
+			return
+		}
 	}
 	fmt.Fprintf(w, "problems %d, samples per problem %d\n", r.N, r.K)
 	fmt.Fprintf(w, "avg@%d      %.4f\n", r.K, r.AvgAtK)

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"strings"
@@ -160,7 +161,86 @@ func TestEvaluateErrors(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := Evaluate(ctx, setup, ex, Options{}); err == nil {
-		t.Error("cancelled context accepted")
+	if rep, err := Evaluate(ctx, setup, ex, Options{}); !errors.Is(err, context.Canceled) || rep == nil || !rep.Partial || rep.N != 0 || rep.Total != 1 {
+		t.Errorf("cancelled context: want a partial report of 0 of 1 problems and context.Canceled, got %+v, %v", rep, err)
 	}
+}
+
+// TestEvaluatePartial cancels the context after the second generation
+// batch (a signal between batches): the report covers the problems whose
+// K samples were all generated and verified, is marked partial, and the
+// samples file holds exactly those problems' samples; a stop during the
+// revisions reports the problems whose revisions are done.
+func TestEvaluatePartial(t *testing.T) {
+	var exs []dataset.MathExample
+	for p := 0; p < 5; p++ {
+		exs = append(exs, dataset.MathExample{ID: fmt.Sprint("p", p), Question: fmt.Sprintf("Q%d", p), Answer: fmt.Sprint(p + 100)})
+	}
+	cases := []struct {
+		name        string
+		revise      bool
+		cancelAfter int // Generate calls
+		wantN       int
+		wantRevised bool
+	}{
+		// K=2, batches of 3 sequences: after 2 batches 6 sequences = 3 problems.
+		{"attempts", false, 2, 3, false},
+		// 10 attempts take 4 batches; 2 more batches = 6 revisions = 3 problems.
+		{"revisions", true, 6, 3, true},
+		// Stopped in the attempts of a revise run: attempts only.
+		{"before revisions", true, 3, 4, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			g := &cancelGen{fakeGen: fakeGen{correct: map[int]int{0: 2, 1: 1, 2: 2, 3: 2, 4: 2}, seen: map[int]int{}}, after: tc.cancelAfter, cancel: cancel}
+			setup := Setup{Gen: g, Prompt: func(q string) ([]int32, error) { return enc(q), nil }, Encode: enc, Decode: dec, StopIDs: []int32{stopID}}
+			var samples bytes.Buffer
+			rep, err := Evaluate(ctx, setup, exs, Options{K: 2, BatchSize: 3, Revise: tc.revise, Samples: &samples})
+			if !errors.Is(err, context.Canceled) || rep == nil {
+				t.Fatalf("want a report and context.Canceled, got %v", err)
+			}
+			if !rep.Partial || rep.N != tc.wantN || rep.Total != 5 {
+				t.Fatalf("partial %v, %d of %d problems; want %d of 5", rep.Partial, rep.N, rep.Total, tc.wantN)
+			}
+			if g.calls != tc.cancelAfter {
+				t.Errorf("%d Generate calls after the stop at %d: not stopped at the batch boundary", g.calls, tc.cancelAfter)
+			}
+			if lines := strings.Count(samples.String(), "\n"); lines != 2*tc.wantN {
+				t.Errorf("%d sample lines, want %d", lines, 2*tc.wantN)
+			}
+			// Problems 0, 2 (both right) and 1 (one of two): avg 5/6 over 3 problems.
+			if tc.wantN == 3 && math.Abs(rep.AvgAtK-5.0/6) > 1e-12 {
+				t.Errorf("avg@k %v over the first 3 problems, want 5/6", rep.AvgAtK)
+			}
+			if got := rep.InitialRight+rep.InitialWrong > 0; got != tc.wantRevised {
+				t.Errorf("revision statistics present %v, want %v", got, tc.wantRevised)
+			}
+			var out strings.Builder
+			rep.Print(&out)
+			if want := fmt.Sprintf("PARTIAL: interrupted after %d of 5 problems", tc.wantN); !strings.Contains(out.String(), want) {
+				t.Errorf("report lacks %q:\n%s", want, out.String())
+			}
+			b, _ := json.Marshal(rep)
+			if !strings.Contains(string(b), `"partial":true`) {
+				t.Errorf("JSON lacks \"partial\":true: %s", b)
+			}
+		})
+	}
+}
+
+// cancelGen is fakeGen that cancels its context after a number of calls.
+type cancelGen struct {
+	fakeGen
+	after  int
+	cancel func()
+}
+
+func (g *cancelGen) Generate(prompts [][]int32, opt model.GenerateOptions) ([][]int32, error) {
+	out, err := g.fakeGen.Generate(prompts, opt)
+	if g.calls == g.after {
+		g.cancel()
+	}
+	return out, err
 }

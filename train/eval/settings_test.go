@@ -13,7 +13,8 @@ import (
 )
 
 // TestEvaluateCustomVerify: with Setup.Verify every response (first
-// attempts, then revisions) goes through it in one batch each, with its
+// attempts, then revisions) goes through it one generation batch at a
+// time (so that a stop loses at most the batch in flight), with its
 // problem index, and its verdicts are the rewards; verify.Math is not
 // used (the answers here would fail it).
 func TestEvaluateCustomVerify(t *testing.T) {
@@ -41,8 +42,8 @@ func TestEvaluateCustomVerify(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []int{0, 0, 1, 1, 2, 2}; len(batches) != 2 || fmt.Sprint(batches[0]) != fmt.Sprint(want) || fmt.Sprint(batches[1]) != fmt.Sprint(want) {
-		t.Errorf("verify batches %v, want two of %v (attempts, revisions)", batches, want)
+	if got, want := fmt.Sprint(batches), "[[0 0 1 1] [2 2] [0 0 1 1] [2 2]]"; got != want {
+		t.Errorf("verify batches %s, want %s (attempts, then revisions, in batches of 4)", got, want)
 	}
 	if rep.AvgAtK != 3.0/6 || rep.InitialRight != 3 || rep.InitialWrong != 3 {
 		t.Errorf("avg@k %v right %d wrong %d, want 0.5 3 3", rep.AvgAtK, rep.InitialRight, rep.InitialWrong)
