@@ -154,3 +154,19 @@ func bf16ToF32Slice(d []float32, s []uint16) {
 		d[i] = kernels.BF16ToF32(s[i])
 	}
 }
+
+//go:noescape
+func interleave16x32(src *uint16, stride int, dst *uint32, drow int, dhalf int)
+
+// interleavePairs sets dst[q*drow+c] (c < 16) and dst[q*drow+half+c-16]
+// (c >= 16) to src[2q*stride+c] | src[(2q+1)*stride+c]<<16 for q < 16, c
+// < 32 (strides in elements): the (k, k+1) pairs of 32 columns over one
+// k step of a matrix stored [k,cols].
+func interleavePairs(src []uint16, stride int, dst []uint32, drow, half int) {
+	_, _ = src[31*stride+31], dst[15*drow+half+15]
+	if cpu.X86.HasAVX512F {
+		interleave16x32(&src[0], 2*stride, &dst[0], 4*drow, 4*half)
+		return
+	}
+	interleavePairsGo(src, stride, dst, drow, half)
+}

@@ -554,3 +554,36 @@ wid_loop:
 	VZEROUPPER
 wid_done:
 	RET
+
+// func interleave16x32(src *uint16, stride int, dst *uint32, drow int, dhalf int)
+//
+// For q = 0..15, row q of dst pairs rows 2q and 2q+1 of src (32 uint16
+// each, rows stride bytes apart): dst[q][c] = src[2q][c] |
+// src[2q+1][c]<<16, columns 0-15 at dst + q*drow and 16-31 dhalf bytes
+// further (bytes). VPUNPCKLWD/HWD interleave
+// within 128-bit lanes (words 0-3 and 4-7 of each lane); two lane
+// shuffles each put the 32 pairs back in column order.
+TEXT ·interleave16x32(SB), NOSPLIT, $0-40
+	MOVQ src+0(FP), SI
+	MOVQ stride+8(FP), BX
+	MOVQ dst+16(FP), DI
+	MOVQ drow+24(FP), DX
+	MOVQ dhalf+32(FP), R8
+	MOVQ $16, CX
+il_loop:
+	VMOVDQU32 (SI), Z0
+	VMOVDQU32 (SI)(BX*1), Z1
+	VPUNPCKLWD Z1, Z0, Z2          // columns 0-3, 8-11, 16-19, 24-27
+	VPUNPCKHWD Z1, Z0, Z3          // columns 4-7, 12-15, 20-23, 28-31
+	VSHUFI32X4 $0x44, Z3, Z2, Z4   // lo0 lo1 hi0 hi1
+	VSHUFI32X4 $0xD8, Z4, Z4, Z4   // lo0 hi0 lo1 hi1: columns 0-15
+	VSHUFI32X4 $0xEE, Z3, Z2, Z5   // lo2 lo3 hi2 hi3
+	VSHUFI32X4 $0xD8, Z5, Z5, Z5   // columns 16-31
+	VMOVDQU32 Z4, (DI)
+	VMOVDQU32 Z5, (DI)(R8*1)
+	LEAQ (SI)(BX*2), SI
+	ADDQ DX, DI
+	DECQ CX
+	JNZ il_loop
+	VZEROUPPER
+	RET

@@ -70,9 +70,11 @@ type bf16State struct {
 	tiles tileFn
 	apack []uint16
 	bpack []uint16
-	// ywork are the workers' own y panels when they pack them per unit
-	// or per k chunk; partial holds split-k partial products.
+	// ywork and xwork are the workers' own y and x panels when they pack
+	// them per unit or per k chunk; partial holds split-k partial
+	// products.
 	ywork   [][]uint16
+	xwork   [][]uint16
 	partial []float32
 	// tmp are F32 stand-ins: BF16 inputs widened, BF16 outputs computed
 	// in F32 before rounding, products scaled by alpha.
@@ -153,14 +155,7 @@ func packABF16(dst, a []uint16, m, k int, ta bool, i0 int) {
 		pf := unsafe.Slice((*float32)(unsafe.Pointer(&pairs[0])), len(pairs))
 		df := unsafe.Slice((*float32)(unsafe.Pointer(&dst[0])), len(dst)/2)
 		for s := 0; s < k/32; s++ {
-			for q2 := range 16 {
-				r0 := (*[32]uint16)(a[(s*32+2*q2)*m+i0:])
-				r1 := (*[32]uint16)(a[(s*32+2*q2+1)*m+i0:])
-				pr := (*[32]uint32)(pairs[q2*32:])
-				for c := range 32 {
-					pr[c] = uint32(r0[c]) | uint32(r1[c])<<16
-				}
-			}
+			interleavePairs(a[s*32*m+i0:], m, pairs[:], 32, 16)
 			transpose16x16(pf, 32, df[s*512:], 16, false)
 			transpose16x16(pf[16:], 32, df[s*512+256:], 16, false)
 		}
@@ -265,8 +260,13 @@ func packBBF16Pairs(dst, b []uint16, n, k int, tb bool, j0 int) {
 		runtime.KeepAlive(b)
 		return
 	}
-	// B stored [k,n]: interleave rows p and p+1.
-	for p := 0; p < k; p += 2 {
+	// B stored [k,n]: interleave rows p and p+1, whole k steps 16 pair
+	// rows at a time.
+	kfull := k / 32 * 32
+	for s := 0; s < kfull/32; s++ {
+		interleavePairs(b[s*32*n+j0:], n, d32[s*512:], 16, 256)
+	}
+	for p := kfull; p < k; p += 2 {
 		r0 := (*[32]uint16)(b[p*n+j0:])
 		r1 := (*[32]uint16)(b[(p+1)*n+j0:])
 		o := (p/32)*512 + (p%32/2)*16
@@ -398,6 +398,15 @@ func (be *Backend) tilesBF16(c []float32, x, y bfOperand, k int, add, trans bool
 			st.ywork = append(st.ywork, nil)
 		}
 	}
+	// Many rows times a small y (the LM head's dW = dlogits^T x): each
+	// unit packs its own x panels likewise; a unit covers all of y.
+	streamX := !trans && !streamY && !direct && np <= bfColPanels && mp*ps >= bfStreamElems
+	if streamX {
+		npackX = 0
+		for len(st.xwork) < be.pool.n {
+			st.xwork = append(st.xwork, nil)
+		}
+	}
 	if len(st.apack) < npackX*ps {
 		st.apack = make([]uint16, npackX*ps)
 	}
@@ -417,10 +426,14 @@ func (be *Backend) tilesBF16(c []float32, x, y bfOperand, k int, add, trans bool
 		}
 	})
 	// xPanels returns the operand slice and layout of x panels from i on
-	// (all read in place, or all packed) and how many share it, up to hi.
-	xPanels := func(i, hi int) ([]uint16, aLayout, int) {
+	// (all read in place, or all packed) and how many share it, up to hi;
+	// xw holds the unit's own panels from i0 on when x streams.
+	xPanels := func(i, hi int, xw []uint16, i0 int) ([]uint16, aLayout, int) {
 		if direct && i < xfull {
 			return x.v[i*32*k:], aLayout{stride: k, kstep: 32, panel: 32 * k}, min(hi, xfull) - i
+		}
+		if streamX {
+			return xw[(i-i0)*ps:], packedA(ps), hi - i
 		}
 		return ap[(i-(mp-npackX))*ps:], packedA(ps), hi - i
 	}
@@ -450,6 +463,16 @@ func (be *Backend) tilesBF16(c []float32, x, y bfOperand, k int, add, trans bool
 			// Column-block major: consecutive units share y panels.
 			i0, j0 := (u%rb)*rowP, (u/rb)*bfColPanels
 			i1, j1 := min(mp, i0+rowP), min(np, j0+bfColPanels)
+			var xw []uint16
+			if streamX {
+				if len(st.xwork[w]) < bfRowPanels*ps {
+					st.xwork[w] = make([]uint16, bfRowPanels*ps)
+				}
+				xw = st.xwork[w]
+				for i := i0; i < i1; i++ {
+					packABF16(xw[(i-i0)*ps:(i-i0+1)*ps], x.v, x.n, k, !x.major, i*32)
+				}
+			}
 			// yp: the unit's y panels, from panel j0 on.
 			yp := bp[min(len(bp), j0*ps):]
 			if streamY {
@@ -466,7 +489,7 @@ func (be *Backend) tilesBF16(c []float32, x, y bfOperand, k int, add, trans bool
 				// then transposed into C.
 				lb := (j1 - j0) * 32
 				for i := i0; i < i1; {
-					xa, al, cnt := xPanels(i, i1)
+					xa, al, cnt := xPanels(i, i1, xw, i0)
 					for s := 0; s < ks; s += bfKSteps {
 						tiles(xa[s*al.kstep:], al, yp[s*1024:], ps, blk[(i-i0)*32*lb:], lb, min(bfKSteps, ks-s), cnt, j1-j0, s > 0)
 					}
@@ -478,7 +501,7 @@ func (be *Backend) tilesBF16(c []float32, x, y bfOperand, k int, add, trans bool
 			}
 			if fi, fj := min(i1, xfull), min(j1, yfull); fi > i0 && fj > j0 {
 				for i := i0; i < fi; {
-					xa, al, cnt := xPanels(i, fi)
+					xa, al, cnt := xPanels(i, fi, xw, i0)
 					for s := 0; s < ks; s += bfKSteps {
 						tiles(xa[s*al.kstep:], al, yp[s*1024:], ps, c[i*32*ldc+j0*32:], ldc, min(bfKSteps, ks-s), cnt, fj-j0, add || s > 0)
 					}
@@ -492,7 +515,7 @@ func (be *Backend) tilesBF16(c []float32, x, y bfOperand, k int, add, trans bool
 					if i < xfull && j < yfull {
 						continue
 					}
-					xa, al, _ := xPanels(i, i+1)
+					xa, al, _ := xPanels(i, i+1, xw, i0)
 					tiles(xa, al, yp[(j-j0)*ps:], ps, edge[:], 32, ks, 1, 1, false)
 					rows, cols := min(32, x.n-i*32), min(32, y.n-j*32)
 					for r := range rows {
@@ -617,6 +640,20 @@ func transposeOut(c []float32, ldc int, blk []float32, lb, rows, cols int, add b
 					}
 				}
 			}
+		}
+	}
+}
+
+// interleavePairsGo is the portable interleavePairs.
+func interleavePairsGo(src []uint16, stride int, dst []uint32, drow, half int) {
+	for q := range 16 {
+		r0 := (*[32]uint16)(src[2*q*stride:])
+		r1 := (*[32]uint16)(src[(2*q+1)*stride:])
+		d0 := (*[16]uint32)(dst[q*drow:])
+		d1 := (*[16]uint32)(dst[q*drow+half:])
+		for c := range 16 {
+			d0[c] = uint32(r0[c]) | uint32(r1[c])<<16
+			d1[c] = uint32(r0[16+c]) | uint32(r1[16+c])<<16
 		}
 	}
 }

@@ -30,3 +30,8 @@ func bf16ToF32Slice(d []float32, s []uint16) {
 		d[i] = kernels.BF16ToF32(s[i])
 	}
 }
+
+// interleavePairs is interleavePairsGo (see amx_amd64.go).
+func interleavePairs(src []uint16, stride int, dst []uint32, drow, half int) {
+	interleavePairsGo(src, stride, dst, drow, half)
+}

@@ -131,13 +131,14 @@ func TestMatMulBF16Paths(t *testing.T) {
 		be.enableBF16(kind)
 		for _, c := range []struct {
 			m, n, k int
-			big     bool // NN and NT, beta 1, BF16 only (y packed per unit, split k)
-		}{{64, 96, 64, false}, {256, 70, 64, false}, {8, 300, 96, false}, {300, 8, 96, false}, {37, 45, 1056, false}, {96, 33, 32, false},
-			{40, 600, 1800, true}, {48, 16400, 64, true},
-			{40, 70, 4200, false}, {64, 96, 8192, true}} { // split k: x packed, x in place
+			big     int // 1: NN and NT, 2: NN and TN; beta 1 and BF16 only
+		}{{64, 96, 64, 0}, {256, 70, 64, 0}, {8, 300, 96, 0}, {300, 8, 96, 0}, {37, 45, 1056, 0}, {96, 33, 32, 0},
+			{40, 600, 1800, 1}, {48, 16400, 64, 1}, // y packed per unit
+			{40, 70, 4200, 0}, {64, 96, 8192, 1}, // split k: x packed, x in place
+			{1100, 40, 1000, 2}} { // x packed per unit
 			for combo := range 4 {
 				ta, tb := combo&1 != 0, combo&2 != 0
-				if c.big && ta {
+				if c.big == 1 && ta || c.big == 2 && tb {
 					continue
 				}
 				av, bv := randBF16(rng, c.m*c.k), randBF16(rng, c.k*c.n)
@@ -149,7 +150,7 @@ func TestMatMulBF16Paths(t *testing.T) {
 					bf[i] = kernels.BF16ToF32(v)
 				}
 				for _, beta := range []float32{0, 1} {
-					if c.big && beta == 0 {
+					if c.big > 0 && beta == 0 {
 						continue
 					}
 					c0 := make([]float32, c.m*c.n)
@@ -174,7 +175,7 @@ func TestMatMulBF16Paths(t *testing.T) {
 						}
 					}
 					for _, mixed := range []bool{false, true} {
-						if c.big && mixed {
+						if c.big > 0 && mixed {
 							continue
 						}
 						at, _ := be.Alloc(kernels.BF16, len(av))
@@ -285,6 +286,23 @@ func TestBF16ConvertSlices(t *testing.T) {
 		for i, h := range d {
 			if math.Float32bits(w[i]) != math.Float32bits(kernels.BF16ToF32(h)) {
 				t.Fatalf("n=%d: BF16ToF32(%#04x) = %#08x", n, h, math.Float32bits(w[i]))
+			}
+		}
+	}
+}
+
+// TestInterleavePairs checks the AVX-512 pair interleave against the
+// portable one.
+func TestInterleavePairs(t *testing.T) {
+	src := randBF16(rand.New(rand.NewPCG(13, 14)), 31*37+32)
+	for _, l := range []struct{ drow, half int }{{32, 16}, {16, 256}, {40, 20}} {
+		n := 15*l.drow + l.half + 16
+		got, want := make([]uint32, n), make([]uint32, n)
+		interleavePairs(src, 37, got, l.drow, l.half)
+		interleavePairsGo(src, 37, want, l.drow, l.half)
+		for i := range got {
+			if got[i] != want[i] {
+				t.Fatalf("%+v: element %d = %#x, want %#x", l, i, got[i], want[i])
 			}
 		}
 	}
