@@ -186,10 +186,18 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 	}
 	prog := newProgress(stderr, "eval")
 	opt.Progress = prog.update
-	rep, err := eval.Evaluate(context.Background(), setup, exs, opt)
+	// A signal stops at the next batch: the finished problems are
+	// reported (marked partial) and the exit status is 128 + signal.
+	ctx, gotSig, release := watchInterrupt(stderr, "eval", "stopping at the next batch and printing the partial results")
+	defer release()
+	rep, err := eval.Evaluate(ctx, setup, exs, opt)
 	prog.done()
+	var stopped error
 	if err != nil {
-		return err
+		if rep == nil || !rep.Partial || ctx.Err() == nil {
+			return err
+		}
+		stopped = &partialError{sig: gotSig(), done: fmt.Sprintf("%d of %d problems", rep.N, rep.Total)}
 	}
 	rep.Settings = st
 	if f != nil {
@@ -201,13 +209,16 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		enc.SetEscapeHTML(false)
-		return enc.Encode(rep)
+		if err := enc.Encode(rep); err != nil {
+			return err
+		}
+		return stopped
 	}
 	rep.Print(stdout)
 	if *out != "" {
 		fmt.Fprintf(stdout, "samples: %s\n", *out)
 	}
-	return nil
+	return stopped
 }
 
 // dropLongPrompts removes the problems whose prompt is longer than budget
