@@ -26,7 +26,8 @@ const MinWrongInitTuples = 1000
 // Gates are one seed's measured preconditions.
 type Gates struct {
 	// Readiness is the check on the SRT model (student and teacher the
-	// same model, as at the start of distillation), on training problems.
+	// same model, as at the start of distillation), on the distillation's
+	// training problems.
 	Readiness *train.ReadinessReport `json:"readiness"`
 	// WrongInitTuples is the number of SRT tuples collected from a wrong
 	// first attempt.
@@ -81,6 +82,11 @@ func (r *runner) readiness(ctx context.Context, srtModel, data string, seed uint
 	dcfg.Train = data
 	probs, _, err := train.LoadProblems(dcfg)
 	if err != nil {
+		return nil, err
+	}
+	// The distillation's problems (its data split), which the SRT
+	// reviser was not trained on.
+	if probs, err = train.SplitProblems(probs, dcfg); err != nil {
 		return nil, err
 	}
 	rc, ro, d := r.cfg.Readiness, dc.Rollout, dc.Distill

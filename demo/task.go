@@ -16,7 +16,8 @@ type Spec struct {
 	// Kinds holds "add" and/or "sub" (empty: both).
 	Kinds []string
 	// Hard is the fraction of problems whose carry or borrow chain (Chain)
-	// is at least HardChain; the others have a shorter one. The hard
+	// is at least HardChain; the others have a shorter one. HardChain 0
+	// leaves the natural mix of random operands. The hard
 	// problems are where a small model's errors are systematic (a carry or
 	// borrow propagated through several columns, as in 4003-1867).
 	Hard      float64
@@ -48,7 +49,7 @@ func Arithmetic(n int, s Spec, seed uint64) ([]dataset.MathExample, error) {
 	if s.Hard < 0 || s.Hard > 1 {
 		return nil, fmt.Errorf("demo task: hard fraction %g out of range 0..1", s.Hard)
 	}
-	if s.Hard > 0 && (s.HardChain < 1 || s.HardChain > s.Digits-1) {
+	if s.HardChain < 0 || s.HardChain > s.Digits-1 || s.Hard > 0 && s.HardChain == 0 {
 		return nil, fmt.Errorf("demo task: hard_chain %d out of range 1..%d for %d digits", s.HardChain, s.Digits-1, s.Digits)
 	}
 	lo, hi := 1, 10
@@ -61,7 +62,7 @@ func Arithmetic(n int, s Spec, seed uint64) ([]dataset.MathExample, error) {
 	rng := rand.New(rand.NewPCG(seed, 0xa417))
 	out := make([]dataset.MathExample, n)
 	for i := range out {
-		hard := s.Hard > 0 && rng.Float64() < s.Hard
+		hard := rng.Float64() < s.Hard
 		op := byte('+')
 		if kinds[rng.IntN(len(kinds))] == "sub" {
 			op = '-'
@@ -74,7 +75,7 @@ func Arithmetic(n int, s Spec, seed uint64) ([]dataset.MathExample, error) {
 			if op == '-' && a < b {
 				a, b = b, a
 			}
-			if s.Hard == 0 || (Chain(a, b, op) >= s.HardChain) == hard {
+			if s.HardChain == 0 || (Chain(a, b, op) >= s.HardChain) == hard {
 				break
 			}
 		}

@@ -61,8 +61,12 @@ func TestSolveExamples(t *testing.T) {
 }
 
 func TestArithmeticHardShare(t *testing.T) {
-	for _, hard := range []float64{0, 0.02, 0.7, 1} {
-		exs, err := Arithmetic(2000, Spec{Digits: 4, Kinds: []string{"add", "sub"}, Hard: hard, HardChain: 3}, 5)
+	for _, hard := range []float64{-1, 0, 0.02, 0.7, 1} {
+		spec := Spec{Digits: 4, Kinds: []string{"add", "sub"}, Hard: hard, HardChain: 3}
+		if hard < 0 {
+			spec.Hard, spec.HardChain = 0, 0
+		}
+		exs, err := Arithmetic(2000, spec, 5)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -91,8 +95,8 @@ func TestArithmeticHardShare(t *testing.T) {
 			}
 		}
 		got := float64(n) / float64(len(exs))
-		// hard 0 leaves the natural share (about 10%).
-		if hard == 0 && (got < 0.05 || got > 0.2) || hard > 0 && (got < hard-0.04 || got > hard+0.04) {
+		// hard_chain 0 leaves the natural share (about 10%).
+		if hard < 0 && (got < 0.05 || got > 0.2) || hard >= 0 && (got < hard-0.04 || got > hard+0.04) {
 			t.Errorf("hard %g: %.3f of problems have a chain of 3+", hard, got)
 		}
 	}
