@@ -265,6 +265,7 @@ func TestFlagErrors(t *testing.T) {
 		{"demo/extra-arg", runDemo, []string{"stray"}, []string{`demo: unexpected argument "stray"`}},
 		{"demo/save-base", runDemo, []string{"--save-base", filepath.Join(tmp, "b")}, []string{"--save-base needs --regen-base"}},
 		{"demo/bad-seeds", runDemo, []string{"--seeds", "1,x"}, []string{`--seeds "1,x"`}},
+		{"demo/bad-control", runDemo, []string{"--controls", "blind,nice"}, []string{`"nice" is not blind or wrong`}},
 		{"demo/bad-device", runDemo, []string{"--device", "tpu", "--out", filepath.Join(tmp, "demo")}, []string{`unknown --device "tpu"`}},
 	}
 	for _, tc := range cases {
