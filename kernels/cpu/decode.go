@@ -68,54 +68,6 @@ func (be *Backend) decodeGemm(c, a, b []float32, m, n, k int, alpha, beta float3
 	})
 }
 
-// decodeMatMulBF16 is the bf16 decode path of MatMulBatched: one product
-// of A [m,k] and B stored [n,k], both BF16 (the lowered activations and a
-// bf16 weight copy in mixed precision), m <= decodeRows, on the AVX512_BF16
-// tile with float32 accumulation. It reports false, doing nothing, where
-// the shape or the CPU does not fit, and MatMul goes on to the bf16 GEMM.
-// Streaming bf16 weights halves a memory-bound decode step's bytes.
-func (be *Backend) decodeMatMulBF16(c, a, b kernels.Tensor, batch, m, n, k int, transA, transB bool, alpha, beta float32) bool {
-	if batch != 1 || m > decodeRows || transA || !transB || a.DType != kernels.BF16 || b.DType != kernels.BF16 || c.DType != kernels.F32 || m == 0 || n == 0 || k == 0 {
-		return false
-	}
-	tile := be.decodeTileBF16()
-	if tile == nil {
-		return false
-	}
-	const op = "MatMul"
-	as, bs, cs := u16(op, a, m*k), u16(op, b, n*k), f32(op, c, m*n)
-	nt := (n + 3) / 4
-	be.parallelDynamic(nt, 1+(1<<13)/(2*k+1), func(lo, hi int) {
-		var ap, bp [4]*uint16
-		var out [16]float32
-		for jt := lo; jt < hi; jt++ {
-			j0 := 4 * jt
-			nj := min(4, n-j0)
-			for j := range 4 {
-				bp[j] = &bs[(j0+min(j, nj-1))*k]
-			}
-			for i0 := 0; i0 < m; i0 += 4 {
-				ni := min(4, m-i0)
-				for i := range 4 {
-					ap[i] = &as[(i0+min(i, ni-1))*k]
-				}
-				tile(k, &ap, &bp, &out)
-				for i := range ni {
-					ci := cs[(i0+i)*n+j0 : (i0+i)*n+j0+nj]
-					for j := range ci {
-						v := alpha * out[4*i+j]
-						if beta != 0 {
-							v += beta * ci[j]
-						}
-						ci[j] = v
-					}
-				}
-			}
-		}
-	})
-	return true
-}
-
 // parallelDynamic calls fn on the chunks [lo,hi) of grain items of [0,n),
 // handed out in order to whichever worker is free. On a shared machine a
 // descheduled worker then holds up the op by one chunk, not by its whole

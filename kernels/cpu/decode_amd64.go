@@ -14,21 +14,6 @@ import (
 //go:noescape
 func decodeDot4x4AVX512(k int, a *[4]*float32, b *[4]*float32, out *[16]float32)
 
-// decodeDot4x4BF16 is decodeDot4x4AVX512 for bf16 rows (VDPBF16PS, float32
-// accumulation); k >= 0.
-//
-//go:noescape
-func decodeDot4x4BF16(k int, a *[4]*uint16, b *[4]*uint16, out *[16]float32)
-
-// decodeTileBF16 returns the bf16 4x4 tile where the CPU has AVX512_BF16,
-// else nil (MatMul then leaves bf16 decode products to the bf16 GEMM).
-func (be *Backend) decodeTileBF16() func(k int, a, b *[4]*uint16, out *[16]float32) {
-	if be.Supports(kernels.BF16) && cpu.X86.HasAVX512BF16 {
-		return decodeDot4x4BF16
-	}
-	return nil
-}
-
 // dotF32BF16AVX512 returns sum q[i]*k[i] over n (a multiple of 16)
 // elements, k bf16.
 //

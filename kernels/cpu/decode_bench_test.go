@@ -3,6 +3,8 @@ package cpu
 import (
 	"fmt"
 	"testing"
+
+	"sdzero/kernels"
 )
 
 // BenchmarkDecodeMatMul times decode-shaped products (m rows times a
@@ -28,3 +30,41 @@ func BenchmarkDecodeMatMul(b *testing.B) {
 }
 
 var benchThreads = 2
+
+// BenchmarkDecodeMatMulBF16 is BenchmarkDecodeMatMul with BF16 operands
+// (mixed precision's weight copies), which MatMul hands to the bf16 GEMM:
+// on AMX it beat a VDPBF16PS version of the decode tiles (36 against 60 ms
+// for the 0.6B head, 2.5 against 6.4 ms for the small model's).
+func BenchmarkDecodeMatMulBF16(b *testing.B) {
+	for _, s := range []struct{ m, n, k int }{{8, 151936, 1024}, {8, 3072, 1024}, {8, 1024, 3072}, {16, 50304, 256}} {
+		b.Run(fmt.Sprintf("m=%d,n=%d,k=%d", s.m, s.n, s.k), func(b *testing.B) {
+			be := NewBF16(0)
+			if !be.Supports(kernels.BF16) {
+				b.Skip("no bf16 unit")
+			}
+			x, _ := be.Alloc(kernels.BF16, s.m*s.k)
+			w, _ := be.Alloc(kernels.BF16, s.n*s.k)
+			c, _ := be.Alloc(kernels.F32, s.m*s.n)
+			b.SetBytes(int64(2 * s.n * s.k))
+			b.ResetTimer()
+			for range b.N {
+				be.MatMul(c, x, w, s.m, s.n, s.k, false, true, 1, 0)
+			}
+		})
+	}
+}
+
+// BenchmarkStreamRead is the read-bandwidth probe over a buffer the size
+// of Qwen3-0.6B's bf16 head (311 MB), the floor of the products above.
+func BenchmarkStreamRead(b *testing.B) {
+	be := New(0)
+	x := make([]float32, 151936*1024/2)
+	for i := range x {
+		x[i] = 1
+	}
+	b.SetBytes(int64(4 * len(x)))
+	b.ResetTimer()
+	for range b.N {
+		be.parallelDynamic(len(x), 1<<14, func(lo, hi int) { streamSum(x[lo:hi]) })
+	}
+}

@@ -25,9 +25,6 @@ func streamSum(x []float32) float32 {
 	return s
 }
 
-// decodeTileBF16 returns nil: bf16 decode products use the bf16 GEMM.
-func (be *Backend) decodeTileBF16() func(k int, a, b *[4]*uint16, out *[16]float32) { return nil }
-
 // dotBF16 returns sum q[i]*k[i] over len(q) elements, k bf16.
 func dotBF16(q []float32, k []uint16) float32 {
 	var s float32

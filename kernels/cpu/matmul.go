@@ -21,9 +21,6 @@ func (be *Backend) MatMulBatched(c, a, b kernels.Tensor, batch, m, n, k int, tra
 		return
 	}
 	if a.DType == kernels.BF16 || b.DType == kernels.BF16 {
-		if be.decodeMatMulBF16(c, a, b, batch, m, n, k, transA, transB, alpha, beta) {
-			return // decode.go: a few rows times a bf16 weight
-		}
 		be.matMulBF16(c, a, b, batch, m, n, k, transA, transB, alpha, beta, strideA, strideB, strideC)
 		return
 	}
