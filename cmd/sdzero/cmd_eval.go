@@ -190,6 +190,7 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 	// reported (marked partial) and the exit status is 128 + signal.
 	ctx, gotSig, release := watchInterrupt(stderr, "eval", "stopping at the next batch and printing the partial results")
 	defer release()
+	fmt.Fprintf(stderr, "eval: %d problems x %d samples in batches of %d (SIGINT/SIGTERM: stop at the next batch with a partial report)\n", len(exs), *k, *batch)
 	rep, err := eval.Evaluate(ctx, setup, exs, opt)
 	prog.done()
 	var stopped error
