@@ -108,6 +108,11 @@ func distConfig(t *testing.T, j distJob) *Config {
 	c.Distill.ReadinessProblems = 4
 	c.Distill.ReadinessSamples = 2
 	c.GRPO.DAPODynamicSampling = true
+	// More logged samples than rank 0's share holds: rank 0 must gather.
+	c.Log.RolloutsEvery = 2
+	c.Log.RolloutsSamples = 6
+	c.Collect.Revise = "both"
+	c.Collect.Target = 3 // reached within the run: cut in global order
 	if j.Phase == PhaseSFT {
 		c.Train.Steps = 3
 	}
@@ -281,7 +286,7 @@ func stepRollouts(t *testing.T, dir, suffix string) map[int][]string {
 			}
 			step, _ := strconv.Atoi(strings.SplitN(line, "\t", 2)[0])
 			if step == 0 {
-				continue // distill's start check, which every rank runs whole
+				continue // distill's start check (rank 0 alone: startCheckRows)
 			}
 			out[step] = append(out[step], line)
 		}
@@ -373,6 +378,19 @@ func TestDistMatchesSingle(t *testing.T) {
 					return s
 				}; sum(d1) == 0 || !reflect.DeepEqual(d1, d2) {
 					t.Errorf("dropped flat groups per step: %v (1 rank), %v (2 ranks); want the same, not all 0", d1, d2)
+				}
+			}
+			compareRolloutsLog(t, one.Out, two.Out)
+			if phase == PhaseDistill {
+				// The start check runs once, on rank 0, as the single
+				// process runs it; its figures reach the first record.
+				s1, s2 := startCheckRows(t, one.Out, 0), startCheckRows(t, two.Out, 0)
+				if len(s1) == 0 || !reflect.DeepEqual(s1, s2) || len(startCheckRows(t, two.Out, 1)) != 0 {
+					t.Errorf("start check samples: %d (1 rank), %d on rank 0 and %d on rank 1 (want the single process's on rank 0 only)",
+						len(s1), len(s2), len(startCheckRows(t, two.Out, 1)))
+				}
+				if a, b := metricsOf(t, one.Out, "readiness_accuracy"), metricsOf(t, two.Out, "readiness_accuracy"); !reflect.DeepEqual(a, b) {
+					t.Errorf("readiness_accuracy per record: %v (1 rank), %v (2 ranks)", a, b)
 				}
 			}
 			l1, l2 := metricsOf(t, one.Out, "loss"), metricsOf(t, two.Out, "loss")
@@ -520,15 +538,127 @@ func (twoRanks) Barrier() error                          { return errNoPeers }
 func (twoRanks) Abort(int) error                         { return errNoPeers }
 func (twoRanks) Close() error                            { return nil }
 
-// TestDistRefusesPhases: rft and srt-collect refuse to run on several
-// ranks, naming the phases that can, before anything is loaded.
-func TestDistRefusesPhases(t *testing.T) {
-	for _, phase := range []string{PhaseRFT, PhaseSRTCollect} {
-		c := tinyRunConfig(t, phase, "/nonexistent/model", "/nonexistent/data.jsonl", filepath.Join(t.TempDir(), "run"))
-		_, err := Run(context.Background(), c, Options{Backend: cpu.New(1), Comm: twoRanks{}})
-		if err == nil || !strings.Contains(err.Error(), "phase "+phase+" does not run on several ranks") || !strings.Contains(err.Error(), "sft, srt, distill, sdft, grpo") {
-			t.Errorf("%s on 2 ranks: got %v", phase, err)
+// startCheckRows are the step-0 rows (the distill start check's samples)
+// of one rank's rollout log.
+func startCheckRows(t *testing.T, dir string, rank int) []string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(dir, fmt.Sprintf("rollouts-rank-%d.txt", rank)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, line := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(line, "0\t") {
+			out = append(out, line)
 		}
+	}
+	sort.Strings(out) // verified by concurrent workers
+	return out
+}
+
+// compareRolloutsLog checks that two runs' RUN/rollouts.jsonl hold the
+// same records; the per-token KL summaries, which follow the weights,
+// agree within distLossTol (relative), the rest exactly.
+func compareRolloutsLog(t *testing.T, one, two string) {
+	t.Helper()
+	read := func(dir string) []RolloutRecord {
+		data, err := os.ReadFile(filepath.Join(dir, rolloutsFile))
+		if err != nil {
+			if os.IsNotExist(err) {
+				return nil
+			}
+			t.Fatal(err)
+		}
+		var out []RolloutRecord
+		for _, line := range bytes.Split(bytes.TrimSpace(data), []byte("\n")) {
+			if len(line) == 0 {
+				continue
+			}
+			var r RolloutRecord
+			if err := json.Unmarshal(line, &r); err != nil {
+				t.Fatalf("%s: %v", dir, err)
+			}
+			out = append(out, r)
+		}
+		return out
+	}
+	a, b := read(one), read(two)
+	if len(a) != len(b) {
+		t.Fatalf("rollouts.jsonl: %d records (1 rank), %d (2 ranks)", len(a), len(b))
+	}
+	for i := range a {
+		ka, kb := a[i].KL, b[i].KL
+		a[i].KL, b[i].KL = nil, nil
+		if !reflect.DeepEqual(a[i], b[i]) || (ka == nil) != (kb == nil) {
+			t.Errorf("rollouts.jsonl record %d: %+v (1 rank), %+v (2 ranks)", i, a[i], b[i])
+			continue
+		}
+		if ka != nil && (math.Abs(ka.Mean-kb.Mean) > distLossTol*(math.Abs(ka.Mean)+1e-6) || ka.Tokens != kb.Tokens) {
+			t.Errorf("rollouts.jsonl record %d: KL %+v (1 rank), %+v (2 ranks)", i, *ka, *kb)
+		}
+	}
+}
+
+// TestDistCollectPhases: rft and srt-collect on 2 ranks draw the same
+// rollouts as a single process with the same global batch, keep the same
+// data (srt-collect's output byte for byte, under its target and
+// de-duplication in global order) and, for rft, reach the same losses
+// and final weights within float32 rounding.
+func TestDistCollectPhases(t *testing.T) {
+	needMPIRun(t)
+	mdl := tinyModelDir(t, 25)
+	data := tinyMathData(t, 8)
+	for _, phase := range []string{PhaseRFT, PhaseSRTCollect} {
+		t.Run(phase, func(t *testing.T) {
+			one := distJob{Phase: phase, Model: mdl, Data: data, Out: filepath.Join(t.TempDir(), "one")}
+			two := one
+			two.Out = filepath.Join(t.TempDir(), "two")
+			ref := runSingle(t, one)
+			outs, log, err := mpirunJob(t, 2, two)
+			if err != nil || len(outs) != 2 {
+				t.Fatalf("mpirun -np 2: %v\n%s", err, log)
+			}
+			for _, o := range outs {
+				if o.Err != "" || o.Steps != ref.Steps {
+					t.Fatalf("rank %d: %d steps (want %d), error %q", o.Rank, o.Steps, ref.Steps, o.Err)
+				}
+			}
+			if r1, r2 := stepRollouts(t, one.Out, ""), stepRollouts(t, two.Out, ""); len(r1) == 0 || !reflect.DeepEqual(r1, r2) {
+				t.Errorf("the 2-rank run drew other rollouts than the single process:\n1 rank:  %v\n2 ranks: %v", r1, r2)
+			}
+			compareRolloutsLog(t, one.Out, two.Out)
+			if phase == PhaseSRTCollect {
+				d1, err1 := os.ReadFile(filepath.Join(one.Out, "srt_data.jsonl"))
+				d2, err2 := os.ReadFile(filepath.Join(two.Out, "srt_data.jsonl"))
+				if err1 != nil || err2 != nil || len(d1) == 0 || !bytes.Equal(d1, d2) {
+					t.Errorf("srt_data.jsonl: %d bytes (1 rank, %v), %d bytes (2 ranks, %v); want the same, not empty", len(d1), err1, len(d2), err2)
+				}
+				for _, key := range []string{"kept", "kept_total", "revisions", "revision_acc", "attempt_acc", "clean_rejected"} {
+					if a, b := metricsOf(t, one.Out, key), metricsOf(t, two.Out, key); !reflect.DeepEqual(a, b) {
+						t.Errorf("%s per step: %v (1 rank), %v (2 ranks)", key, a, b)
+					}
+				}
+				t.Logf("srt-collect: %d steps, kept per step %v, %d bytes of tuples", ref.Steps, metricsOf(t, one.Out, "kept"), len(d1))
+				return
+			}
+			if a, b := metricsOf(t, one.Out, "kept"), metricsOf(t, two.Out, "kept"); !reflect.DeepEqual(a, b) {
+				t.Errorf("kept per step: %v (1 rank), %v (2 ranks)", a, b)
+			}
+			l1, l2 := metricsOf(t, one.Out, "loss"), metricsOf(t, two.Out, "loss")
+			if len(l1) != ref.Steps || len(l2) != len(l1) {
+				t.Fatalf("losses: %v vs %v", l1, l2)
+			}
+			dl := 0.0
+			for i := range l1 {
+				dl = max(dl, math.Abs(l1[i]-l2[i])/(math.Abs(l1[i])+1e-6))
+			}
+			dw := maxAbsDiff(t, readParams(t, filepath.Join(one.Out, finalSubdir)), readParams(t, filepath.Join(two.Out, finalSubdir)))
+			t.Logf("rft: kept %v; losses %v (1 rank) vs %v (2 ranks): max relative difference %.3g; final weights: max difference %.3g",
+				metricsOf(t, one.Out, "kept"), l1, l2, dl, dw)
+			if dl > distLossTol || dw > distWeightTol {
+				t.Errorf("2 ranks differ from 1: losses by %.3g (bound %g), weights by %.3g (bound %g)", dl, distLossTol, dw, distWeightTol)
+			}
+		})
 	}
 }
 

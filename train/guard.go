@@ -299,18 +299,34 @@ func (t *trainer) guardStart(ctx context.Context) error {
 	if t.runCtx != nil {
 		rctx = t.runCtx
 	}
-	rep, err := RunReadiness(rctx, t.m, t.teacher, t.p, t.ver, probs, ReadinessOptions{
-		Problems: len(probs), Samples: d.ReadinessSamples, KLAttempts: -1,
-		Rollout:    t.cfg.rolloutOptions(t.p.Stop, 0, t.cfg.Seed^guardSeedSalt),
-		Divergence: explain.Options{Divergence: d.Divergence, TopK: d.TopK, ForwardWeight: d.ForwardWeight, Temperature: d.Temperature},
-	})
+	// On several ranks, rank 0 alone runs the check (every rank holds the
+	// same student and teacher) and tells the others its outcome.
+	rep, err := &ReadinessReport{}, error(nil)
+	if t.lead() {
+		rep, err = RunReadiness(rctx, t.m, t.teacher, t.p, t.ver, probs, ReadinessOptions{
+			Problems: len(probs), Samples: d.ReadinessSamples, KLAttempts: -1,
+			Rollout:    t.cfg.rolloutOptions(t.p.Stop, 0, t.cfg.Seed^guardSeedSalt),
+			Divergence: explain.Options{Divergence: d.Divergence, TopK: d.TopK, ForwardWeight: d.ForwardWeight, Temperature: d.Temperature},
+		})
+	}
+	stopped := err != nil && t.stopping()
+	var lines []string
+	var m Metrics
+	if err == nil {
+		lines, m = StartCheckMessages(rep)
+	}
+	if t.distributed() {
+		var cerr error
+		if m, stopped, err, cerr = t.shareStartCheck(m, stopped, err); cerr != nil {
+			return cerr
+		}
+	}
 	if err != nil {
-		if t.stopping() {
+		if stopped {
 			return fmt.Errorf("start check: %w", ErrInterrupted)
 		}
 		return fmt.Errorf("start check (distill.readiness_problems %d): %w", d.ReadinessProblems, err)
 	}
-	lines, m := StartCheckMessages(rep)
 	for _, l := range lines {
 		t.prog.logf("%s", l)
 	}

@@ -70,31 +70,45 @@ func (t *trainer) stepRFT(ctx context.Context) (Metrics, error) {
 		if cfg.RFT.PromptsPerRound > 0 {
 			np = min(np, cfg.RFT.PromptsPerRound)
 		}
-		var seqs []lmSeq
-		seen := map[[32]byte]bool{}
-		_, probs, prompts := t.batchProblems(np)
+		_, probs, prompts := t.batchProblems(np) // this rank's share of the round's prompts
 		all, err := t.rollout(ctx, probs, prompts, cfg.RFT.K)
 		if err != nil {
 			return nil, err
 		}
+		var correct []rftSample
 		for _, s := range all {
-			if s.Reward != 1 {
-				continue
+			if s.Reward == 1 {
+				correct = append(correct, rftSample{Prompt: prompts[s.Index], Response: s.Response})
 			}
-			key := seqKey(prompts[s.Index], s.Response)
+		}
+		// Every rank keeps the same round data: the correct samples of all
+		// ranks, in global order, deduplicated and filtered alike.
+		if correct, err = t.gatherRFT(correct); err != nil {
+			return nil, fmt.Errorf("rft round %d: %w", round, err)
+		}
+		var seqs []lmSeq
+		seen := map[[32]byte]bool{}
+		for _, s := range correct {
+			key := seqKey(s.Prompt, s.Response)
 			if seen[key] {
 				continue
 			}
 			seen[key] = true
-			sq := demoSeq(prompts[s.Index], s.Response, t.p.Stop, t.p.End)
+			sq := demoSeq(s.Prompt, s.Response, t.p.Stop, t.p.End)
 			if len(sq.IDs) <= cfg.Train.MaxSeqLen {
 				seqs = append(seqs, sq)
 			}
 		}
-		rolloutStats(m, all)
+		if err := t.rolloutStatsGlobal(m, all); err != nil {
+			return nil, err
+		}
+		total := len(all)
+		if err := t.sumInts(&total); err != nil {
+			return nil, fmt.Errorf("rft round %d: %w", round, err)
+		}
 		r.round, r.seqs = round, seqs
 		r.smp = newSampler(len(seqs), cfg.Seed^uint64(round+1)*0x9e3779b97f4a7c15)
-		t.prog.logf("rft round %d: %d of %d samples correct and kept (deduplicated)", round, len(seqs), len(all))
+		t.prog.logf("rft round %d: %d of %d samples correct and kept (deduplicated)", round, len(seqs), total)
 	}
 	m["kept"] = float64(len(r.seqs))
 	if len(r.seqs) == 0 {
@@ -102,8 +116,34 @@ func (t *trainer) stepRFT(ctx context.Context) (Metrics, error) {
 		return m, nil
 	}
 	batch := r.smp.next(cfg.Train.BatchSize)
+	lo, hi := t.share(len(batch)) // this rank's share of the step's batch (dist.go)
+	batch = batch[lo:hi]
 	if err := t.supervisedOn(r.seqs, batch, false, true, m); err != nil {
 		return nil, err
 	}
 	return m, nil
+}
+
+// rftSample is a correct RFT sample: the prompt's ids and the response.
+type rftSample struct {
+	Prompt   []int32 `json:"p"`
+	Response []int32 `json:"r"`
+}
+
+// gatherRFT returns every rank's correct samples in rank order, which is
+// the global order of the round's rollout (the ranks' prompt shares are
+// contiguous); with one rank, local itself.
+func (t *trainer) gatherRFT(local []rftSample) ([]rftSample, error) {
+	if !t.distributed() {
+		return local, nil
+	}
+	parts, err := gatherJSON(t, local)
+	if err != nil {
+		return nil, err
+	}
+	var out []rftSample
+	for _, p := range parts {
+		out = append(out, p...)
+	}
+	return out, nil
 }

@@ -40,6 +40,7 @@ type RolloutRecord struct {
 	KL *TokenKLSummary `json:"kl,omitempty"`
 
 	resp []int32 // the response ids, to name the token at KL.MaxPos
+	call int     // the step's rollout call it came from (1 = the first)
 }
 
 // TokenKLSummary is the per-token divergence of one distilled response:
@@ -58,8 +59,11 @@ type TokenKLSummary struct {
 // undone (an interruption at a rollout-batch boundary) are dropped: the
 // next step with that number starts them afresh.
 type rolloutLog struct {
-	path       string
-	f          *os.File
+	path string
+	f    *os.File
+	// share marks the log of a rank other than 0, which has no file: it
+	// collects its samples for rank 0 to gather (dist.go).
+	share      bool
 	every, per int
 	phase      string
 	dec        func([]int32) string
@@ -134,7 +138,7 @@ func rolloutsPrefix(r io.Reader, step int) (int64, error) {
 // logs reports whether step's samples are logged: the first step and
 // every log.rollouts_every-th.
 func (l *rolloutLog) logs(step int) bool {
-	return l != nil && l.f != nil && (step == 1 || step%l.every == 0)
+	return l != nil && (l.f != nil || l.share) && (step == 1 || step%l.every == 0)
 }
 
 // observe records the first samples of a rollout call made during step
@@ -154,7 +158,7 @@ func (l *rolloutLog) observe(step int, probs []*Problem, prompts [][]int32, samp
 		}
 		s := &samples[k]
 		rec := &RolloutRecord{Step: step, Phase: l.phase, Prompt: l.dec(prompts[s.Index]), Response: s.Text,
-			Tokens: len(s.Response), Stopped: s.Stopped, Reward: s.Reward, Extracted: s.Verdict.Extracted, resp: s.Response}
+			Tokens: len(s.Response), Stopped: s.Stopped, Reward: s.Reward, Extracted: s.Verdict.Extracted, resp: s.Response, call: l.calls}
 		if s.Reward < 1 {
 			rec.Reason = s.Verdict.Reason
 		}
@@ -193,10 +197,16 @@ func (l *rolloutLog) flush(step int, warn func(format string, a ...any)) {
 	if !l.logs(step) || l.step != step {
 		return
 	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	for k, rec := range l.pending {
+	l.write(step, l.finish(step), warn)
+}
+
+// finish returns the pending records of step with their KL summaries and
+// clears them (nil when step was not logged or saw no rollout).
+func (l *rolloutLog) finish(step int) []*RolloutRecord {
+	if !l.logs(step) || l.step != step {
+		return nil
+	}
+	for _, rec := range l.pending {
 		for i, r := range l.bySamp {
 			if r == rec && l.kl[i] != nil && l.kl[i].n > 0 {
 				a := l.kl[i]
@@ -206,12 +216,44 @@ func (l *rolloutLog) flush(step int, warn func(format string, a ...any)) {
 				}
 			}
 		}
-		if err := enc.Encode(rec); err != nil {
-			warn("warning: rollouts log: sample %d of step %d: %v", k, step, err)
-		}
 	}
+	recs := l.pending
 	l.step, l.pending, l.bySamp, l.kl = -1, nil, nil, nil
-	if _, err := l.f.Write(buf.Bytes()); err != nil {
+	return recs
+}
+
+// write appends recs to the file (nothing once the file is off).
+func (l *rolloutLog) write(step int, recs []*RolloutRecord, warn func(format string, a ...any)) {
+	if l == nil || l.f == nil || len(recs) == 0 {
+		return
+	}
+	var lines [][]byte
+	for k, rec := range recs {
+		line, err := encodeRecord(rec)
+		if err != nil {
+			warn("warning: rollouts log: sample %d of step %d: %v", k, step, err)
+			continue
+		}
+		lines = append(lines, line)
+	}
+	l.writeLines(lines, warn)
+}
+
+// encodeRecord is rec's line of the file (newline included).
+func encodeRecord(rec *RolloutRecord) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	err := enc.Encode(rec)
+	return buf.Bytes(), err
+}
+
+// writeLines appends encoded records to the file (nothing once it is off).
+func (l *rolloutLog) writeLines(lines [][]byte, warn func(format string, a ...any)) {
+	if l == nil || l.f == nil || len(lines) == 0 {
+		return
+	}
+	if _, err := l.f.Write(bytes.Join(lines, nil)); err != nil {
 		warn("warning: rollouts log %s: %v; sample logging is off for the rest of the run", l.path, err)
 		l.f.Close()
 		l.f = nil

@@ -267,7 +267,14 @@ func (c *collector) step(ctx context.Context, t *trainer) (Metrics, error) {
 		revAtt = append(revAtt, k)
 	}
 	var revs []Sample
-	if len(revIn) > 0 {
+	// The revision inputs of all ranks, in global order, are the rows of
+	// one rollout: this rank's sit after those of the ranks before it.
+	before, total, err := t.rowsBefore(len(revIn))
+	if err != nil {
+		return nil, fmt.Errorf("srt-collect revisions: %w", err)
+	}
+	if total > 0 {
+		t.rowShare = [2]int{before, total}
 		if revs, err = t.rollout(ctx, revProbs, revIn, cfg.Collect.NRev); err != nil {
 			return nil, err
 		}
@@ -313,8 +320,8 @@ func (c *collector) step(ctx context.Context, t *trainer) (Metrics, error) {
 			cands[recheck[k]].rejected = r.Reward != 1
 		}
 	}
-	kept, cleaned, rejected := 0, 0, 0
-	var buf []byte
+	cleaned, rejected := 0, 0
+	var found []collectedTuple
 	for _, cd := range cands {
 		if cd.recheck {
 			cleaned++
@@ -323,42 +330,41 @@ func (c *collector) step(ctx context.Context, t *trainer) (Metrics, error) {
 			rejected++
 			continue
 		}
-		if cfg.Collect.Target > 0 && c.st.Kept >= cfg.Collect.Target {
-			continue
-		}
 		a := attempts[cd.att]
 		p := probs[a.Index]
 		pr := t.p.RevisionText(a.Reward == 1)
 		tu := SRTTuple{ID: p.ID, Question: p.Question, Answer: p.Answer, PromptIDs: prompts[a.Index],
 			InitIDs: a.Response, InitText: a.Text, InitReward: a.Reward, RevisionPrompt: pr,
 			DelimIDs: t.p.Delimiter(a.Reward == 1), RevIDs: cd.ids, RevText: cd.text}
-		if key, ok := dedupeKey(cfg.Collect.Dedupe, tu); ok {
-			if c.seen[key] {
-				continue
-			}
-			c.seen[key] = true
-		}
 		line, err := json.Marshal(tu)
 		if err != nil {
 			return nil, err
 		}
-		buf = append(append(buf, line...), '\n')
-		kept++
-		c.st.Kept++
-	}
-	if len(buf) > 0 {
-		n, err := c.f.Write(buf)
-		c.st.OutputBytes += int64(n)
-		if err != nil {
-			return nil, fmt.Errorf("srt-collect output %s: %w", c.path, err)
+		ct := collectedTuple{Line: line}
+		if key, ok := dedupeKey(cfg.Collect.Dedupe, tu); ok {
+			ct.Key = key[:]
 		}
+		found = append(found, ct)
 	}
-	c.st.Attempts += len(attempts)
-	rolloutStats(m, attempts)
-	m["attempts"] = float64(len(attempts))
-	m["attempt_acc"] = attAcc / float64(len(attempts))
-	m["revisions"] = float64(len(revs))
-	m["revision_acc"] = revAcc / float64(max(1, len(revs)))
+	kept, err := c.keep(t, found)
+	if err != nil {
+		return nil, err
+	}
+	nAtt, nRevs := len(attempts), len(revs)
+	if err := t.sum(&attAcc, &revAcc, &accBy[0], &accBy[1], &cntBy[0], &cntBy[1]); err != nil {
+		return nil, fmt.Errorf("srt-collect metrics: %w", err)
+	}
+	if err := t.sumInts(&nAtt, &nRevs, &cleaned, &rejected); err != nil {
+		return nil, fmt.Errorf("srt-collect metrics: %w", err)
+	}
+	c.st.Attempts += nAtt
+	if err := t.rolloutStatsGlobal(m, attempts); err != nil {
+		return nil, err
+	}
+	m["attempts"] = float64(nAtt)
+	m["attempt_acc"] = attAcc / float64(nAtt)
+	m["revisions"] = float64(nRevs)
+	m["revision_acc"] = revAcc / float64(max(1, nRevs))
 	if cntBy[0] > 0 {
 		m["revision_acc_r0"] = accBy[0] / cntBy[0]
 	}
@@ -373,6 +379,72 @@ func (c *collector) step(ctx context.Context, t *trainer) (Metrics, error) {
 		t.done = true
 	}
 	return m, nil
+}
+
+// collectedTuple is a verified tuple of one rank's share: its JSON line
+// (as the output holds it) and its dedupe key (nil under dedupe "none").
+type collectedTuple struct {
+	Line []byte `json:"l"`
+	Key  []byte `json:"k,omitempty"`
+}
+
+// keep appends the step's tuples of every rank, in global order, to the
+// output until srt_collect.target, skipping duplicates, and returns how
+// many it kept. On several ranks the tuples are gathered, rank 0 alone
+// selects and writes them (it holds the output and the dedupe set) and
+// tells the others the counts, so that every rank's state and metrics
+// agree.
+func (c *collector) keep(t *trainer, found []collectedTuple) (int, error) {
+	target := t.cfg.Collect.Target
+	all := [][]collectedTuple{found}
+	if t.distributed() {
+		var err error
+		if all, err = gatherJSON(t, found); err != nil {
+			return 0, fmt.Errorf("srt-collect tuples: %w", err)
+		}
+	}
+	kept := 0
+	if t.lead() {
+		var buf []byte
+		for _, part := range all {
+			for _, ct := range part {
+				if target > 0 && c.st.Kept >= target {
+					continue
+				}
+				if ct.Key != nil {
+					key := [32]byte(ct.Key)
+					if c.seen[key] {
+						continue
+					}
+					c.seen[key] = true
+				}
+				buf = append(append(buf, ct.Line...), '\n')
+				kept++
+				c.st.Kept++
+			}
+		}
+		if len(buf) > 0 {
+			n, err := c.f.Write(buf)
+			c.st.OutputBytes += int64(n)
+			if err != nil {
+				// The other ranks wait in the next collective; the error
+				// ends the run (a failing rank aborts the job).
+				return 0, fmt.Errorf("srt-collect output %s: %w", c.path, err)
+			}
+		}
+	}
+	if !t.distributed() {
+		return kept, nil
+	}
+	v := []float64{0, 0}
+	if t.lead() {
+		v[0], v[1] = float64(kept), float64(c.st.Kept)
+	}
+	if err := t.comm.AllReduceHost(v); err != nil { // rank 0's counts to every rank
+		return 0, fmt.Errorf("srt-collect counts: %w", err)
+	}
+	kept, c.st.Kept = int(v[0]), int(v[1])
+	return kept, nil
 }
 
 // SycophanticOpenings returns the openings srt_collect.strip_openings

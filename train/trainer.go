@@ -133,6 +133,7 @@ func Run(ctx context.Context, cfg *Config, opt Options) (*Result, error) {
 		if err := t.setup(ctx, nil, ""); err != nil {
 			return nil, err
 		}
+		t.openRankOutputs()
 		return t.loop(ctx)
 	}
 	// An existing directory is locked and judged at once, so that a second
@@ -242,6 +243,7 @@ func Resume(ctx context.Context, runDir string, opt Options) (*Result, error) {
 			return nil, err
 		}
 	}
+	t.openRankOutputs()
 	return t.finish(t.loop(ctx))
 }
 
@@ -905,7 +907,9 @@ func (t *trainer) loop(ctx context.Context) (*Result, error) {
 			if err := t.mlog.write(cfg.Phase, m); err != nil {
 				return fill(), err
 			}
-			t.rlog.flush(t.st.Step, t.prog.logf)
+		}
+		if err := t.flushRollouts(); err != nil { // every rank's samples (dist.go)
+			return fill(), err
 		}
 		t.prog.update(t.st.Step, m)
 		if t.st.NonFiniteRun >= cfg.Train.MaxNonFinite {
