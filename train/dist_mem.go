@@ -12,17 +12,29 @@ import (
 // ShardPlan returns plan (from model.TrainingMemoryPlan or
 // Config.MemoryPlan) as one rank of a ranks-rank run holds it: the AdamW
 // moments are its ZeRO-1 shard (optim.ShardedStateBytes); parameters,
-// gradients, activations and the teacher stay whole on every rank. With
-// one rank it is plan unchanged.
+// gradients, activations and the teacher stay whole on every rank. The
+// F32 parameters are named for what they are on every rank: in fp32 they
+// are both the weights the forward reads and AdamW's masters; in bf16
+// (the plan has BF16 matmul copies) the F32 masters, which are not
+// sharded. With one rank it is plan unchanged.
 func ShardPlan(plan []model.MemoryItem, ranks int) []model.MemoryItem {
 	if ranks <= 1 {
 		return plan
 	}
+	bf16 := false
+	for _, it := range plan {
+		bf16 = bf16 || strings.Contains(it.Name, "BF16 matmul copies")
+	}
 	out := make([]model.MemoryItem, len(plan))
 	for i, it := range plan {
-		if strings.Contains(it.Name, "AdamW moments (2 x F32)") {
+		switch {
+		case strings.Contains(it.Name, "AdamW moments (2 x F32)"):
 			name := strings.Replace(it.Name, "(2 x F32)", fmt.Sprintf("(2 x F32, shard 1/%d)", ranks), 1)
 			it = model.MemoryItem{Name: name, Bytes: optim.ShardedStateBytes(int(it.Bytes/8), ranks)}
+		case it.Name == "parameters (F32)" && bf16:
+			it.Name = "F32 master weights (whole)"
+		case it.Name == "parameters (F32)":
+			it.Name = "parameters = masters (F32, whole)"
 		}
 		out[i] = it
 	}

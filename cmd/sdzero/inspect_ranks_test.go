@@ -9,8 +9,9 @@ import (
 )
 
 // TestInspectRanks: --ranks N plans one rank of a data-parallel run: the
-// AdamW moments are 1/N of one rank's (ZeRO-1), everything else is the
-// same, and the communication per step is reported.
+// AdamW moments are 1/N of one rank's (ZeRO-1), the F32 parameters are
+// named as the whole masters, everything else is the same, and the
+// communication per step is reported.
 func TestInspectRanks(t *testing.T) {
 	dir := cliFixture(t, "qwen3-tiny-tied")
 	type item struct {
@@ -46,6 +47,11 @@ func TestInspectRanks(t *testing.T) {
 			moments = one[i].Bytes
 			if 2*two[i].Bytes != one[i].Bytes || !strings.Contains(two[i].Name, "shard 1/2") {
 				t.Errorf("2 ranks: %s %d bytes, want half of %d", two[i].Name, two[i].Bytes, one[i].Bytes)
+			}
+		case one[i].Name == "parameters (F32)":
+			// fp32: the parameters are AdamW's masters, whole on every rank.
+			if two[i].Bytes != one[i].Bytes || two[i].Name != "parameters = masters (F32, whole)" {
+				t.Errorf("2 ranks: %v, want %d bytes named as the whole F32 masters", two[i], one[i].Bytes)
 			}
 		case one[i] != two[i]:
 			t.Errorf("2 ranks changed %v to %v", one[i], two[i])
