@@ -22,7 +22,6 @@ import (
 	"time"
 
 	"sdzero/data/verify"
-	"sdzero/kernels"
 	"sdzero/kernels/comm"
 	"sdzero/kernels/comm/mpi"
 	"sdzero/kernels/cpu"
@@ -519,24 +518,6 @@ func copyTree(t *testing.T, src, dst string) {
 		t.Fatal(err)
 	}
 }
-
-// twoRanks is a communicator that reports rank 0 of 2 and fails every
-// collective: for checks that a multi-rank run makes before its first.
-type twoRanks struct{}
-
-func (twoRanks) Rank() int { return 0 }
-func (twoRanks) Size() int { return 2 }
-
-var errNoPeers = errors.New("twoRanks: no other rank")
-
-func (twoRanks) AllReduce(kernels.Tensor) error          { return errNoPeers }
-func (twoRanks) ReduceScatter(_, _ kernels.Tensor) error { return errNoPeers }
-func (twoRanks) AllGather(_, _ kernels.Tensor) error     { return errNoPeers }
-func (twoRanks) Broadcast(kernels.Tensor, int) error     { return errNoPeers }
-func (twoRanks) AllReduceHost([]float64) error           { return errNoPeers }
-func (twoRanks) Barrier() error                          { return errNoPeers }
-func (twoRanks) Abort(int) error                         { return errNoPeers }
-func (twoRanks) Close() error                            { return nil }
 
 // startCheckRows are the step-0 rows (the distill start check's samples)
 // of one rank's rollout log.
