@@ -23,7 +23,17 @@ const (
 	MaxThreadsLimit = 1 << 12
 	// MaxVocabLimit bounds the top-k knobs.
 	MaxVocabLimit = 1 << 24
+	// MaxPromptTextBytes bounds the prompt texts added to every question
+	// (prompt.system, prompt.suffix, the revision sentences): each is
+	// tokenized with every prompt, so a 10 MB one would cost minutes.
+	MaxPromptTextBytes = 1 << 16
 )
+
+// ValidateBounds is the finiteness and range part of Validate, for
+// settings that are not a whole run (a model's sdzero.json with --set
+// overrides, as eval, readiness, explain and generate --chat resolve
+// them): it names the first knob out of bounds.
+func (c *Config) ValidateBounds() error { return c.validateBounds() }
 
 // intBound is the allowed range of one integer knob.
 type intBound struct {
@@ -80,6 +90,12 @@ func (c *Config) validateBounds() error {
 	for _, b := range bounds {
 		if b.v < b.lo || b.v > b.hi {
 			return fmt.Errorf("config: %s: %d is out of range: %s", b.key, b.v, rangeText(b.lo, b.hi))
+		}
+	}
+	for _, pt := range []struct{ key, v string }{{"prompt.system", c.Prompt.System}, {"prompt.suffix", c.Prompt.Suffix},
+		{"prompt.revision_correct", c.Prompt.RevisionCorrect}, {"prompt.revision_wrong", c.Prompt.RevisionWrong}} {
+		if len(pt.v) > MaxPromptTextBytes {
+			return fmt.Errorf("config: %s: %d bytes is more than %d (it is added to every prompt)", pt.key, len(pt.v), MaxPromptTextBytes)
 		}
 	}
 	floats := []struct {

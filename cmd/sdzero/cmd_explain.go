@@ -55,6 +55,9 @@ func runExplain(args []string, stdout, stderr io.Writer) error {
 	default:
 		return fmt.Errorf("--reward %q: want auto, correct or wrong", *reward)
 	}
+	if err := checkIntFlags(intFlag{"index", *index, 0, train.MaxBatchLimit * 1024}, intFlag{"threads", *threads, 0, train.MaxThreadsLimit}); err != nil {
+		return err
+	}
 	if *teacherDir == "" {
 		*teacherDir = *studentDir
 	}
@@ -95,11 +98,17 @@ func runExplain(args []string, stdout, stderr io.Writer) error {
 		}
 		defer teacher.Free()
 	}
+	if err := checkWeights(*studentDir, student); err != nil {
+		return err
+	}
+	if err := checkWeights(*teacherDir, teacher); err != nil {
+		return err
+	}
 	p, err := train.NewPrompter(*studentDir, cfg.Prompt, student.Cfg.EOSTokenIDs)
 	if err != nil {
 		return err
 	}
-	promptIDs, err := p.PromptIDs(prob.Question)
+	promptIDs, err := promptIDsWithin(fmt.Sprintf("problem %d", *index), prob.Question, p, student)
 	if err != nil {
 		return err
 	}

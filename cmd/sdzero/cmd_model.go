@@ -460,6 +460,9 @@ func runGenerate(args []string, stdout, stderr io.Writer) error {
 	if err := checkWeights(*mf.dir, m); err != nil {
 		return err
 	}
+	if err := checkPromptPositions("the prompt", len(ids), m); err != nil {
+		return err
+	}
 	if err := checkDecodeMemory(fmt.Sprintf("generate (%d prompt tokens + --max-new-tokens %d)", len(ids), *maxNew), m, be, 1, len(ids), *maxNew,
 		"lower --max-new-tokens or shorten the prompt"); err != nil {
 		return err

@@ -98,3 +98,42 @@ func checkFiniteValues(what string, vs []float32) error {
 	}
 	return nil
 }
+
+// promptIDsWithin renders question as a prompt that must fit the model's
+// positions (max_position_embeddings, else train.MaxSeqLenLimit): a
+// question that cannot fit by its length alone is refused before it is
+// tokenized, so that a megabyte of text costs neither seconds nor a
+// prefill of a million positions. what names the input in the error.
+func promptIDsWithin(what, question string, p *train.Prompter, m *model.Model) ([]int32, error) {
+	budget := positions(m)
+	if train.PromptTooLong(question, budget) {
+		return nil, fmt.Errorf("%s: the question (%d bytes) is longer than the model's %d positions", what, len(question), budget)
+	}
+	ids, err := p.PromptIDs(question)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	if len(ids) > budget {
+		return nil, fmt.Errorf("%s: the prompt is %d tokens, longer than the model's %d positions", what, len(ids), budget)
+	}
+	return ids, nil
+}
+
+// positions is the longest prompt m takes: max_position_embeddings, else
+// train.MaxSeqLenLimit.
+func positions(m *model.Model) int {
+	if m.Cfg.MaxPositions > 0 {
+		return min(train.MaxSeqLenLimit, m.Cfg.MaxPositions)
+	}
+	return train.MaxSeqLenLimit
+}
+
+// checkPromptPositions refuses a prompt of n tokens (what names it) longer
+// than the model's positions: its prefill would run for minutes on
+// positions the model was never trained on.
+func checkPromptPositions(what string, n int, m *model.Model) error {
+	if b := positions(m); n > b {
+		return fmt.Errorf("%s is %d tokens, longer than the model's %d positions (max_position_embeddings)", what, n, b)
+	}
+	return nil
+}

@@ -86,6 +86,11 @@ func resolveSettings(modelDir, cfgPath string, sets []string) (*runSettings, err
 		}
 		rs.overrides = append(rs.overrides, "--set "+kv)
 	}
+	// A hostile or hand-edited sdzero.json (max_new_tokens 2e9, a 10 MB
+	// system prompt) is refused here, naming the knob and the file.
+	if err := rs.cfg.ValidateBounds(); err != nil {
+		return nil, fmt.Errorf("settings from %s: %w", rs.source, err)
+	}
 	return rs, nil
 }
 
