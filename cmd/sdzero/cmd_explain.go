@@ -137,7 +137,13 @@ func runExplain(args []string, stdout, stderr io.Writer) error {
 		if prob.Answer == "" && prob.Code == nil {
 			return errors.New("--reward auto needs a reference: --answer, or --data with an answer field (or say --reward correct|wrong)")
 		}
-		res := train.NewVerifier(cfg.Verify).Verify(context.Background(), []*train.Problem{&prob}, []string{p.ResponseText(y)})
+		ver := train.NewVerifier(cfg.Verify)
+		if prob.Code != nil { // the sandbox modes and refusal of unisolated mode of training
+			if err := ver.FitCode(stderr); err != nil {
+				return err
+			}
+		}
+		res := ver.Verify(context.Background(), []*train.Problem{&prob}, []string{p.ResponseText(y)})
 		correct, reason = res[0].Reward == 1, res[0].Reason
 	}
 	teacherIDs := append(p.ReviserInput(promptIDs, y, correct), y...)

@@ -138,7 +138,18 @@ func runReadiness(args []string, stdout, stderr io.Writer) error {
 	if kl == 0 {
 		kl = -1
 	}
-	rep, err := train.RunReadiness(ctx, student, teacher, p, train.NewVerifier(cfg.Verify), probs, train.ReadinessOptions{
+	// Code problems: the same sandbox modes, refusal of unisolated mode
+	// and memory plan as training and eval (Verifier.FitCode).
+	ver := train.NewVerifier(cfg.Verify)
+	for i := range probs {
+		if probs[i].Code != nil {
+			if err := ver.FitCode(stderr); err != nil {
+				return err
+			}
+			break
+		}
+	}
+	rep, err := train.RunReadiness(ctx, student, teacher, p, ver, probs, train.ReadinessOptions{
 		Problems: *problems, Samples: *samples, KLAttempts: kl,
 		Rollout: train.RolloutOptions{MaxNewTokens: ro.MaxNewTokens, Temperature: float32(ro.Temperature),
 			TopP: float32(ro.TopP), TopK: ro.TopK, GenBatch: ro.GenBatch, Seed: *seed,
