@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"sdzero/data/verify"
 	"sdzero/demo/tinytok"
 	"sdzero/kernels"
 	"sdzero/kernels/cpu"
@@ -219,4 +220,44 @@ func nanChatModelDir(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return dir
+}
+
+// TestCodeSandboxRefusal: eval and readiness on a code dataset take the
+// sandbox path of training (Verifier.FitCode): without namespace isolation
+// they refuse unless verify.allow_unisolated_code is set, naming the knob;
+// with it, the sandbox plan is printed before anything runs.
+func TestCodeSandboxRefusal(t *testing.T) {
+	mdl := cliModelDir(t, 1)
+	data := filepath.Join(t.TempDir(), "code.jsonl")
+	rows := `{"task_id": "echo", "prompt": "Print the input.", "tests": [{"input": "1\n", "output": "1\n"}]}
+{"task_id": "two", "prompt": "Print 2.", "tests": [{"input": "", "output": "2\n"}]}
+`
+	if err := os.WriteFile(data, []byte(rows), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	isolated := verify.ProbeSandbox().Namespaces
+	for _, tc := range []struct {
+		name string
+		run  runFunc
+		args []string
+	}{
+		{"eval", runEval, []string{"--model", mdl, "--data", data, "--kind", "code", "--k", "1", "--max-new-tokens", "2", "--device", "cpu", "--threads", "1"}},
+		{"readiness", runReadiness, []string{"--model", mdl, "--data", data, "--kind", "code", "--problems", "2", "--samples", "2", "--kl-attempts", "0", "--device", "cpu", "--threads", "1"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, errs, err := call(tc.run, tc.args...)
+			if !strings.Contains(errs, "code sandbox:") {
+				t.Errorf("stderr lacks the sandbox mode:\n%s", errs)
+			}
+			if isolated {
+				if err != nil {
+					t.Errorf("with namespace isolation: %v\n%s", err, errs)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), "verify.allow_unisolated_code") {
+				t.Errorf("without isolation: want a refusal naming verify.allow_unisolated_code, got %v", err)
+			}
+		})
+	}
 }
