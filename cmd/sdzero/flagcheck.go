@@ -1,9 +1,14 @@
 package main
 
 import (
+	"encoding/json"
 	"flag"
 	"fmt"
 	"math"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sort"
 	"strings"
 
 	"sdzero/kernels"
@@ -136,4 +141,44 @@ func checkPromptPositions(what string, n int, m *model.Model) error {
 		return fmt.Errorf("%s is %d tokens, longer than the model's %d positions (max_position_embeddings)", what, n, b)
 	}
 	return nil
+}
+
+// unknownMetaKeys lists the keys of dir's sdzero.json that this sdzero
+// does not read (dotted, sorted): encoding/json ignores them, which keeps
+// a newer writer's file readable, and the report header names them so
+// that a misspelt or hostile key is not silently without effect.
+func unknownMetaKeys(dir string) []string {
+	b, err := os.ReadFile(filepath.Join(dir, train.ModelMetaFile))
+	if err != nil {
+		return nil
+	}
+	var raw map[string]any
+	if json.Unmarshal(b, &raw) != nil {
+		return nil
+	}
+	var out []string
+	var walk func(obj map[string]any, t reflect.Type, prefix string)
+	walk = func(obj map[string]any, t reflect.Type, prefix string) {
+		fields := map[string]reflect.Type{}
+		for i := 0; i < t.NumField(); i++ {
+			name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+			if name != "" && name != "-" {
+				fields[name] = t.Field(i).Type
+			}
+		}
+		for k, v := range obj {
+			ft, ok := fields[k]
+			switch {
+			case !ok:
+				out = append(out, prefix+k)
+			case ft.Kind() == reflect.Struct:
+				if sub, isObj := v.(map[string]any); isObj {
+					walk(sub, ft, prefix+k+".")
+				}
+			}
+		}
+	}
+	walk(raw, reflect.TypeOf(train.ModelMeta{}), "")
+	sort.Strings(out)
+	return out
 }

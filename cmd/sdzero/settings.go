@@ -74,6 +74,9 @@ func resolveSettings(modelDir, cfgPath string, sets []string) (*runSettings, err
 			rs.warnings = append(rs.warnings, promptDifferences(rs.meta, c.Prompt, cfgPath)...)
 		}
 	case rs.meta != nil:
+		if u := unknownMetaKeys(modelDir); len(u) > 0 {
+			rs.warnings = append(rs.warnings, fmt.Sprintf("%s: keys this sdzero does not read, ignored: %s", filepath.Join(modelDir, train.ModelMetaFile), strings.Join(u, ", ")))
+		}
 		rs.meta.ApplyTo(rs.cfg)
 		rs.source = fmt.Sprintf("%s (%s model of a %s run, step %d)", filepath.Join(modelDir, train.ModelMetaFile), rs.meta.Saved, rs.meta.Phase, rs.meta.Step)
 		rs.fromRun = true
