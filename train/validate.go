@@ -25,8 +25,9 @@ const (
 	MaxVocabLimit = 1 << 24
 	// MaxPromptTextBytes bounds the prompt texts added to every question
 	// (prompt.system, prompt.suffix, the revision sentences): each is
-	// tokenized with every prompt, so a 10 MB one would cost minutes.
-	MaxPromptTextBytes = 1 << 16
+	// tokenized with every prompt, so a 10 MB one would cost minutes;
+	// 256 KiB (about 64k tokens) is more than a Qwen3 context holds.
+	MaxPromptTextBytes = 1 << 18
 )
 
 // ValidateBounds is the finiteness and range part of Validate, for
