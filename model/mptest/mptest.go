@@ -376,12 +376,6 @@ func RelErr(a, b []float32) float64 {
 	return math.Sqrt(num / den)
 }
 
-// CheckGenerate checks PrecisionBF16 decoding (BF16 KV cache, decode
-// attention, graphs where be records them) against the model's own BF16
-// full forward: greedy Generate on b prompts must give, token by token,
-// the argmax of Forward's logits at the last position of the prompt plus
-// the tokens so far. Both read the same bf16 keys and values; only the
-// query's rounding differs, so a random model's argmax agrees.
 // tieTol is the logit gap under which CheckGenerate takes a differing
 // argmax for a near-tie (bf16 logits of a random model are O(1), their
 // rounding step about 2e-3 at 0.4; a near-tie seen: 1.5e-4).
@@ -395,6 +389,12 @@ func logitOf(lg []float32, id int32) float32 {
 	return lg[id]
 }
 
+// CheckGenerate checks PrecisionBF16 decoding (BF16 KV cache, decode
+// attention, graphs where be records them) against the model's own BF16
+// full forward: greedy Generate on b prompts must give, token by token,
+// the argmax of Forward's logits at the last position of the prompt plus
+// the tokens so far. Both read the same bf16 keys and values; only the
+// query's rounding differs, so a random model's argmax agrees.
 func CheckGenerate(t *testing.T, be kernels.Backend, cfg *model.Config, seed uint64, prompts [][]int32, steps int) {
 	t.Helper()
 	m, err := model.New(cfg, be, seed)
