@@ -10,7 +10,6 @@ import (
 	"os/signal"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 
 	"sdzero/internal/configdoc"
@@ -249,60 +248,20 @@ func signalName(s syscall.Signal) string {
 // piped stdout/stderr (tee) often goes with it, and a write must then fail
 // rather than kill the run before it saves.
 func watchStopSignals(stderr io.Writer) (ctx context.Context, got func() syscall.Signal, release func()) {
-	ctx, cancel := context.WithCancel(context.Background())
-	sigc := make(chan os.Signal, 1)
-	// A signal ignored at start stays ignored (nohup, a background job of
-	// a script): Notify would otherwise un-ignore it.
-	var watched, changed []os.Signal
-	for _, s := range []os.Signal{os.Interrupt, syscall.SIGTERM, syscall.SIGHUP} {
-		if !signal.Ignored(s) {
-			watched = append(watched, s)
-		}
-	}
-	if len(watched) > 0 { // no arguments would mean every signal
-		signal.Notify(sigc, watched...)
-	}
-	for _, s := range []os.Signal{syscall.SIGHUP, syscall.SIGPIPE} {
-		if !signal.Ignored(s) {
-			changed = append(changed, s)
-		}
-	}
+	pipeIgnored := signal.Ignored(syscall.SIGPIPE)
 	signal.Ignore(syscall.SIGPIPE)
-	var mu sync.Mutex
-	first := syscall.SIGINT
-	done := make(chan struct{})
-	exited := make(chan struct{})
-	go func() {
-		defer close(exited)
-		select {
-		case s := <-sigc:
-			signal.Stop(sigc) // a second SIGINT/SIGTERM gets the default action
-			signal.Ignore(syscall.SIGHUP)
-			name := s.String()
-			if ss, ok := s.(syscall.Signal); ok {
-				mu.Lock()
-				first = ss
-				mu.Unlock()
-				name = signalName(ss)
-			}
-			fmt.Fprintf(stderr, "\nsdzero train: %s: stopping at the next step or rollout-batch boundary and saving a checkpoint (SIGINT or SIGTERM again to kill)\n", name)
-			cancel()
-		case <-done:
-		}
-	}()
+	ctx, first, stop := watchInterrupt(stderr, "train", "stopping at the next step or rollout-batch boundary and saving a checkpoint")
 	got = func() syscall.Signal {
-		mu.Lock()
-		defer mu.Unlock()
-		return first
+		if s := first(); s != 0 {
+			return s
+		}
+		return syscall.SIGINT
 	}
 	release = func() {
-		close(done)
-		<-exited
-		signal.Stop(sigc)
-		if len(changed) > 0 { // no arguments would mean every signal
-			signal.Reset(changed...)
+		stop()
+		if !pipeIgnored {
+			signal.Reset(syscall.SIGPIPE)
 		}
-		cancel()
 	}
 	return ctx, got, release
 }
