@@ -1,6 +1,7 @@
 package model
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"time"
@@ -56,6 +57,10 @@ type GenerateOptions struct {
 	// the row's prefill (the first Slots rows before the first prefill);
 	// an error ends the call with it. Rollouts stop there when asked to.
 	Admit func(r int) error
+	// Context, if set, is checked before every decode step: once it is
+	// done, the call ends with an error wrapping its Err (a graceful
+	// stop of one long generation, which Admit cannot give).
+	Context context.Context
 }
 
 // GenerateStats are the timings of one Generate call, each phase synced.
@@ -481,6 +486,11 @@ func (m *Model) Generate(prompts [][]int32, opt GenerateOptions) ([][]int32, err
 		}
 		if live == 0 {
 			break
+		}
+		if opt.Context != nil {
+			if err := opt.Context.Err(); err != nil {
+				return nil, fmt.Errorf("model: generate stopped before decode step %d: %w", i, err)
+			}
 		}
 		// Feed the new tokens; idle slots rewrite their last cache row.
 		for j := range row {

@@ -300,6 +300,10 @@ type RolloutOptions struct {
 	// the rollout there with ErrInterrupted (a graceful stop within one
 	// generation batch, however many samples the rollout has).
 	Interrupt func() bool
+	// Context, if set, stops generation between two decode steps once it
+	// is done (model.GenerateOptions.Context); the error wraps its Err.
+	// For one long generation (explain), where Interrupt comes too rarely.
+	Context context.Context
 	// Static decodes each GenBatch chunk as its own batch, until its
 	// longest row ends, instead of continuously (the default: GenBatch
 	// slots refilled as rows end, see model.GenerateOptions.Slots). The
@@ -387,7 +391,7 @@ func GenerateN(m *model.Model, prompts [][]int32, opt RolloutOptions) ([][]int32
 		}
 		gopt := model.GenerateOptions{
 			MaxNewTokens: opt.MaxNewTokens, StopIDs: opt.Stop, Temperature: opt.Temperature,
-			TopK: opt.TopK, TopP: opt.TopP, Slots: gb, Admit: admit,
+			TopK: opt.TopK, TopP: opt.TopP, Slots: gb, Admit: admit, Context: opt.Context,
 			// Global row off+r is row off+r-cs of chunk c, as in the
 			// chunk's own static call.
 			Uniform: func(r, i int) float32 {
@@ -423,7 +427,7 @@ func GenerateN(m *model.Model, prompts [][]int32, opt RolloutOptions) ([][]int32
 		}
 		gopt := model.GenerateOptions{
 			MaxNewTokens: opt.MaxNewTokens, StopIDs: opt.Stop, Temperature: opt.Temperature,
-			TopK: opt.TopK, TopP: opt.TopP, Seed: mixSeed(opt.Seed, uint64(c)),
+			TopK: opt.TopK, TopP: opt.TopP, Seed: mixSeed(opt.Seed, uint64(c)), Context: opt.Context,
 		}
 		if end-start != ce-cs {
 			gopt.SampleRows, gopt.SampleRowOffset = ce-cs, off+start-cs

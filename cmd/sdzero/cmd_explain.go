@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -82,6 +81,15 @@ func runExplain(args []string, stdout, stderr io.Writer) error {
 			prob.Answer = *answer
 		}
 	}
+	ctx, gotSig, release := watchInterrupt(stderr, "explain", "stopping before the next decode step or forward pass (nothing is written)")
+	defer release()
+	// stopped turns a cancelled stage into the partial-exit error.
+	stopped := func(stage string, err error) error {
+		if ctx.Err() != nil {
+			return &partialError{sig: gotSig(), done: "during " + stage, none: true}
+		}
+		return err
+	}
 	be, err := openBackend(*device, *threads)
 	if err != nil {
 		return err
@@ -122,10 +130,10 @@ func runExplain(args []string, stdout, stderr io.Writer) error {
 		ro := cfg.Rollout
 		out, err := train.GenerateN(student, [][]int32{promptIDs}, train.RolloutOptions{
 			N: 1, MaxNewTokens: ro.MaxNewTokens, Temperature: float32(ro.Temperature), TopP: float32(ro.TopP),
-			TopK: ro.TopK, Seed: *seed, Stop: p.Stop,
+			TopK: ro.TopK, Seed: *seed, Stop: p.Stop, Context: ctx,
 		})
 		if err != nil {
-			return err
+			return stopped("the generation", err)
 		}
 		y = out[0]
 	}
@@ -143,17 +151,29 @@ func runExplain(args []string, stdout, stderr io.Writer) error {
 				return err
 			}
 		}
-		res := ver.Verify(context.Background(), []*train.Problem{&prob}, []string{p.ResponseText(y)})
+		if ctx.Err() != nil {
+			return stopped("verification", nil)
+		}
+		res := ver.Verify(ctx, []*train.Problem{&prob}, []string{p.ResponseText(y)})
+		if ctx.Err() != nil {
+			return stopped("verification", nil)
+		}
 		correct, reason = res[0].Reward == 1, res[0].Reason
 	}
 	teacherIDs := append(p.ReviserInput(promptIDs, y, correct), y...)
 	studentIDs := append(append([]int32{}, promptIDs...), y...)
+	if ctx.Err() != nil {
+		return stopped("the forward passes", nil)
+	}
 	d := cfg.Distill
 	rep, err := explain.Explain(student, teacher, explain.Input{
 		StudentIDs: studentIDs, TeacherIDs: teacherIDs, Response: y, Stop: p.Stop, Decode: p.Tok.Decode,
 	}, explain.Options{Divergence: d.Divergence, TopK: d.TopK, ForwardWeight: d.ForwardWeight, Temperature: d.Temperature})
 	if err != nil {
 		return err
+	}
+	if ctx.Err() != nil {
+		return stopped("the forward passes", nil)
 	}
 	rep.Student, rep.Teacher = *studentDir, *teacherDir
 	rep.Prompt, rep.Response = p.Tok.Decode(promptIDs), p.ResponseText(y)

@@ -81,9 +81,15 @@ type partialError struct {
 	sig syscall.Signal
 	// what was done, e.g. "12 of 40 problems".
 	done string
+	// none: the command had nothing to print yet (explain writes its
+	// report only when finished); done then says where it stopped.
+	none bool
 }
 
 func (e *partialError) Error() string {
+	if e.none {
+		return fmt.Sprintf("interrupted by %s %s: nothing was written (exit status %d)", signalName(e.sig), e.done, e.ExitCode())
+	}
 	return fmt.Sprintf("interrupted by %s after %s: the results are partial (exit status %d)", signalName(e.sig), e.done, e.ExitCode())
 }
 
