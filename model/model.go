@@ -54,6 +54,10 @@ type Model struct {
 	Cfg *Config
 	BE  kernels.Backend
 	// Params holds every parameter; Grads the gradients, same layout.
+	// A BF16-only model (LoadFrozenBF16, CloneFrozenBF16) holds its
+	// matmul weights only as BF16 copies: its Params then holds just the
+	// other parameters (norms, biases, the embedding), packed in spec
+	// order, and Param returns no view of a matmul weight.
 	Params kernels.Tensor
 	Grads  kernels.Tensor
 	// Specs lists the parameters in buffer order.
@@ -75,6 +79,14 @@ type Model struct {
 	cp        modelParams
 	low       kernels.Tensor
 	lowCopies []lowCopy
+
+	// bf16Only marks a frozen model whose matmul weights live only in
+	// low (2 bytes a parameter instead of 4 + 2): spec i is at fOff[i] in
+	// Params, -1 for those weights. fOff is nil for every other model
+	// (spec i at Specs[i].Off). Its lowCopies are the weights held in both
+	// (the tied embedding, whose lookup reads F32).
+	bf16Only bool
+	fOff     []int
 
 	// ropes is each layer's RoPE (layers of one type share it); ropeBufs
 	// the inverse-frequency tensors they hold.
@@ -134,8 +146,8 @@ func alloc(cfg *Config, be kernels.Backend, withGrads bool) (*Model, error) {
 			return nil, fmt.Errorf("allocate %d gradients: %w", total, err)
 		}
 	}
-	m.p = m.views(m.Params)
-	m.g = m.views(m.Grads)
+	m.p = m.views(m.paramView)
+	m.g = m.views(m.gradView)
 	m.cp = m.p
 	if err := m.initRopes(); err != nil {
 		m.Free()
@@ -175,14 +187,36 @@ func (m *Model) initRopes() error {
 	return nil
 }
 
-// views slices buf (Params or Grads) into typed per-tensor views.
-func (m *Model) views(buf kernels.Tensor) modelParams {
-	get := func(name string) kernels.Tensor {
-		i, ok := m.index[name]
-		if !ok || !buf.Valid() {
+// paramView is spec i's view of Params (the zero Tensor for a matmul
+// weight of a BF16-only model, which Params does not hold).
+func (m *Model) paramView(i int) kernels.Tensor {
+	s := m.Specs[i]
+	off := s.Off
+	if m.fOff != nil {
+		if off = m.fOff[i]; off < 0 {
 			return kernels.Tensor{}
 		}
-		return buf.View(m.Specs[i].Off, m.Specs[i].N)
+	}
+	return m.Params.View(off, s.N)
+}
+
+// gradView is spec i's view of Grads (the zero Tensor for a frozen model).
+func (m *Model) gradView(i int) kernels.Tensor {
+	if !m.Grads.Valid() {
+		return kernels.Tensor{}
+	}
+	return m.Grads.View(m.Specs[i].Off, m.Specs[i].N)
+}
+
+// views slices Params or Grads (view returns spec i's view) into typed
+// per-tensor views.
+func (m *Model) views(view func(i int) kernels.Tensor) modelParams {
+	get := func(name string) kernels.Tensor {
+		i, ok := m.index[name]
+		if !ok {
+			return kernels.Tensor{}
+		}
+		return view(i)
 	}
 	var mp modelParams
 	mp.embed = get("model.embed_tokens.weight")
@@ -355,14 +389,24 @@ func (m *Model) loadFile(st *stFile, weightMap map[string]string, found map[stri
 		if err != nil {
 			return fmt.Errorf("%s: %w", st.Path, err)
 		}
-		dst := m.Params.View(spec.Off, spec.N)
-		switch t.DType {
-		case safetensors.F32:
-			m.BE.UploadRaw(dst, raw)
-		case safetensors.BF16, safetensors.F16:
-			m.BE.Upload(dst, decode16(raw, t.DType == safetensors.BF16))
-		default:
+		if t.DType != safetensors.F32 && t.DType != safetensors.BF16 && t.DType != safetensors.F16 {
 			return fmt.Errorf("%s: tensor %q has dtype %s (want F32, BF16 or F16)", st.Path, name, t.DType)
+		}
+		var wide []float32
+		if t.DType != safetensors.F32 {
+			wide = decode16(raw, t.DType == safetensors.BF16)
+		}
+		put := func(dst kernels.Tensor, lo, hi int) {
+			if wide != nil {
+				m.BE.Upload(dst, wide[lo:hi])
+			} else {
+				m.BE.UploadRaw(dst, raw[4*lo:4*hi])
+			}
+		}
+		if dst := m.paramView(i); dst.Valid() {
+			put(dst, 0, spec.N)
+		} else if err := m.convertIn(m.lowViews()[i], put); err != nil {
+			return fmt.Errorf("%s: tensor %q: %w", st.Path, name, err)
 		}
 		found[name] = st.Path
 		m.DiskDTypes[name] = t.DType.String()
@@ -412,7 +456,8 @@ func decode16(raw []byte, bf16 bool) []float32 {
 }
 
 // Param returns the view of a parameter by HF name (the zero Tensor if
-// there is none).
+// there is none, or if it is a matmul weight of a BF16-only model, which
+// holds no F32 copy of it: DownloadParam reads those).
 func (m *Model) Param(name string) kernels.Tensor {
 	i, ok := m.index[name]
 	if !ok {
@@ -421,7 +466,7 @@ func (m *Model) Param(name string) kernels.Tensor {
 		}
 		return kernels.Tensor{}
 	}
-	return m.Params.View(m.Specs[i].Off, m.Specs[i].N)
+	return m.paramView(i)
 }
 
 // Grad returns the view of a parameter's gradient by HF name (the zero
@@ -462,12 +507,40 @@ func (m *Model) Frozen() bool { return !m.Grads.Valid() }
 
 // CopyParamsFrom copies src's parameters into m (same config, same
 // backend), e.g. to sync a teacher with its student, and refreshes m's
-// BF16 weight copies if it has them.
+// BF16 weight copies if it has them. Into a BF16-only model, a matmul
+// weight is converted from src's F32 master (the rounding
+// SyncComputeWeights applies, so m computes exactly what a full copy of
+// src in bf16 would) or copied from src's BF16 copy when src is BF16-only
+// too; from a BF16-only src into a full model, it is widened (exact).
 func (m *Model) CopyParamsFrom(src *Model) {
-	if src.Params.N != m.Params.N {
-		panic(fmt.Sprintf("model: CopyParamsFrom with %d parameters into %d", src.Params.N, m.Params.N))
+	if !m.bf16Only && !src.bf16Only {
+		if src.Params.N != m.Params.N {
+			panic(fmt.Sprintf("model: CopyParamsFrom with %d parameters into %d", src.Params.N, m.Params.N))
+		}
+		m.BE.Copy(m.Params, src.Params)
+		m.SyncComputeWeights()
+		return
 	}
-	m.BE.Copy(m.Params, src.Params)
+	if len(src.Specs) != len(m.Specs) {
+		panic(fmt.Sprintf("model: CopyParamsFrom with %d tensors into %d", len(src.Specs), len(m.Specs)))
+	}
+	ml, sl := m.lowViews(), src.lowViews()
+	for i := range m.Specs {
+		if src.Specs[i].N != m.Specs[i].N {
+			panic(fmt.Sprintf("model: CopyParamsFrom: %s has %d elements, %d in the source", m.Specs[i].Name, m.Specs[i].N, src.Specs[i].N))
+		}
+		d, f := m.paramView(i), src.paramView(i)
+		switch {
+		case d.Valid() && f.Valid():
+			m.BE.Copy(d, f)
+		case d.Valid():
+			m.BE.Convert(d, sl[i])
+		case f.Valid():
+			m.BE.Convert(ml[i], f)
+		default:
+			m.BE.Copy(ml[i], sl[i])
+		}
+	}
 	m.SyncComputeWeights()
 }
 
@@ -512,15 +585,248 @@ func (m *Model) Free() {
 	m.Params, m.Grads = kernels.Tensor{}, kernels.Tensor{}
 }
 
-// DownloadParam copies a parameter to the host (for tests and tools).
+// DownloadParam copies a parameter to the host (for tests and tools); a
+// matmul weight of a BF16-only model comes widened from its BF16 copy.
 func (m *Model) DownloadParam(name string) ([]float32, error) {
 	t := m.Param(name)
 	if !t.Valid() {
-		return nil, fmt.Errorf("no parameter %q", name)
+		i, ok := m.index[name]
+		if !ok || !m.bf16Only {
+			return nil, fmt.Errorf("no parameter %q", name)
+		}
+		raw, err := m.lowRaw(i)
+		if err != nil {
+			return nil, err
+		}
+		return decode16(raw, true), nil
 	}
 	out := make([]float32, t.N)
 	m.BE.Download(out, t)
 	return out, m.BE.Sync()
+}
+
+// lowRaw returns the little-endian BF16 bytes of spec i's BF16 copy.
+func (m *Model) lowRaw(i int) ([]byte, error) {
+	src := m.lowViews()[i]
+	if !src.Valid() {
+		return nil, fmt.Errorf("model: %s has no BF16 copy", m.Specs[i].Name)
+	}
+	buf := make([]byte, 2*src.N)
+	m.BE.DownloadRaw(buf, src)
+	return buf, m.BE.Sync()
+}
+
+// BF16Only reports whether the model holds its matmul weights only as
+// BF16 (LoadFrozenBF16, CloneFrozenBF16).
+func (m *Model) BF16Only() bool { return m.bf16Only }
+
+// bf16Dropped reports the parameters a BF16-only model holds only as BF16:
+// the matmul weights, except the embedding (tied to the output head), whose
+// lookup reads F32 rows.
+func (m *Model) bf16Dropped(name string) bool {
+	return m.isMatmulWeight(name) && name != "model.embed_tokens.weight"
+}
+
+// lowViews returns each spec's view of the BF16 weight buffer (the zero
+// Tensor for a parameter without a BF16 copy, or for every one in
+// PrecisionF32).
+func (m *Model) lowViews() []kernels.Tensor { return m.lowViewsOf(m.low) }
+
+// lowViewsOf is lowViews for a BF16 buffer low laid out like lowElems:
+// every matmul weight in spec order, each aligned like in Params.
+func (m *Model) lowViewsOf(low kernels.Tensor) []kernels.Tensor {
+	out := make([]kernels.Tensor, len(m.Specs))
+	if !low.Valid() {
+		return out
+	}
+	off := 0
+	for i, s := range m.Specs {
+		if m.isMatmulWeight(s.Name) {
+			out[i] = low.View(off, s.N)
+			off += (s.N + paramAlign - 1) / paramAlign * paramAlign
+		}
+	}
+	return out
+}
+
+// bindLow returns the parameter views the matmuls read when the matmul
+// weights are the BF16 buffer low (see lowViewsOf): m.p with every matmul
+// weight replaced by its BF16 view.
+func (m *Model) bindLow(low kernels.Tensor) modelParams {
+	lv := m.lowViewsOf(low)
+	byName := func(name string) kernels.Tensor {
+		if i, ok := m.index[name]; ok {
+			return lv[i]
+		}
+		return kernels.Tensor{}
+	}
+	cp := m.p
+	cp.layers = append([]layerParams(nil), m.p.layers...)
+	if m.Cfg.TieEmbeddings {
+		cp.head = byName("model.embed_tokens.weight")
+	} else {
+		cp.head = byName("lm_head.weight")
+	}
+	for l := range cp.layers {
+		pre := fmt.Sprintf("model.layers.%d.", l)
+		lp := &cp.layers[l]
+		lp.wq, lp.wk = byName(pre+"self_attn.q_proj.weight"), byName(pre+"self_attn.k_proj.weight")
+		lp.wv, lp.wo = byName(pre+"self_attn.v_proj.weight"), byName(pre+"self_attn.o_proj.weight")
+		lp.wGate, lp.wUp = byName(pre+"mlp.gate_proj.weight"), byName(pre+"mlp.up_proj.weight")
+		lp.wDown = byName(pre + "mlp.down_proj.weight")
+	}
+	return cp
+}
+
+// loadChunk bounds the F32 staging buffer of convertIn (64 MiB).
+const loadChunk = 1 << 24
+
+// convertIn fills the BF16 tensor dst through an F32 staging buffer:
+// put(tmp, lo, hi) writes elements [lo, hi) into tmp as F32, which are
+// then converted (round to nearest even, as SetPrecision converts an F32
+// master). The staging buffer holds at most loadChunk elements, so a
+// BF16-only load never holds a whole weight in F32.
+func (m *Model) convertIn(dst kernels.Tensor, put func(tmp kernels.Tensor, lo, hi int)) error {
+	c := min(dst.N, loadChunk)
+	tmp, err := m.BE.Alloc(kernels.F32, c)
+	if err != nil {
+		return fmt.Errorf("allocate %d staging elements: %w", c, err)
+	}
+	defer m.BE.Free(tmp)
+	for lo := 0; lo < dst.N; lo += c {
+		hi := min(dst.N, lo+c)
+		put(tmp.View(0, hi-lo), lo, hi)
+		m.BE.Convert(dst.View(lo, hi-lo), tmp.View(0, hi-lo))
+	}
+	return m.BE.Sync()
+}
+
+// allocBF16 builds a zeroed BF16-only frozen model: the F32 buffer holds
+// the parameters that are not dropped to BF16 (bf16Dropped), packed and
+// aligned in spec order, and the BF16 buffer every matmul weight.
+func allocBF16(cfg *Config, be kernels.Backend) (*Model, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if !be.Supports(kernels.BF16) {
+		return nil, fmt.Errorf("model: a BF16-only model needs BF16 matmuls, which backend %q does not support", be.Name())
+	}
+	specs, _ := layout(cfg)
+	m := &Model{Cfg: cfg, BE: be, Specs: specs, index: make(map[string]int, len(specs)), bf16Only: true, prec: PrecisionBF16}
+	for i, s := range specs {
+		m.index[s.Name] = i
+	}
+	m.fOff = make([]int, len(specs))
+	off := 0
+	for i, s := range specs {
+		if m.bf16Dropped(s.Name) {
+			m.fOff[i] = -1
+			continue
+		}
+		m.fOff[i] = off
+		off += (s.N + paramAlign - 1) / paramAlign * paramAlign
+	}
+	var err error
+	if m.Params, err = be.Alloc(kernels.F32, off); err != nil {
+		return nil, fmt.Errorf("allocate %d F32 parameters: %w", off, err)
+	}
+	if m.low, err = be.Alloc(kernels.BF16, m.lowElems()); err != nil {
+		be.Free(m.Params)
+		return nil, fmt.Errorf("allocate %d BF16 matmul weights: %w", m.lowElems(), err)
+	}
+	m.p = m.views(m.paramView)
+	m.g = m.views(m.gradView)
+	m.cp = m.bindLow(m.low)
+	// A weight held in both (the tied embedding) keeps its BF16 copy in
+	// step through SyncComputeWeights, as in a full model.
+	for i, dst := range m.lowViews() {
+		if src := m.paramView(i); dst.Valid() && src.Valid() {
+			m.lowCopies = append(m.lowCopies, lowCopy{src: src, dst: dst})
+		}
+	}
+	if err := m.initRopes(); err != nil {
+		m.Free()
+		return nil, err
+	}
+	return m, nil
+}
+
+// LoadFrozenBF16 is LoadFrozen followed by SetPrecision(PrecisionBF16)
+// for a model that is never updated (a frozen teacher, a GRPO reference):
+// it computes bit for bit the same, but holds its matmul weights only as
+// the BF16 copies the bf16 forward reads, without their F32 masters: 2
+// bytes a matmul parameter instead of 6. Norms, biases and the embedding
+// stay F32. Its precision cannot change, and Backward refuses it.
+func LoadFrozenBF16(dir string, be kernels.Backend) (*Model, error) {
+	cfg, err := LoadConfig(filepath.Join(dir, "config.json"))
+	if err != nil {
+		return nil, err
+	}
+	files, weightMap, err := checkpointFiles(dir)
+	if err != nil {
+		return nil, fmt.Errorf("load %s: %w", dir, err)
+	}
+	m, err := allocBF16(cfg, be)
+	if err != nil {
+		return nil, fmt.Errorf("load %s: %w", dir, err)
+	}
+	if err := m.loadWeights(files, weightMap); err != nil {
+		m.Free()
+		return nil, fmt.Errorf("load %s: %w", dir, err)
+	}
+	m.SyncComputeWeights() // the tied embedding's BF16 copy
+	if err := be.Sync(); err != nil {
+		m.Free()
+		return nil, fmt.Errorf("load %s: %w", dir, err)
+	}
+	m.SrcDir = dir
+	return m, nil
+}
+
+// CloneFrozenBF16 is CloneFrozen in PrecisionBF16 holding the matmul
+// weights only as BF16 (see LoadFrozenBF16): they are converted from m's
+// F32 masters as SetPrecision would, so the clone computes exactly what
+// CloneFrozen then SetPrecision(PrecisionBF16) computes.
+func (m *Model) CloneFrozenBF16() (*Model, error) {
+	c, err := allocBF16(m.Cfg, m.BE)
+	if err != nil {
+		return nil, fmt.Errorf("clone model: %w", err)
+	}
+	c.CopyParamsFrom(m)
+	c.SrcDir = m.SrcDir
+	c.DiskDTypes = m.DiskDTypes
+	if err := m.BE.Sync(); err != nil {
+		c.Free()
+		return nil, fmt.Errorf("clone model: %w", err)
+	}
+	return c, nil
+}
+
+// FrozenParamMemory itemises the parameter memory of a frozen model of
+// configuration cfg: F32 parameters, plus their BF16 matmul copies in
+// PrecisionBF16; with bf16Only (LoadFrozenBF16) the F32 part holds only
+// the norms, biases and embedding.
+func FrozenParamMemory(cfg *Config, p Precision, bf16Only bool) ([]MemoryItem, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	specs, n := layout(cfg)
+	m := &Model{Cfg: cfg, Specs: specs}
+	if p != PrecisionBF16 {
+		return []MemoryItem{{"parameters (F32)", int64(n) * 4}}, nil
+	}
+	low := MemoryItem{"parameters (BF16 matmul copies)", int64(m.lowElems()) * 2}
+	if !bf16Only {
+		return []MemoryItem{{"parameters (F32)", int64(n) * 4}, low}, nil
+	}
+	kept := 0
+	for _, s := range specs {
+		if !m.bf16Dropped(s.Name) {
+			kept += (s.N + paramAlign - 1) / paramAlign * paramAlign
+		}
+	}
+	low.Name = "matmul weights (BF16 only)"
+	return []MemoryItem{{"norms, biases, embedding (F32)", int64(kept) * 4}, low}, nil
 }
 
 // fileExists reports whether path is an existing regular file.

@@ -85,6 +85,9 @@ func (m *Model) SetPrecision(p Precision) error {
 	if p == m.prec {
 		return nil
 	}
+	if m.bf16Only {
+		return fmt.Errorf("model: a BF16-only model (no F32 matmul weights) cannot change precision to %s", p)
+	}
 	switch p {
 	case PrecisionF32:
 		m.BE.Free(m.low)
@@ -102,32 +105,12 @@ func (m *Model) SetPrecision(p Precision) error {
 	if err != nil {
 		return fmt.Errorf("model: allocate %d BF16 weight copies: %w", total, err)
 	}
-	cp := m.p
-	cp.layers = append([]layerParams(nil), m.p.layers...)
-	byName := map[string]kernels.Tensor{}
+	cp := m.bindLow(low)
 	var copies []lowCopy
-	off := 0
-	for _, s := range m.Specs {
-		if !m.isMatmulWeight(s.Name) {
-			continue
+	for i, dst := range m.lowViewsOf(low) {
+		if dst.Valid() {
+			copies = append(copies, lowCopy{src: m.Params.View(m.Specs[i].Off, m.Specs[i].N), dst: dst})
 		}
-		dst := low.View(off, s.N)
-		copies = append(copies, lowCopy{src: m.Params.View(s.Off, s.N), dst: dst})
-		byName[s.Name] = dst
-		off += (s.N + paramAlign - 1) / paramAlign * paramAlign
-	}
-	if m.Cfg.TieEmbeddings {
-		cp.head = byName["model.embed_tokens.weight"]
-	} else {
-		cp.head = byName["lm_head.weight"]
-	}
-	for l := range cp.layers {
-		pre := fmt.Sprintf("model.layers.%d.", l)
-		lp := &cp.layers[l]
-		lp.wq, lp.wk = byName[pre+"self_attn.q_proj.weight"], byName[pre+"self_attn.k_proj.weight"]
-		lp.wv, lp.wo = byName[pre+"self_attn.v_proj.weight"], byName[pre+"self_attn.o_proj.weight"]
-		lp.wGate, lp.wUp = byName[pre+"mlp.gate_proj.weight"], byName[pre+"mlp.up_proj.weight"]
-		lp.wDown = byName[pre+"mlp.down_proj.weight"]
 	}
 	m.low, m.lowCopies, m.cp, m.prec = low, copies, cp, PrecisionBF16
 	m.SyncComputeWeights()

@@ -1,6 +1,7 @@
 package model
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -209,9 +210,23 @@ func (m *Model) Save(dir string, opt SaveOptions) error {
 	return nil
 }
 
-// rawParam returns a parameter's little-endian bytes in dtype d.
+// rawParam returns a parameter's little-endian bytes in dtype d. A matmul
+// weight of a BF16-only model comes from its BF16 copy, as is or widened
+// to F32 (exactly: what the model computes with).
 func (m *Model) rawParam(s ParamSpec, d kernels.DType) ([]byte, error) {
-	src := m.Params.View(s.Off, s.N)
+	i := m.index[s.Name]
+	src := m.paramView(i)
+	if !src.Valid() {
+		raw, err := m.lowRaw(i)
+		if err != nil || d == kernels.BF16 {
+			return raw, err
+		}
+		buf := make([]byte, 4*s.N)
+		for k := range s.N {
+			binary.LittleEndian.PutUint32(buf[4*k:], uint32(binary.LittleEndian.Uint16(raw[2*k:]))<<16)
+		}
+		return buf, nil
+	}
 	buf := make([]byte, s.N*d.Size())
 	if d == kernels.F32 {
 		m.BE.DownloadRaw(buf, src)

@@ -12,7 +12,9 @@ import (
 // ShardPlan returns plan (from model.TrainingMemoryPlan or
 // Config.MemoryPlan) as one rank of a ranks-rank run holds it: the AdamW
 // moments are its ZeRO-1 shard (optim.ShardedStateBytes); parameters,
-// gradients, activations and the teacher stay whole on every rank. The
+// gradients, activations and the teacher (BF16-only in bf16 where
+// Config.TeacherBF16Only, as Config.MemoryPlan counts it) stay whole on
+// every rank. The
 // F32 parameters are named for what they are on every rank: in fp32 they
 // are both the weights the forward reads and AdamW's masters; in bf16
 // (the plan has BF16 matmul copies) the F32 masters, which are not

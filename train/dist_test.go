@@ -22,9 +22,11 @@ import (
 	"time"
 
 	"sdzero/data/verify"
+	"sdzero/kernels"
 	"sdzero/kernels/comm"
 	"sdzero/kernels/comm/mpi"
 	"sdzero/kernels/cpu"
+	"sdzero/model/mptest"
 )
 
 // Multi-rank runs: the test binary starts itself under mpirun as the
@@ -65,6 +67,17 @@ type distJob struct {
 	// FailShardAt makes rank 1 fail to write its optimizer shard of the
 	// checkpoint after that step.
 	FailShardAt int
+	// BF16 runs in precision bf16 on the CPU backend with BF16 matmuls
+	// (mptest.BF16CPU).
+	BF16 bool
+}
+
+// distBackend is the backend of a rank or of the single-process reference.
+func distBackend(j distJob) kernels.Backend {
+	if j.BF16 {
+		return mptest.BF16CPU(1)
+	}
+	return cpu.New(1)
 }
 
 // distOutcome is what a rank reports (RUN/rank-R.json).
@@ -115,6 +128,9 @@ func distConfig(t *testing.T, j distJob) *Config {
 	if j.Phase == PhaseSFT {
 		c.Train.Steps = 3
 	}
+	if j.BF16 {
+		c.Precision = "bf16"
+	}
 	return c
 }
 
@@ -157,7 +173,7 @@ func TestDistWorker(t *testing.T) {
 	if err := json.Unmarshal([]byte(spec), &j); err != nil {
 		t.Fatal(err)
 	}
-	be := cpu.New(1)
+	be := distBackend(j)
 	c, _, err := comm.FromEnvironment(os.Getenv, be, comm.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -253,7 +269,7 @@ func mpirunJob(t *testing.T, np int, j distJob) ([]distOutcome, string, error) {
 func runSingle(t *testing.T, j distJob) *Result {
 	t.Helper()
 	var log distRolloutLog
-	opt := Options{Backend: cpu.New(1)}
+	opt := Options{Backend: distBackend(j)}
 	log.options(&opt)
 	res, err := Run(context.Background(), distConfig(t, j), opt)
 	if err != nil {

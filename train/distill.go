@@ -3,7 +3,47 @@ package train
 import (
 	"context"
 	"fmt"
+
+	"sdzero/model"
 )
+
+// TeacherBF16Only reports whether the run's teacher (distill, sdft) or
+// reference model (grpo) computing in precision p is held BF16-only
+// (model.LoadFrozenBF16): its matmul weights as the BF16 copies the
+// forward reads and no F32 masters, 2 bytes a parameter instead of 6.
+// That is every bf16 teacher except SDFT's EMA teacher (sdft.ema_rate >
+// 0), whose F32 weights accumulate the student's into a running average
+// that BF16 could not hold; a synced distill teacher is refreshed by
+// converting the student's masters, the same rounding as before.
+func (c *Config) TeacherBF16Only(p model.Precision) bool {
+	return p == model.PrecisionBF16 && !(c.Phase == PhaseSDFT && c.SDFT.EMARate > 0)
+}
+
+// teacherBF16Only is TeacherBF16Only for the run (tests can keep the F32
+// masters with Options.teacherF32).
+func (t *trainer) teacherBF16Only() bool {
+	p, err := t.cfg.ModelPrecision(t.be)
+	return err == nil && t.cfg.TeacherBF16Only(p) && !t.opt.teacherF32
+}
+
+// cloneTeacher copies the student into a frozen teacher (BF16-only where
+// teacherBF16Only).
+func (t *trainer) cloneTeacher() (*model.Model, error) {
+	if t.teacherBF16Only() {
+		return t.m.CloneFrozenBF16()
+	}
+	return t.m.CloneFrozen()
+}
+
+// loadTeacher loads a frozen teacher from dir (BF16-only where
+// teacherBF16Only). A checkpoint's teacher/ of a BF16-only teacher holds
+// its matmul weights widened from BF16, which convert back exactly.
+func (t *trainer) loadTeacher(dir string) (*model.Model, error) {
+	if t.teacherBF16Only() {
+		return model.LoadFrozenBF16(dir, t.be)
+	}
+	return model.LoadFrozen(dir, t.be)
+}
 
 // DistillPair builds the SD-Zero student and teacher sequences for prompt
 // x and sampled response y (with its stop id when it stopped): student =
@@ -148,6 +188,9 @@ func (t *trainer) stepDistill(ctx context.Context) (Metrics, error) {
 		t.prog.logf("step %d: teacher synced with the student (sync %d)", step, t.st.TeacherSyncs)
 	}
 	if cfg.Phase == PhaseSDFT && cfg.SDFT.EMARate > 0 && m["skipped"] == 0 {
+		if t.teacher.BF16Only() {
+			return nil, fmt.Errorf("ema teacher: held without F32 weights, which the running average needs")
+		}
 		a := float32(cfg.SDFT.EMARate)
 		n := t.m.Params.N
 		t.be.Scale(t.teacher.Params, 1-a, n)

@@ -49,6 +49,9 @@ type Options struct {
 	// beforeGenerate is called with the step number before each Generate
 	// call of a training rollout (tests: to cancel the run there).
 	beforeGenerate func(step int)
+	// teacherF32 keeps the F32 masters of a bf16 teacher or reference
+	// that does not need them (tests: the path to compare against).
+	teacherF32 bool
 }
 
 // Result summarises a finished (or interrupted) run.
@@ -758,20 +761,21 @@ func (t *trainer) setupTeacher(st *trainerState, ckpt string) error {
 		kind = st.Teacher
 	}
 	// The teacher is never backpropagated: it is held without a gradient
-	// buffer (4 bytes per parameter).
+	// buffer (4 bytes per parameter), and in bf16 without the F32 masters
+	// of its matmul weights where nothing updates them (teacherBF16Only).
 	var err error
 	switch kind {
 	case "init":
 		if st == nil {
-			t.teacher, err = t.m.CloneFrozen()
+			t.teacher, err = t.cloneTeacher()
 		} else {
-			t.teacher, err = model.LoadFrozen(cfg.Model, t.be)
+			t.teacher, err = t.loadTeacher(cfg.Model)
 		}
 	case "student":
-		t.teacher, err = t.m.CloneFrozen()
+		t.teacher, err = t.cloneTeacher()
 		kind = "saved"
 	case "saved":
-		t.teacher, err = model.LoadFrozen(filepath.Join(ckpt, teacherSubdir), t.be)
+		t.teacher, err = t.loadTeacher(filepath.Join(ckpt, teacherSubdir))
 	default:
 		return fmt.Errorf("checkpoint %s: %s: unknown teacher kind %q", ckpt, stateFile, kind)
 	}

@@ -118,7 +118,8 @@ func CheckMemoryPlan(what string, plan []model.MemoryItem, be kernels.Backend, h
 // config.json: the student's training plan (parameters, gradients, AdamW,
 // activations at train.micro_batch x train.max_seq_len), the generation
 // KV cache and activations of rollout.gen_batch rows, and the teacher or
-// reference model where the phase keeps one. It is a lower bound (scratch
+// reference model where the phase keeps one (BF16-only where
+// TeacherBF16Only: 2 bytes a matmul parameter). It is a lower bound (scratch
 // and small buffers are left out).
 func (c *Config) MemoryPlan(be kernels.Backend) ([]model.MemoryItem, error) {
 	mc, err := model.LoadConfig(filepath.Join(c.Model, "config.json"))
@@ -148,7 +149,13 @@ func (c *Config) MemoryPlan(be kernels.Backend) ([]model.MemoryItem, error) {
 		}
 		plan = append(plan, model.MemoryItem{Name: "generation prefill activations", Bytes: acts})
 	}
-	params := mc.NumParams() * 4
+	frozen := func(who string) ([]model.MemoryItem, error) {
+		items, err := model.FrozenParamMemory(mc, prec, c.TeacherBF16Only(prec))
+		for i := range items {
+			items[i].Name = who + " " + items[i].Name
+		}
+		return items, err
+	}
 	switch c.Phase {
 	case PhaseDistill, PhaseSDFT:
 		tl := c.Distill.TeacherMaxLen
@@ -159,11 +166,19 @@ func (c *Config) MemoryPlan(be kernels.Backend) ([]model.MemoryItem, error) {
 		if err != nil {
 			return nil, err
 		}
-		plan = append(plan, model.MemoryItem{Name: "teacher parameters (F32)", Bytes: params},
+		tp, err := frozen("teacher")
+		if err != nil {
+			return nil, err
+		}
+		plan = append(append(plan, tp...),
 			model.MemoryItem{Name: fmt.Sprintf("teacher activations (%d x %d)", t.MicroBatch, tl), Bytes: acts})
 	case PhaseGRPO:
 		if c.GRPO.KLCoef > 0 {
-			plan = append(plan, model.MemoryItem{Name: "reference parameters (F32)", Bytes: params})
+			rp, err := frozen("reference")
+			if err != nil {
+				return nil, err
+			}
+			plan = append(plan, rp...)
 		}
 	}
 	return plan, nil

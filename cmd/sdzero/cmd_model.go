@@ -97,6 +97,19 @@ func runInspect(args []string, stdout, stderr io.Writer) error {
 	}
 	mem = train.ShardPlan(mem, *ranks)
 	commBytes := train.CommBytesPerStep(cfg.NumParams(), *ranks)
+	// The frozen teacher (distill, sdft) or grpo reference, whole on every
+	// rank: BF16-only in bf16 (train.Config.TeacherBF16Only), except SDFT's
+	// EMA teacher, which keeps F32 masters.
+	teacherItems, err := model.FrozenParamMemory(cfg, prec, prec == model.PrecisionBF16)
+	if err != nil {
+		return err
+	}
+	teacherBytes := train.PlanTotal(teacherItems)
+	emaItems, err := model.FrozenParamMemory(cfg, prec, false)
+	if err != nil {
+		return err
+	}
+	emaBytes := train.PlanTotal(emaItems)
 	total := train.PlanTotal(mem)
 	for _, it := range mem {
 		if it.Bytes < 0 || total == math.MaxInt64 {
@@ -138,7 +151,8 @@ func runInspect(args []string, stdout, stderr io.Writer) error {
 			"parameters": cfg.NumParams(), "embedding_parameters": embed,
 			"files": disk.Files, "disk_dtypes": disk.DTypes, "disk_bytes": disk.Bytes,
 			"memory": map[string]any{"batch": *batch, "seq": *seq, "precision": prec.String(), "recompute": *recompute, "items": items, "total_bytes": total,
-				"device": dev, "ranks": *ranks, "comm_bytes_per_step": commBytes},
+				"device": dev, "ranks": *ranks, "comm_bytes_per_step": commBytes,
+				"teacher_weight_bytes": teacherBytes, "ema_teacher_weight_bytes": emaBytes},
 		})
 	}
 	w := &errWriter{w: stdout}
@@ -198,6 +212,12 @@ func runInspect(args []string, stdout, stderr io.Writer) error {
 			fit = "does NOT fit: lower --batch or --seq"
 		}
 		w.printf("device        %s: %s free of %s; the estimate %s\n", dev.Name, bytesStr(dev.FreeBytes), bytesStr(dev.TotalBytes), fit)
+	}
+	if prec == model.PrecisionBF16 {
+		w.printf("teacher/reference weights (distill, sdft, grpo; not in the total, whole on every rank): %s BF16-only (F32 norms, biases, embedding); sdft's EMA teacher keeps F32 masters: %s\n",
+			bytesStr(teacherBytes), bytesStr(emaBytes))
+	} else {
+		w.printf("teacher/reference weights (distill, sdft, grpo; not in the total, whole on every rank): %s (F32)\n", bytesStr(teacherBytes))
 	}
 	if *ranks > 1 {
 		w.printf("communication per optimizer step: %s sent per rank (ring reduce-scatter of F32 gradients + all-gather of F32 parameters)\n", bytesStr(commBytes))
