@@ -1,7 +1,9 @@
 package model_test
 
 import (
+	"bytes"
 	"math"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -238,6 +240,19 @@ func TestFrozenBF16MatchesFull(t *testing.T) {
 					t.Errorf("%s: computes differently after the round trip", load.name)
 				}
 				m.Free()
+			}
+
+			// Saved in BF16 both write the same bytes.
+			bf16Dirs := [2]string{filepath.Join(t.TempDir(), "bf-bf16"), filepath.Join(t.TempDir(), "full-bf16")}
+			for i, m := range []*model.Model{bf, full} {
+				if err := m.Save(bf16Dirs[i], model.SaveOptions{DType: kernels.BF16}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			a, errA := os.ReadFile(filepath.Join(bf16Dirs[0], "model.safetensors"))
+			b, errB := os.ReadFile(filepath.Join(bf16Dirs[1], "model.safetensors"))
+			if errA != nil || errB != nil || len(a) == 0 || !bytes.Equal(a, b) {
+				t.Errorf("BF16 saves differ (%d and %d bytes; %v, %v)", len(a), len(b), errA, errB)
 			}
 
 			// The saved matmul weights are the teacher's BF16 values, widened;
