@@ -129,6 +129,25 @@ func (m *Model) SyncComputeWeights() {
 	}
 }
 
+// ComputeCopy is one BF16 weight copy: elements [Off, Off+N) of Params
+// and their BF16 copy Low.
+type ComputeCopy struct {
+	Off, N int
+	Low    kernels.Tensor
+}
+
+// ComputeCopies lists the BF16 weight copies in parameter order (none in
+// PrecisionF32), for an optimiser that refreshes each copy in the pass
+// that updates its master (kernels.FusedAdamW) instead of calling
+// SyncComputeWeights afterwards.
+func (m *Model) ComputeCopies() []ComputeCopy {
+	out := make([]ComputeCopy, len(m.lowCopies))
+	for i, c := range m.lowCopies {
+		out[i] = ComputeCopy{Off: c.src.Off - m.Params.Off, N: c.src.N, Low: c.dst}
+	}
+	return out
+}
+
 // ComputeBytes is the memory of the BF16 weight copies (0 in PrecisionF32).
 func (m *Model) ComputeBytes() int64 { return int64(m.low.N) * 2 }
 

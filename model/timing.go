@@ -309,4 +309,16 @@ func (tb *TimingBackend) AdamW(p, g, m, v kernels.Tensor, n int, a kernels.AdamW
 	tb.Backend.AdamW(p, g, m, v, n, a)
 }
 
+// AdamWBF16 is timed (kernels.FusedAdamW); over a backend without the
+// fused pass it runs AdamW and Convert, which is what the pass replaces.
+func (tb *TimingBackend) AdamWBF16(p, g, m, v, low kernels.Tensor, n int, a kernels.AdamWParams) {
+	defer tb.done("AdamWBF16", "adamw", time.Now())
+	if f, ok := tb.Backend.(kernels.FusedAdamW); ok {
+		f.AdamWBF16(p, g, m, v, low, n, a)
+		return
+	}
+	tb.Backend.AdamW(p, g, m, v, n, a)
+	tb.Backend.Convert(low, p)
+}
+
 var _ kernels.Backend = (*TimingBackend)(nil)

@@ -166,3 +166,103 @@ func BenchmarkAdamW(b *testing.B) {
 	}
 	report(b, float64(n), c0, "Gelem/s")
 }
+
+// BenchmarkAttentionBF16 compares, at Qwen3-0.6B's attention shape (seq
+// 256, 16 query heads over 8 kv heads of 128), the bf16 kernels
+// (attn_bf16.go) with the F32 blocked path on the same values widened,
+// which is what BF16 inputs took before (plus their widening).
+func BenchmarkAttentionBF16(b *testing.B) {
+	be := NewBF16(0)
+	if !be.Supports(kernels.BF16) {
+		b.Skip("no bf16 GEMMs on this CPU")
+	}
+	const B, T, HQ, HKV, D = 1, 256, 16, 8, 128
+	rng := rand.New(rand.NewPCG(1, 1))
+	nq, nk := B*T*HQ*D, B*T*HKV*D
+	q, k, v, out := benchTensor(b, be, nq, rng), benchTensor(b, be, nk, rng), benchTensor(b, be, nk, rng), benchTensor(b, be, nq, rng)
+	dq, dk, dv, dout := benchTensor(b, be, nq, rng), benchTensor(b, be, nk, rng), benchTensor(b, be, nk, rng), benchTensor(b, be, nq, rng)
+	lse := benchTensor(b, be, B*HQ*T, rng)
+	low := func(x kernels.Tensor) kernels.Tensor {
+		t, _ := be.Alloc(kernels.BF16, x.N)
+		be.Convert(t, x)
+		be.Convert(x, t) // the F32 path sees the same (bf16) values
+		return t
+	}
+	ql, kl, vl := low(q), low(k), low(v)
+	lens, _ := be.Alloc(kernels.I32, B)
+	be.UploadInt32(lens, []int32{T})
+	scale := float32(1 / math.Sqrt(float64(D)))
+	flops := float64(B*HQ) * float64(T*(T+1)/2) * float64(D) * 4
+	for _, c := range []struct {
+		name    string
+		q, k, v kernels.Tensor
+	}{{"bf16", ql, kl, vl}, {"f32", q, k, v}} {
+		b.Run(c.name+"/fwd", func(b *testing.B) {
+			c0 := cpuSeconds()
+			for b.Loop() {
+				be.Attention(out, lse, c.q, c.k, c.v, lens, B, T, HQ, HKV, D, scale, 0)
+			}
+			report(b, flops, c0, "GFLOP/s")
+		})
+		b.Run(c.name+"/bwd", func(b *testing.B) {
+			c0 := cpuSeconds()
+			for b.Loop() {
+				be.AttentionBackward(dq, dk, dv, dout, out, lse, c.q, c.k, c.v, lens, B, T, HQ, HKV, D, scale, 0)
+			}
+			report(b, 2*flops, c0, "GFLOP/s")
+		})
+	}
+}
+
+// BenchmarkAdamWBF16 compares the fused optimiser pass with AdamW followed
+// by Convert, over 64 Mi parameters (memory-bound).
+func BenchmarkAdamWBF16(b *testing.B) {
+	be := NewBF16(0)
+	rng := rand.New(rand.NewPCG(1, 1))
+	n := 64 << 20
+	p, g, m, v := benchTensor(b, be, n, rng), benchTensor(b, be, n, rng), benchTensor(b, be, n, rng), benchTensor(b, be, n, rng)
+	low, _ := be.Alloc(kernels.BF16, n)
+	be.Fill(v, 0.01)
+	a := kernels.AdamWParams{LR: 1e-3, Beta1: 0.9, Beta2: 0.95, Eps: 1e-8, WeightDecay: 0.1, GradScale: 1}
+	b.Run("fused", func(b *testing.B) {
+		for b.Loop() {
+			a.Step++
+			be.AdamWBF16(p, g, m, v, low, n, a)
+		}
+	})
+	b.Run("adamw+convert", func(b *testing.B) {
+		for b.Loop() {
+			a.Step++
+			be.AdamW(p, g, m, v, n, a)
+			be.Convert(low, p)
+		}
+	})
+}
+
+// BenchmarkSwiGLU: 256 tokens of Qwen3-0.6B's MLP (intermediate 3072),
+// forward into F32 and into BF16, and backward.
+func BenchmarkSwiGLU(b *testing.B) {
+	be := NewBF16(0)
+	rng := rand.New(rand.NewPCG(1, 1))
+	n := 256 * 3072
+	g, u, d, o := benchTensor(b, be, n, rng), benchTensor(b, be, n, rng), benchTensor(b, be, n, rng), benchTensor(b, be, n, rng)
+	dg, du := benchTensor(b, be, n, rng), benchTensor(b, be, n, rng)
+	low, _ := be.Alloc(kernels.BF16, n)
+	b.Run("fwd", func(b *testing.B) {
+		for b.Loop() {
+			be.SwiGLU(o, g, u, n)
+		}
+	})
+	if be.Supports(kernels.BF16) {
+		b.Run("fwd_bf16", func(b *testing.B) {
+			for b.Loop() {
+				be.SwiGLU(low, g, u, n)
+			}
+		})
+	}
+	b.Run("bwd", func(b *testing.B) {
+		for b.Loop() {
+			be.SwiGLUBackward(dg, du, d, g, u, n)
+		}
+	})
+}

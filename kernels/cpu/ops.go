@@ -3,6 +3,7 @@ package cpu
 import (
 	"fmt"
 	"math"
+	"sync"
 
 	"sdzero/kernels"
 )
@@ -275,11 +276,14 @@ func (be *Backend) rope(op string, x, pos kernels.Tensor, inv []float32, tokens,
 		}
 		maxPos = max(maxPos, int(p))
 	}
-	var table []float32 // [pos][cos half | sin half], filled lazily
-	var done []bool
-	if maxPos < 4*tokens+64 {
-		table = make([]float32, (maxPos+1)*headDim)
-		done = make([]bool, maxPos+1)
+	// The table of every position up to maxPos comes from the cache
+	// (built once per set of frequencies: a training step rotates q and
+	// k of every layer, forward and backward, at the same positions);
+	// a decode step far beyond the cached rows computes its own.
+	table := ropeTables.rows(inv, maxPos, maxPos < 4*tokens+64 && maxPos < ropeCacheMaxPos)
+	if table == nil && maxPos < 4*tokens+64 {
+		table = make([]float32, (maxPos+1)*headDim) // only the rows used
+		done := make([]bool, maxPos+1)
 		for _, p := range ps {
 			if !done[p] {
 				ropeRow(table[int(p)*headDim:(int(p)+1)*headDim], float32(p), inv)
@@ -318,6 +322,60 @@ func (be *Backend) rope(op string, x, pos kernels.Tensor, inv []float32, tokens,
 	})
 }
 
+// ropeCache holds cos/sin tables [pos][cos half | sin half] for
+// positions 0..len-1, one per set of inverse frequencies. A table is never
+// written after it is published (growing replaces it), so callers may read
+// the slice they got without the lock.
+type ropeCache struct {
+	mu     sync.Mutex
+	tables map[string][]float32
+}
+
+// ropeCacheSets bounds the distinct frequency sets kept (a model has one or
+// two: YaRN or per-layer theta); beyond it the cache starts over.
+const ropeCacheSets = 8
+
+// ropeCacheMaxPos bounds the positions a cached table holds (32 MiB at
+// head dim 128).
+const ropeCacheMaxPos = 1 << 16
+
+// ropeTables is the process-wide cache: the table is a pure function of
+// the frequencies and the position, so backends can share it.
+var ropeTables = ropeCache{tables: map[string][]float32{}}
+
+// rows returns a table covering positions 0..maxPos for inv: the cached
+// one, or when grow, the cached one extended (nil when it does not reach
+// maxPos and grow is false).
+func (c *ropeCache) rows(inv []float32, maxPos int, grow bool) []float32 {
+	headDim := 2 * len(inv)
+	key := make([]byte, 4*len(inv))
+	for j, f := range inv {
+		b := math.Float32bits(f)
+		key[4*j], key[4*j+1], key[4*j+2], key[4*j+3] = byte(b), byte(b>>8), byte(b>>16), byte(b>>24)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t := c.tables[string(key)]
+	if len(t) >= (maxPos+1)*headDim || !grow {
+		if len(t) < (maxPos+1)*headDim {
+			return nil
+		}
+		return t
+	}
+	if len(c.tables) >= ropeCacheSets {
+		clear(c.tables)
+	}
+	have := len(t) / max(headDim, 1)
+	n := min(max(maxPos+1, 2*have), ropeCacheMaxPos) // amortised growth for rising positions
+	nt := make([]float32, n*headDim)
+	copy(nt, t)
+	for p := have; p < n; p++ {
+		ropeRow(nt[p*headDim:(p+1)*headDim], float32(p), inv)
+	}
+	c.tables[string(key)] = nt
+	return nt
+}
+
 // ropeRow fills row [cos(p*inv[j]) ..., sin(p*inv[j]) ...] with the angle
 // rounded to float32 as Hugging Face computes it.
 func ropeRow(row []float32, p float32, inv []float32) {
@@ -329,56 +387,81 @@ func ropeRow(row []float32, p float32, inv []float32) {
 	}
 }
 
-// SwiGLU computes out = silu(gate)*up.
+// SwiGLU computes out = silu(gate)*up. A BF16 out gets each block's F32
+// result rounded once, while the block is in cache.
 func (be *Backend) SwiGLU(out, gate, up kernels.Tensor, n int) {
 	const op = "SwiGLU"
+	g, u := f32(op, gate, n), f32(op, up, n)
+	var o []float32
+	var low []uint16
 	if out.DType == kernels.BF16 { // mixed precision: F32 result, rounded once
-		o, done := be.narrowed(op, out, n)
-		be.SwiGLU(o, gate, up, n)
-		done()
-		return
+		be.wantBF16(op)
+		low = u16(op, out, n)
+	} else {
+		o = f32(op, out, n)
 	}
-	o, g, u := f32(op, out, n), f32(op, gate, n), f32(op, up, n)
-	be.swigluChunks(n, func(e []float32, lo, hi int) {
-		// e = exp(-gate) by the vector exp, then silu(g) = g/(1+e).
-		expSubScaled(e, g[lo:hi], 0, -1)
-		for i := lo; i < hi; i++ {
-			x := g[i]
-			sig := 1 / (1 + e[i-lo])
-			o[i] = float32(x*sig) * u[i]
+	be.swigluChunks(n, 2, func(e []float32, lo, hi int) {
+		var ob []float32
+		if low != nil {
+			ob = e[swigluBlock : swigluBlock+hi-lo]
+		} else {
+			ob = o[lo:hi]
+		}
+		swigluBlockF32(ob, g[lo:hi], u[lo:hi], e[:hi-lo])
+		if low != nil {
+			f32ToBF16Slice(low[lo:hi], ob)
 		}
 	})
+}
+
+// swigluBlockF32 sets o = silu(g)*u over one block, e scratch of its length.
+func swigluBlockF32(o, g, u, e []float32) {
+	d := swigluVec(o, g, u)
+	o, g, u, e = o[d:], g[d:], u[d:len(o)], e[d:len(o)]
+	// e = exp(-gate) by the vector exp, then silu(g) = g/(1+e).
+	expSubScaled(e, g, 0, -1)
+	for i, x := range g {
+		sig := 1 / (1 + e[i])
+		o[i] = float32(x*sig) * u[i]
+	}
 }
 
 // SwiGLUBackward overwrites dgate and dup.
 func (be *Backend) SwiGLUBackward(dgate, dup, dout, gate, up kernels.Tensor, n int) {
 	const op = "SwiGLUBackward"
 	dg, du, d, g, u := f32(op, dgate, n), f32(op, dup, n), f32(op, dout, n), f32(op, gate, n), f32(op, up, n)
-	be.swigluChunks(n, func(e []float32, lo, hi int) {
-		expSubScaled(e, g[lo:hi], 0, -1)
+	be.swigluChunks(n, 1, func(e []float32, lo, hi int) {
+		k := swigluBwdVec(dg[lo:hi], du[lo:hi], d[lo:hi], g[lo:hi], u[lo:hi])
+		lo += k
+		expSubScaled(e[:hi-lo], g[lo:hi], 0, -1)
 		for i := lo; i < hi; i++ {
 			x := g[i]
 			sig := 1 / (1 + e[i-lo])
 			dy := d[i]
 			du[i] = dy * (x * sig)
-			dg[i] = dy * u[i] * (sig * (1 + x*(1-sig)))
+			// The conversion keeps x*(1-sig) rounded on its own (no FMA
+			// under GOAMD64=v3), as the vector path computes it.
+			dg[i] = dy * u[i] * (sig * (1 + float32(x*(1-sig))))
 		}
 	})
 }
 
+// swigluBlock is the block of SwiGLU's element-wise passes: the vector
+// exp's scratch (and a BF16 output's F32 block) stay in L1.
+const swigluBlock = 4096
+
 // swigluChunks runs fn over [0,n) in parallel chunks of at most
-// swigluBlock elements, each with a scratch slice of the chunk's length.
-func (be *Backend) swigluChunks(n int, fn func(e []float32, lo, hi int)) {
-	const swigluBlock = 4096
+// swigluBlock elements, each with a scratch slice of bufs*swigluBlock.
+func (be *Backend) swigluChunks(n, bufs int, fn func(e []float32, lo, hi int)) {
 	grain := 1 << 13
 	for w := range be.chunks(n, grain) {
-		be.workerBuf(w, swigluBlock)
+		be.workerBuf(w, bufs*swigluBlock)
 	}
 	be.parallelForW(n, grain, func(w, lo, hi int) {
-		e := be.rowScratch[w][:swigluBlock]
+		e := be.rowScratch[w][:bufs*swigluBlock]
 		for b := lo; b < hi; b += swigluBlock {
 			bh := min(hi, b+swigluBlock)
-			fn(e[:bh-b], b, bh)
+			fn(e, b, bh)
 		}
 	})
 }
@@ -407,6 +490,16 @@ func (be *Backend) CacheWrite(cache, x, start kernels.Tensor, b, t, tmax, width 
 func (be *Backend) AdamW(p, g, m, v kernels.Tensor, n int, a kernels.AdamWParams) {
 	const op = "AdamW"
 	ps, gs, ms, vs := f32(op, p, n), f32(op, g, n), f32(op, m, n), f32(op, v, n)
+	c := adamwConsts(op, a)
+	be.parallelFor(n, 1<<14, func(lo, hi int) {
+		d := adamwVec(ps[lo:hi], gs[lo:hi], ms[lo:hi], vs[lo:hi], &c)
+		adamwGo(ps[lo+d:hi], gs[lo+d:hi], ms[lo+d:hi], vs[lo+d:hi], &c)
+	})
+}
+
+// adamwConsts returns the float32 constants of one AdamW step, in the
+// layout adamwGo and adamwVec take.
+func adamwConsts(op string, a kernels.AdamWParams) [8]float32 {
 	if a.Step < 1 {
 		panic(fmt.Sprintf("cpu %s: step %d, want >= 1", op, a.Step))
 	}
@@ -420,11 +513,7 @@ func (be *Backend) AdamW(p, g, m, v kernels.Tensor, n int, a kernels.AdamWParams
 	bc2 := 1 - math.Pow(b2, float64(a.Step))
 	stepSize := float32(-(lr / bc1))
 	bc2Sqrt := float32(math.Sqrt(bc2))
-	c := [8]float32{a.GradScale, decay, w1, b2f, c2, bc2Sqrt, a.Eps, stepSize}
-	be.parallelFor(n, 1<<14, func(lo, hi int) {
-		d := adamwVec(ps[lo:hi], gs[lo:hi], ms[lo:hi], vs[lo:hi], &c)
-		adamwGo(ps[lo+d:hi], gs[lo+d:hi], ms[lo+d:hi], vs[lo+d:hi], &c)
-	})
+	return [8]float32{a.GradScale, decay, w1, b2f, c2, bc2Sqrt, a.Eps, stepSize}
 }
 
 // adamwGo is one AdamW step over equal-length slices with the constants

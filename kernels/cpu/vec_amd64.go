@@ -149,3 +149,41 @@ func distillGrad(g, s, t, es, et []float32, c *[6]float32) {
 	}
 	distillGradGo(g[n8:len(s)], s[n8:], t[n8:len(s)], es[n8:len(s)], et[n8:len(s)], c)
 }
+
+//go:noescape
+func swigluAVX512(o, gate, up *float32, n int)
+
+//go:noescape
+func swigluBwdAVX512(dg, du, dy, gate, up *float32, n int)
+
+// hasAVX512 reports whether the AVX-512 routines can run.
+var hasAVX512 = cpu.X86.HasAVX512F
+
+// hasSwiGLUVec reports whether the AVX-512 SwiGLU routines run: their
+// exponential is expSubAVX2's, so they stand in for it only where it runs
+// (hasFMA, which tests may switch off).
+func hasSwiGLUVec() bool { return hasAVX512 && hasFMA }
+
+// swigluVec computes o[i] = silu(g[i])*u[i] over a prefix of the slices
+// (a multiple of 16) and returns its length; the caller finishes the rest
+// with the expSubScaled + Go loop, which rounds identically.
+func swigluVec(o, g, u []float32) int {
+	n := len(o) &^ 15
+	if !hasSwiGLUVec() || n == 0 {
+		return 0
+	}
+	_, _ = g[n-1], u[n-1]
+	swigluAVX512(&o[0], &g[0], &u[0], n)
+	return n
+}
+
+// swigluBwdVec is swigluVec for SwiGLUBackward.
+func swigluBwdVec(dg, du, d, g, u []float32) int {
+	n := len(dg) &^ 15
+	if !hasSwiGLUVec() || n == 0 {
+		return 0
+	}
+	_, _, _, _ = du[n-1], d[n-1], g[n-1], u[n-1]
+	swigluBwdAVX512(&dg[0], &du[0], &d[0], &g[0], &u[0], n)
+	return n
+}

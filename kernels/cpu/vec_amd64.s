@@ -387,3 +387,121 @@ dgloop:
 dgdone:
 	VZEROUPPER
 	RET
+
+// Fused element-wise kernels (AVX-512). The exponential is expSubAVX2's
+// instruction for instruction on 16 lanes (same constants from expc<>,
+// same rounding at each step), so these routines round exactly as the
+// expSubScaled + scalar Go loops they replace.
+
+DATA swnegone<>+0(SB)/4, $0xbf800000 // -1.0
+GLOBL swnegone<>(SB), RODATA|NOPTR, $4
+
+// EXPSETUP loads the exponential's constants (Z12..Z26); Z15 = m = 0 and
+// Z12 = scale = -1, as SwiGLU's expSubScaled(e, gate, 0, -1).
+#define EXPSETUP \
+	VXORPS Z15, Z15, Z15; \
+	VBROADCASTSS swnegone<>(SB), Z12; \
+	VBROADCASTSS expc<>+0(SB), Z14; \
+	VBROADCASTSS expc<>+32(SB), Z13; \
+	VBROADCASTSS expc<>+64(SB), Z16; \
+	VBROADCASTSS expc<>+96(SB), Z17; \
+	VBROADCASTSS expc<>+128(SB), Z18; \
+	VBROADCASTSS expc<>+160(SB), Z19; \
+	VBROADCASTSS expc<>+192(SB), Z20; \
+	VBROADCASTSS expc<>+224(SB), Z21; \
+	VBROADCASTSS expc<>+256(SB), Z22; \
+	VBROADCASTSS expc<>+288(SB), Z23; \
+	VBROADCASTSS expc<>+320(SB), Z24; \
+	VBROADCASTSS expc<>+352(SB), Z25; \
+	VBROADCASTSS expc<>+384(SB), Z26
+
+// SIGMOID sets Z2 = 1/(1+exp(-x)) for x in Z0 (Z0, Z1, Z3 clobbered).
+#define SIGMOID \
+	VSUBPS Z15, Z0, Z0; \
+	VMULPS Z12, Z0, Z0; \
+	VMAXPS Z0, Z14, Z0; \
+	VMINPS Z0, Z13, Z0; \
+	VMULPS Z16, Z0, Z1; \
+	VRNDSCALEPS $0, Z1, Z1; \
+	VFNMADD231PS Z17, Z1, Z0; \
+	VFNMADD231PS Z18, Z1, Z0; \
+	VMOVAPS Z19, Z2; \
+	VFMADD213PS Z20, Z0, Z2; \
+	VFMADD213PS Z21, Z0, Z2; \
+	VFMADD213PS Z22, Z0, Z2; \
+	VFMADD213PS Z23, Z0, Z2; \
+	VFMADD213PS Z24, Z0, Z2; \
+	VMULPS Z0, Z0, Z3; \
+	VFMADD213PS Z0, Z3, Z2; \
+	VADDPS Z25, Z2, Z2; \
+	VCVTPS2DQ Z1, Z1; \
+	VPADDD Z26, Z1, Z1; \
+	VPSLLD $23, Z1, Z1; \
+	VMULPS Z1, Z2, Z2; \
+	VADDPS Z25, Z2, Z2; \
+	VDIVPS Z2, Z25, Z2
+
+// func swigluAVX512(o, g, u *float32, n int)
+// o[i] = (g[i]*sig(g[i]))*u[i] for n a multiple of 16.
+TEXT ·swigluAVX512(SB), NOSPLIT, $0-32
+	MOVQ o+0(FP), DI
+	MOVQ gate+8(FP), SI
+	MOVQ up+16(FP), DX
+	MOVQ n+24(FP), CX
+	EXPSETUP
+	SHRQ $4, CX
+	JZ swdone
+swloop:
+	VMOVUPS (SI), Z0
+	SIGMOID
+	VMOVUPS (SI), Z0
+	VMULPS Z2, Z0, Z0
+	VMULPS (DX), Z0, Z0
+	VMOVUPS Z0, (DI)
+	ADDQ $64, SI
+	ADDQ $64, DX
+	ADDQ $64, DI
+	DECQ CX
+	JNZ swloop
+swdone:
+	VZEROUPPER
+	RET
+
+// func swigluBwdAVX512(dg, du, d, g, u *float32, n int)
+// With s = sig(g[i]): du[i] = d[i]*(g[i]*s) and
+// dg[i] = (d[i]*u[i])*(s*(1+g[i]*(1-s))), for n a multiple of 16.
+TEXT ·swigluBwdAVX512(SB), NOSPLIT, $0-48
+	MOVQ dg+0(FP), DI
+	MOVQ du+8(FP), R8
+	MOVQ dy+16(FP), R9
+	MOVQ gate+24(FP), SI
+	MOVQ up+32(FP), DX
+	MOVQ n+40(FP), CX
+	EXPSETUP
+	SHRQ $4, CX
+	JZ sbdone
+sbloop:
+	VMOVUPS (SI), Z0
+	SIGMOID
+	VMOVUPS (SI), Z0
+	VMOVUPS (R9), Z5
+	VMULPS Z2, Z0, Z4
+	VMULPS Z4, Z5, Z4
+	VMOVUPS Z4, (R8)
+	VSUBPS Z2, Z25, Z6
+	VMULPS Z6, Z0, Z6
+	VADDPS Z25, Z6, Z6
+	VMULPS Z6, Z2, Z6
+	VMULPS (DX), Z5, Z7
+	VMULPS Z6, Z7, Z7
+	VMOVUPS Z7, (DI)
+	ADDQ $64, SI
+	ADDQ $64, DX
+	ADDQ $64, DI
+	ADDQ $64, R8
+	ADDQ $64, R9
+	DECQ CX
+	JNZ sbloop
+sbdone:
+	VZEROUPPER
+	RET

@@ -29,3 +29,9 @@ func klSums(s, t, es, et []float32) (float64, float64) { return klSumsGo(s, t, e
 
 // distillGrad sets g from the distillation constants c; g may alias s.
 func distillGrad(g, s, t, es, et []float32, c *[6]float32) { distillGradGo(g, s, t, es, et, c) }
+
+// swigluVec has no vector path here.
+func swigluVec(o, g, u []float32) int { return 0 }
+
+// swigluBwdVec has no vector path here.
+func swigluBwdVec(dg, du, d, g, u []float32) int { return 0 }

@@ -100,6 +100,7 @@ func Run(t *testing.T, be kernels.Backend, tol Tolerances) {
 		{"AttentionWindow", testAttentionWindow},
 		{"MatMulDecode", testMatMulDecode},
 		{"MatMulBF16", testMatMulBF16},
+		{"FusedAdamW", testFusedAdamW},
 	}
 	for i, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -149,19 +149,60 @@ func (o *AdamW) Step(m *model.Model, lr float32, clipNorm float32) (float64, err
 	}
 	scale := ClipScale(norm, clipNorm)
 	o.Steps++
+	// A backend that fuses the BF16 weight copies into the update refreshes
+	// them in the same pass; otherwise they follow after all the updates.
+	fused, _ := o.be.(kernels.FusedAdamW)
+	var copies []model.ComputeCopy
+	if fused != nil {
+		copies = m.ComputeCopies()
+	}
 	for _, r := range o.runs {
 		wd := float32(0)
 		if r.decay {
 			wd = o.WeightDecay
 		}
-		o.be.AdamW(m.Params.View(r.off, r.n), m.Grads.View(r.off, r.n), o.M.View(r.off, r.n), o.V.View(r.off, r.n), r.n,
-			kernels.AdamWParams{LR: lr, Beta1: o.Beta1, Beta2: o.Beta2, Eps: o.Eps, WeightDecay: wd, Step: o.Steps, GradScale: scale})
+		a := kernels.AdamWParams{LR: lr, Beta1: o.Beta1, Beta2: o.Beta2, Eps: o.Eps, WeightDecay: wd, Step: o.Steps, GradScale: scale}
+		copies = o.updateRun(m, fused, copies, r.off, r.n, a)
 	}
-	m.SyncComputeWeights() // BF16 weight copies follow the F32 masters
+	if fused == nil {
+		m.SyncComputeWeights() // BF16 weight copies follow the F32 masters
+	}
 	if err := o.be.Sync(); err != nil {
 		return norm, fmt.Errorf("optim: AdamW step %d: %w", o.Steps, err)
 	}
 	return norm, nil
+}
+
+// updateRun applies a to parameters [off, off+n) (moments at the same
+// offsets). With fused, the BF16 copies among copies (in parameter order)
+// that lie in the range are refreshed by the same pass; it returns the
+// copies after the range.
+func (o *AdamW) updateRun(m *model.Model, fused kernels.FusedAdamW, copies []model.ComputeCopy, off, n int, a kernels.AdamWParams) []model.ComputeCopy {
+	seg := func(lo, hi int, low kernels.Tensor) {
+		if hi <= lo {
+			return
+		}
+		p, g := m.Params.View(lo, hi-lo), m.Grads.View(lo, hi-lo)
+		mo, vo := o.M.View(lo, hi-lo), o.V.View(lo, hi-lo)
+		if low.Valid() {
+			fused.AdamWBF16(p, g, mo, vo, low, hi-lo, a)
+			return
+		}
+		o.be.AdamW(p, g, mo, vo, hi-lo, a)
+	}
+	cur, end := off, off+n
+	for len(copies) > 0 && copies[0].Off < end {
+		c := copies[0]
+		copies = copies[1:]
+		if c.Off < cur || c.Off+c.N > end {
+			panic(fmt.Sprintf("optim: BF16 copy of parameters [%d,%d) straddles the update range [%d,%d)", c.Off, c.Off+c.N, cur, end))
+		}
+		seg(cur, c.Off, kernels.Tensor{})
+		seg(c.Off, c.Off+c.N, c.Low)
+		cur = c.Off + c.N
+	}
+	seg(cur, end, kernels.Tensor{})
+	return copies
 }
 
 // Free releases the moment buffers.
