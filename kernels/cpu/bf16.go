@@ -356,6 +356,9 @@ func (be *Backend) gemmBF16(c []float32, a, b []uint16, m, n, k int, ta, tb bool
 	if beta != 0 && beta != 1 {
 		be.parallelFor(m*n, grainElem, func(lo, hi int) { scaleC(c[lo:hi], beta) })
 	}
+	if !ta && tb && be.decodeGemmBF16(c, a, b, m, n, k, beta != 0) {
+		return // decode-shaped (a few rows times a weight): decode_bf16_amd64.go
+	}
 	x, y := bfOperand{a, m, !ta}, bfOperand{b, n, tb}
 	xs, ys := bfOperand{b, n, tb}, bfOperand{a, m, !ta}
 	swap := packCost(xs, ys)+2*m*n < packCost(x, y)

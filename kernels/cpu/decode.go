@@ -199,7 +199,11 @@ func sampleFull(x []float32, u float64, temp float32, e []float32) int {
 // rows in place, widening as it multiplies, where the generic path would
 // widen both whole caches (every row, all tmax positions) to F32 first: a
 // decode step's attention then reads half the bytes and writes none. The
-// arithmetic is that of the F32 path. It reports false, doing nothing, for
+// arithmetic is that of the F32 path. Workers take (row, kv head) units
+// and run the unit's query heads one after another, so the K and V rows
+// they share come from L1 for all but the first; the scores and the
+// weighted sum of V rows are one assembly call each (attnScores,
+// attnMix), not one per cache row. It reports false, doing nothing, for
 // other operand types.
 func (be *Backend) attentionDecodeBF16(out, q, kc, vc, lens kernels.Tensor, b, tmax, hq, hkv, d int, scale float32, window int) bool {
 	if kc.DType != kernels.BF16 || vc.DType != kernels.BF16 || q.DType != kernels.F32 || out.DType != kernels.F32 {
@@ -210,41 +214,74 @@ func (be *Backend) attentionDecodeBF16(out, q, kc, vc, lens kernels.Tensor, b, t
 	ks, vs := u16(op, kc, b*tmax*hkv*d), u16(op, vc, b*tmax*hkv*d)
 	L := be.rowLens(op, lens, b, tmax)
 	group := hq / hkv
-	be.parallelDynamic(b*hq, 1+4096/(tmax*d+1), func(lo, hi int) {
-		p := make([]float32, tmax)
-		acc := make([]float32, d)
-		for bh := lo; bh < hi; bh++ {
-			r, h := bh/hq, bh%hq
-			kh := h / group
-			o := os[bh*d : (bh+1)*d]
+	units := b * hkv
+	nw := min(be.pool.n, units)
+	for w := range nw {
+		be.workerBuf(w, tmax+d) // grown here, not by the workers at once
+	}
+	var next atomic.Int64
+	be.pool.run(nw, func(w int) {
+		buf := be.workerBuf(w, tmax+d)
+		p, acc := buf[:tmax], buf[tmax:tmax+d]
+		for {
+			u := int(next.Add(1) - 1)
+			if u >= units {
+				return
+			}
+			r, kh := u/hkv, u%hkv
 			n := L[r]
-			if n == 0 {
-				clear(o)
-				continue
+			j0 := 0
+			if n > 0 {
+				j0 = windowStart(n-1, window)
 			}
-			qi := qs[bh*d : (bh+1)*d]
-			j0 := windowStart(n-1, window)
-			mx := float32(math.Inf(-1))
-			for j := j0; j < n; j++ {
-				off := ((r*tmax+j)*hkv + kh) * d
-				s := scale * dotBF16(qi, ks[off:off+d])
-				p[j] = s
-				mx = max(mx, s)
+			// Cache rows j0.. of this kv head: stride hkv*d.
+			off := ((r*tmax+j0)*hkv + kh) * d
+			for h := kh * group; h < (kh+1)*group; h++ {
+				bh := r*hq + h
+				o := os[bh*d : (bh+1)*d]
+				if n == 0 {
+					clear(o)
+					continue
+				}
+				pj := p[j0:n]
+				attnScores(pj, qs[bh*d:(bh+1)*d], ks[off:], hkv*d, scale)
+				mx := float32(math.Inf(-1))
+				for _, s := range pj {
+					mx = max(mx, s)
+				}
+				var sum float64
+				for j, s := range pj {
+					e := exp32(s - mx)
+					pj[j] = e
+					sum += float64(e)
+				}
+				inv := float32(1 / sum)
+				for j := range pj {
+					pj[j] *= inv
+				}
+				clear(acc)
+				attnMix(acc, pj, vs[off:], hkv*d)
+				copy(o, acc)
 			}
-			var sum float64
-			for j := j0; j < n; j++ {
-				e := exp32(p[j] - mx)
-				p[j] = e
-				sum += float64(e)
-			}
-			clear(acc)
-			inv := float32(1 / sum)
-			for j := j0; j < n; j++ {
-				off := ((r*tmax+j)*hkv + kh) * d
-				axpyBF16(acc, p[j]*inv, vs[off:off+d])
-			}
-			copy(o, acc)
 		}
 	})
 	return true
+}
+
+// attnScoresGo sets s[j] = scale*dotBF16(q, k[j*stride:j*stride+len(q)])
+// for j < len(s).
+func attnScoresGo(s, q []float32, k []uint16, stride int, scale float32) {
+	d := len(q)
+	for j := range s {
+		s[j] = scale * dotBF16(q, k[j*stride:j*stride+d])
+	}
+}
+
+// attnMixGo adds p[j]*v[j*stride:j*stride+len(y)] to y for j < len(p), in
+// order.
+func attnMixGo(y, p []float32, v []uint16, stride int) {
+	d := len(y)
+	for j, a := range p {
+		axpyBF16(y, a, v[j*stride:j*stride+d])
+	}
 }

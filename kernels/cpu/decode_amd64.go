@@ -90,3 +90,40 @@ func (be *Backend) decodeTile() func(k int, a, b *[4]*float32, out *[16]float32)
 	}
 	return nil
 }
+
+// attnDotsBF16 sets out[j] = scale*dot(q[:d], k_j[:d]) for j < n, k_j at
+// k + j*kstride bytes (see decode_amd64.s); n >= 1, d a multiple of 16.
+//
+//go:noescape
+func attnDotsBF16(q *float32, k *uint16, kstride int, n int, d int, scale float32, out *float32)
+
+// attnAxpysBF16 adds p[j]*v_j[:d] to y for j < n, v_j at v + j*vstride
+// bytes (see decode_amd64.s); n >= 1, d a multiple of 16.
+//
+//go:noescape
+func attnAxpysBF16(y *float32, p *float32, v *uint16, vstride int, n int, d int)
+
+// attnScores sets s[j] = scale*dotBF16(q, k[j*stride:j*stride+len(q)])
+// for j < len(s), bit for bit, in one assembly call where it can.
+func attnScores(s, q []float32, k []uint16, stride int, scale float32) {
+	d := len(q)
+	if hasBF16Vec && d > 0 && d%16 == 0 && len(s) > 0 {
+		_ = k[(len(s)-1)*stride+d-1]
+		attnDotsBF16(&q[0], &k[0], 2*stride, len(s), d, scale, &s[0])
+		return
+	}
+	attnScoresGo(s, q, k, stride, scale)
+}
+
+// attnMix adds p[j]*v[j*stride:j*stride+len(y)] to y for j < len(p) in
+// order, bit for bit as that many axpyBF16 calls, in one assembly call
+// where it can.
+func attnMix(y, p []float32, v []uint16, stride int) {
+	d := len(y)
+	if hasBF16Vec && d > 0 && d%16 == 0 && len(p) > 0 {
+		_ = v[(len(p)-1)*stride+d-1]
+		attnAxpysBF16(&y[0], &p[0], &v[0], 2*stride, len(p), d)
+		return
+	}
+	attnMixGo(y, p, v, stride)
+}

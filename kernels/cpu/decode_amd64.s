@@ -259,3 +259,137 @@ abloop:
 abdone:
 	VZEROUPPER
 	RET
+
+// func attnDotsBF16(q *float32, k *uint16, kstride int, n int, d int, scale float32, out *float32)
+//
+// out[j] = scale * dot(q[0:d], k_j[0:d]) for j < n (n >= 1), k_j the bf16
+// row at k + j*kstride bytes, d a multiple of 16: for each row the very
+// arithmetic of dotF32BF16AVX512 (two accumulators, the same fold), then
+// one float32 multiply, so that the scores are those of a dotBF16 call
+// per row without the call.
+TEXT ·attnDotsBF16(SB), NOSPLIT, $0-56
+	MOVQ q+0(FP), R8
+	MOVQ k+8(FP), R9
+	MOVQ kstride+16(FP), R10
+	MOVQ n+24(FP), R11
+	MOVQ d+32(FP), R12
+	VMOVSS scale+40(FP), X7
+	MOVQ out+48(FP), DX
+	SHRQ $4, R12
+ad_row:
+	MOVQ R8, DI
+	MOVQ R9, SI
+	MOVQ R12, CX
+	VPXORD Z0, Z0, Z0
+	VPXORD Z4, Z4, Z4
+	TESTQ $1, CX
+	JZ   ad_pairs
+	VPMOVZXWD (SI), Z1
+	VPSLLD $16, Z1, Z1
+	VFMADD231PS (DI), Z1, Z0
+	ADDQ $32, SI
+	ADDQ $64, DI
+	SHRQ $1, CX
+	JZ   ad_fold
+	JMP  ad_loop
+ad_pairs:
+	SHRQ $1, CX
+ad_loop:
+	VPMOVZXWD (SI), Z1
+	VPSLLD $16, Z1, Z1
+	VFMADD231PS (DI), Z1, Z0
+	VPMOVZXWD 32(SI), Z2
+	VPSLLD $16, Z2, Z2
+	VFMADD231PS 64(DI), Z2, Z4
+	ADDQ $64, SI
+	ADDQ $128, DI
+	DECQ CX
+	JNZ  ad_loop
+ad_fold:
+	VADDPS Z4, Z0, Z0
+	VEXTRACTF64X4 $1, Z0, Y1
+	VADDPS Y1, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDPS X1, X0, X0
+	VHADDPS X0, X0, X0
+	VHADDPS X0, X0, X0
+	VMULSS X7, X0, X0
+	VMOVSS X0, (DX)
+	ADDQ $4, DX
+	ADDQ R10, R9
+	DECQ R11
+	JNZ  ad_row
+	VZEROUPPER
+	RET
+
+// func attnAxpysBF16(y *float32, p *float32, v *uint16, vstride int, n int, d int)
+//
+// y[i] += p[j]*v_j[i] for j = 0..n-1 in order (n >= 1), v_j the bf16 row
+// at v + j*vstride bytes, i < d, d a multiple of 16: per element the FMAs
+// of n axpyBF16AVX512 calls, with y held in registers across the rows
+// (64 elements at a time, then 16).
+TEXT ·attnAxpysBF16(SB), NOSPLIT, $0-48
+	MOVQ y+0(FP), DI
+	MOVQ v+16(FP), R9
+	MOVQ d+40(FP), R12
+	SHRQ $4, R12
+ay_wide:
+	CMPQ R12, $4
+	JLT  ay_narrow
+	VMOVUPS (DI), Z8
+	VMOVUPS 64(DI), Z9
+	VMOVUPS 128(DI), Z10
+	VMOVUPS 192(DI), Z11
+	MOVQ p+8(FP), AX
+	MOVQ R9, SI
+	MOVQ n+32(FP), CX
+ay_wrow:
+	VBROADCASTSS (AX), Z2
+	VPMOVZXWD (SI), Z1
+	VPSLLD $16, Z1, Z1
+	VFMADD231PS Z1, Z2, Z8
+	VPMOVZXWD 32(SI), Z3
+	VPSLLD $16, Z3, Z3
+	VFMADD231PS Z3, Z2, Z9
+	VPMOVZXWD 64(SI), Z4
+	VPSLLD $16, Z4, Z4
+	VFMADD231PS Z4, Z2, Z10
+	VPMOVZXWD 96(SI), Z5
+	VPSLLD $16, Z5, Z5
+	VFMADD231PS Z5, Z2, Z11
+	ADDQ $4, AX
+	ADDQ vstride+24(FP), SI
+	DECQ CX
+	JNZ  ay_wrow
+	VMOVUPS Z8, (DI)
+	VMOVUPS Z9, 64(DI)
+	VMOVUPS Z10, 128(DI)
+	VMOVUPS Z11, 192(DI)
+	ADDQ $256, DI
+	ADDQ $128, R9
+	SUBQ $4, R12
+	JMP  ay_wide
+ay_narrow:
+	TESTQ R12, R12
+	JZ   ay_done
+	VMOVUPS (DI), Z8
+	MOVQ p+8(FP), AX
+	MOVQ R9, SI
+	MOVQ n+32(FP), CX
+ay_nrow:
+	VBROADCASTSS (AX), Z2
+	VPMOVZXWD (SI), Z1
+	VPSLLD $16, Z1, Z1
+	VFMADD231PS Z1, Z2, Z8
+	ADDQ $4, AX
+	ADDQ vstride+24(FP), SI
+	DECQ CX
+	JNZ  ay_nrow
+	VMOVUPS Z8, (DI)
+	ADDQ $64, DI
+	ADDQ $32, R9
+	DECQ R12
+	JMP  ay_narrow
+ay_done:
+	VZEROUPPER
+	RET

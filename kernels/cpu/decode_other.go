@@ -40,3 +40,17 @@ func axpyBF16(y []float32, a float32, v []uint16) {
 		y[i] += a * kernels.BF16ToF32(v[i])
 	}
 }
+
+// decodeGemmBF16 reports false: the AMX decode kernel is amd64 only (and
+// no bf16 unit is enabled elsewhere).
+func (be *Backend) decodeGemmBF16(c []float32, x, w []uint16, m, n, k int, add bool) bool {
+	return false
+}
+
+// attnScores is attnScoresGo (no assembly off amd64).
+func attnScores(s, q []float32, k []uint16, stride int, scale float32) {
+	attnScoresGo(s, q, k, stride, scale)
+}
+
+// attnMix is attnMixGo (no assembly off amd64).
+func attnMix(y, p []float32, v []uint16, stride int) { attnMixGo(y, p, v, stride) }

@@ -4,7 +4,10 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"sdzero/kernels"
 )
@@ -100,11 +103,13 @@ func TestDecodeRowInvariance(t *testing.T) {
 
 // TestAttentionDecodeBF16Cache checks AttentionDecode over BF16 caches
 // (read in place) against the F32 path over the same values widened, with
-// GQA, rows of different lengths (one empty) and a sliding window.
+// GQA, rows of different lengths (one empty) and a sliding window, for a
+// head size of whole vectors (the assembly loops) and one with a tail.
 func TestAttentionDecodeBF16Cache(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
-	b, tmax, hq, hkv, d := 3, 20, 4, 2, 40
-	for _, window := range []int{0, 5} {
+	b, tmax, hq, hkv := 3, 20, 4, 2
+	for _, c := range []struct{ window, d int }{{0, 40}, {5, 40}, {0, 64}, {7, 128}} {
+		window, d := c.window, c.d
 		be := NewBF16(2)
 		nc := b * tmax * hkv * d
 		kh, vh := make([]uint16, nc), make([]uint16, nc)
@@ -146,5 +151,36 @@ func TestAttentionDecodeBF16Cache(t *testing.T) {
 				t.Fatalf("window %d: out[%d] = %v from the BF16 cache, %v from F32", window, i, g16[i], g32[i])
 			}
 		}
+	}
+}
+
+// TestPoolRun checks that pool.run calls fn once for each index below
+// min(k, n), whether the workers are polling (back-to-back jobs) or asleep
+// (after a pause longer than poolSpin), also with GOMAXPROCS 1 (the
+// polling loops must yield for the job to progress).
+func TestPoolRun(t *testing.T) {
+	for _, procs := range []int{0, 1} {
+		if procs > 0 {
+			defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
+		}
+		p := newPool(4)
+		for job := range 60 {
+			if job%20 == 19 {
+				time.Sleep(2 * poolSpin)
+			}
+			k := 1 + job%6
+			var hits [8]atomic.Int32
+			p.run(k, func(w int) { hits[w].Add(1) })
+			for w := range hits {
+				want := int32(0)
+				if w < min(k, 4) {
+					want = 1
+				}
+				if got := hits[w].Load(); got != want {
+					t.Fatalf("GOMAXPROCS %d, job %d, k %d: fn(%d) ran %d times, want %d", runtime.GOMAXPROCS(0), job, k, w, got, want)
+				}
+			}
+		}
+		close(p.work)
 	}
 }

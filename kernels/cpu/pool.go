@@ -1,33 +1,109 @@
 package cpu
 
-import "sync"
+import (
+	"runtime"
+	"sync/atomic"
+	"time"
+)
 
-// task is one unit handed to a worker: call fn(i), then wg.Done.
-type task struct {
-	fn func(int)
-	i  int
-	wg *sync.WaitGroup
-}
+// task is the element type of pool.work, which carries no values: it is
+// closed (by the Backend's cleanup, see newWithKernel) to end the workers.
+type task struct{}
+
+// poolSpin is how long a worker keeps polling for the next job after one
+// ends, and the caller for its workers to finish, before sleeping. A
+// decode step runs a few hundred ops of tens of microseconds back to back:
+// a sleeping goroutine takes tens of microseconds to wake (the channel
+// send only marks it runnable; another thread has to be woken to steal
+// it), during which the caller had done most of the op alone. Polling
+// costs a core for at most this long after the last op.
+const poolSpin = 200 * time.Microsecond
 
 // pool is a fixed set of worker goroutines. run is called by one goroutine
 // at a time (the Backend's user), and never from inside a task.
 type pool struct {
 	n    int
 	work chan task
+	st   *poolState
+}
+
+// poolState is what the workers share with run (not the Backend, so that
+// the Backend can be collected while they live).
+type poolState struct {
+	// gen counts jobs; a worker that has seen gen g runs job g+1 when gen
+	// moves. fn and k are the job (written before gen moves).
+	gen atomic.Uint64
+	fn  func(int)
+	k   int
+	// pending counts the workers still running the job.
+	pending atomic.Int64
+	// sleeping[i] says worker i waits on wake[i]; callerSleeping that run
+	// waits on done. Whoever clears a flag (Swap) owes the sleeper one
+	// send (channels of capacity 1).
+	sleeping       []atomic.Bool
+	wake           []chan struct{}
+	callerSleeping atomic.Bool
+	done           chan struct{}
 }
 
 func newPool(n int) *pool {
-	p := &pool{n: n, work: make(chan task)}
+	st := &poolState{sleeping: make([]atomic.Bool, n), wake: make([]chan struct{}, n), done: make(chan struct{}, 1)}
+	p := &pool{n: n, work: make(chan task), st: st}
 	for i := 1; i < n; i++ {
-		go worker(p.work)
+		st.wake[i] = make(chan struct{}, 1)
+		go worker(st, i, p.work)
 	}
 	return p
 }
 
-func worker(c chan task) {
-	for t := range c {
-		t.fn(t.i)
-		t.wg.Done()
+// spinWait polls cond, yielding the processor between polls, for up to
+// poolSpin; it reports whether cond became true.
+func spinWait(cond func() bool) bool {
+	var t0 time.Time
+	for i := 0; ; i++ {
+		if cond() {
+			return true
+		}
+		if i&63 == 63 {
+			if t0.IsZero() {
+				t0 = time.Now()
+			} else if time.Since(t0) > poolSpin {
+				return false
+			}
+		}
+		// Let other goroutines have this thread (with GOMAXPROCS 1 the
+		// job's other half runs here).
+		runtime.Gosched()
+	}
+}
+
+// worker i runs its part of each job, polling for the next one for a
+// while and then sleeping until run wakes it or quit is closed.
+func worker(st *poolState, i int, quit chan task) {
+	var seen uint64 // not gen.Load(): run may have started job 1 already
+	for {
+		fresh := func() bool { return st.gen.Load() != seen }
+		if !spinWait(fresh) {
+			st.sleeping[i].Store(true)
+			if fresh() {
+				if !st.sleeping[i].Swap(false) {
+					<-st.wake[i] // run cleared the flag: take its send
+				}
+			} else {
+				select {
+				case <-st.wake[i]:
+				case <-quit:
+					return
+				}
+			}
+		}
+		seen++ // run waits for every worker, so jobs never skip one
+		if i < st.k {
+			st.fn(i)
+		}
+		if st.pending.Add(-1) == 0 && st.callerSleeping.Swap(false) {
+			st.done <- struct{}{}
+		}
 	}
 }
 
@@ -41,13 +117,30 @@ func (p *pool) run(k int, fn func(w int)) {
 		fn(0)
 		return
 	}
-	var wg sync.WaitGroup
-	wg.Add(k - 1)
-	for i := 1; i < k; i++ {
-		p.work <- task{fn: fn, i: i, wg: &wg}
+	st := p.st
+	st.fn, st.k = fn, k
+	// Every worker takes part (those past k only count down), so that
+	// each sees every job.
+	st.pending.Store(int64(p.n - 1))
+	st.gen.Add(1)
+	for i := 1; i < p.n; i++ {
+		if st.sleeping[i].Swap(false) {
+			st.wake[i] <- struct{}{}
+		}
 	}
 	fn(0)
-	wg.Wait()
+	finished := func() bool { return st.pending.Load() == 0 }
+	if !spinWait(finished) {
+		st.callerSleeping.Store(true)
+		if finished() {
+			if !st.callerSleeping.Swap(false) {
+				<-st.done // a worker cleared the flag: take its send
+			}
+		} else {
+			<-st.done
+		}
+	}
+	st.fn = nil
 }
 
 // chunks is the number of chunks parallelFor(n, grain, ...) uses.
