@@ -61,7 +61,7 @@ func (be *Backend) Attention(out, lse, q, k, v, lens kernels.Tensor, b, t, hq, h
 	const op = "Attention"
 	checkDims(op, b, t, hq, hkv, d)
 	checkGQA(op, hq, hkv)
-	if be.attnBF16(q, k, v, t, scale, window) {
+	if be.attnBF16(q, k, v, t, hq, hkv, d, scale, window) {
 		be.attentionBF16(out, lse, q, k, v, lens, b, t, hq, hkv, d, scale) // attn_bf16.go
 		return
 	}
@@ -127,7 +127,7 @@ func (be *Backend) AttentionBackward(dq, dk, dv, dout, out, lse, q, k, v, lens k
 	const op = "AttentionBackward"
 	checkDims(op, b, t, hq, hkv, d)
 	checkGQA(op, hq, hkv)
-	if be.attnBF16(q, k, v, t, scale, window) {
+	if be.attnBF16(q, k, v, t, hq, hkv, d, scale, window) {
 		be.attentionBackwardBF16(dq, dk, dv, dout, out, lse, q, k, v, lens, b, t, hq, hkv, d, scale) // attn_bf16.go
 		return
 	}

@@ -25,13 +25,21 @@ import (
 // so the scratch grows as group*t*t; longer sequences take the F32 path.
 const attnBF16Max = 512
 
+// attnBF16MinWork is the least work per kv head (group*t*t*d
+// multiply-adds of QK^T) for which the bf16 kernels pay: below it their
+// per-product parallel regions cost more than the F32 path's single
+// region over heads (llm.c-sized heads of 64 over 64 tokens: 2^18, 6x
+// slower on a loaded machine; Qwen3-0.6B's 2 x 256 x 256 x 128: 2^24).
+const attnBF16MinWork = 1 << 22
+
 // attnBF16 reports whether the bf16 kernels take an attention call: BF16
 // q, k and v on a backend with bf16 GEMMs, full causal attention (a
-// narrower window takes the per-query F32 path) and a sequence long enough
-// for blocks to pay and short enough for whole score blocks.
-func (be *Backend) attnBF16(q, k, v kernels.Tensor, t int, scale float32, window int) bool {
+// narrower window takes the per-query F32 path), and a sequence short
+// enough for whole score blocks with enough work per kv head.
+func (be *Backend) attnBF16(q, k, v kernels.Tensor, t, hq, hkv, d int, scale float32, window int) bool {
 	return q.DType == kernels.BF16 && k.DType == kernels.BF16 && v.DType == kernels.BF16 &&
-		be.bf.kind != bf16None && scale > 0 && t >= attnBlockedMin && t <= attnBF16Max && !(window > 0 && window < t)
+		be.bf.kind != bf16None && scale > 0 && t >= attnBlockedMin && t <= attnBF16Max && !(window > 0 && window < t) &&
+		hq/hkv*t*t*d >= attnBF16MinWork
 }
 
 // gatherHead16 copies head h of x [t, heads, d] rows [0, n) into dst [n, d].

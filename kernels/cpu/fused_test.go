@@ -104,3 +104,146 @@ func (be *Backend) host(x kernels.Tensor) []float32 {
 	be.Download(v, x)
 	return v
 }
+
+// TestRoPECachedTables: RoPE from the process-wide cos/sin cache (built,
+// grown, reused, and bypassed for a decode position beyond it) rotates bit
+// for bit as a table computed afresh for the call.
+func TestRoPECachedTables(t *testing.T) {
+	be := New(2)
+	const heads, hd = 3, 16
+	theta := float32(12345.5) // a theta no other test uses: the cache starts empty for it
+	inv := ropeFreqs(hd, theta)
+	rng := rand.New(rand.NewPCG(9, 9))
+	for _, pos := range [][]int32{
+		{0, 1, 2, 3, 4},            // builds the table
+		{7, 3, 250, 11},            // grows it
+		{5, 250, 2, 0},             // reuses it
+		{100000},                   // decode far beyond it: own rows
+		{3, 1, 4, 1, 5, 9, 2, 6}} { // reuses it again
+		for _, inverse := range []bool{false, true} {
+			n := len(pos) * heads * hd
+			x := make([]float32, n)
+			for i := range x {
+				x[i] = float32(rng.NormFloat64())
+			}
+			want := append([]float32(nil), x...)
+			row := make([]float32, hd)
+			for i, p := range pos {
+				ropeRow(row, float32(p), inv)
+				c, s := row[:hd/2], row[hd/2:]
+				for h := range heads {
+					v := want[(i*heads+h)*hd : (i*heads+h+1)*hd]
+					for j := range hd / 2 {
+						x1, x2 := v[j], v[j+hd/2]
+						if inverse {
+							v[j], v[j+hd/2] = float32(x1*c[j])+float32(x2*s[j]), float32(x2*c[j])-float32(x1*s[j])
+						} else {
+							v[j], v[j+hd/2] = float32(x1*c[j])-float32(x2*s[j]), float32(x2*c[j])+float32(x1*s[j])
+						}
+					}
+				}
+			}
+			xt := be.tensor(t, x)
+			pt, _ := be.Alloc(kernels.I32, len(pos))
+			be.UploadInt32(pt, pos)
+			be.RoPE(xt, pt, len(pos), heads, hd, theta, inverse)
+			be.Free(pt)
+			for i, g := range be.host(xt) {
+				if math.Float32bits(g) != math.Float32bits(want[i]) {
+					t.Fatalf("positions %v inverse %v: element %d = %g, want %g", pos, inverse, i, g, want[i])
+				}
+			}
+		}
+	}
+}
+
+// rmsNormOld is RMSNorm and RMSNormBackward as they were before the
+// vector loops (one row at a time; dw summed over rows in float64 per
+// chunk of rows as the backend splits them, chunks given by bounds).
+func rmsNormOld(o, rs, dx, dw, x, w, d []float32, rows, dim int, eps float32, bounds []int) {
+	for r := range rows {
+		xr := x[r*dim : (r+1)*dim]
+		mean := float32(sumSquares(xr) / float64(dim))
+		s := float32(1 / math.Sqrt(float64(mean+eps)))
+		rs[r] = s
+		for j, v := range xr {
+			o[r*dim+j] = w[j] * float32(v*s)
+		}
+	}
+	for c := 0; c+1 < len(bounds); c++ {
+		acc := make([]float64, dim)
+		for r := bounds[c]; r < bounds[c+1]; r++ {
+			xr, dr, dxr := x[r*dim:(r+1)*dim], d[r*dim:(r+1)*dim], dx[r*dim:(r+1)*dim]
+			s := float64(rs[r])
+			var dot float64
+			for j, v := range xr {
+				g := float64(dr[j])
+				dot += g * float64(w[j]) * float64(v)
+				acc[j] += g * float64(v) * s
+			}
+			cc := dot * s * s * s / float64(dim)
+			for j, v := range xr {
+				dxr[j] += float32(float64(dr[j])*float64(w[j])*s - float64(v)*cc)
+			}
+		}
+		for j, v := range acc {
+			dw[j] += float32(v)
+		}
+	}
+}
+
+// TestRMSNormBitIdentical: RMSNorm (F32 and BF16 out) and RMSNormBackward
+// with the vector loops match rmsNormOld bit for bit, at dims around the
+// vector widths, on 1 to 3 threads.
+func TestRMSNormBitIdentical(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	for _, threads := range []int{1, 2, 3} {
+		be := NewBF16(threads)
+		for _, sh := range []struct{ rows, dim int }{{3, 1}, {5, 7}, {4, 8}, {9, 15}, {2, 16}, {7, 17}, {64, 128}, {37, 1027}} {
+			t.Run(fmt.Sprintf("threads=%d/%dx%d", threads, sh.rows, sh.dim), func(t *testing.T) {
+				rows, dim := sh.rows, sh.dim
+				rnd := func(n int, sc float64) []float32 {
+					v := make([]float32, n)
+					for i := range v {
+						v[i] = float32(rng.NormFloat64() * sc)
+					}
+					return v
+				}
+				x, w, d, dx0, dw0 := rnd(rows*dim, 2), rnd(dim, 1), rnd(rows*dim, 1), rnd(rows*dim, 0.5), rnd(dim, 0.5)
+				const eps = 1e-6
+				k := be.chunks(rows, 1+4096/(dim+1))
+				bounds := []int{0}
+				for c := range k {
+					bounds = append(bounds, (c+1)*rows/k)
+				}
+				wo, wrs := make([]float32, rows*dim), make([]float32, rows)
+				wdx, wdw := append([]float32(nil), dx0...), append([]float32(nil), dw0...)
+				rmsNormOld(wo, wrs, wdx, wdw, x, w, d, rows, dim, eps, bounds)
+				xt, wt, dt := be.tensor(t, x), be.tensor(t, w), be.tensor(t, d)
+				ot, rst, dxt, dwt := be.tensor(t, make([]float32, rows*dim)), be.tensor(t, make([]float32, rows)), be.tensor(t, dx0), be.tensor(t, dw0)
+				low, _ := be.Alloc(kernels.BF16, rows*dim)
+				defer be.Free(low)
+				be.RMSNorm(ot, rst, xt, wt, rows, dim, eps)
+				be.RMSNormBackward(dxt, dwt, dt, xt, wt, rst, rows, dim)
+				lrs := be.tensor(t, make([]float32, rows))
+				be.RMSNorm(low, lrs, xt, wt, rows, dim, eps)
+				for _, c := range []struct {
+					name      string
+					got, want []float32
+				}{{"out", be.host(ot), wo}, {"rstd", be.host(rst), wrs}, {"dx", be.host(dxt), wdx}, {"dw", be.host(dwt), wdw}} {
+					for i := range c.want {
+						if math.Float32bits(c.got[i]) != math.Float32bits(c.want[i]) {
+							t.Fatalf("%s[%d] = %g, want %g", c.name, i, c.got[i], c.want[i])
+						}
+					}
+				}
+				got := buf("test", low).h[low.Off : low.Off+rows*dim]
+				for i, v := range wo {
+					if want := kernels.F32ToBF16(v); got[i] != want {
+						t.Fatalf("BF16 out[%d] = %#04x, want %#04x", i, got[i], want)
+					}
+				}
+			})
+		}
+	}
+}

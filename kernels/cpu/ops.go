@@ -171,18 +171,27 @@ func (be *Backend) GatherRows(dst, src, idx kernels.Tensor, n, dim int) {
 	}
 }
 
-// RMSNorm computes out = x*rstd*w per row, storing rstd.
+// RMSNorm computes out = x*rstd*w per row, storing rstd. A BF16 out gets
+// each row's F32 result rounded once, while the row is in cache.
 func (be *Backend) RMSNorm(out, rstd, x, w kernels.Tensor, rows, dim int, eps float32) {
 	const op = "RMSNorm"
 	checkDims(op, rows, dim)
+	rs, xs, ws := f32(op, rstd, rows), f32(op, x, rows*dim), f32(op, w, dim)
+	var o []float32
+	var low []uint16
 	if out.DType == kernels.BF16 { // mixed precision: F32 result, rounded once
-		o, done := be.narrowed(op, out, rows*dim)
-		be.RMSNorm(o, rstd, x, w, rows, dim, eps)
-		done()
-		return
+		be.wantBF16(op)
+		low = u16(op, out, rows*dim)
+	} else {
+		o = f32(op, out, rows*dim)
 	}
-	o, rs, xs, ws := f32(op, out, rows*dim), f32(op, rstd, rows), f32(op, x, rows*dim), f32(op, w, dim)
-	be.parallelFor(rows, 1+4096/(dim+1), func(lo, hi int) {
+	grain := 1 + 4096/(dim+1)
+	if low != nil {
+		for w := range be.chunks(rows, grain) {
+			be.workerBuf(w, dim)
+		}
+	}
+	be.parallelForW(rows, grain, func(w, lo, hi int) {
 		for r := lo; r < hi; r++ {
 			xr := xs[r*dim : (r+1)*dim]
 			ss := sumSquares(xr)
@@ -190,12 +199,39 @@ func (be *Backend) RMSNorm(out, rstd, x, w kernels.Tensor, rows, dim int, eps fl
 			mean := float32(ss / float64(dim))
 			s := float32(1 / math.Sqrt(float64(mean+eps)))
 			rs[r] = s
-			or := o[r*dim : (r+1)*dim]
-			for j, v := range xr {
-				or[j] = ws[j] * float32(v*s)
+			if low == nil {
+				rmsScale(o[r*dim:(r+1)*dim], xr, ws, s)
+				continue
 			}
+			or := be.rowScratch[w][:dim]
+			rmsScale(or, xr, ws, s)
+			f32ToBF16Slice(low[r*dim:(r+1)*dim], or)
 		}
 	})
+}
+
+// rmsScaleGo is the portable rmsScale.
+func rmsScaleGo(o, x, w []float32, s float32) {
+	x, w = x[:len(o)], w[:len(o)]
+	for j, v := range x {
+		o[j] = w[j] * float32(v*s)
+	}
+}
+
+// rmsAccGo is the portable rmsAcc.
+func rmsAccGo(acc []float64, dr, x []float32, s float64) {
+	dr, x = dr[:len(acc)], x[:len(acc)]
+	for j, v := range x {
+		acc[j] += float64(dr[j]) * float64(v) * s
+	}
+}
+
+// rmsDxGo is the portable rmsDx.
+func rmsDxGo(dx, dr, w, x []float32, s, c float64) {
+	dr, w, x = dr[:len(dx)], w[:len(dx)], x[:len(dx)]
+	for j, v := range x {
+		dx[j] += float32(float64(dr[j])*float64(w[j])*s - float64(v)*c)
+	}
 }
 
 // RMSNormBackward accumulates into dx and dw.
@@ -211,16 +247,15 @@ func (be *Backend) RMSNormBackward(dx, dw, dout, x, w, rstd kernels.Tensor, rows
 		for r := lo; r < hi; r++ {
 			xr, dr, dxr := xs[r*dim:(r+1)*dim], ds[r*dim:(r+1)*dim], dxs[r*dim:(r+1)*dim]
 			s := float64(rs[r])
+			// The dot stays a sequential float64 sum (its order is the
+			// result's); the element-wise parts are vector loops.
 			var dot float64
 			for j, v := range xr {
-				g := float64(dr[j])
-				dot += g * float64(ws[j]) * float64(v)
-				acc[j] += g * float64(v) * s
+				dot += float64(dr[j]) * float64(ws[j]) * float64(v)
 			}
+			rmsAcc(acc, dr, xr, s)
 			c := dot * s * s * s / float64(dim)
-			for j, v := range xr {
-				dxr[j] += float32(float64(dr[j])*float64(ws[j])*s - float64(v)*c)
-			}
+			rmsDx(dxr, dr, ws, xr, s, c)
 		}
 		parts[w] = acc
 	})

@@ -187,3 +187,51 @@ func swigluBwdVec(dg, du, d, g, u []float32) int {
 	swigluBwdAVX512(&dg[0], &du[0], &d[0], &g[0], &u[0], n)
 	return n
 }
+
+//go:noescape
+func rmsScaleAVX512(o, x, w *float32, n int, s float32)
+
+//go:noescape
+func rmsAccAVX512(acc *float64, dr, x *float32, n int, s float64)
+
+//go:noescape
+func rmsDxAVX512(dx, dr, w, x *float32, n int, s, c float64)
+
+// rmsScale sets o[i] = w[i]*(x[i]*s) (RMSNorm), 16 at a time with AVX-512;
+// the products round as the scalar loop's.
+func rmsScale(o, x, w []float32, s float32) {
+	n := len(o)
+	v := 0
+	if hasAVX512 && n >= 16 {
+		v = n &^ 15
+		_, _ = x[v-1], w[v-1]
+		rmsScaleAVX512(&o[0], &x[0], &w[0], v, s)
+	}
+	rmsScaleGo(o[v:], x[v:n], w[v:n], s)
+}
+
+// rmsAcc adds (dr[i]*x[i])*s to acc[i] in float64 (RMSNormBackward's
+// weight gradient), 8 at a time with AVX-512.
+func rmsAcc(acc []float64, dr, x []float32, s float64) {
+	n := len(acc)
+	v := 0
+	if hasAVX512 && n >= 8 {
+		v = n &^ 7
+		_, _ = dr[v-1], x[v-1]
+		rmsAccAVX512(&acc[0], &dr[0], &x[0], v, s)
+	}
+	rmsAccGo(acc[v:], dr[v:n], x[v:n], s)
+}
+
+// rmsDx adds float32((dr[i]*w[i])*s - x[i]*c), formed in float64, to dx[i]
+// (RMSNormBackward's input gradient), 8 at a time with AVX-512.
+func rmsDx(dx, dr, w, x []float32, s, c float64) {
+	n := len(dx)
+	v := 0
+	if hasAVX512 && n >= 8 {
+		v = n &^ 7
+		_, _, _ = dr[v-1], w[v-1], x[v-1]
+		rmsDxAVX512(&dx[0], &dr[0], &w[0], &x[0], v, s, c)
+	}
+	rmsDxGo(dx[v:], dr[v:n], w[v:n], x[v:n], s, c)
+}

@@ -505,3 +505,87 @@ sbloop:
 sbdone:
 	VZEROUPPER
 	RET
+
+// func rmsScaleAVX512(o, x, w *float32, n int, s float32)
+// o[i] = w[i]*(x[i]*s) for n a multiple of 16 (RMSNorm's scaling).
+TEXT ·rmsScaleAVX512(SB), NOSPLIT, $0-36
+	MOVQ o+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ w+16(FP), DX
+	MOVQ n+24(FP), CX
+	VBROADCASTSS s+32(FP), Z1
+	SHRQ $4, CX
+	JZ rsdone
+rsloop:
+	VMULPS (SI), Z1, Z0
+	VMULPS (DX), Z0, Z0
+	VMOVUPS Z0, (DI)
+	ADDQ $64, SI
+	ADDQ $64, DX
+	ADDQ $64, DI
+	DECQ CX
+	JNZ rsloop
+rsdone:
+	VZEROUPPER
+	RET
+
+// func rmsAccAVX512(acc *float64, dr, x *float32, n int, s float64)
+// acc[i] += (float64(dr[i])*float64(x[i]))*s for n a multiple of 8
+// (RMSNormBackward's weight gradient).
+TEXT ·rmsAccAVX512(SB), NOSPLIT, $0-40
+	MOVQ acc+0(FP), DI
+	MOVQ dr+8(FP), SI
+	MOVQ x+16(FP), DX
+	MOVQ n+24(FP), CX
+	VBROADCASTSD s+32(FP), Z5
+	SHRQ $3, CX
+	JZ radone
+raloop:
+	VCVTPS2PD (SI), Z0
+	VCVTPS2PD (DX), Z1
+	VMULPD Z1, Z0, Z0
+	VMULPD Z5, Z0, Z0
+	VADDPD (DI), Z0, Z0
+	VMOVUPD Z0, (DI)
+	ADDQ $32, SI
+	ADDQ $32, DX
+	ADDQ $64, DI
+	DECQ CX
+	JNZ raloop
+radone:
+	VZEROUPPER
+	RET
+
+// func rmsDxAVX512(dx, dr, w, x *float32, n int, s, c float64)
+// dx[i] += float32((float64(dr[i])*float64(w[i]))*s - float64(x[i])*c)
+// for n a multiple of 8 (RMSNormBackward's input gradient).
+TEXT ·rmsDxAVX512(SB), NOSPLIT, $0-56
+	MOVQ dx+0(FP), DI
+	MOVQ dr+8(FP), SI
+	MOVQ w+16(FP), DX
+	MOVQ x+24(FP), R8
+	MOVQ n+32(FP), CX
+	VBROADCASTSD s+40(FP), Z5
+	VBROADCASTSD c+48(FP), Z6
+	SHRQ $3, CX
+	JZ rddone
+rdloop:
+	VCVTPS2PD (SI), Z0
+	VCVTPS2PD (DX), Z1
+	VMULPD Z1, Z0, Z0
+	VMULPD Z5, Z0, Z0
+	VCVTPS2PD (R8), Z2
+	VMULPD Z6, Z2, Z2
+	VSUBPD Z2, Z0, Z0
+	VCVTPD2PS Z0, Y0
+	VADDPS (DI), Y0, Y0
+	VMOVUPS Y0, (DI)
+	ADDQ $32, SI
+	ADDQ $32, DX
+	ADDQ $32, R8
+	ADDQ $32, DI
+	DECQ CX
+	JNZ rdloop
+rddone:
+	VZEROUPPER
+	RET

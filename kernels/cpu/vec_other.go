@@ -35,3 +35,12 @@ func swigluVec(o, g, u []float32) int { return 0 }
 
 // swigluBwdVec has no vector path here.
 func swigluBwdVec(dg, du, d, g, u []float32) int { return 0 }
+
+// rmsScale sets o[i] = w[i]*(x[i]*s) (RMSNorm).
+func rmsScale(o, x, w []float32, s float32) { rmsScaleGo(o, x, w, s) }
+
+// rmsAcc adds (dr[i]*x[i])*s to acc[i] in float64.
+func rmsAcc(acc []float64, dr, x []float32, s float64) { rmsAccGo(acc, dr, x, s) }
+
+// rmsDx adds float32((dr[i]*w[i])*s - x[i]*c), formed in float64, to dx[i].
+func rmsDx(dx, dr, w, x []float32, s, c float64) { rmsDxGo(dx, dr, w, x, s, c) }
