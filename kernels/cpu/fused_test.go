@@ -247,3 +247,52 @@ func TestRMSNormBitIdentical(t *testing.T) {
 		}
 	}
 }
+
+// TestCrossEntropyBF16Rows: CrossEntropy into a BF16 dlogits (rounded row
+// by row) gives the F32 gradient rounded once, bit for bit, and the same
+// losses, with ignored rows (negative target, zero weight) and a row
+// count that splits unevenly over the workers.
+func TestCrossEntropyBF16Rows(t *testing.T) {
+	be := NewBF16(3)
+	if !be.Supports(kernels.BF16) {
+		t.Skip("no BF16 on this CPU")
+	}
+	rng := rand.New(rand.NewPCG(13, 14))
+	const rows, vocab = 37, 1003
+	logits := make([]float32, rows*vocab)
+	for i := range logits {
+		logits[i] = float32(rng.NormFloat64() * 3)
+	}
+	tg := make([]int32, rows)
+	w := make([]float32, rows)
+	for r := range tg {
+		tg[r], w[r] = int32(rng.IntN(vocab)), 0.5+float32(r%3)
+	}
+	tg[4], w[9] = -1, 0
+	lt := be.tensor(t, logits)
+	tt, _ := be.Alloc(kernels.I32, rows)
+	defer be.Free(tt)
+	be.UploadInt32(tt, tg)
+	wt := be.tensor(t, w)
+	l32, l16 := be.tensor(t, make([]float32, rows)), be.tensor(t, make([]float32, rows))
+	d32 := be.tensor(t, make([]float32, rows*vocab))
+	d16, _ := be.Alloc(kernels.BF16, rows*vocab)
+	defer be.Free(d16)
+	be.CrossEntropy(l32, d32, lt, tt, wt, rows, vocab, 0.25)
+	be.CrossEntropy(l16, d16, lt, tt, wt, rows, vocab, 0.25)
+	if err := be.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	g32, got := be.host(d32), buf("test", d16).h[d16.Off:d16.Off+rows*vocab]
+	for i, v := range g32 {
+		if want := kernels.F32ToBF16(v); got[i] != want {
+			t.Fatalf("dlogits[%d] = %#04x, want %#04x (F32 %g)", i, got[i], want, v)
+		}
+	}
+	a, b := be.host(l32), be.host(l16)
+	for r := range a {
+		if math.Float32bits(a[r]) != math.Float32bits(b[r]) {
+			t.Fatalf("loss[%d] = %g with BF16 dlogits, %g with F32", r, b[r], a[r])
+		}
+	}
+}

@@ -31,57 +31,68 @@ func rowGrain(vocab int) int { return 1 + (1<<14)/(vocab+1) }
 func (be *Backend) CrossEntropy(loss, dlogits, logits, targets, w kernels.Tensor, rows, vocab int, gscale float32) {
 	const op = "CrossEntropy"
 	checkDims(op, rows, vocab)
-	if dlogits.Valid() && dlogits.DType == kernels.BF16 { // for a bf16 head's backward
-		d, done := be.narrowed(op, dlogits, rows*vocab)
-		be.CrossEntropy(loss, d, logits, targets, w, rows, vocab, gscale)
-		done()
-		return
-	}
 	x, tg, ws := f32(op, logits, rows*vocab), i32(op, targets, rows), weights(op, w, rows)
 	var ls, dx []float32
+	var low []uint16 // a BF16 dlogits (for a bf16 head's backward)
 	if loss.Valid() {
 		ls = f32(op, loss, rows)
 	}
-	if dlogits.Valid() {
+	grain := rowGrain(vocab)
+	if dlogits.Valid() && dlogits.DType == kernels.BF16 {
+		// Each row's F32 gradient in the worker's scratch, rounded once
+		// into the BF16 row while it is in cache.
+		be.wantBF16(op)
+		low = u16(op, dlogits, rows*vocab)
+		for w := range be.chunks(rows, grain) {
+			be.workerBuf(w, vocab)
+		}
+	} else if dlogits.Valid() {
 		dx = f32(op, dlogits, rows*vocab)
 	}
-	be.parallelFor(rows, rowGrain(vocab), func(lo, hi int) {
+	be.parallelForW(rows, grain, func(w, lo, hi int) {
 		for r := lo; r < hi; r++ {
-			xr := x[r*vocab : (r+1)*vocab]
-			t := int(tg[r])
-			wr := weightAt(ws, r)
-			if t >= vocab {
-				be.fail(op, "target %d at row %d outside vocab %d", t, r, vocab)
-				t = -1
-			}
-			if t < 0 || wr == 0 {
-				if ls != nil {
-					ls[r] = 0
-				}
-				if dx != nil {
-					clear(dx[r*vocab : (r+1)*vocab])
-				}
-				continue
-			}
-			xt := xr[t]
-			var dr []float32
-			if dx != nil {
+			var dr []float32 // the row's gradient (F32 scratch for a BF16 low)
+			switch {
+			case low != nil:
+				dr = be.rowScratch[w][:vocab]
+			case dx != nil:
 				dr = dx[r*vocab : (r+1)*vocab]
 			}
-			mx, sum := expRow(dr, xr) // dr may alias xr
-			lse := float64(mx) + math.Log(sum)
-			if ls != nil {
-				ls[r] = float32(float64(wr) * (lse - float64(xt)))
-			}
-			if dr != nil {
-				gw := float64(gscale) * float64(wr)
-				c := gw / sum
-				et := float64(dr[t])
-				scaleRow(dr, float32(c))
-				dr[t] = float32(c*et - gw)
+			ceRow(be, op, ls, dr, x[r*vocab:(r+1)*vocab], int(tg[r]), weightAt(ws, r), r, vocab, gscale)
+			if low != nil {
+				f32ToBF16Slice(low[r*vocab:(r+1)*vocab], dr)
 			}
 		}
 	})
+}
+
+// ceRow is CrossEntropy of row r: its loss into ls[r] (ls may be nil) and
+// its gradient into dr (nil: none; dr may alias xr).
+func ceRow(be *Backend, op string, ls, dr, xr []float32, t int, wr float32, r, vocab int, gscale float32) {
+	if t >= vocab {
+		be.fail(op, "target %d at row %d outside vocab %d", t, r, vocab)
+		t = -1
+	}
+	if t < 0 || wr == 0 {
+		if ls != nil {
+			ls[r] = 0
+		}
+		clear(dr)
+		return
+	}
+	xt := xr[t]
+	mx, sum := expRow(dr, xr) // dr may alias xr
+	lse := float64(mx) + math.Log(sum)
+	if ls != nil {
+		ls[r] = float32(float64(wr) * (lse - float64(xt)))
+	}
+	if dr != nil {
+		gw := float64(gscale) * float64(wr)
+		c := gw / sum
+		et := float64(dr[t])
+		scaleRow(dr, float32(c))
+		dr[t] = float32(c*et - gw)
+	}
 }
 
 // expRow returns max(x) and sum(exp(x - max)) (float64), storing the
@@ -125,8 +136,8 @@ func expSubGo(dst, x []float32, m, scale float32) float64 {
 	return s0 + s1
 }
 
-// scaleRow multiplies x by c.
-func scaleRow(x []float32, c float32) {
+// scaleRowGo is the portable scaleRow.
+func scaleRowGo(x []float32, c float32) {
 	for i := range x {
 		x[i] *= c
 	}

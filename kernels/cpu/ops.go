@@ -30,12 +30,7 @@ func (be *Backend) Fill(t kernels.Tensor, v float32) {
 // Scale multiplies x[0:n] by s.
 func (be *Backend) Scale(x kernels.Tensor, s float32, n int) {
 	v := f32("Scale", x, n)
-	be.parallelFor(n, grainElem, func(lo, hi int) {
-		p := v[lo:hi]
-		for i := range p {
-			p[i] *= s
-		}
-	})
+	be.parallelFor(n, grainElem, func(lo, hi int) { scaleRow(v[lo:hi], s) })
 }
 
 // AXPY computes y += alpha*x over n elements.

@@ -235,3 +235,16 @@ func rmsDx(dx, dr, w, x []float32, s, c float64) {
 	}
 	rmsDxGo(dx[v:], dr[v:n], w[v:n], x[v:n], s, c)
 }
+
+//go:noescape
+func scaleAVX512(x *float32, n int, c float32)
+
+// scaleRow multiplies x by c, 16 at a time with AVX-512.
+func scaleRow(x []float32, c float32) {
+	v := 0
+	if hasAVX512 && len(x) >= 16 {
+		v = len(x) &^ 15
+		scaleAVX512(&x[0], v, c)
+	}
+	scaleRowGo(x[v:], c)
+}

@@ -589,3 +589,21 @@ rdloop:
 rddone:
 	VZEROUPPER
 	RET
+
+// func scaleAVX512(x *float32, n int, c float32)
+// x[i] *= c for n a multiple of 16.
+TEXT ·scaleAVX512(SB), NOSPLIT, $0-20
+	MOVQ x+0(FP), DI
+	MOVQ n+8(FP), CX
+	VBROADCASTSS c+16(FP), Z1
+	SHRQ $4, CX
+	JZ scdone
+scloop:
+	VMULPS (DI), Z1, Z0
+	VMOVUPS Z0, (DI)
+	ADDQ $64, DI
+	DECQ CX
+	JNZ scloop
+scdone:
+	VZEROUPPER
+	RET

@@ -44,3 +44,6 @@ func rmsAcc(acc []float64, dr, x []float32, s float64) { rmsAccGo(acc, dr, x, s)
 
 // rmsDx adds float32((dr[i]*w[i])*s - x[i]*c), formed in float64, to dx[i].
 func rmsDx(dx, dr, w, x []float32, s, c float64) { rmsDxGo(dx, dr, w, x, s, c) }
+
+// scaleRow multiplies x by c.
+func scaleRow(x []float32, c float32) { scaleRowGo(x, c) }
