@@ -294,10 +294,12 @@ const (
 	// (256 rows) and a packed y of at least bfStreamElems (2 MiB).
 	bfStreamRows  = 8
 	bfStreamElems = 1 << 20
+	bfStreamUnit  = 1 << 19
 	// Split k (see splitKBF16) from this k on, in chunks of at least
-	// bfSplitSteps k steps.
+	// bfSplitSteps k steps, for C at most bfStreamRows*32 x bfSplitCols.
 	bfSplitK     = 4096
 	bfSplitSteps = 64
+	bfSplitCols  = 2048
 )
 
 // bfOperand is one operand of a bf16 product in the role the tile kernels
@@ -365,7 +367,7 @@ func (be *Backend) gemmBF16(c []float32, a, b []uint16, m, n, k int, ta, tb bool
 	if swap {
 		x, y = xs, ys
 	}
-	if !swap && !y.major && m <= bfStreamRows*32 && n <= bfColPanels*32 && k >= bfSplitK {
+	if !swap && !y.major && m <= bfStreamRows*32 && n <= bfSplitCols && k >= bfSplitK {
 		be.splitKBF16(c, x, y, k, beta != 0)
 	} else {
 		be.tilesBF16(c, x, y, k, beta != 0, swap)
@@ -402,8 +404,10 @@ func (be *Backend) tilesBF16(c []float32, x, y bfOperand, k int, add, trans bool
 		}
 	}
 	// Many rows times a small y (the LM head's dW = dlogits^T x): each
-	// unit packs its own x panels likewise; a unit covers all of y.
-	streamX := !trans && !streamY && !direct && np <= bfColPanels && mp*ps >= bfStreamElems
+	// unit packs its own x panels likewise; a unit covers all of y (whose
+	// packed panels, at most bfStreamUnit elements, stay in L2), so that
+	// no x panel is packed twice.
+	streamX := !trans && !streamY && !direct && (np <= bfColPanels || np*ps <= bfStreamUnit) && mp*ps >= bfStreamElems
 	if streamX {
 		npackX = 0
 		for len(st.xwork) < be.pool.n {
@@ -440,11 +444,16 @@ func (be *Backend) tilesBF16(c []float32, x, y bfOperand, k int, add, trans bool
 		}
 		return ap[(i-(mp-npackX))*ps:], packedA(ps), hi - i
 	}
-	rowP := bfRowPanels
+	rowP, colP := bfRowPanels, bfColPanels
 	if streamY {
-		rowP = mp
+		// A unit's packed y panels stay within bfStreamUnit elements, so
+		// that they stay in L2 (and there are units enough to balance).
+		rowP, colP = mp, max(1, min(bfColPanels, bfStreamUnit/ps))
 	}
-	rb, cb := (mp+rowP-1)/rowP, (np+bfColPanels-1)/bfColPanels
+	if streamX {
+		colP = np
+	}
+	rb, cb := (mp+rowP-1)/rowP, (np+colP-1)/colP
 	units := rb * cb
 	tiles := st.tiles
 	ldc := y.n
@@ -464,8 +473,8 @@ func (be *Backend) tilesBF16(c []float32, x, y bfOperand, k int, add, trans bool
 				return
 			}
 			// Column-block major: consecutive units share y panels.
-			i0, j0 := (u%rb)*rowP, (u/rb)*bfColPanels
-			i1, j1 := min(mp, i0+rowP), min(np, j0+bfColPanels)
+			i0, j0 := (u%rb)*rowP, (u/rb)*colP
+			i1, j1 := min(mp, i0+rowP), min(np, j0+colP)
 			var xw []uint16
 			if streamX {
 				if len(st.xwork[w]) < bfRowPanels*ps {
@@ -479,12 +488,16 @@ func (be *Backend) tilesBF16(c []float32, x, y bfOperand, k int, add, trans bool
 			// yp: the unit's y panels, from panel j0 on.
 			yp := bp[min(len(bp), j0*ps):]
 			if streamY {
-				if len(st.ywork[w]) < bfColPanels*ps {
-					st.ywork[w] = make([]uint16, bfColPanels*ps)
+				if len(st.ywork[w]) < colP*ps {
+					st.ywork[w] = make([]uint16, colP*ps)
 				}
 				yp = st.ywork[w]
-				for j := j0; j < j1; j++ {
-					packBBF16(yp[(j-j0)*ps:(j-j0+1)*ps], y.v, y.n, k, y.major, j*32)
+				if y.major {
+					for j := j0; j < j1; j++ {
+						packBBF16(yp[(j-j0)*ps:(j-j0+1)*ps], y.v, y.n, k, true, j*32)
+					}
+				} else {
+					packRowsBF16(yp, y.v, y.n, k, j0, j1, ps)
 				}
 			}
 			if trans {
@@ -538,21 +551,23 @@ func (be *Backend) tilesBF16(c []float32, x, y bfOperand, k int, add, trans bool
 	})
 }
 
-// splitKBF16 is tilesBF16 for a small C (at most 256 x 512) and a long k
-// with y stored [k,cols] (the LM head's dx = dlogits W): k is cut into
-// chunks, a number fixed by k alone; workers take chunks, pack that
-// chunk's rows of y themselves (so y is read once, and its packed form
-// stays in L2) and form a private padded partial product; the partials
-// are then added to C in chunk order. The arithmetic does not depend on
+// splitKBF16 is tilesBF16 for a small C (at most 256 x bfSplitCols) and
+// a long k with y stored [k,cols] (the LM head's dx = dlogits W): k is cut
+// into chunks, a number fixed by k alone; workers take chunks and walk
+// each in slabs of a few k steps, packing that slab's rows of y (a
+// contiguous block of y) into a buffer that stays in L2 and multiplying
+// every x panel by it into a private padded partial product; the
+// partials are then added to C in chunk order. y is read from memory once
+// and its packed form never leaves L2; the arithmetic does not depend on
 // the thread count or the scheduling.
 func (be *Backend) splitKBF16(c []float32, x, y bfOperand, k int, add bool) {
 	st := &be.bf
 	ks := (k + 31) / 32
 	mp, np := (x.n+31)/32, (y.n+31)/32
 	nch := max(1, min(16, ks/bfSplitSteps))
-	// Chunk ch covers k steps [ch*ks/nch, (ch+1)*ks/nch).
-	maxSteps := (ks + nch - 1) / nch
-	cps := maxSteps * 1024
+	// A slab's packed y (np*slab KiB x 2) is at most 512 KiB, so that it,
+	// the partial product and the x rows of the slab share L2.
+	slab := max(4, min(bfKSteps, 256/np))
 	pw, ph := np*32, mp*32
 	if len(st.partial) < nch*ph*pw {
 		st.partial = make([]float32, nch*ph*pw)
@@ -560,25 +575,28 @@ func (be *Backend) splitKBF16(c []float32, x, y bfOperand, k int, add bool) {
 	for len(st.ywork) < be.pool.n {
 		st.ywork = append(st.ywork, nil)
 	}
-	// x: read in place where it can be (k whole steps), else packed whole.
-	direct := st.kind == bf16AMX && x.major && k%32 == 0 && x.n%32 == 0
-	xps := ks * 1024
-	if !direct {
-		if len(st.apack) < mp*xps {
-			st.apack = make([]uint16, mp*xps)
-		}
-		ap := st.apack[:mp*xps]
-		be.parallelFor(mp, 1, func(lo, hi int) {
-			for i := lo; i < hi; i++ {
-				packABF16(ap[i*xps:(i+1)*xps], x.v, x.n, k, !x.major, i*32)
-			}
-		})
+	// x: whole row panels read in place where they can be (k whole
+	// steps), the rest packed over all of k.
+	xfull := 0
+	if st.kind == bf16AMX && x.major && k%32 == 0 {
+		xfull = x.n / 32
 	}
+	xps := ks * 1024
+	npackX := mp - xfull
+	if len(st.apack) < npackX*xps {
+		st.apack = make([]uint16, npackX*xps)
+	}
+	ap := st.apack[:npackX*xps]
+	be.parallelFor(npackX, 1, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			packABF16(ap[i*xps:(i+1)*xps], x.v, x.n, k, !x.major, (xfull+i)*32)
+		}
+	})
 	tiles := st.tiles
 	var next atomic.Int64
 	be.pool.run(min(be.pool.n, nch), func(w int) {
-		if len(st.ywork[w]) < np*cps {
-			st.ywork[w] = make([]uint16, np*cps)
+		if len(st.ywork[w]) < np*slab*1024 {
+			st.ywork[w] = make([]uint16, np*slab*1024)
 		}
 		yb := st.ywork[w]
 		for {
@@ -586,24 +604,19 @@ func (be *Backend) splitKBF16(c []float32, x, y bfOperand, k int, add bool) {
 			if ch >= nch {
 				return
 			}
-			s0, s1 := ch*ks/nch, (ch+1)*ks/nch
-			k0, k1 := s0*32, min(k, s1*32)
-			kc := k1 - k0
-			cs := (kc + 31) / 32
-			// Rows k0..k1 of y stored [k,cols] are a contiguous block.
-			for j := range np {
-				packBBF16(yb[j*cs*1024:(j+1)*cs*1024], y.v[k0*y.n:k1*y.n], y.n, kc, false, j*32)
-			}
 			part := st.partial[ch*ph*pw : (ch+1)*ph*pw]
-			var xa []uint16
-			var al aLayout
-			if direct {
-				xa, al = x.v[k0:], aLayout{stride: k, kstep: 32, panel: 32 * k}
-			} else {
-				xa, al = st.apack[s0*1024:], packedA(xps)
-			}
-			for s := 0; s < cs; s += bfKSteps {
-				tiles(xa[s*al.kstep:], al, yb[s*1024:], cs*1024, part, pw, min(bfKSteps, cs-s), mp, np, s > 0)
+			s0, s1 := ch*ks/nch, (ch+1)*ks/nch
+			for s := s0; s < s1; s += slab {
+				cs := min(slab, s1-s)
+				k0, k1 := s*32, min(k, (s+cs)*32)
+				// Rows k0..k1 of y stored [k,cols] are a contiguous block.
+				packRowsBF16(yb, y.v[k0*y.n:k1*y.n], y.n, k1-k0, 0, np, cs*1024)
+				if xfull > 0 {
+					tiles(x.v[k0:], aLayout{stride: k, kstep: 32, panel: 32 * k}, yb, cs*1024, part, pw, cs, xfull, np, s > s0)
+				}
+				if npackX > 0 {
+					tiles(ap[s*1024:], packedA(xps), yb, cs*1024, part[xfull*32*pw:], pw, cs, npackX, np, s > s0)
+				}
 			}
 		}
 	})

@@ -135,7 +135,8 @@ func TestMatMulBF16Paths(t *testing.T) {
 		}{{64, 96, 64, 0}, {256, 70, 64, 0}, {8, 300, 96, 0}, {300, 8, 96, 0}, {37, 45, 1056, 0}, {96, 33, 32, 0},
 			{40, 600, 1800, 1}, {48, 16400, 64, 1}, // y packed per unit
 			{40, 70, 4200, 0}, {64, 96, 8192, 1}, // split k: x packed, x in place
-			{1100, 40, 1000, 2}} { // x packed per unit
+			{70, 1100, 4352, 1}, {36, 1024, 5120, 1}, // split k, wide C: x in place with a packed edge panel
+			{1100, 40, 1000, 2}, {16400, 544, 64, 2}} { // x packed per unit (over 16 y panels in the second)
 			for combo := range 4 {
 				ta, tb := combo&1 != 0, combo&2 != 0
 				if c.big == 1 && ta || c.big == 2 && tb {
@@ -211,7 +212,8 @@ func TestMatMulBF16Deterministic(t *testing.T) {
 		for _, c := range []struct {
 			m, n, k int
 			ta, tb  bool
-		}{{130, 300, 96, false, true}, {300, 64, 1100, false, false}, {8, 500, 64, false, true}, {96, 70, 64, true, false}, {40, 70, 4200, false, false}} {
+		}{{130, 300, 96, false, true}, {300, 64, 1100, false, false}, {8, 500, 64, false, true}, {96, 70, 64, true, false}, {40, 70, 4200, false, false},
+			{70, 1100, 4352, false, false}, {256, 1024, 1024, false, false}, {16400, 544, 64, true, false}} {
 			av, bv := randBF16(rng, c.m*c.k), randBF16(rng, c.k*c.n)
 			var first []float32
 			for _, threads := range []int{1, 3, 3} {
@@ -335,5 +337,32 @@ func TestConformanceBF16(t *testing.T) {
 			be.enableBF16(kind)
 			kernelstest.Run(t, be, kernelstest.DefaultTolerances())
 		})
+	}
+}
+
+// TestPackRowsBF16 checks packRowsBF16 (the row-pair-order packing of a
+// block of weight rows, AVX-512 where it applies) against packBBF16 panel
+// by panel, over whole and partial panels and k steps and panel ranges
+// not starting at 0, with the padding past kc in each panel left alone.
+func TestPackRowsBF16(t *testing.T) {
+	rng := rand.New(rand.NewPCG(15, 16))
+	for _, c := range []struct{ n, kc, j0, j1 int }{
+		{1024, 256, 0, 32}, {1024, 64, 5, 21}, {96, 32, 0, 3}, {100, 64, 0, 4}, {64, 40, 0, 2}, {256, 512, 2, 8},
+	} {
+		b := randBF16(rng, c.kc*c.n)
+		ps := (c.kc+31)/32*1024 + 512 // padding the packers must not touch
+		got, want := make([]uint16, (c.j1-c.j0)*ps), make([]uint16, (c.j1-c.j0)*ps)
+		for i := range got {
+			got[i], want[i] = 0xdead, 0xdead
+		}
+		packRowsBF16(got, b, c.n, c.kc, c.j0, c.j1, ps)
+		for j := c.j0; j < c.j1; j++ {
+			packBBF16(want[(j-c.j0)*ps:(j-c.j0)*ps+(c.kc+31)/32*1024], b, c.n, c.kc, false, 32*j)
+		}
+		for i := range got {
+			if got[i] != want[i] {
+				t.Fatalf("%+v: element %d (panel %d, offset %d) = %#x, want %#x", c, i, c.j0+i/ps, i%ps, got[i], want[i])
+			}
+		}
 	}
 }
