@@ -127,10 +127,6 @@ func (be *Backend) AttentionBackward(dq, dk, dv, dout, out, lse, q, k, v, lens k
 	const op = "AttentionBackward"
 	checkDims(op, b, t, hq, hkv, d)
 	checkGQA(op, hq, hkv)
-	if be.attnBF16(q, k, v, t, hq, hkv, d, scale, window) {
-		be.attentionBackwardBF16(dq, dk, dv, dout, out, lse, q, k, v, lens, b, t, hq, hkv, d, scale) // attn_bf16.go
-		return
-	}
 	if q.DType == kernels.BF16 || k.DType == kernels.BF16 || v.DType == kernels.BF16 {
 		nq, nkv := b*t*hq*d, b*t*hkv*d
 		be.AttentionBackward(dq, dk, dv, dout, out, lse, be.widened(op, 1, q, nq), be.widened(op, 2, k, nkv), be.widened(op, 3, v, nkv), lens, b, t, hq, hkv, d, scale, window)

@@ -67,8 +67,9 @@ func refAttn64(q, k, v, dout []float64, lens []int, b, t, hq, hkv, d int, scale 
 	return
 }
 
-// TestAttentionBF16Kernels checks attentionBF16 and attentionBackwardBF16
-// (called directly, below the work threshold too) against refAttn64 on
+// TestAttentionBF16Kernels checks attentionBF16 (called directly, below
+// the work threshold too) and the backward from its outputs against
+// refAttn64 on
 // the same bf16 values: out and the gradients within 3e-2 of
 // |want| + rms(want) elementwise and 7.5e-3 relative RMS (kernelstest's
 // AttentionBF16 bounds), lse within 1e-4; padded positions zero.
@@ -125,7 +126,7 @@ func TestAttentionBF16Kernels(t *testing.T) {
 			out, lse := fill(nq), fill(s.b*s.hq*s.t)
 			be.attentionBF16(out, lse, qt, kt, vt, lt, s.b, s.t, s.hq, s.hkv, s.d, float32(scale))
 			dq, dk, dv := fill(nq), fill(nk), fill(nk)
-			be.attentionBackwardBF16(dq, dk, dv, be.tensor(t, dout), out, lse, qt, kt, vt, lt, s.b, s.t, s.hq, s.hkv, s.d, float32(scale))
+			be.AttentionBackward(dq, dk, dv, be.tensor(t, dout), out, lse, qt, kt, vt, lt, s.b, s.t, s.hq, s.hkv, s.d, float32(scale), 0)
 			for _, c := range []struct {
 				name string
 				got  []float32
