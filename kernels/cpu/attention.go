@@ -127,17 +127,21 @@ func (be *Backend) AttentionBackward(dq, dk, dv, dout, out, lse, q, k, v, lens k
 	const op = "AttentionBackward"
 	checkDims(op, b, t, hq, hkv, d)
 	checkGQA(op, hq, hkv)
+	qb := attnQB
 	if q.DType == kernels.BF16 || k.DType == kernels.BF16 || v.DType == kernels.BF16 {
+		// The bf16 values widened exactly, in smaller query blocks than
+		// F32 inputs get (their results need not match the F32 path's
+		// bits): fewer masked products.
 		nq, nkv := b*t*hq*d, b*t*hkv*d
-		be.AttentionBackward(dq, dk, dv, dout, out, lse, be.widened(op, 1, q, nq), be.widened(op, 2, k, nkv), be.widened(op, 3, v, nkv), lens, b, t, hq, hkv, d, scale, window)
-		return
+		q, k, v = be.widened(op, 1, q, nq), be.widened(op, 2, k, nkv), be.widened(op, 3, v, nkv)
+		qb = attnQBMixed
 	}
 	dqs, dks, dvs := f32(op, dq, b*t*hq*d), f32(op, dk, b*t*hkv*d), f32(op, dv, b*t*hkv*d)
 	dos, os, ls := f32(op, dout, b*t*hq*d), f32(op, out, b*t*hq*d), f32(op, lse, b*hq*t)
 	qs, ks, vs := f32(op, q, b*t*hq*d), f32(op, k, b*t*hkv*d), f32(op, v, b*t*hkv*d)
 	L := be.rowLens(op, lens, b, t)
 	if scale > 0 && t >= attnBlockedMin && !(window > 0 && window < t) {
-		be.attentionBackwardBlocked(dqs, dks, dvs, dos, os, ls, qs, ks, vs, L, b, t, hq, hkv, d, scale)
+		be.attentionBackwardBlocked(dqs, dks, dvs, dos, os, ls, qs, ks, vs, L, b, t, hq, hkv, d, scale, qb)
 		return
 	}
 	group := hq / hkv
