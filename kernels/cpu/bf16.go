@@ -518,6 +518,14 @@ func (be *Backend) tilesBF16(c []float32, x, y bfOperand, k int, add, trans bool
 			if fi, fj := min(i1, xfull), min(j1, yfull); fi > i0 && fj > j0 {
 				for i := i0; i < fi; {
 					xa, al, cnt := xPanels(i, fi, xw, i0)
+					if streamY {
+						// One row panel at a time: C is then written 32
+						// rows of the unit's whole width at a time, not
+						// 128-byte pieces of every row per column panel
+						// (the LM head's logits, rows ~200 KB apart:
+						// ~18% faster at 256 x 50304 x 256).
+						cnt = 1
+					}
 					for s := 0; s < ks; s += bfKSteps {
 						tiles(xa[s*al.kstep:], al, yp[s*1024:], ps, c[i*32*ldc+j0*32:], ldc, min(bfKSteps, ks-s), cnt, fj-j0, add || s > 0)
 					}

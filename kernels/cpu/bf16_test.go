@@ -133,7 +133,7 @@ func TestMatMulBF16Paths(t *testing.T) {
 			m, n, k int
 			big     int // 1: NN and NT, 2: NN and TN; beta 1 and BF16 only
 		}{{64, 96, 64, 0}, {256, 70, 64, 0}, {8, 300, 96, 0}, {300, 8, 96, 0}, {37, 45, 1056, 0}, {96, 33, 32, 0},
-			{40, 600, 1800, 1}, {48, 16400, 64, 1}, // y packed per unit
+			{40, 600, 1800, 1}, {48, 16400, 64, 1}, {256, 1100, 1056, 1}, // y packed per unit (the last: 8 row panels, 3 k blocks)
 			{40, 70, 4200, 0}, {64, 96, 8192, 1}, // split k: x packed, x in place
 			{70, 1100, 4352, 1}, {36, 1024, 5120, 1}, // split k, wide C: x in place with a packed edge panel
 			{1100, 40, 1000, 2}, {16400, 544, 64, 2}} { // x packed per unit (over 16 y panels in the second)
@@ -213,7 +213,7 @@ func TestMatMulBF16Deterministic(t *testing.T) {
 			m, n, k int
 			ta, tb  bool
 		}{{130, 300, 96, false, true}, {300, 64, 1100, false, false}, {8, 500, 64, false, true}, {96, 70, 64, true, false}, {40, 70, 4200, false, false},
-			{70, 1100, 4352, false, false}, {256, 1024, 1024, false, false}, {16400, 544, 64, true, false}} {
+			{70, 1100, 4352, false, false}, {256, 1100, 1056, false, false}, {16400, 544, 64, true, false}} {
 			av, bv := randBF16(rng, c.m*c.k), randBF16(rng, c.k*c.n)
 			var first []float32
 			for _, threads := range []int{1, 3, 3} {
