@@ -54,9 +54,9 @@ func newWithKernel(threads int, kern microKernel) *Backend {
 	}
 	p := newPool(threads)
 	b := &Backend{pool: p, kern: kern}
-	// The workers only reference the task channel, so the Backend can be
-	// collected; closing the channel then ends the workers.
-	runtime.AddCleanup(b, func(c chan task) { close(c) }, p.work)
+	// The workers only reference the pool state, so the Backend can be
+	// collected; stopping the state then ends the workers.
+	runtime.AddCleanup(b, func(st *poolState) { st.stop() }, p.st)
 	return b
 }
 

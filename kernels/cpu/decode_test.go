@@ -181,6 +181,54 @@ func TestPoolRun(t *testing.T) {
 				}
 			}
 		}
-		close(p.work)
+		p.st.stop()
+	}
+}
+
+// TestPoolRunStress runs jobs whose parts take from nothing to longer than
+// poolSpin, on more workers than processors, so that workers and the
+// caller go to sleep and wake in every order (a lost or stale wake-up
+// would hang or return before a part ran; the go test timeout catches a
+// hang): every part runs exactly once per job, before run returns.
+func TestPoolRunStress(t *testing.T) {
+	for _, procs := range []int{1, 2} {
+		func() {
+			defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
+			p := newPool(3)
+			defer p.st.stop()
+			rng := uint64(1)
+			next := func() uint64 { rng = rng*6364136223846793005 + 1442695040888963407; return rng >> 33 }
+			for job := range 1500 {
+				var hits [3]atomic.Int32
+				var delay [3]time.Duration
+				for w := range delay {
+					switch next() % 8 {
+					case 0:
+						delay[w] = time.Duration(next()%400) * time.Microsecond
+					case 1:
+						delay[w] = time.Duration(next()%20) * time.Microsecond
+					}
+				}
+				k := 2 + int(next()%2)
+				p.run(k, func(w int) {
+					if d := delay[w]; d > 0 {
+						time.Sleep(d)
+					}
+					hits[w].Add(1)
+				})
+				for w := range hits {
+					want := int32(0)
+					if w < k {
+						want = 1
+					}
+					if got := hits[w].Load(); got != want {
+						t.Fatalf("GOMAXPROCS %d, job %d, k %d: part %d ran %d times by the time run returned, want %d", procs, job, k, w, got, want)
+					}
+				}
+				if job%300 == 299 {
+					time.Sleep(2 * poolSpin) // everyone asleep
+				}
+			}
+		}()
 	}
 }

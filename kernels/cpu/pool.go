@@ -2,58 +2,69 @@ package cpu
 
 import (
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"time"
 )
 
-// task is the element type of pool.work, which carries no values: it is
-// closed (by the Backend's cleanup, see newWithKernel) to end the workers.
-type task struct{}
-
 // poolSpin is how long a worker keeps polling for the next job after one
 // ends, and the caller for its workers to finish, before sleeping. A
 // decode step runs a few hundred ops of tens of microseconds back to back:
-// a sleeping goroutine takes tens of microseconds to wake (the channel
-// send only marks it runnable; another thread has to be woken to steal
-// it), during which the caller had done most of the op alone. Polling
-// costs a core for at most this long after the last op.
+// a sleeping goroutine takes tens of microseconds to wake (the wake-up
+// only marks it runnable; another thread has to be woken to steal it),
+// during which the caller had done most of the op alone. Polling costs a
+// core for at most this long after the last op.
 const poolSpin = 200 * time.Microsecond
 
 // pool is a fixed set of worker goroutines. run is called by one goroutine
 // at a time (the Backend's user), and never from inside a task.
 type pool struct {
-	n    int
-	work chan task
-	st   *poolState
+	n  int
+	st *poolState
 }
 
 // poolState is what the workers share with run (not the Backend, so that
 // the Backend can be collected while they live).
+//
+// The protocol: run publishes job g (fn, k, pending = n-1) and then moves
+// gen to g; each worker runs its part of every job exactly once and
+// decrements pending; run returns when pending is 0. Sleeping is on
+// condition variables whose conditions (gen moved, pending 0, quit) are
+// re-checked under mu, so a wake-up can be neither lost nor taken for
+// another job's: a worker late to signal the end of job g-1 at most wakes
+// the caller of job g spuriously, which then looks at pending again.
+// Because run waits for every worker before the next job, a worker sees
+// gen move by exactly one each time.
 type poolState struct {
-	// gen counts jobs; a worker that has seen gen g runs job g+1 when gen
-	// moves. fn and k are the job (written before gen moves).
-	gen atomic.Uint64
-	fn  func(int)
-	k   int
-	// pending counts the workers still running the job.
+	gen     atomic.Uint64
 	pending atomic.Int64
-	// sleeping[i] says worker i waits on wake[i]; callerSleeping that run
-	// waits on done. Whoever clears a flag (Swap) owes the sleeper one
-	// send (channels of capacity 1).
-	sleeping       []atomic.Bool
-	wake           []chan struct{}
-	callerSleeping atomic.Bool
-	done           chan struct{}
+	fn      func(int)
+	k       int
+
+	mu     sync.Mutex
+	jobs   *sync.Cond // gen moved, or quit
+	done   *sync.Cond // pending reached 0
+	quit   bool
+	asleep int // workers waiting on jobs, so that run skips Broadcast when none is
 }
 
 func newPool(n int) *pool {
-	st := &poolState{sleeping: make([]atomic.Bool, n), wake: make([]chan struct{}, n), done: make(chan struct{}, 1)}
-	p := &pool{n: n, work: make(chan task), st: st}
+	st := &poolState{}
+	st.jobs = sync.NewCond(&st.mu)
+	st.done = sync.NewCond(&st.mu)
+	p := &pool{n: n, st: st}
 	for i := 1; i < n; i++ {
-		st.wake[i] = make(chan struct{}, 1)
-		go worker(st, i, p.work)
+		go worker(st, i)
 	}
 	return p
+}
+
+// stop ends the workers (the Backend's cleanup calls it).
+func (st *poolState) stop() {
+	st.mu.Lock()
+	st.quit = true
+	st.mu.Unlock()
+	st.jobs.Broadcast()
 }
 
 // spinWait polls cond, yielding the processor between polls, for up to
@@ -78,31 +89,34 @@ func spinWait(cond func() bool) bool {
 }
 
 // worker i runs its part of each job, polling for the next one for a
-// while and then sleeping until run wakes it or quit is closed.
-func worker(st *poolState, i int, quit chan task) {
-	var seen uint64 // not gen.Load(): run may have started job 1 already
+// while and then sleeping until run publishes one or the pool stops.
+func worker(st *poolState, i int) {
+	var seen uint64 // not gen.Load(): run may have published job 1 already
 	for {
 		fresh := func() bool { return st.gen.Load() != seen }
 		if !spinWait(fresh) {
-			st.sleeping[i].Store(true)
-			if fresh() {
-				if !st.sleeping[i].Swap(false) {
-					<-st.wake[i] // run cleared the flag: take its send
-				}
-			} else {
-				select {
-				case <-st.wake[i]:
-				case <-quit:
-					return
-				}
+			st.mu.Lock()
+			for !fresh() && !st.quit {
+				st.asleep++
+				st.jobs.Wait()
+				st.asleep--
+			}
+			quit := st.quit
+			st.mu.Unlock()
+			if quit {
+				return
 			}
 		}
-		seen++ // run waits for every worker, so jobs never skip one
+		seen = st.gen.Load()
 		if i < st.k {
 			st.fn(i)
 		}
-		if st.pending.Add(-1) == 0 && st.callerSleeping.Swap(false) {
-			st.done <- struct{}{}
+		if st.pending.Add(-1) == 0 {
+			// Taking mu orders this after the caller's check of pending
+			// (it either saw 0 or is already waiting on done).
+			st.mu.Lock()
+			st.mu.Unlock()
+			st.done.Signal()
 		}
 	}
 }
@@ -122,23 +136,21 @@ func (p *pool) run(k int, fn func(w int)) {
 	// Every worker takes part (those past k only count down), so that
 	// each sees every job.
 	st.pending.Store(int64(p.n - 1))
+	st.mu.Lock()
 	st.gen.Add(1)
-	for i := 1; i < p.n; i++ {
-		if st.sleeping[i].Swap(false) {
-			st.wake[i] <- struct{}{}
-		}
+	wake := st.asleep > 0
+	st.mu.Unlock()
+	if wake {
+		st.jobs.Broadcast()
 	}
 	fn(0)
 	finished := func() bool { return st.pending.Load() == 0 }
 	if !spinWait(finished) {
-		st.callerSleeping.Store(true)
-		if finished() {
-			if !st.callerSleeping.Swap(false) {
-				<-st.done // a worker cleared the flag: take its send
-			}
-		} else {
-			<-st.done
+		st.mu.Lock()
+		for !finished() {
+			st.done.Wait()
 		}
+		st.mu.Unlock()
 	}
 	st.fn = nil
 }
