@@ -14,18 +14,7 @@ func TestDistBF16Teacher(t *testing.T) {
 	mdl := tinyModelDir(t, 23)
 	data := tinyMathData(t, 8)
 	one := distJob{Phase: PhaseDistill, Model: mdl, Data: data, Out: filepath.Join(t.TempDir(), "one"), BF16: true}
-	two := one
-	two.Out = filepath.Join(t.TempDir(), "two")
-	ref := runSingle(t, one)
-	outs, log, err := mpirunJob(t, 2, two)
-	if err != nil || len(outs) != 2 {
-		t.Fatalf("mpirun -np 2: %v\n%s", err, log)
-	}
-	for _, o := range outs {
-		if o.Err != "" || o.Steps != ref.Steps {
-			t.Fatalf("rank %d: %d steps (want %d), error %q", o.Rank, o.Steps, ref.Steps, o.Err)
-		}
-	}
+	two, ref, _ := runOneAndTwoRanks(t, one)
 	if s := metricsOf(t, two.Out, "teacher_sync_step"); len(s) == 0 || s[len(s)-1] == 0 {
 		t.Fatalf("test setup: the teacher never synced: %v", s)
 	}

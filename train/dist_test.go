@@ -265,6 +265,28 @@ func mpirunJob(t *testing.T, np int, j distJob) ([]distOutcome, string, error) {
 	return outs, buf.String(), err
 }
 
+// runOneAndTwoRanks runs job one in this process and, with its output
+// under a sibling "two" directory, under mpirun -np 2; it fails the test
+// unless both ranks finish without error after as many steps as the single
+// process, and returns the 2-rank job, the single result and the ranks'
+// outcomes.
+func runOneAndTwoRanks(t *testing.T, one distJob) (distJob, *Result, []distOutcome) {
+	t.Helper()
+	two := one
+	two.Out = filepath.Join(t.TempDir(), "two")
+	ref := runSingle(t, one)
+	outs, log, err := mpirunJob(t, 2, two)
+	if err != nil || len(outs) != 2 {
+		t.Fatalf("mpirun -np 2: %v\n%s", err, log)
+	}
+	for _, o := range outs {
+		if o.Err != "" || o.Steps != ref.Steps {
+			t.Fatalf("rank %d: %d steps (want %d), error %q", o.Rank, o.Steps, ref.Steps, o.Err)
+		}
+	}
+	return two, ref, outs
+}
+
 // runSingle is the single-process reference run of job (no Comm).
 func runSingle(t *testing.T, j distJob) *Result {
 	t.Helper()
@@ -360,17 +382,8 @@ func TestDistMatchesSingle(t *testing.T) {
 	for _, phase := range []string{PhaseSFT, PhaseDistill, PhaseGRPO} {
 		t.Run(phase, func(t *testing.T) {
 			one := distJob{Phase: phase, Model: mdl, Data: data, Out: filepath.Join(t.TempDir(), "one")}
-			two := one
-			two.Out = filepath.Join(t.TempDir(), "two")
-			ref := runSingle(t, one)
-			outs, log, err := mpirunJob(t, 2, two)
-			if err != nil || len(outs) != 2 {
-				t.Fatalf("mpirun -np 2: %v\n%s", err, log)
-			}
+			two, ref, outs := runOneAndTwoRanks(t, one)
 			for _, o := range outs {
-				if o.Err != "" || o.Steps != ref.Steps {
-					t.Fatalf("rank %d: %d steps (want %d), error %q", o.Rank, o.Steps, ref.Steps, o.Err)
-				}
 				// ZeRO-1: each rank keeps half of the moments (the tiny
 				// model's parameter count is even, so no tail).
 				if 2*o.OptimizerBytes != ref.OptimizerBytes {
@@ -608,18 +621,7 @@ func TestDistCollectPhases(t *testing.T) {
 	for _, phase := range []string{PhaseRFT, PhaseSRTCollect} {
 		t.Run(phase, func(t *testing.T) {
 			one := distJob{Phase: phase, Model: mdl, Data: data, Out: filepath.Join(t.TempDir(), "one")}
-			two := one
-			two.Out = filepath.Join(t.TempDir(), "two")
-			ref := runSingle(t, one)
-			outs, log, err := mpirunJob(t, 2, two)
-			if err != nil || len(outs) != 2 {
-				t.Fatalf("mpirun -np 2: %v\n%s", err, log)
-			}
-			for _, o := range outs {
-				if o.Err != "" || o.Steps != ref.Steps {
-					t.Fatalf("rank %d: %d steps (want %d), error %q", o.Rank, o.Steps, ref.Steps, o.Err)
-				}
-			}
+			two, ref, _ := runOneAndTwoRanks(t, one)
 			if r1, r2 := stepRollouts(t, one.Out, ""), stepRollouts(t, two.Out, ""); len(r1) == 0 || !reflect.DeepEqual(r1, r2) {
 				t.Errorf("the 2-rank run drew other rollouts than the single process:\n1 rank:  %v\n2 ranks: %v", r1, r2)
 			}
