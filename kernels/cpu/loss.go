@@ -58,7 +58,11 @@ func (be *Backend) CrossEntropy(loss, dlogits, logits, targets, w kernels.Tensor
 			case dx != nil:
 				dr = dx[r*vocab : (r+1)*vocab]
 			}
-			ceRow(be, op, ls, dr, x[r*vocab:(r+1)*vocab], int(tg[r]), weightAt(ws, r), r, vocab, gscale)
+			var next []float32 // prefetched while row r computes
+			if r+1 < hi {
+				next = x[(r+1)*vocab : (r+2)*vocab]
+			}
+			ceRow(be, op, ls, dr, x[r*vocab:(r+1)*vocab], next, int(tg[r]), weightAt(ws, r), r, vocab, gscale)
 			if low != nil {
 				f32ToBF16Slice(low[r*vocab:(r+1)*vocab], dr)
 			}
@@ -67,8 +71,9 @@ func (be *Backend) CrossEntropy(loss, dlogits, logits, targets, w kernels.Tensor
 }
 
 // ceRow is CrossEntropy of row r: its loss into ls[r] (ls may be nil) and
-// its gradient into dr (nil: none; dr may alias xr).
-func ceRow(be *Backend, op string, ls, dr, xr []float32, t int, wr float32, r, vocab int, gscale float32) {
+// its gradient into dr (nil: none; dr may alias xr); next (may be nil) is
+// prefetched.
+func ceRow(be *Backend, op string, ls, dr, xr, next []float32, t int, wr float32, r, vocab int, gscale float32) {
 	if t >= vocab {
 		be.fail(op, "target %d at row %d outside vocab %d", t, r, vocab)
 		t = -1
@@ -81,7 +86,7 @@ func ceRow(be *Backend, op string, ls, dr, xr []float32, t int, wr float32, r, v
 		return
 	}
 	xt := xr[t]
-	mx, sum := expRow(dr, xr) // dr may alias xr
+	mx, sum := expRow(dr, xr, next) // dr may alias xr
 	lse := float64(mx) + math.Log(sum)
 	if ls != nil {
 		ls[r] = float32(float64(wr) * (lse - float64(xt)))
@@ -96,10 +101,11 @@ func ceRow(be *Backend, op string, ls, dr, xr []float32, t int, wr float32, r, v
 }
 
 // expRow returns max(x) and sum(exp(x - max)) (float64), storing the
-// exponentials in dst when it is not nil (dst may alias x).
-func expRow(dst, x []float32) (float32, float64) {
+// exponentials in dst when it is not nil (dst may alias x), and
+// prefetches next (nil: none; the next row, see expSubPrefetch).
+func expRow(dst, x, next []float32) (float32, float64) {
 	mx := maxOf(x)
-	return mx, expSub(dst, x, mx)
+	return mx, expSubPrefetch(dst, x, mx, 1, next)
 }
 
 // maxGo is the portable maxOf.
@@ -161,7 +167,11 @@ func (be *Backend) LogProbs(out, logits, targets kernels.Tensor, rows, vocab int
 				continue
 			}
 			xr := x[r*vocab : (r+1)*vocab]
-			mx, sum := expRow(nil, xr)
+			var next []float32
+			if r+1 < hi {
+				next = x[(r+1)*vocab : (r+2)*vocab]
+			}
+			mx, sum := expRow(nil, xr, next)
 			o[r] = float32(float64(xr[t]) - float64(mx) - math.Log(sum))
 		}
 	})

@@ -12,6 +12,9 @@ var hasFMA = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 func expSubAVX2(dst, x *float32, n int, m, scale float32) float64
 
 //go:noescape
+func expSubAVX512(dst, x *float32, n int, m, scale float32, pf *float32) float64
+
+//go:noescape
 func maxAVX2(x *float32, n int) float32
 
 // maxOf returns the largest element of x (-Inf for an empty x).
@@ -40,6 +43,13 @@ func expSub(dst, x []float32, m float32) float64 { return expSubScaled(dst, x, m
 
 // expSubScaled is expSub of (x[i]-m)*scale.
 func expSubScaled(dst, x []float32, m, scale float32) float64 {
+	return expSubPrefetch(dst, x, m, scale, nil)
+}
+
+// expSubPrefetch is expSubScaled that also prefetches pf[:len(x)] (nil:
+// nothing) into L2 on the AVX-512 path: the next row of a softmax, so that
+// its max pass reads from L2 while this pass computes.
+func expSubPrefetch(dst, x []float32, m, scale float32, pf []float32) float64 {
 	n8 := len(x) &^ 7
 	var s float64
 	if hasFMA && n8 > 0 {
@@ -48,7 +58,16 @@ func expSubScaled(dst, x []float32, m, scale float32) float64 {
 			_ = dst[len(x)-1]
 			d = &dst[0]
 		}
-		s = expSubAVX2(d, &x[0], n8, m, scale)
+		if hasAVX512 {
+			// The same values and sum, 16 lanes at a time.
+			var p *float32
+			if len(pf) >= len(x) {
+				p = &pf[0]
+			}
+			s = expSubAVX512(d, &x[0], n8, m, scale, p)
+		} else {
+			s = expSubAVX2(d, &x[0], n8, m, scale)
+		}
 	} else {
 		n8 = 0
 	}

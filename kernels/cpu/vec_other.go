@@ -9,6 +9,11 @@ func expSub(dst, x []float32, m float32) float64 { return expSubGo(dst, x, m, 1)
 // expSubScaled is expSub of (x[i]-m)*scale.
 func expSubScaled(dst, x []float32, m, scale float32) float64 { return expSubGo(dst, x, m, scale) }
 
+// expSubPrefetch is expSubScaled (pf, the next row, is not prefetched here).
+func expSubPrefetch(dst, x []float32, m, scale float32, pf []float32) float64 {
+	return expSubGo(dst, x, m, scale)
+}
+
 // dot returns sum a[i]*b[i] over len(a) elements.
 func dot(a, b []float32) float32 { return dotGo(a, b) }
 
