@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -23,6 +24,12 @@ type SaveOptions struct {
 	// bytes (a single larger tensor gets a shard of its own) with a
 	// model.safetensors.index.json; 0 writes one model.safetensors.
 	MaxShardBytes int64
+	// Masters, when set, is a host image of the F32 master weights in the
+	// parameter layout (LayoutLen elements): the matmul weights that the
+	// model does not hold in F32 (DropMatmulMasters) are saved from it
+	// instead of being widened from their BF16 copies. A sharded
+	// optimizer gathers it (optim.AdamW.GatherMasters).
+	Masters []float32
 }
 
 // auxFiles are copied from the source directory of a loaded model, so that
@@ -49,6 +56,9 @@ func (m *Model) Save(dir string, opt SaveOptions) error {
 		dtName, stType = "bfloat16", safetensors.BF16
 	default:
 		return fmt.Errorf("save %s: dtype %s is not supported (F32 or BF16)", dir, opt.DType)
+	}
+	if opt.Masters != nil && len(opt.Masters) != m.LayoutLen() {
+		return fmt.Errorf("save %s: the master image has %d elements, the parameter layout %d", dir, len(opt.Masters), m.LayoutLen())
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("save: %w", err)
@@ -117,7 +127,7 @@ func (m *Model) Save(dir string, opt SaveOptions) error {
 			}
 			views[s.Name] = lazyView{dtype: stType, shape: shape, n: uint64(s.N) * uint64(elem),
 				fetch: func() []byte {
-					b, err := m.rawParam(s, opt.DType)
+					b, err := m.rawParam(s, opt.DType, opt.Masters)
 					if err != nil && fetchErr == nil {
 						fetchErr = err
 					}
@@ -211,11 +221,24 @@ func (m *Model) Save(dir string, opt SaveOptions) error {
 }
 
 // rawParam returns a parameter's little-endian bytes in dtype d. A matmul
-// weight of a BF16-only model comes from its BF16 copy, as is or widened
-// to F32 (exactly: what the model computes with).
-func (m *Model) rawParam(s ParamSpec, d kernels.DType) ([]byte, error) {
+// weight of a BF16-only model comes from masters (the F32 image of the
+// layout) when given, else from its BF16 copy, as is or widened to F32
+// (exactly: what the model computes with).
+func (m *Model) rawParam(s ParamSpec, d kernels.DType, masters []float32) ([]byte, error) {
 	i := m.index[s.Name]
 	src := m.paramView(i)
+	if !src.Valid() && masters != nil {
+		v := masters[s.Off : s.Off+s.N]
+		buf := make([]byte, s.N*d.Size())
+		for k, x := range v {
+			if d == kernels.BF16 {
+				binary.LittleEndian.PutUint16(buf[2*k:], kernels.F32ToBF16(x))
+			} else {
+				binary.LittleEndian.PutUint32(buf[4*k:], math.Float32bits(x))
+			}
+		}
+		return buf, nil
+	}
 	if !src.Valid() {
 		raw, err := m.lowRaw(i)
 		if err != nil || d == kernels.BF16 {

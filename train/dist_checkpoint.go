@@ -78,7 +78,7 @@ func (t *trainer) readOptimState(dir string, st *trainerState) error {
 	if ws == t.comm.Size() {
 		return readMoments(filepath.Join(dir, t.optimFileName()), t.be, t.adam.M.N, ts)
 	}
-	n := t.m.Params.N
+	n := t.m.LayoutLen()
 	sh := t.adam.Shard()
 	// The new state: [0, Shard) is parameters [Rank*Shard, ...), then the
 	// tail [Size*Shard, n); an unsharded optimizer holds [0, n).
@@ -207,6 +207,18 @@ func (t *trainer) saveRanks() error {
 			os.RemoveAll(tmp)
 		}
 		return fail("write the optimizer shards", err)
+	}
+	if t.masters, err = t.masterImage(); err != nil { // every rank takes part
+		err = fmt.Errorf("rank %d: %w", rank, err)
+	}
+	defer func() { t.masters = nil }()
+	if bad, aerr := t.agree(err != nil); aerr != nil {
+		return fail("gather the master weights", aerr)
+	} else if bad {
+		if t.lead() {
+			os.RemoveAll(tmp)
+		}
+		return fail("gather the master weights", err)
 	}
 	if t.lead() {
 		t.ckpTmp = tmp

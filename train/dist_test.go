@@ -70,6 +70,10 @@ type distJob struct {
 	// BF16 runs in precision bf16 on the CPU backend with BF16 matmuls
 	// (mptest.BF16CPU).
 	BF16 bool
+	// WholeMasters keeps the F32 masters whole on every rank of a bf16 run
+	// (Options.wholeMasters); EMA, for sdft, is sdft.ema_rate.
+	WholeMasters bool
+	EMA          float64
 }
 
 // distBackend is the backend of a rank or of the single-process reference.
@@ -86,6 +90,7 @@ type distOutcome struct {
 	Steps          int
 	Interrupted    bool
 	OptimizerBytes int64
+	MasterBytes    int64
 	Err            string
 }
 
@@ -130,6 +135,9 @@ func distConfig(t *testing.T, j distJob) *Config {
 	}
 	if j.BF16 {
 		c.Precision = "bf16"
+	}
+	if j.Phase == PhaseSDFT {
+		c.SDFT.EMARate = j.EMA
 	}
 	return c
 }
@@ -182,7 +190,7 @@ func TestDistWorker(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var log distRolloutLog
-	opt := Options{Backend: be, Comm: c}
+	opt := Options{Backend: be, Comm: c, wholeMasters: j.WholeMasters}
 	log.options(&opt)
 	opt.OnStep = func(step int, m Metrics) {
 		if rank == 1 && step == j.StopAfter {
@@ -213,7 +221,7 @@ func TestDistWorker(t *testing.T) {
 	if err != nil {
 		out.Err = err.Error()
 	} else {
-		out.Steps, out.Interrupted, out.OptimizerBytes = res.Steps, res.Interrupted, res.OptimizerBytes
+		out.Steps, out.Interrupted, out.OptimizerBytes, out.MasterBytes = res.Steps, res.Interrupted, res.OptimizerBytes, res.MasterBytes
 	}
 	js, _ := json.Marshal(out)
 	if werr := os.WriteFile(filepath.Join(j.Out, fmt.Sprintf("rank-%d.json", rank)), js, 0o644); werr != nil {

@@ -180,7 +180,9 @@ func (t *trainer) stepDistill(ctx context.Context) (Metrics, error) {
 	step := t.st.Step + 1
 	m["teacher_sync"] = 0
 	if cfg.Phase == PhaseDistill && cfg.Distill.TeacherSyncEvery > 0 && step%cfg.Distill.TeacherSyncEvery == 0 {
-		t.teacher.CopyParamsFrom(t.m)
+		if err := t.copyStudentInto(t.teacher); err != nil {
+			return nil, fmt.Errorf("teacher sync: %w", err)
+		}
 		t.teacherKind = "saved"
 		t.st.TeacherSyncStep = step
 		t.st.TeacherSyncs++
@@ -188,16 +190,8 @@ func (t *trainer) stepDistill(ctx context.Context) (Metrics, error) {
 		t.prog.logf("step %d: teacher synced with the student (sync %d)", step, t.st.TeacherSyncs)
 	}
 	if cfg.Phase == PhaseSDFT && cfg.SDFT.EMARate > 0 && m["skipped"] == 0 {
-		if t.teacher.BF16Only() {
-			return nil, fmt.Errorf("ema teacher: held without F32 weights, which the running average needs")
-		}
-		a := float32(cfg.SDFT.EMARate)
-		n := t.m.Params.N
-		t.be.Scale(t.teacher.Params, 1-a, n)
-		t.be.AXPY(t.teacher.Params, t.m.Params, a, n)
-		t.teacher.SyncComputeWeights()
-		if err := t.be.Sync(); err != nil {
-			return nil, fmt.Errorf("ema teacher: %w", err)
+		if err := t.emaTeacher(float32(cfg.SDFT.EMARate)); err != nil {
+			return nil, err
 		}
 		t.teacherKind = "saved"
 		t.st.TeacherSyncStep = step

@@ -470,6 +470,11 @@ func (t *trainer) guardStep(m Metrics, probs []*Problem, samples []Sample) error
 // saveBest writes the student to RUN/best (via a temporary directory, so
 // a failed save keeps the previous best).
 func (t *trainer) saveBest() error {
+	var err error
+	if t.masters, err = t.masterImage(); err != nil { // every rank takes part
+		return fmt.Errorf("collapse guard: best model: %w", err)
+	}
+	defer func() { t.masters = nil }()
 	if !t.lead() {
 		return nil // rank 0 writes the run's files; loadBest waits for it
 	}
@@ -478,7 +483,7 @@ func (t *trainer) saveBest() error {
 	if err := os.RemoveAll(tmp); err != nil {
 		return fmt.Errorf("collapse guard: best model: %w", err)
 	}
-	if err := t.m.Save(tmp, model.SaveOptions{DType: kernels.F32}); err != nil {
+	if err := t.m.Save(tmp, t.saveOptions(kernels.F32)); err != nil {
 		return fmt.Errorf("collapse guard: best model %s: %w", tmp, err)
 	}
 	if err := copyTokenizerFiles(t.tokDir(), tmp); err != nil {
@@ -509,9 +514,14 @@ func (t *trainer) loadBest() error {
 		return fmt.Errorf("collapse guard: best model: %w", err)
 	}
 	defer b.Free()
-	if b.Params.N != t.m.Params.N {
-		return fmt.Errorf("collapse guard: best model %s has %d parameters, the student %d", dir, b.Params.N, t.m.Params.N)
+	if b.LayoutLen() != t.m.LayoutLen() {
+		return fmt.Errorf("collapse guard: best model %s has %d parameters, the student %d", dir, b.LayoutLen(), t.m.LayoutLen())
 	}
 	t.m.CopyParamsFrom(b)
+	if t.mastersSharded() {
+		if err := t.adam.LoadMasters(b); err != nil {
+			return fmt.Errorf("collapse guard: best model: %w", err)
+		}
+	}
 	return nil
 }

@@ -77,7 +77,7 @@ func (t *trainer) runHeader() RunHeader {
 	if t.m != nil {
 		h.Precision = t.m.Precision().String()
 		h.Arch = t.m.Cfg.HFArchitecture()
-		h.Params = int64(t.m.Params.N)
+		h.Params = int64(t.m.LayoutLen())
 	}
 	return h
 }

@@ -52,6 +52,9 @@ type Options struct {
 	// teacherF32 keeps the F32 masters of a bf16 teacher or reference
 	// that does not need them (tests: the path to compare against).
 	teacherF32 bool
+	// wholeMasters keeps the student's F32 masters whole on every rank
+	// of a distributed bf16 run (tests: the path to compare against).
+	wholeMasters bool
 }
 
 // Result summarises a finished (or interrupted) run.
@@ -90,6 +93,10 @@ type Result struct {
 	// OptimizerBytes is this rank's AdamW state (its ZeRO-1 shard in a
 	// multi-rank run).
 	OptimizerBytes int64
+	// MasterBytes is the F32 master weights this rank's optimizer holds:
+	// its shard's in a multi-rank bf16 run (sharded masters), else 0 (the
+	// model holds them).
+	MasterBytes int64
 }
 
 // Run starts a new run of cfg.Phase in cfg.Out. It validates the config
@@ -261,6 +268,9 @@ type trainer struct {
 	// ckpTmp is the temp directory of a multi-rank checkpoint that
 	// saveRanks prepared for save (dist_checkpoint.go).
 	ckpTmp string
+	// masters is rank 0's host image of the student's F32 masters while
+	// a save reads it (masterImage; nil when the student holds them).
+	masters []float32
 	// rowShare is this rank's first prompt and the global batch size of
 	// the last batchProblems, which place its rollout rows.
 	rowShare [2]int
@@ -526,6 +536,11 @@ func (t *trainer) setup(ctx context.Context, st *trainerState, ckpt string) erro
 		if err := t.rft.restore(t, st.RFT, ckpt); err != nil {
 			return fmt.Errorf("checkpoint %s: %w", ckpt, err)
 		}
+	}
+	// The optimizer takes the masters last: the teacher and the restored
+	// state above read the student's whole F32 weights.
+	if err := t.shardMasters(); err != nil {
+		return err
 	}
 	t.warmup = cfg.Optim.WarmupSteps
 	if t.warmup < 0 {
@@ -843,6 +858,7 @@ func (t *trainer) loop(ctx context.Context) (*Result, error) {
 		res.Metrics = t.metric
 		if t.adam != nil {
 			res.OptimizerBytes = t.adam.StateBytes()
+			res.MasterBytes = t.adam.MasterBytes()
 		}
 		if t.collect != nil {
 			res.DataPath = t.collect.path
@@ -973,6 +989,11 @@ func (t *trainer) saveEnd(res *Result) error {
 
 // exportFinal saves the trained model with the tokenizer files in dir.
 func (t *trainer) exportFinal(dir string) error {
+	var err error
+	if t.masters, err = t.masterImage(); err != nil { // every rank takes part
+		return fmt.Errorf("export final model: %w", err)
+	}
+	defer func() { t.masters = nil }()
 	if !t.lead() {
 		return nil // rank 0 writes the model
 	}
@@ -983,7 +1004,7 @@ func (t *trainer) exportFinal(dir string) error {
 	if t.cfg.Train.FinalDType == "bf16" {
 		dt = kernels.BF16
 	}
-	if err := t.m.Save(dir, model.SaveOptions{DType: dt}); err != nil {
+	if err := t.m.Save(dir, t.saveOptions(dt)); err != nil {
 		return fmt.Errorf("export final model: %w", err)
 	}
 	if err := copyTokenizerFiles(t.tokDir(), dir); err != nil {
@@ -1167,7 +1188,7 @@ func (t *trainer) save() (err error) {
 		st.WorldSize = t.comm.Size()
 	}
 	if t.needsOptimizer() {
-		if err := t.m.Save(filepath.Join(tmp, modelSubdir), model.SaveOptions{DType: kernels.F32}); err != nil {
+		if err := t.m.Save(filepath.Join(tmp, modelSubdir), t.saveOptions(kernels.F32)); err != nil {
 			return err
 		}
 		if t.cfg.Tokenizer != "" {

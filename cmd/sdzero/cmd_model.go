@@ -47,7 +47,7 @@ func runInspect(args []string, stdout, stderr io.Writer) error {
 	recompute := fs.Bool("recompute", false, "plan for activations recomputed in the backward (train.recompute)")
 	precision := fs.String("precision", "auto", "precision of the memory estimate: fp32, bf16 or auto (bf16 with --device cuda)")
 	asJSON := fs.Bool("json", false, "print JSON")
-	ranks := fs.Int("ranks", 1, "plan one rank of a data-parallel run over this many ranks (ZeRO-1: AdamW moments sharded; F32 master weights and gradients whole)")
+	ranks := fs.Int("ranks", 1, "plan one rank of a data-parallel run over this many ranks (ZeRO-1: AdamW moments sharded, and in bf16 the F32 master weights; gradients whole)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: sdzero inspect --model DIR [--batch B --seq T] [--device cuda] [--precision P] [--ranks N] [--json]")
 		fs.PrintDefaults()
@@ -95,7 +95,9 @@ func runInspect(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	mem = train.ShardPlan(mem, *ranks)
+	if mem, err = train.ShardPlan(mem, cfg, *ranks); err != nil {
+		return err
+	}
 	commBytes := train.CommBytesPerStep(cfg.NumParams(), *ranks)
 	// The frozen teacher (distill, sdft) or grpo reference, whole on every
 	// rank: BF16-only in bf16 (train.Config.TeacherBF16Only), except SDFT's
@@ -199,7 +201,8 @@ func runInspect(args []string, stdout, stderr io.Writer) error {
 		how = ", layers recomputed in the backward"
 	}
 	if *ranks > 1 {
-		how += fmt.Sprintf(", per rank of %d (ZeRO-1: AdamW moments sharded, F32 master weights and gradients whole)", *ranks)
+		how += fmt.Sprintf(", per rank of %d (ZeRO-1: AdamW moments sharded, F32 master weights %s, gradients whole)", *ranks,
+			map[bool]string{true: "sharded", false: "whole (they are the weights the forward reads)"}[prec == model.PrecisionBF16])
 	}
 	w.printf("training memory estimate at batch %d x seq %d (F32 master weights, AdamW, %s compute%s):\n", *batch, *seq, prec, how)
 	for _, it := range mem {

@@ -18,9 +18,9 @@ func TestInspectRanks(t *testing.T) {
 		Name  string `json:"name"`
 		Bytes int64  `json:"bytes"`
 	}
-	plan := func(ranks int) (items []item, total, comm int64) {
+	plan := func(ranks int, prec ...string) (items []item, total, comm int64) {
 		var out, errb bytes.Buffer
-		if err := runInspect([]string{"--model", dir, "--batch", "2", "--seq", "32", "--ranks", strconv.Itoa(ranks), "--json"}, &out, &errb); err != nil {
+		if err := runInspect(append([]string{"--model", dir, "--batch", "2", "--seq", "32", "--ranks", strconv.Itoa(ranks), "--json"}, prec...), &out, &errb); err != nil {
 			t.Fatalf("--ranks %d: %v: %s", ranks, err, errb.String())
 		}
 		var res struct {
@@ -59,6 +59,34 @@ func TestInspectRanks(t *testing.T) {
 	}
 	if moments == 0 || t1-t2 != moments/2 {
 		t.Errorf("totals %d (1 rank) and %d (2 ranks): want them %d apart", t1, t2, moments/2)
+	}
+
+	// bf16: the F32 masters are sharded too (the shard and its all-gather
+	// stage); the norms, biases and embedding stay whole in F32.
+	one, t1, _ = plan(1, "--precision", "bf16")
+	two, t2, _ = plan(2, "--precision", "bf16")
+	var whole, shard, kept int64
+	for _, it := range one {
+		if it.Name == "parameters (F32)" {
+			whole = it.Bytes
+		}
+	}
+	for _, it := range two {
+		switch it.Name {
+		case "F32 master weights (shard 1/2)":
+			shard = it.Bytes
+		case "F32 norms, biases, embedding (whole)":
+			kept = it.Bytes
+		case "parameters (F32)":
+			t.Errorf("bf16, 2 ranks: whole F32 parameters %d bytes still planned", it.Bytes)
+		}
+	}
+	n := whole / 4
+	if want := 4 * (n/2 + 2*((n/2+7)/8)); shard != want || kept <= 0 || kept >= whole/2 {
+		t.Errorf("bf16, 2 ranks: masters shard %d bytes (want %d: half of %d parameters plus the stage), norms/biases/embedding %d", shard, want, n, kept)
+	}
+	if saved := whole - shard - kept + moments/2; t1-t2 != saved {
+		t.Errorf("bf16 totals %d (1 rank) and %d (2 ranks): want them %d apart", t1, t2, saved)
 	}
 	var out, errb bytes.Buffer
 	if err := runInspect([]string{"--model", dir, "--ranks", "0"}, &out, &errb); err == nil || !strings.Contains(err.Error(), "ranks") {

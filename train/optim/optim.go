@@ -48,6 +48,12 @@ type AdamW struct {
 	// for a sharded optimizer (NewShardedAdamW).
 	lay  layout
 	comm kernels.Comm
+	// P holds the F32 master weights of the state's ranges (shard, then
+	// tail) once ShardMasters moved them out of the model; stage is the
+	// buffer the updated masters are all-gathered through, a chunk of
+	// every rank's shard at a time.
+	P, stage kernels.Tensor
+	chunk    int // elements of each rank's shard per all-gather of stage
 }
 
 // run is a contiguous range of the parameter buffer with one decay setting.
@@ -62,7 +68,7 @@ var ErrNonFinite = errors.New("optim: non-finite gradient norm")
 
 // NewAdamW allocates zeroed moments for m's parameters.
 func NewAdamW(m *model.Model, cfg Config) (*AdamW, error) {
-	return newAdamW(m, cfg, shardLayout(m.Params.N, 0, 1))
+	return newAdamW(m, cfg, shardLayout(m.LayoutLen(), 0, 1))
 }
 
 // newAdamW allocates zeroed moments for the parameters of lay.
@@ -96,7 +102,7 @@ func newAdamW(m *model.Model, cfg Config, lay layout) (*AdamW, error) {
 	// between specs are zero parameters with zero gradients and ride along.
 	for i, s := range m.Specs {
 		decay := s.Decay || o.DecayNormsAndBiases
-		end := m.Params.N
+		end := m.LayoutLen()
 		if i+1 < len(m.Specs) {
 			end = m.Specs[i+1].Off
 		}
@@ -137,8 +143,11 @@ func ClipScale(norm float64, maxNorm float32) float32 {
 // returns ErrNonFinite and changes nothing. A model in mixed precision
 // gets its BF16 weight copies refreshed after the update.
 func (o *AdamW) Step(m *model.Model, lr float32, clipNorm float32) (float64, error) {
-	if m.Frozen() || m.Params.N != o.lay.n {
-		return 0, fmt.Errorf("optim: model has %d parameters (frozen: %v), optimiser state %d", m.Params.N, m.Frozen(), o.lay.n)
+	if m.Frozen() || m.LayoutLen() != o.lay.n {
+		return 0, fmt.Errorf("optim: model has %d parameters (frozen: %v), optimiser state %d", m.LayoutLen(), m.Frozen(), o.lay.n)
+	}
+	if o.P.Valid() == m.HoldsMasters() {
+		return 0, fmt.Errorf("optim: the master weights are in the model (%v) and in the optimizer (%v)", m.HoldsMasters(), o.P.Valid())
 	}
 	if o.comm != nil {
 		return o.stepSharded(m, lr, clipNorm)
@@ -205,11 +214,16 @@ func (o *AdamW) updateRun(m *model.Model, fused kernels.FusedAdamW, copies []mod
 	return copies
 }
 
-// Free releases the moment buffers.
+// Free releases the moment buffers (and the master shard).
 func (o *AdamW) Free() {
 	o.be.Free(o.M)
 	o.be.Free(o.V)
 	o.M, o.V = kernels.Tensor{}, kernels.Tensor{}
+	if o.P.Valid() {
+		o.be.Free(o.P)
+		o.be.Free(o.stage)
+		o.P, o.stage = kernels.Tensor{}, kernels.Tensor{}
+	}
 }
 
 // warm returns the warm-up factor and the decay progress in [0,1] of a

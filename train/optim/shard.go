@@ -29,7 +29,7 @@ func NewShardedAdamW(m *model.Model, cfg Config, comm kernels.Comm) (*AdamW, err
 	if comm == nil || comm.Size() <= 1 {
 		return NewAdamW(m, cfg)
 	}
-	o, err := newAdamW(m, cfg, shardLayout(m.Params.N, comm.Rank(), comm.Size()))
+	o, err := newAdamW(m, cfg, shardLayout(m.LayoutLen(), comm.Rank(), comm.Size()))
 	if err != nil {
 		return nil, err
 	}
@@ -141,9 +141,29 @@ func (o *AdamW) stepSharded(m *model.Model, lr float32, clipNorm float32) (float
 				wd = o.WeightDecay
 			}
 			k := hi - lo
-			be.AdamW(m.Params.View(lo, k), m.Grads.View(lo, k), o.M.View(so+lo-po, k), o.V.View(so+lo-po, k), k,
+			var p kernels.Tensor
+			if o.P.Valid() {
+				p = o.P.View(so+lo-po, k)
+			} else {
+				p = m.Params.View(lo, k)
+			}
+			be.AdamW(p, m.Grads.View(lo, k), o.M.View(so+lo-po, k), o.V.View(so+lo-po, k), k,
 				kernels.AdamWParams{LR: lr, Beta1: o.Beta1, Beta2: o.Beta2, Eps: o.Eps, WeightDecay: wd, Step: o.Steps, GradScale: scale})
 		}
+	}
+	if o.P.Valid() {
+		// Every rank's updated shard reaches every rank through the
+		// stage, and goes into the model's BF16 copies and F32 norms.
+		if err := o.GatherMasters(func(off int, vals kernels.Tensor) error {
+			m.SetMasterRange(off, vals)
+			return nil
+		}); err != nil {
+			return norm, err
+		}
+		if err := be.Sync(); err != nil {
+			return norm, fmt.Errorf("optim: AdamW step %d: %w", o.Steps, err)
+		}
+		return norm, nil
 	}
 	if l.shard > 0 {
 		if err := c.AllGather(m.Params.View(0, l.size*l.shard), m.Params.View(l.rank*l.shard, l.shard)); err != nil {
@@ -155,4 +175,137 @@ func (o *AdamW) stepSharded(m *model.Model, lr float32, clipNorm float32) (float
 		return norm, fmt.Errorf("optim: AdamW step %d: %w", o.Steps, err)
 	}
 	return norm, nil
+}
+
+// stageChunk is the most elements of each rank's shard that one
+// all-gather of the master weights moves (the stage holds Size() chunks:
+// 16 MiB a rank).
+const stageChunk = 1 << 22
+
+// ShardMasters moves the F32 master weights out of m into the optimizer:
+// each rank keeps those of its shard and of the tail (4*(Shard+Tail)
+// bytes instead of the 4*Params of whole masters) and m keeps only what its
+// forward and backward read (model.DropMatmulMasters: BF16 matmul weights,
+// F32 norms, biases and embedding). A step then updates the rank's masters
+// and all-gathers them, a chunk at a time through a stage of Size() chunks
+// (stageChunkFor: at most 16 MiB a rank), into every rank's model, where the
+// matmul weights are rounded to BF16 as SyncComputeWeights rounds them:
+// the model computes bit for bit what it computed with whole masters.
+// It needs a sharded optimizer and m in precision bf16. Whoever needs
+// the whole masters afterwards (a checkpoint, an EMA teacher) reads them
+// through GatherMasters.
+func (o *AdamW) ShardMasters(m *model.Model) error {
+	return o.shardMasters(m, stageChunkFor(o.lay.shard))
+}
+
+// stageChunkFor is the all-gather chunk of a shard of s elements:
+// stageChunk, or an eighth of a small shard, so that the stage stays
+// small beside the masters it saves.
+func stageChunkFor(s int) int { return max(1, min(stageChunk, (s+7)/8)) }
+
+// shardMasters is ShardMasters with all-gathers of at most chunk elements
+// of each shard (tests make several chunks of a tiny model).
+func (o *AdamW) shardMasters(m *model.Model, chunk int) error {
+	l := o.lay
+	switch {
+	case o.comm == nil:
+		return fmt.Errorf("optim: ShardMasters needs a sharded optimizer (more than one rank)")
+	case o.P.Valid():
+		return fmt.Errorf("optim: the master weights are already sharded")
+	case m.LayoutLen() != l.n || !m.HoldsMasters():
+		return fmt.Errorf("optim: ShardMasters on a model of %d parameters (holding its masters: %v), optimizer state for %d", m.LayoutLen(), m.HoldsMasters(), l.n)
+	case m.Precision() != model.PrecisionBF16:
+		return fmt.Errorf("optim: ShardMasters needs a model in precision bf16 (in %s the weights the forward reads are the masters)", m.Precision())
+	}
+	var err error
+	if o.P, err = o.be.Alloc(kernels.F32, l.stateLen()); err != nil {
+		return fmt.Errorf("optim: allocate %d master weights: %w", l.stateLen(), err)
+	}
+	o.chunk = max(1, min(l.shard, chunk))
+	if o.stage, err = o.be.Alloc(kernels.F32, l.size*o.chunk); err != nil {
+		o.be.Free(o.P)
+		o.P = kernels.Tensor{}
+		return fmt.Errorf("optim: allocate the master-weight stage: %w", err)
+	}
+	for _, seg := range l.segments() {
+		o.be.Copy(o.P.View(seg[0], seg[2]), m.Params.View(seg[1], seg[2]))
+	}
+	if err := m.DropMatmulMasters(); err != nil {
+		o.be.Free(o.P)
+		o.be.Free(o.stage)
+		o.P, o.stage = kernels.Tensor{}, kernels.Tensor{}
+		return fmt.Errorf("optim: %w", err)
+	}
+	return nil
+}
+
+// MastersSharded reports whether the optimizer holds the F32 master
+// weights (ShardMasters).
+func (o *AdamW) MastersSharded() bool { return o.P.Valid() }
+
+// MasterBytes is the device memory of the master weights the optimizer
+// holds (0 unless ShardMasters).
+func (o *AdamW) MasterBytes() int64 { return 4 * int64(o.P.N) }
+
+// ShardedMasterBytes is the per-rank memory of sharded F32 master weights
+// of n parameters over size ranks, as ShardMasters allocates them with
+// its stage (for memory plans).
+func ShardedMasterBytes(n, size int) int64 {
+	if size < 1 {
+		size = 1
+	}
+	l := shardLayout(n, 0, size)
+	return 4 * int64(l.stateLen()+l.size*stageChunkFor(l.shard))
+}
+
+// GatherMasters passes the whole F32 master weights, every rank's shard
+// and the tail, to fn on every rank: fn(off, vals) for consecutive ranges
+// of the parameter layout, vals valid only during the call. It is a
+// collective (every rank calls it, in the same order as the other
+// collectives). The calls keep going after fn fails, so that the ranks
+// stay in step; the first error is returned. Without sharded masters
+// (the model holds them) it fails.
+func (o *AdamW) GatherMasters(fn func(off int, vals kernels.Tensor) error) error {
+	if !o.P.Valid() {
+		return fmt.Errorf("optim: GatherMasters without sharded master weights (the model holds them)")
+	}
+	l, c := o.lay, o.comm
+	var first error
+	call := func(off int, vals kernels.Tensor) {
+		if err := fn(off, vals); err != nil && first == nil {
+			first = err
+		}
+	}
+	chunk := o.chunk
+	for lo := 0; lo < l.shard; lo += chunk {
+		k := min(chunk, l.shard-lo)
+		st := o.stage.View(0, l.size*k)
+		if err := c.AllGather(st, o.P.View(lo, k)); err != nil {
+			return fmt.Errorf("optim: gather the master weights: %w", err)
+		}
+		for r := 0; r < l.size; r++ {
+			call(r*l.shard+lo, st.View(r*k, k))
+		}
+	}
+	if l.tail > 0 {
+		call(l.size*l.shard, o.P.View(l.shard, l.tail))
+	}
+	return first
+}
+
+// LoadMasters sets the master weights the optimizer holds from src, a
+// model of the same layout that holds all its F32 weights (a best model
+// read back from disk): the ranges of this rank's shard and tail are
+// copied. The caller sets the model's own weights (CopyParamsFrom).
+func (o *AdamW) LoadMasters(src *model.Model) error {
+	if !o.P.Valid() {
+		return fmt.Errorf("optim: LoadMasters without sharded master weights")
+	}
+	if src.LayoutLen() != o.lay.n || !src.HoldsMasters() {
+		return fmt.Errorf("optim: LoadMasters from a model of %d parameters (holding its masters: %v), state for %d", src.LayoutLen(), src.HoldsMasters(), o.lay.n)
+	}
+	for _, seg := range o.lay.segments() {
+		o.be.Copy(o.P.View(seg[0], seg[2]), src.Params.View(seg[1], seg[2]))
+	}
+	return o.be.Sync()
 }
