@@ -30,7 +30,10 @@ func (m *Model) LayoutLen() int {
 // caller's (a sharded optimizer's): it writes updated values back through
 // SetMasterRange. Norms, biases and the embedding stay in Params (F32).
 // The model computes bit for bit what it computed before. It needs
-// PrecisionBF16 and a gradient buffer.
+// PrecisionBF16 and a gradient buffer. Afterwards Save widens the BF16
+// weights unless given the masters (SaveOptions.Masters), and so do
+// Clone, CloneFrozen and CopyParamsFrom into a model with F32 weights:
+// whoever needs the masters reads them where they are.
 func (m *Model) DropMatmulMasters() error {
 	switch {
 	case m.closed:
