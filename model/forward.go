@@ -64,8 +64,9 @@ func linear(be kernels.Backend, y, x, w, bias, low kernels.Tensor, rows, out, in
 // kvCache holds the keys and values of every layer for generation,
 // [b,tmax,hkv*d] per layer.
 type kvCache struct {
-	k, v  []kernels.Tensor
-	start kernels.Tensor // I32 [b] zeros, for the prefill write
+	k, v  []kernels.Tensor // views of all, layer by layer
+	all   kernels.Tensor   // owns every layer's k and v
+	start kernels.Tensor   // I32 [b] zeros, for the prefill write
 	b     int
 	tmax  int
 }

@@ -19,8 +19,10 @@ type TimingBackend struct {
 	kernels.Backend
 	SyncEach bool
 
-	mu    sync.Mutex
-	stats map[string]*OpStat
+	mu     sync.Mutex
+	stats  map[string]*OpStat
+	phase  string
+	phases map[string]map[string]*OpStat
 }
 
 // OpStat is the accumulated time of one op.
@@ -33,7 +35,39 @@ type OpStat struct {
 
 // NewTimingBackend wraps be.
 func NewTimingBackend(be kernels.Backend, syncEach bool) *TimingBackend {
-	return &TimingBackend{Backend: be, SyncEach: syncEach, stats: map[string]*OpStat{}}
+	return &TimingBackend{Backend: be, SyncEach: syncEach, stats: map[string]*OpStat{}, phases: map[string]map[string]*OpStat{}}
+}
+
+// SetPhase makes the ops that follow count toward phase p ("" for none)
+// as well as toward the totals, and returns the previous phase. Generate
+// marks its prefills "prefill" and its decode steps "decode", so that a
+// table of decode steps is read off as it ran (not as a difference with
+// other calls, whose page faults and caches differ).
+func (tb *TimingBackend) SetPhase(p string) string {
+	tb.mu.Lock()
+	defer tb.mu.Unlock()
+	old := tb.phase
+	tb.phase = p
+	return old
+}
+
+// PhaseStats returns the per-op totals of phase p since the last Reset,
+// longest first.
+func (tb *TimingBackend) PhaseStats(p string) []OpStat {
+	tb.mu.Lock()
+	defer tb.mu.Unlock()
+	return sortedStats(tb.phases[p])
+}
+
+// record adds one call of d to op in m.
+func record(m map[string]*OpStat, op, class string, d time.Duration) {
+	s := m[op]
+	if s == nil {
+		s = &OpStat{Op: op, Class: class}
+		m[op] = s
+	}
+	s.Calls++
+	s.Time += d
 }
 
 func (tb *TimingBackend) done(op, class string, start time.Time) {
@@ -42,13 +76,15 @@ func (tb *TimingBackend) done(op, class string, start time.Time) {
 	}
 	d := time.Since(start)
 	tb.mu.Lock()
-	s := tb.stats[op]
-	if s == nil {
-		s = &OpStat{Op: op, Class: class}
-		tb.stats[op] = s
+	record(tb.stats, op, class, d)
+	if tb.phase != "" {
+		m := tb.phases[tb.phase]
+		if m == nil {
+			m = map[string]*OpStat{}
+			tb.phases[tb.phase] = m
+		}
+		record(m, op, class, d)
 	}
-	s.Calls++
-	s.Time += d
 	tb.mu.Unlock()
 }
 
@@ -56,6 +92,7 @@ func (tb *TimingBackend) done(op, class string, start time.Time) {
 func (tb *TimingBackend) Reset() {
 	tb.mu.Lock()
 	tb.stats = map[string]*OpStat{}
+	tb.phases = map[string]map[string]*OpStat{}
 	tb.mu.Unlock()
 }
 
@@ -63,8 +100,13 @@ func (tb *TimingBackend) Reset() {
 func (tb *TimingBackend) Stats() []OpStat {
 	tb.mu.Lock()
 	defer tb.mu.Unlock()
-	out := make([]OpStat, 0, len(tb.stats))
-	for _, s := range tb.stats {
+	return sortedStats(tb.stats)
+}
+
+// sortedStats returns the values of m, longest first.
+func sortedStats(m map[string]*OpStat) []OpStat {
+	out := make([]OpStat, 0, len(m))
+	for _, s := range m {
 		out = append(out, *s)
 	}
 	sort.Slice(out, func(i, j int) bool {

@@ -770,9 +770,7 @@ func (be *Backend) cacheWriteBF16(cache, x, start kernels.Tensor, b, t, tmax, wi
 				copy(dst, xh[(r*t+i)*width:(r*t+i+1)*width])
 				continue
 			}
-			for j, v := range xf[(r*t+i)*width : (r*t+i+1)*width] {
-				dst[j] = kernels.F32ToBF16(v)
-			}
+			f32ToBF16Slice(dst, xf[(r*t+i)*width:(r*t+i+1)*width])
 		}
 	}
 }

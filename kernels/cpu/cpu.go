@@ -123,6 +123,9 @@ func (be *Backend) Alloc(d kernels.DType, n int) (kernels.Tensor, error) {
 		b.i = make([]int32, n)
 	case kernels.BF16, kernels.F16:
 		b.h = make([]uint16, n)
+		if n > 0 {
+			adviseHuge(unsafe.Pointer(&b.h[0]), 2*n)
+		}
 	default:
 		return kernels.Tensor{}, fmt.Errorf("cpu Alloc: unsupported dtype %v", d)
 	}

@@ -91,6 +91,14 @@ func (be *Backend) decodeTile() func(k int, a, b *[4]*float32, out *[16]float32)
 	return nil
 }
 
+// decodeDotBF16Rows sets out[16g+4i+j] = dot(xp[4g+i][0:k], w[j][0:k])
+// for bf16 rows, g < groups, accumulated in float32 by VDPBF16PS (see
+// decode_amd64.s): the AVX512_BF16 decode kernel for one tile of four
+// weight rows.
+//
+//go:noescape
+func decodeDotBF16Rows(k int, xp *[32]*uint16, groups int, w *[4]*uint16, out *float32)
+
 // attnDotsBF16 sets out[j] = scale*dot(q[:d], k_j[:d]) for j < n, k_j at
 // k + j*kstride bytes (see decode_amd64.s); n >= 1, d a multiple of 16.
 //

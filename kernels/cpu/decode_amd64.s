@@ -393,3 +393,155 @@ ay_nrow:
 ay_done:
 	VZEROUPPER
 	RET
+
+// VDPBF16PS zmm_acc, zmm_w, zmm_x (EVEX.512.F3.0F38.W0 52 /r, AVX512_BF16):
+// acc[l] += x[2l]*w[2l] + x[2l+1]*w[2l+1] over 16 lanes, register form.
+// EVEX bytes 62 P0 P1 P2 52 ModRM, for acc = Z16+r (r < 16), w = Z0..Z3
+// (vvvv), x = Z4..Z7 (rm):
+//
+//	P0 = R X B R' 0 0 1 0 (inverted; map 0F38): E2 for Z16-23, 62 for Z24-31
+//	P1 = 0_vvvv_1_10, vvvv = ~w: 7E for Z0, 76 Z1, 6E Z2, 66 Z3
+//	P2 = z L'L b V' aaa = 0_10_0_1_000 = 48 (512 bits, no broadcast, w < 16)
+//	ModRM = 11_acc_x (low three bits of each)
+//
+// (checked against GNU as: vdpbf16ps zmm16, zmm0, zmm4 = 62 E2 7E 48 52 C4).
+#define VDPX(p0, p1, modrm) BYTE $0x62; BYTE $p0; BYTE $p1; BYTE $0x48; BYTE $0x52; BYTE $modrm
+
+// DOT4X4BF16 is one k step of decodeDotBF16Rows from the operands in
+// Z0..Z7: acc(i,j) = Z(16+4i+j) += x row i (Z4+i) . w row j (Zj).
+#define DOT4X4BF16 \
+	VDPX(0xE2, 0x7E, 0xC4); VDPX(0xE2, 0x76, 0xCC); VDPX(0xE2, 0x6E, 0xD4); VDPX(0xE2, 0x66, 0xDC); \
+	VDPX(0xE2, 0x7E, 0xE5); VDPX(0xE2, 0x76, 0xED); VDPX(0xE2, 0x6E, 0xF5); VDPX(0xE2, 0x66, 0xFD); \
+	VDPX(0x62, 0x7E, 0xC6); VDPX(0x62, 0x76, 0xCE); VDPX(0x62, 0x6E, 0xD6); VDPX(0x62, 0x66, 0xDE); \
+	VDPX(0x62, 0x7E, 0xE7); VDPX(0x62, 0x76, 0xEF); VDPX(0x62, 0x6E, 0xF7); VDPX(0x62, 0x66, 0xFF)
+
+// FOLD sets dst = sh(a) + sh(b) of src1, src2: two shuffles (VSHUFF32X4 of
+// 128-bit lanes, or VSHUFPS within them) picking complementary halves of
+// each source, summed.
+#define FOLD(sh, a, b, src2, src1, dst) \
+	sh $a, src2, src1, Z0; \
+	sh $b, src2, src1, Z1; \
+	VADDPS Z1, Z0, dst
+
+// func decodeDotBF16Rows(k int, xp *[32]*uint16, groups int, w *[4]*uint16, out *float32)
+//
+// For each group g < groups of four x rows (pointers xp[4g..4g+3]) and
+// the four weight rows w[0..3]: out[16g + 4i + j] = dot(x row i, w row j)
+// over k bf16 values, accumulated in float32 by VDPBF16PS. acc(i,j) =
+// Z(16+4i+j) holds 16 lanes, lane l the pairs at 32s+2l, 32s+2l+1 of
+// every 32-element step s; each step loads the four weight rows and the
+// four x rows once (8 loads for 16 VDPBF16PS); a tail of k%32 elements is
+// loaded with a zeroing mask on both operands (0*0 adds +0: nothing past k
+// is read or counted). The sixteen accumulators are then summed by a
+// fixed tree of lane folds (512 -> 256 bits pairing rows 0,1 and 2,3 of
+// one column; 256 -> 128 pairing those; then within 128-bit lanes across
+// columns 0,1 and 2,3 twice), which leaves row i of the group in 128-bit
+// lane i: the same order for every element, whatever m, n or the thread
+// count. The weight rows (the tile walked by decodeDotBF16, 2k bytes
+// each) are fetched a tile ahead, 8k bytes on.
+TEXT ·decodeDotBF16Rows(SB), NOSPLIT, $0-40
+	// K1 masks the k%32 tail, for every group.
+	MOVQ k+0(FP), CX
+	ANDQ $31, CX
+	MOVL $1, BX
+	SHLL CX, BX
+	DECL BX
+	KMOVD BX, K1
+	MOVQ k+0(FP), CX
+	MOVQ w+24(FP), BX
+	MOVQ 0(BX), SI
+	MOVQ 8(BX), DI
+	MOVQ 16(BX), R12
+	MOVQ 24(BX), R13
+	MOVQ out+32(FP), DX
+	XORQ R15, R15
+
+bgroup:
+	MOVQ xp+8(FP), AX
+	MOVQ 0(AX)(R15*1), R8
+	MOVQ 8(AX)(R15*1), R9
+	MOVQ 16(AX)(R15*1), R10
+	MOVQ 24(AX)(R15*1), R11
+	VPXORD Z16, Z16, Z16
+	VPXORD Z17, Z17, Z17
+	VPXORD Z18, Z18, Z18
+	VPXORD Z19, Z19, Z19
+	VPXORD Z20, Z20, Z20
+	VPXORD Z21, Z21, Z21
+	VPXORD Z22, Z22, Z22
+	VPXORD Z23, Z23, Z23
+	VPXORD Z24, Z24, Z24
+	VPXORD Z25, Z25, Z25
+	VPXORD Z26, Z26, Z26
+	VPXORD Z27, Z27, Z27
+	VPXORD Z28, Z28, Z28
+	VPXORD Z29, Z29, Z29
+	VPXORD Z30, Z30, Z30
+	VPXORD Z31, Z31, Z31
+	XORQ AX, AX
+	LEAQ (CX*8), R14
+	MOVQ CX, BX
+	SHRQ $5, BX
+	JZ   btail
+
+bloop:
+	PREFETCHT0 (SI)(R14*1)
+	PREFETCHT0 (DI)(R14*1)
+	PREFETCHT0 (R12)(R14*1)
+	PREFETCHT0 (R13)(R14*1)
+	ADDQ $64, R14
+	VMOVDQU16 (SI)(AX*1), Z0
+	VMOVDQU16 (DI)(AX*1), Z1
+	VMOVDQU16 (R12)(AX*1), Z2
+	VMOVDQU16 (R13)(AX*1), Z3
+	VMOVDQU16 (R8)(AX*1), Z4
+	VMOVDQU16 (R9)(AX*1), Z5
+	VMOVDQU16 (R10)(AX*1), Z6
+	VMOVDQU16 (R11)(AX*1), Z7
+	DOT4X4BF16
+	ADDQ $64, AX
+	DECQ BX
+	JNZ  bloop
+
+btail:
+	TESTQ $31, CX
+	JZ    breduce
+	VMOVDQU16.Z (SI)(AX*1), K1, Z0
+	VMOVDQU16.Z (DI)(AX*1), K1, Z1
+	VMOVDQU16.Z (R12)(AX*1), K1, Z2
+	VMOVDQU16.Z (R13)(AX*1), K1, Z3
+	VMOVDQU16.Z (R8)(AX*1), K1, Z4
+	VMOVDQU16.Z (R9)(AX*1), K1, Z5
+	VMOVDQU16.Z (R10)(AX*1), K1, Z6
+	VMOVDQU16.Z (R11)(AX*1), K1, Z7
+	DOT4X4BF16
+
+breduce:
+	// 512 -> 256: column j's rows 0,1 into Z(16+j), rows 2,3 into Z(24+j).
+	FOLD(VSHUFF32X4, 0x44, 0xEE, Z20, Z16, Z16)
+	FOLD(VSHUFF32X4, 0x44, 0xEE, Z21, Z17, Z17)
+	FOLD(VSHUFF32X4, 0x44, 0xEE, Z22, Z18, Z18)
+	FOLD(VSHUFF32X4, 0x44, 0xEE, Z23, Z19, Z19)
+	FOLD(VSHUFF32X4, 0x44, 0xEE, Z28, Z24, Z24)
+	FOLD(VSHUFF32X4, 0x44, 0xEE, Z29, Z25, Z25)
+	FOLD(VSHUFF32X4, 0x44, 0xEE, Z30, Z26, Z26)
+	FOLD(VSHUFF32X4, 0x44, 0xEE, Z31, Z27, Z27)
+	// 256 -> 128: column j in Z(16+j), row i's four partials in lane i.
+	FOLD(VSHUFF32X4, 0x88, 0xDD, Z24, Z16, Z16)
+	FOLD(VSHUFF32X4, 0x88, 0xDD, Z25, Z17, Z17)
+	FOLD(VSHUFF32X4, 0x88, 0xDD, Z26, Z18, Z18)
+	FOLD(VSHUFF32X4, 0x88, 0xDD, Z27, Z19, Z19)
+	// Within lanes: columns 0,1 into Z16, 2,3 into Z18, then lane i of
+	// Z16 = row i's four sums, columns 0..3.
+	FOLD(VSHUFPS, 0x44, 0xEE, Z17, Z16, Z16)
+	FOLD(VSHUFPS, 0x44, 0xEE, Z19, Z18, Z18)
+	FOLD(VSHUFPS, 0x88, 0xDD, Z18, Z16, Z16)
+	VMOVUPS Z16, (DX)
+	ADDQ $64, DX
+	ADDQ $32, R15
+	MOVQ groups+16(FP), AX
+	SHLQ $5, AX
+	CMPQ R15, AX
+	JLT  bgroup
+	VZEROUPPER
+	RET

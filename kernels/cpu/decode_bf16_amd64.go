@@ -31,9 +31,9 @@ const decodeBlock = 16
 // of x reads it from there.
 const decodeChunkBytes = 1 << 19
 
-// decodeAMXOn routes decode-shaped BF16 products to decodeGemmBF16 (tests
+// decodeBF16On routes decode-shaped BF16 products to decodeGemmBF16 (tests
 // and benchmarks switch it off to compare with the GEMM).
-var decodeAMXOn = true
+var decodeBF16On = true
 
 // decodeAMXBlocks checks decodeAMX's bounds and calls it for nblk blocks
 // of w (rows of k elements, the first ks*32 of each multiplied), xp one
@@ -77,12 +77,20 @@ func decodePackX(xp, xpad, x []uint16, m, k, ks, halves int) {
 // 16-column results into C. Every element is the same TDPBF16PS sequence
 // over the first k&^31 products, then the remaining k%32 added in order
 // in float32: a row's result depends on neither the other rows, m, n nor
-// the thread count (what continuous batching relies on). It reports
-// false, doing nothing, where it does not apply (no AMX, m too big, k <
-// 32).
+// the thread count (what continuous batching relies on). Without AMX,
+// AVX512_BF16 takes the product as dot products (decodeDotBF16). It
+// reports false, doing nothing, where it does not apply (no bf16 unit, m
+// too big, k < 32 on AMX).
 func (be *Backend) decodeGemmBF16(c []float32, x, w []uint16, m, n, k int, add bool) bool {
 	st := &be.bf
-	if !decodeAMXOn || st.kind != bf16AMX || m < 1 || m > decodeRows || k < 32 {
+	if !decodeBF16On || m < 1 || m > decodeRows {
+		return false
+	}
+	if st.kind == bf16AVX512 {
+		be.decodeDotBF16(c, x, w, m, n, k, add)
+		return true
+	}
+	if st.kind != bf16AMX || k < 32 {
 		return false
 	}
 	_, _, _ = x[m*k-1], w[n*k-1], c[m*n-1]
@@ -181,4 +189,57 @@ func (be *Backend) decodeGemmBF16(c []float32, x, w []uint16, m, n, k int, add b
 	runtime.KeepAlive(x)
 	runtime.KeepAlive(w)
 	return true
+}
+
+// decodeDotBF16 is decodeGemmBF16 on AVX512_BF16 (no AMX): C (+)= X W^T
+// as dot products over W's rows read in place, parallel over tiles of
+// four output features handed out dynamically (about 32 KiB of W a
+// chunk), each tile read from memory once for all the rows of x (the GEMM
+// would pack every weight per call) by one decodeDotBF16Rows call. Edge
+// tiles and groups repeat the last row of W or x (those results are
+// dropped), so that every element is one dot product in a fixed order,
+// whatever m, n and the thread count.
+func (be *Backend) decodeDotBF16(c []float32, x, w []uint16, m, n, k int, add bool) {
+	_, _, _ = x[m*k-1], w[n*k-1], c[m*n-1]
+	groups := (m + 3) / 4
+	var xp [32]*uint16
+	for i := range 4 * groups {
+		xp[i] = &x[min(i, m-1)*k]
+	}
+	nt := (n + 3) / 4
+	be.parallelDynamic(nt, 1+(1<<15)/(8*k+1), func(lo, hi int) {
+		var wp [4]*uint16
+		var out [decodeRows * 4]float32
+		for jt := lo; jt < hi; jt++ {
+			j0 := 4 * jt
+			nj := min(4, n-j0)
+			for j := range wp {
+				wp[j] = &w[(j0+min(j, nj-1))*k]
+			}
+			decodeDotBF16Rows(k, &xp, groups, &wp, &out[0])
+			for i := range m {
+				ci, oi := c[i*n+j0:i*n+j0+nj], out[4*i:4*i+nj]
+				if nj == 4 {
+					// Whole tiles as 16-byte moves (copy's call costs
+					// as much as a small tile's products).
+					cp, op := (*[4]float32)(ci), (*[4]float32)(oi)
+					if add {
+						cp[0], cp[1], cp[2], cp[3] = cp[0]+op[0], cp[1]+op[1], cp[2]+op[2], cp[3]+op[3]
+					} else {
+						*cp = *op
+					}
+					continue
+				}
+				if add {
+					for j, v := range oi {
+						ci[j] += v
+					}
+				} else {
+					copy(ci, oi)
+				}
+			}
+		}
+	})
+	runtime.KeepAlive(x)
+	runtime.KeepAlive(w)
 }

@@ -12,11 +12,12 @@ import (
 )
 
 // BenchmarkDecodeBF16Paired times decode-shaped BF16 products through the
-// bf16 GEMM (gemm) and the AMX decode kernel (amx) one after the other,
-// shape by shape, so that -count runs interleave them on a loaded machine.
+// bf16 GEMM (gemm) and the decode kernel (decode: AMX, else AVX512_BF16
+// dot products) one after the other, shape by shape, so that -count runs
+// interleave them on a loaded machine.
 func BenchmarkDecodeBF16Paired(b *testing.B) {
-	if hostBF16() != bf16AMX {
-		b.Skip("no AMX")
+	if hostBF16() == bf16None {
+		b.Skip("no bf16 unit")
 	}
 	for _, s := range []struct{ m, n, k int }{{8, 151936, 1024}, {8, 3072, 1024}, {8, 1024, 3072}, {8, 2048, 1024}, {16, 50304, 256}, {16, 1024, 256}, {32, 3072, 1024}} {
 		be := NewBF16(benchThreads)
@@ -26,11 +27,11 @@ func BenchmarkDecodeBF16Paired(b *testing.B) {
 		for _, on := range []bool{false, true} {
 			name := "gemm"
 			if on {
-				name = "amx"
+				name = "decode"
 			}
 			b.Run(fmt.Sprintf("m=%d,n=%d,k=%d/%s", s.m, s.n, s.k, name), func(b *testing.B) {
-				defer func(v bool) { decodeAMXOn = v }(decodeAMXOn)
-				decodeAMXOn = on
+				defer func(v bool) { decodeBF16On = v }(decodeBF16On)
+				decodeBF16On = on
 				b.SetBytes(int64(2 * s.n * s.k))
 				for b.Loop() {
 					be.MatMul(c, x, w, s.m, s.n, s.k, false, true, 1, 0)
@@ -73,26 +74,45 @@ func decodeStep(be *Backend) (func(), int64) {
 }
 
 // BenchmarkDecodeStepBF16 times decodeStep through the bf16 GEMM (gemm)
-// and the AMX decode kernel (amx), one after the other.
+// and the decode kernel (decode), one after the other.
 func BenchmarkDecodeStepBF16(b *testing.B) {
-	if hostBF16() != bf16AMX {
-		b.Skip("no AMX")
+	if hostBF16() == bf16None {
+		b.Skip("no bf16 unit")
 	}
 	be := NewBF16(benchThreads)
 	step, bytes := decodeStep(be)
 	for _, on := range []bool{false, true} {
 		name := "gemm"
 		if on {
-			name = "amx"
+			name = "decode"
 		}
 		b.Run(name, func(b *testing.B) {
-			defer func(v bool) { decodeAMXOn = v }(decodeAMXOn)
-			decodeAMXOn = on
+			defer func(v bool) { decodeBF16On = v }(decodeBF16On)
+			decodeBF16On = on
 			b.SetBytes(bytes)
 			for b.Loop() {
 				step()
 			}
 		})
+	}
+}
+
+// newKind returns a backend of the given threads with kind's bf16 unit.
+func newKind(threads int, kind bf16Kind) *Backend {
+	be := New(threads)
+	be.enableBF16(kind)
+	return be
+}
+
+// forKinds runs f as a subtest for every bf16 unit the host has (AMX and
+// AVX512_BF16 on AMX machines), skipping where there is none.
+func forKinds(t *testing.T, f func(t *testing.T, kind bf16Kind)) {
+	kinds := bf16Kinds()
+	if len(kinds) == 0 {
+		t.Skip("no AMX or AVX512_BF16")
+	}
+	for _, kind := range kinds {
+		t.Run(kind.String(), func(t *testing.T) { f(t, kind) })
 	}
 }
 
@@ -107,19 +127,24 @@ func bf16Rand(rng *rand.Rand, n int) ([]uint16, []float64) {
 	return h, f
 }
 
-// TestDecodeGemmBF16 checks the AMX decode product against a float64
-// reference of the same bf16 values over odd shapes (m = 1..32 across the
-// 16-column halves, n and k off the 16-row blocks and 32-wide k steps),
+// TestDecodeGemmBF16 checks the decode product of each bf16 unit (AMX
+// tiles, AVX512_BF16 dot products) against a float64 reference of the
+// same bf16 values over odd shapes (m = 1..32 across the 16-column halves
+// and 4-row tiles, n and k off the 16-row blocks and 32-wide k steps),
 // with C overwritten and accumulated. The products accumulate in float32
-// (TDPBF16PS, then the k%32 tail in order): tolerance 1e-5 of the sum of
-// |products| plus 1e-6.
-func TestDecodeGemmBF16(t *testing.T) {
-	if hostBF16() != bf16AMX {
-		t.Skip("no AMX")
-	}
+// (TDPBF16PS then the k%32 tail in order, or VDPBF16PS lanes folded):
+// tolerance 1e-5 of the sum of |products| plus 1e-6.
+func TestDecodeGemmBF16(t *testing.T) { forKinds(t, testDecodeGemmBF16) }
+
+func testDecodeGemmBF16(t *testing.T, kind bf16Kind) {
 	rng := rand.New(rand.NewPCG(5, 6))
-	be := NewBF16(2)
-	for _, s := range []struct{ m, n, k int }{{1, 1, 32}, {3, 17, 33}, {8, 64, 64}, {15, 100, 100}, {16, 16, 256}, {17, 33, 95}, {24, 130, 1031}, {32, 1000, 64}, {5, 4099, 96}} {
+	be := newKind(2, kind)
+	shapes := []struct{ m, n, k int }{{1, 1, 32}, {3, 17, 33}, {8, 64, 64}, {15, 100, 100}, {16, 16, 256}, {17, 33, 95}, {24, 130, 1031}, {32, 1000, 64}, {5, 4099, 96}}
+	if kind == bf16AVX512 {
+		// Dot products take any k, the whole of it a masked tail below 32.
+		shapes = append(shapes, struct{ m, n, k int }{2, 9, 1}, struct{ m, n, k int }{7, 5, 31}, struct{ m, n, k int }{4, 8, 3072})
+	}
+	for _, s := range shapes {
 		for _, add := range []bool{false, true} {
 			x, xf := bf16Rand(rng, s.m*s.k)
 			w, wf := bf16Rand(rng, s.n*s.k)
@@ -157,12 +182,11 @@ func TestDecodeGemmBF16(t *testing.T) {
 // j alone, the k%32 tail included: changing the last element of one row
 // changes that column of C, in every row of x, and nothing else (a kernel
 // that dropped the tail or mixed up rows fails).
-func TestDecodeGemmBF16Columns(t *testing.T) {
-	if hostBF16() != bf16AMX {
-		t.Skip("no AMX")
-	}
+func TestDecodeGemmBF16Columns(t *testing.T) { forKinds(t, testDecodeGemmBF16Columns) }
+
+func testDecodeGemmBF16Columns(t *testing.T, kind bf16Kind) {
 	rng := rand.New(rand.NewPCG(7, 8))
-	be := NewBF16(2)
+	be := newKind(2, kind)
 	const m, n, k = 20, 70, 70
 	x, _ := bf16Rand(rng, m*k)
 	w, _ := bf16Rand(rng, n*k)
@@ -188,17 +212,16 @@ func TestDecodeGemmBF16Columns(t *testing.T) {
 // halves and the dispatch: through MatMul, each of 32 rows alone gives
 // bit for bit what it gives in the batch of 32, and in batches of 17 and
 // 9 (continuous batching), at 1 and 2 threads.
-func TestDecodeGemmBF16Batch(t *testing.T) {
-	if hostBF16() != bf16AMX {
-		t.Skip("no AMX")
-	}
+func TestDecodeGemmBF16Batch(t *testing.T) { forKinds(t, testDecodeGemmBF16Batch) }
+
+func testDecodeGemmBF16Batch(t *testing.T, kind bf16Kind) {
 	rng := rand.New(rand.NewPCG(9, 10))
 	const n, k = 300, 160
 	xh, _ := bf16Rand(rng, 32*k)
 	wh, _ := bf16Rand(rng, n*k)
 	var ref []float32
 	for _, threads := range []int{1, 2} {
-		be := NewBF16(threads)
+		be := newKind(threads, kind)
 		x, _ := be.Alloc(kernels.BF16, len(xh))
 		w, _ := be.Alloc(kernels.BF16, len(wh))
 		copy(u16("test", x, len(xh)), xh)

@@ -152,16 +152,11 @@ func (o *Options) timed(be kernels.Backend) (kernels.Backend, *model.TimingBacke
 	return tb, tb
 }
 
-// opTimes turns accumulated op stats into per-step times, minus sub (per
-// step too) where given.
-func opTimes(stats []model.OpStat, steps float64, sub map[string]OpTime) []OpTime {
+// opTimes turns accumulated op stats into per-step times.
+func opTimes(stats []model.OpStat, steps float64) []OpTime {
 	var out []OpTime
 	for _, s := range stats {
 		t := OpTime{Op: s.Op, Class: s.Class, CallsPerStep: float64(s.Calls) / steps, MsPerStep: float64(s.Time.Microseconds()) / 1e3 / steps}
-		if d, ok := sub[s.Op]; ok {
-			t.CallsPerStep -= d.CallsPerStep
-			t.MsPerStep = max(t.MsPerStep-d.MsPerStep, 0)
-		}
 		if t.CallsPerStep > 0.01 {
 			out = append(out, t)
 		}
@@ -342,7 +337,7 @@ func Train(be kernels.Backend, cfg *model.Config, o Options) (*Result, error) {
 	fpt := 6*matmulParams(cfg) + 3*attnFLOPs(cfg, T)
 	r := result("train", be, cfg, o, B*T, dt, fpt, "6*N + 12*L*H*Q*T per token (N = matmul params, T = seq)", sumMemory(mem))
 	if tb != nil {
-		r.Ops = opTimes(tb.Stats(), float64(o.Steps), nil)
+		r.Ops = opTimes(tb.Stats(), float64(o.Steps))
 	}
 	return r, nil
 }
@@ -542,24 +537,9 @@ func Decode(be kernels.Backend, cfg *model.Config, o Options) (*Result, error) {
 	}
 	var ops []OpTime
 	if tb != nil && st.Steps > 0 {
-		// The prefill's ops (a call of one new token: prefill and first
-		// sample only), per call, taken out of the decode steps' share.
-		full := tb.Stats()
-		tb.Reset()
-		var pst model.GenerateStats
-		for range o.Steps {
-			if err := generate(1, &pst); err != nil {
-				return nil, fmt.Errorf("bench decode: %w", err)
-			}
-		}
-		pre := map[string]OpTime{}
-		perCall := float64(st.Steps) / float64(o.Steps) // decode steps per call
-		for _, p := range opTimes(tb.Stats(), float64(o.Steps), nil) {
-			p.CallsPerStep /= perCall
-			p.MsPerStep /= perCall
-			pre[p.Op] = p
-		}
-		ops = opTimes(full, float64(st.Steps), pre)
+		// Generate marks its decode steps: the table is theirs alone (the
+		// prefills, with the first touches of a new KV cache, are not).
+		ops = opTimes(tb.PhaseStats("decode"), float64(st.Steps))
 	}
 	ctx := o.Prompt + o.NewTokens/2
 	fpt := 2*matmulParams(cfg) + attnFLOPs(cfg, ctx)
