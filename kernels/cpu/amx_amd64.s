@@ -183,6 +183,37 @@ TEXT ·dpbf16x8(SB), NOSPLIT, $0-41
 	MOVQ a+0(FP), SI
 	MOVQ b+8(FP), DI
 	MOVQ ksteps+32(FP), R8
+	// The caller walks down C in 8-row blocks: fetch the next block's
+	// rows (8 rows of 128 bytes, 8 ldc on) while this one computes, so
+	// that adding to (or writing) a C too big for the caches does not
+	// wait on memory at every block (the LM head's dW, 622 MB of C).
+	MOVQ c+16(FP), R11
+	MOVQ ldc+24(FP), R10
+	SHLQ $2, R10
+	LEAQ (R11)(R10*8), R11
+	PREFETCHT0 (R11)
+	PREFETCHT0 64(R11)
+	ADDQ R10, R11
+	PREFETCHT0 (R11)
+	PREFETCHT0 64(R11)
+	ADDQ R10, R11
+	PREFETCHT0 (R11)
+	PREFETCHT0 64(R11)
+	ADDQ R10, R11
+	PREFETCHT0 (R11)
+	PREFETCHT0 64(R11)
+	ADDQ R10, R11
+	PREFETCHT0 (R11)
+	PREFETCHT0 64(R11)
+	ADDQ R10, R11
+	PREFETCHT0 (R11)
+	PREFETCHT0 64(R11)
+	ADDQ R10, R11
+	PREFETCHT0 (R11)
+	PREFETCHT0 64(R11)
+	ADDQ R10, R11
+	PREFETCHT0 (R11)
+	PREFETCHT0 64(R11)
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
