@@ -29,38 +29,18 @@ const decodeRows = 32
 func (be *Backend) decodeGemm(c, a, b []float32, m, n, k int, alpha, beta float32) {
 	_, _, _ = a[m*k-1], b[n*k-1], c[m*n-1]
 	tile := be.decodeTile()
-	if tile == nil {
-		tile = dotTileGo
-	}
-	decodeTiles(be, a, b, m, n, k, 4, tile, func(i, j0 int, out []float32) {
-		ci := c[i*n+j0 : i*n+j0+len(out)]
-		for j := range ci {
-			v := alpha * out[j]
-			if beta != 0 {
-				v += beta * ci[j]
-			}
-			ci[j] = v
-		}
-	})
-}
-
-// decodeTiles is the loop of the decode products: the n rows of b (each
-// k elements of size bytes) in tiles of four, handed out dynamically in
-// chunks of about 32 KiB, each tile multiplied with every row of a four
-// rows at a time by tile; put(i, j0, out) receives row i's results for
-// the columns j0.. of one tile. Edge tiles repeat the last row of a or b
-// (their results are dropped): tile always reads four valid rows, and
-// every element is computed by the same call sequence wherever it lies.
-func decodeTiles[T float32 | uint16](be *Backend, a, b []T, m, n, k, size int, tile func(int, *[4]*T, *[4]*T, *[16]float32), put func(i, j0 int, out []float32)) {
 	nt := (n + 3) / 4
-	grain := 1 + (1<<15)/(4*size*k+1)
+	// About 32 KiB of B per chunk, handed out dynamically.
+	grain := 1 + (1<<13)/(4*k+1)
 	be.parallelDynamic(nt, grain, func(lo, hi int) {
-		var ap, bp [4]*T
+		var ap, bp [4]*float32
 		var out [16]float32
 		for jt := lo; jt < hi; jt++ {
 			j0 := 4 * jt
 			nj := min(4, n-j0)
 			for j := range 4 {
+				// Edge tiles repeat the last column (its results are
+				// dropped): the kernel always reads four valid rows.
 				bp[j] = &b[(j0+min(j, nj-1))*k]
 			}
 			for i0 := 0; i0 < m; i0 += 4 {
@@ -68,9 +48,20 @@ func decodeTiles[T float32 | uint16](be *Backend, a, b []T, m, n, k, size int, t
 				for i := range 4 {
 					ap[i] = &a[(i0+min(i, ni-1))*k]
 				}
-				tile(k, &ap, &bp, &out)
+				if tile != nil {
+					tile(k, &ap, &bp, &out)
+				} else {
+					dotTileGo(k, &ap, &bp, &out)
+				}
 				for i := range ni {
-					put(i0+i, j0, out[4*i:4*i+nj])
+					ci := c[(i0+i)*n+j0 : (i0+i)*n+j0+nj]
+					for j := range ci {
+						v := alpha * out[4*i+j]
+						if beta != 0 {
+							v += beta * ci[j]
+						}
+						ci[j] = v
+					}
 				}
 			}
 		}
