@@ -116,6 +116,9 @@ type Result struct {
 	// Ops (with Options.Ops) is the time per op and per step (for decode:
 	// per decode step, the prefill's ops taken out), longest first.
 	Ops []OpTime `json:"ops,omitempty"`
+	// PrefillOps (decode with Options.Ops) is the same per prefill call
+	// (the batch's prompts in one forward pass and the first sample).
+	PrefillOps []OpTime `json:"prefill_ops,omitempty"`
 	// Rollout: the static batch (Rows cut into batches of Batch rows, each
 	// decoded until its longest row ends) against continuous batching
 	// (Batch slots refilled as rows end): wall times, their ratio, the
@@ -535,11 +538,14 @@ func Decode(be kernels.Backend, cfg *model.Config, o Options) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bench decode: %w", err)
 	}
-	var ops []OpTime
+	var ops, prefillOps []OpTime
 	if tb != nil && st.Steps > 0 {
 		// Generate marks its decode steps: the table is theirs alone (the
 		// prefills, with the first touches of a new KV cache, are not).
 		ops = opTimes(tb.PhaseStats("decode"), float64(st.Steps))
+		if st.Prefills > 0 {
+			prefillOps = opTimes(tb.PhaseStats("prefill"), float64(st.Prefills))
+		}
 	}
 	ctx := o.Prompt + o.NewTokens/2
 	fpt := 2*matmulParams(cfg) + attnFLOPs(cfg, ctx)
@@ -553,7 +559,7 @@ func Decode(be kernels.Backend, cfg *model.Config, o Options) (*Result, error) {
 	o.Seq = o.Prompt + o.NewTokens
 	r := result("decode", raw, cfg, o, o.Batch*o.NewTokens, dt, fpt,
 		"2*N + 4*L*H*Q*(P+new/2) per generated token (prefill timed, not counted)", est)
-	r.Ops = ops
+	r.Ops, r.PrefillOps = ops, prefillOps
 	r.WeightBytes = int64(matmulParams(cfg)) * wBytes
 	r.KVBytes = int64(2*c.Layers*o.Batch*ctx*c.KVHeads*c.HeadDim) * kvBytes
 	r.BytesPerStep = r.WeightBytes + r.KVBytes + int64(2*o.Batch*c.VocabSize)*4
@@ -772,15 +778,23 @@ func (r *Result) Print(w io.Writer) {
 		if r.Kind == "decode" {
 			per = "decode step, prefill taken out"
 		}
-		var total float64
-		for _, op := range r.Ops {
-			total += op.MsPerStep
-		}
-		fmt.Fprintf(w, "  per-op time per %s (each op synced):\n", per)
-		fmt.Fprintf(w, "  %-20s %-12s %8s %10s %7s\n", "op", "class", "calls", "ms", "share")
-		for _, op := range r.Ops {
-			fmt.Fprintf(w, "  %-20s %-12s %8.1f %10.3f %6.1f%%\n", op.Op, op.Class, op.CallsPerStep, op.MsPerStep, 100*op.MsPerStep/max(total, 1e-9))
-		}
-		fmt.Fprintf(w, "  %-20s %-12s %8s %10.3f\n", "total", "", "", total)
+		printOps(w, per, r.Ops)
 	}
+	if len(r.PrefillOps) > 0 {
+		printOps(w, "prefill call", r.PrefillOps)
+	}
+}
+
+// printOps prints a per-op table of ops, each per one "per".
+func printOps(w io.Writer, per string, ops []OpTime) {
+	var total float64
+	for _, op := range ops {
+		total += op.MsPerStep
+	}
+	fmt.Fprintf(w, "  per-op time per %s (each op synced):\n", per)
+	fmt.Fprintf(w, "  %-20s %-12s %8s %10s %7s\n", "op", "class", "calls", "ms", "share")
+	for _, op := range ops {
+		fmt.Fprintf(w, "  %-20s %-12s %8.1f %10.3f %6.1f%%\n", op.Op, op.Class, op.CallsPerStep, op.MsPerStep, 100*op.MsPerStep/max(total, 1e-9))
+	}
+	fmt.Fprintf(w, "  %-20s %-12s %8s %10.3f\n", "total", "", "", total)
 }

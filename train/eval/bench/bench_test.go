@@ -92,3 +92,40 @@ func TestDevicePeak(t *testing.T) {
 		t.Errorf("Print lacks the device peak:\n%s", out.String())
 	}
 }
+
+// TestDecodeOps checks bench decode's per-op tables: the decode steps'
+// own (one Sample per step, seven matmuls per layer and the head) and
+// the prefill's per call, both printed.
+func TestDecodeOps(t *testing.T) {
+	o := Options{Batch: 2, Prompt: 8, NewTokens: 6, Warmup: 1, Steps: 2, TopK: 8, Seed: 1, Ops: true}
+	cfg := tinyCfg(t)
+	r, err := Decode(cpu.New(2), cfg, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls := func(ops []OpTime, op string) float64 {
+		for _, p := range ops {
+			if p.Op == op {
+				return p.CallsPerStep
+			}
+		}
+		return 0
+	}
+	wantMM := float64(7*cfg.Layers + 1)
+	if got := calls(r.Ops, "Sample"); got != 1 {
+		t.Errorf("decode table: %v Sample calls per step, want 1", got)
+	}
+	if got := calls(r.Ops, "MatMul"); got != wantMM {
+		t.Errorf("decode table: %v MatMul calls per step, want %v", got, wantMM)
+	}
+	if got := calls(r.PrefillOps, "MatMul"); got != wantMM {
+		t.Errorf("prefill table: %v MatMul calls per call, want %v", got, wantMM)
+	}
+	var b strings.Builder
+	r.Print(&b)
+	for _, want := range []string{"per-op time per decode step", "per-op time per prefill call"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, b.String())
+		}
+	}
+}
