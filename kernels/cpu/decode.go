@@ -199,7 +199,8 @@ func sampleFull(x []float32, u float64, temp float32, e []float32) int {
 // rows in place, widening as it multiplies, where the generic path would
 // widen both whole caches (every row, all tmax positions) to F32 first: a
 // decode step's attention then reads half the bytes and writes none. The
-// arithmetic is that of the F32 path. Workers take (row, kv head) units
+// arithmetic is that of the F32 path but for the softmax's exponential,
+// which is the vector one (expRow: within 1e-6 relative of exp, TestVec). Workers take (row, kv head) units
 // and run the unit's query heads one after another, so the K and V rows
 // they share come from L1 for all but the first; the scores and the
 // weighted sum of V rows are one assembly call each (attnScores,
@@ -245,20 +246,10 @@ func (be *Backend) attentionDecodeBF16(out, q, kc, vc, lens kernels.Tensor, b, t
 				}
 				pj := p[j0:n]
 				attnScores(pj, qs[bh*d:(bh+1)*d], ks[off:], hkv*d, scale)
-				mx := float32(math.Inf(-1))
-				for _, s := range pj {
-					mx = max(mx, s)
-				}
-				var sum float64
-				for j, s := range pj {
-					e := exp32(s - mx)
-					pj[j] = e
-					sum += float64(e)
-				}
-				inv := float32(1 / sum)
-				for j := range pj {
-					pj[j] *= inv
-				}
+				// The softmax on 16 lanes (expRow, as CrossEntropy's):
+				// scalar, it was half of the op's time.
+				_, sum := expRow(pj, pj, nil)
+				scaleRow(pj, float32(1/sum))
 				clear(acc)
 				attnMix(acc, pj, vs[off:], hkv*d)
 				copy(o, acc)

@@ -268,7 +268,16 @@ TEXT ·attnDotsBF16(SB), NOSPLIT, $0-56
 	VMOVSS scale+40(FP), X7
 	MOVQ out+48(FP), DX
 	SHRQ $4, R12
+	// Cache rows are kstride apart (the other kv heads between): fetch
+	// the row 16 ahead (its first 256 bytes, d <= 128 whole), which the
+	// hardware's stream prefetch does not find far enough ahead.
+	MOVQ R10, R13
+	SHLQ $4, R13
 ad_row:
+	PREFETCHT0 (R9)(R13*1)
+	PREFETCHT0 64(R9)(R13*1)
+	PREFETCHT0 128(R9)(R13*1)
+	PREFETCHT0 192(R9)(R13*1)
 	MOVQ R8, DI
 	MOVQ R9, SI
 	MOVQ R12, CX
@@ -325,6 +334,10 @@ TEXT ·attnAxpysBF16(SB), NOSPLIT, $0-48
 	MOVQ v+16(FP), R9
 	MOVQ d+40(FP), R12
 	SHRQ $4, R12
+	// The row 16 ahead's 128 bytes of this pass are fetched as in
+	// attnDotsBF16.
+	MOVQ vstride+24(FP), BX
+	SHLQ $4, BX
 ay_wide:
 	CMPQ R12, $4
 	JLT  ay_narrow
@@ -336,6 +349,8 @@ ay_wide:
 	MOVQ R9, SI
 	MOVQ n+32(FP), CX
 ay_wrow:
+	PREFETCHT0 (SI)(BX*1)
+	PREFETCHT0 64(SI)(BX*1)
 	VBROADCASTSS (AX), Z2
 	VPMOVZXWD (SI), Z1
 	VPSLLD $16, Z1, Z1
