@@ -43,8 +43,13 @@ type GenerateOptions struct {
 	// prompt (consecutive rows) decode side by side. Row r's token i is
 	// drawn with the same uniform as in one batch of all rows, so the
 	// outputs are the same as without Slots wherever the backend's ops
-	// give a row the same result whatever batch it is in (the CPU
-	// backend's do).
+	// give a row the same result whatever batch it is in. The CPU
+	// backend's do for every decode step and for prompts of more than 32
+	// tokens; a shorter prompt prefilled alone is a decode-shaped product
+	// (at most 32 rows), whose float32 sums run in another order than the
+	// batched prefill's GEMM (on AMX in bf16, for dimensions that are
+	// multiples of 32, in the same order): equal to rounding, so a token
+	// can differ only where two candidates tie to that precision.
 	Slots int
 	// Uniform, if set, replaces the Seed stream (and SampleRows): it
 	// returns the uniform in [0,1) that samples token i of row r. Callers
