@@ -44,12 +44,12 @@ type GenerateOptions struct {
 	// drawn with the same uniform as in one batch of all rows, so the
 	// outputs are the same as without Slots wherever the backend's ops
 	// give a row the same result whatever batch it is in. The CPU
-	// backend's do for every decode step and for prompts of more than 32
-	// tokens; a shorter prompt prefilled alone is a decode-shaped product
-	// (at most 32 rows), whose float32 sums run in another order than the
-	// batched prefill's GEMM (on AMX in bf16, for dimensions that are
-	// multiples of 32, in the same order): equal to rounding, so a token
-	// can differ only where two candidates tie to that precision.
+	// backend's do for every decode step; a prompt prefilled alone has
+	// fewer rows than the batched prefill, which can take its products
+	// another way (at most 32 rows: the decode kernels; a long k and a
+	// small F32 product: k split across workers) whose float32 sums run
+	// in another order: equal to rounding, so a token can differ only
+	// where two candidates tie to that precision.
 	Slots int
 	// Uniform, if set, replaces the Seed stream (and SampleRows): it
 	// returns the uniform in [0,1) that samples token i of row r. Callers
