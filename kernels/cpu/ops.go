@@ -264,6 +264,26 @@ func (be *Backend) RMSNormBackward(dx, dw, dout, x, w, rstd kernels.Tensor, rows
 // ropeFreqs returns inv_freq as Hugging Face computes it in float32:
 // 1 / theta^(float32(2j)/dim).
 func ropeFreqs(headDim int, theta float32) []float32 {
+	key := [2]uint32{uint32(headDim), math.Float32bits(theta)}
+	ropeTables.mu.Lock()
+	f, ok := ropeTables.freqs[key]
+	ropeTables.mu.Unlock()
+	if ok {
+		return f // never written after it is published
+	}
+	f = ropeFreqsOf(headDim, theta)
+	ropeTables.mu.Lock()
+	if len(ropeTables.freqs) >= ropeCacheSets {
+		clear(ropeTables.freqs)
+	}
+	ropeTables.freqs[key] = f
+	ropeTables.mu.Unlock()
+	return f
+}
+
+// ropeFreqsOf computes ropeFreqs (64 math.Pow at head dim 128: most of a
+// decode step's RoPE call, hence the cache).
+func ropeFreqsOf(headDim int, theta float32) []float32 {
 	half := headDim / 2
 	f := make([]float32, half)
 	for j := range f {
@@ -321,7 +341,9 @@ func (be *Backend) rope(op string, x, pos kernels.Tensor, inv []float32, tokens,
 			}
 		}
 	}
-	be.parallelFor(tokens, 1+2048/(heads*headDim+1), func(lo, hi int) {
+	// Work-sized chunks (32K elements): a decode step's few tokens take
+	// less time than waking a worker.
+	be.parallelFor(tokens, 1+(1<<15)/(heads*headDim+1), func(lo, hi int) {
 		row := make([]float32, headDim)
 		for t := lo; t < hi; t++ {
 			cs := row
@@ -330,26 +352,34 @@ func (be *Backend) rope(op string, x, pos kernels.Tensor, inv []float32, tokens,
 			} else {
 				ropeRow(row, float32(ps[t]), inv)
 			}
-			c, sn := cs[:half], cs[half:]
-			for h := range heads {
-				v := xs[(t*heads+h)*headDim : (t*heads+h+1)*headDim]
-				x1s, x2s := v[:half], v[half:]
-				if inverse {
-					for j := range half {
-						x1, x2 := x1s[j], x2s[j]
-						x1s[j] = float32(x1*c[j]) + float32(x2*sn[j])
-						x2s[j] = float32(x2*c[j]) - float32(x1*sn[j])
-					}
-				} else {
-					for j := range half {
-						x1, x2 := x1s[j], x2s[j]
-						x1s[j] = float32(x1*c[j]) - float32(x2*sn[j])
-						x2s[j] = float32(x2*c[j]) + float32(x1*sn[j])
-					}
-				}
-			}
+			ropeRotate(xs[t*heads*headDim:(t+1)*heads*headDim], cs, heads, half, inverse)
 		}
 	})
+}
+
+// ropeRotateGo rotates the pairs (j0 <= j < half) of each of heads vectors
+// [x1 half | x2 half] in x by the row cs = [cos half | sin half] (its
+// inverse with inverse), every product rounded to float32 before the sum
+// (no FMA), as PyTorch's q*cos + rotate_half(q)*sin.
+func ropeRotateGo(x, cs []float32, heads, half, j0 int, inverse bool) {
+	c, sn := cs[:half], cs[half:2*half]
+	for h := range heads {
+		v := x[h*2*half : (h+1)*2*half]
+		x1s, x2s := v[:half], v[half:]
+		if inverse {
+			for j := j0; j < half; j++ {
+				x1, x2 := x1s[j], x2s[j]
+				x1s[j] = float32(x1*c[j]) + float32(x2*sn[j])
+				x2s[j] = float32(x2*c[j]) - float32(x1*sn[j])
+			}
+		} else {
+			for j := j0; j < half; j++ {
+				x1, x2 := x1s[j], x2s[j]
+				x1s[j] = float32(x1*c[j]) - float32(x2*sn[j])
+				x2s[j] = float32(x2*c[j]) + float32(x1*sn[j])
+			}
+		}
+	}
 }
 
 // ropeCache holds cos/sin tables [pos][cos half | sin half] for
@@ -359,6 +389,7 @@ func (be *Backend) rope(op string, x, pos kernels.Tensor, inv []float32, tokens,
 type ropeCache struct {
 	mu     sync.Mutex
 	tables map[string][]float32
+	freqs  map[[2]uint32][]float32 // ropeFreqs by head dim and theta bits
 }
 
 // ropeCacheSets bounds the distinct frequency sets kept (a model has one or
@@ -371,7 +402,7 @@ const ropeCacheMaxPos = 1 << 16
 
 // ropeTables is the process-wide cache: the table is a pure function of
 // the frequencies and the position, so backends can share it.
-var ropeTables = ropeCache{tables: map[string][]float32{}}
+var ropeTables = ropeCache{tables: map[string][]float32{}, freqs: map[[2]uint32][]float32{}}
 
 // rows returns a table covering positions 0..maxPos for inv: the cached
 // one, or when grow, the cached one extended (nil when it does not reach

@@ -267,3 +267,25 @@ func scaleRow(x []float32, c float32) {
 	}
 	scaleRowGo(x[v:], c)
 }
+
+// ropeAVX512 rotates pairs j < n (n a multiple of 16) of each of heads
+// vectors of 2*half floats at x by cs: ropeRotateGo's products and sums,
+// 16 lanes at a time (see vec_amd64.s).
+//
+//go:noescape
+func ropeAVX512(x, cs *float32, n, half, heads int, inverse bool)
+
+// ropeRotate is ropeRotateGo over every pair, the first half&^15 of each
+// vector with AVX-512 (the same values bit for bit: each lane's two
+// products and sum are the same rounded float32 operations).
+func ropeRotate(x, cs []float32, heads, half int, inverse bool) {
+	v := 0
+	if hasAVX512 && half >= 16 {
+		_, _ = x[heads*2*half-1], cs[2*half-1]
+		v = half &^ 15
+		ropeAVX512(&x[0], &cs[0], v, half, heads, inverse)
+	}
+	if v < half {
+		ropeRotateGo(x, cs, heads, half, v, inverse)
+	}
+}

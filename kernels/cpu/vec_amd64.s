@@ -696,3 +696,53 @@ e5done:
 	MOVSD X10, ret+40(FP)
 	VZEROUPPER
 	RET
+
+// func ropeAVX512(x, cs *float32, n, half, heads int, inverse bool)
+//
+// For each of heads vectors [x1 half | x2 half] (8*half bytes apart) and
+// j < n in steps of 16, with c = cs[j], s = cs[half+j]: x1' = x1*c - x2*s,
+// x2' = x2*c + x1*s (inverse: x1*c + x2*s, x2*c - x1*s), each product
+// rounded before the sum as ropeRotateGo's.
+TEXT ·ropeAVX512(SB), NOSPLIT, $0-41
+	MOVQ x+0(FP), DI
+	MOVQ n+16(FP), R10
+	SHRQ $4, R10
+	JZ   rpdone
+	MOVQ half+24(FP), R8
+	SHLQ $2, R8               // bytes from x1 to x2, cos to sin
+	MOVQ heads+32(FP), R9
+	MOVBLZX inverse+40(FP), R11
+rphead:
+	MOVQ cs+8(FP), SI
+	MOVQ DI, DX
+	MOVQ R10, CX
+rploop:
+	VMOVUPS (DX), Z0          // x1
+	VMOVUPS (DX)(R8*1), Z1    // x2
+	VMOVUPS (SI), Z2          // cos
+	VMOVUPS (SI)(R8*1), Z3    // sin
+	VMULPS Z2, Z0, Z4         // x1*c
+	VMULPS Z3, Z1, Z5         // x2*s
+	VMULPS Z2, Z1, Z6         // x2*c
+	VMULPS Z3, Z0, Z7         // x1*s
+	TESTQ R11, R11
+	JNZ  rpinv
+	VSUBPS Z5, Z4, Z4
+	VADDPS Z7, Z6, Z6
+	JMP  rpstore
+rpinv:
+	VADDPS Z5, Z4, Z4
+	VSUBPS Z7, Z6, Z6
+rpstore:
+	VMOVUPS Z4, (DX)
+	VMOVUPS Z6, (DX)(R8*1)
+	ADDQ $64, DX
+	ADDQ $64, SI
+	DECQ CX
+	JNZ  rploop
+	LEAQ (DI)(R8*2), DI       // next head: 2*half floats on
+	DECQ R9
+	JNZ  rphead
+rpdone:
+	VZEROUPPER
+	RET

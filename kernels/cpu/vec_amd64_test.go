@@ -49,3 +49,29 @@ func TestExpSubAVX512(t *testing.T) {
 		}
 	}
 }
+
+// TestRopeRotate checks the AVX-512 rotation against ropeRotateGo bit for
+// bit, both directions, over head sizes with and without a scalar tail
+// and several heads (the tail of every head must be rotated, and only
+// once).
+func TestRopeRotate(t *testing.T) {
+	if !hasAVX512 {
+		t.Skip("no AVX-512")
+	}
+	rng := rand.New(rand.NewPCG(21, 22))
+	for _, half := range []int{8, 16, 24, 40, 64, 128} {
+		for _, heads := range []int{1, 3} {
+			for _, inverse := range []bool{false, true} {
+				x, cs := randSlice(rng, heads*2*half), randSlice(rng, 2*half)
+				want := append([]float32(nil), x...)
+				ropeRotateGo(want, cs, heads, half, 0, inverse)
+				ropeRotate(x, cs, heads, half, inverse)
+				for i := range x {
+					if math.Float32bits(x[i]) != math.Float32bits(want[i]) {
+						t.Fatalf("half %d heads %d inverse %v: [%d] = %v, want %v", half, heads, inverse, i, x[i], want[i])
+					}
+				}
+			}
+		}
+	}
+}

@@ -52,3 +52,8 @@ func rmsDx(dx, dr, w, x []float32, s, c float64) { rmsDxGo(dx, dr, w, x, s, c) }
 
 // scaleRow multiplies x by c.
 func scaleRow(x []float32, c float32) { scaleRowGo(x, c) }
+
+// ropeRotate is ropeRotateGo over every pair.
+func ropeRotate(x, cs []float32, heads, half int, inverse bool) {
+	ropeRotateGo(x, cs, heads, half, 0, inverse)
+}
