@@ -202,7 +202,7 @@ func (be *Backend) decodeGemmBF16(c []float32, x, w []uint16, m, n, k int, add b
 func (be *Backend) decodeDotBF16(c []float32, x, w []uint16, m, n, k int, add bool) {
 	_, _, _ = x[m*k-1], w[n*k-1], c[m*n-1]
 	groups := (m + 3) / 4
-	var xp [32]*uint16
+	var xp [decodeRows]*uint16 // the kernel takes *[32]: a compile error if decodeRows changes
 	for i := range 4 * groups {
 		xp[i] = &x[min(i, m-1)*k]
 	}
