@@ -192,13 +192,15 @@ func (be *Backend) decodeGemmBF16(c []float32, x, w []uint16, m, n, k int, add b
 }
 
 // decodeDotBF16 is decodeGemmBF16 on AVX512_BF16 (no AMX): C (+)= X W^T
-// as dot products over W's rows read in place, parallel over tiles of
-// four output features handed out dynamically (about 32 KiB of W a
-// chunk), each tile read from memory once for all the rows of x (the GEMM
-// would pack every weight per call) by one decodeDotBF16Rows call. Edge
-// tiles and groups repeat the last row of W or x (those results are
-// dropped), so that every element is one dot product in a fixed order,
-// whatever m, n and the thread count.
+// as dot products over W's rows read in place (the GEMM would pack every
+// weight per call), parallel over tiles of four output features, each
+// read from memory once for all the rows of x by one decodeDotBF16Rows
+// call. Tiles are handed out dynamically in chunks of about 128 KiB of W:
+// the kernel fetches one tile ahead, so a chunk's first tile waits on
+// memory, and at 32 KiB chunks that held a one-row step's weight stream
+// at 36 GB/s against 51. Edge tiles and groups repeat the last row of W
+// or x (those results are dropped), so that every element is one dot
+// product in a fixed order, whatever m, n and the thread count.
 func (be *Backend) decodeDotBF16(c []float32, x, w []uint16, m, n, k int, add bool) {
 	_, _, _ = x[m*k-1], w[n*k-1], c[m*n-1]
 	groups := (m + 3) / 4
@@ -207,7 +209,7 @@ func (be *Backend) decodeDotBF16(c []float32, x, w []uint16, m, n, k int, add bo
 		xp[i] = &x[min(i, m-1)*k]
 	}
 	nt := (n + 3) / 4
-	be.parallelDynamic(nt, 1+(1<<15)/(8*k+1), func(lo, hi int) {
+	be.parallelDynamic(nt, 1+(1<<17)/(8*k+1), func(lo, hi int) {
 		var wp [4]*uint16
 		var out [decodeRows * 4]float32
 		for jt := lo; jt < hi; jt++ {
