@@ -30,8 +30,10 @@ func (be *Backend) decodeGemm(c, a, b []float32, m, n, k int, alpha, beta float3
 	_, _, _ = a[m*k-1], b[n*k-1], c[m*n-1]
 	tile := be.decodeTile()
 	nt := (n + 3) / 4
-	// About 32 KiB of B per chunk, handed out dynamically.
-	grain := 1 + (1<<13)/(4*k+1)
+	// About 128 KiB of B per chunk, handed out dynamically: a chunk's
+	// first rows are not prefetched (0.6B fp32 decode 96.7 -> 85.1 ms
+	// per step against 32 KiB chunks).
+	grain := 1 + (1<<15)/(4*k+1)
 	be.parallelDynamic(nt, grain, func(lo, hi int) {
 		var ap, bp [4]*float32
 		var out [16]float32
