@@ -266,6 +266,17 @@ type Backend interface {
 	AdamW(p, g, m, v Tensor, n int, a AdamWParams)
 }
 
+// PrefillRows is implemented by backends that take other kernels, with
+// other float32 summation orders, for short inputs: products with a
+// weight (MatMul of x [m,k] by W stored [n,k]) of fewer rows, attention
+// over fewer positions (the CPU's decode kernels and per-query
+// attention). Generation pads every prefill to at least PrefillRows
+// positions, so that a prompt prefilled alone (continuous batching) gets
+// the values it gets in a batch.
+type PrefillRows interface {
+	PrefillRows() int
+}
+
 // Recorder is implemented by backends that can record the ops a function
 // queues once and replay them as one unit (CUDA graphs on GPUs): for loops
 // that run the same ops on the same tensors many times, such as decode

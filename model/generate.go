@@ -343,6 +343,15 @@ func (m *Model) Generate(prompts [][]int32, opt GenerateOptions) ([][]int32, err
 	for _, p := range prompts[:b] {
 		P0 = max(P0, len(p))
 	}
+	// Every prefill at least minRows positions long (right padding, never
+	// attended to): shorter, a backend may take another kernel for its
+	// products or its attention, and a prompt's values would depend on
+	// whether it is prefilled alone (kernels.PrefillRows).
+	minRows := 1
+	if pr, ok := be.(kernels.PrefillRows); ok {
+		minRows = pr.PrefillRows()
+	}
+	P0 = max(P0, minRows)
 	a, err := m.NewInferActs(b, P0)
 	if err != nil {
 		return nil, err
@@ -433,7 +442,7 @@ func (m *Model) Generate(prompts [][]int32, opt GenerateOptions) ([][]int32, err
 		setPhase("prefill")
 		t0 := time.Now()
 		if ra == nil {
-			Pr := 0
+			Pr := minRows
 			for _, p := range prompts[b:] {
 				Pr = max(Pr, len(p))
 			}
@@ -443,7 +452,12 @@ func (m *Model) Generate(prompts [][]int32, opt GenerateOptions) ([][]int32, err
 			}
 		}
 		p := prompts[r]
-		if err := ra.setBatch(p, []int{len(p)}); err != nil {
+		ids := p
+		if len(p) < minRows {
+			ids = make([]int32, minRows)
+			copy(ids, p)
+		}
+		if err := ra.setBatch(ids, []int{len(p)}); err != nil {
 			return err
 		}
 		kvd := c.KVHeads * c.HeadDim

@@ -38,6 +38,15 @@ func NewTimingBackend(be kernels.Backend, syncEach bool) *TimingBackend {
 	return &TimingBackend{Backend: be, SyncEach: syncEach, stats: map[string]*OpStat{}, phases: map[string]map[string]*OpStat{}}
 }
 
+// PrefillRows forwards the wrapped backend's (kernels.PrefillRows; 1
+// when it has none), so that timing a generation does not change it.
+func (tb *TimingBackend) PrefillRows() int {
+	if pr, ok := tb.Backend.(kernels.PrefillRows); ok {
+		return pr.PrefillRows()
+	}
+	return 1
+}
+
 // SetPhase makes the ops that follow count toward phase p ("" for none)
 // as well as toward the totals, and returns the previous phase. Generate
 // marks its prefills "prefill" and its decode steps "decode", so that a

@@ -537,30 +537,46 @@ func (be *Backend) tilesBF16(c []float32, x, y bfOperand, k int, add, trans bool
 				}
 			}
 			// Edge blocks (past the last whole row or column panel) go
-			// through a buffer, over all of k at once.
+			// through a buffer and are computed as the full blocks are,
+			// so that a row's result does not depend on whether its
+			// panel is whole (what continuous batching's one-prompt
+			// prefills rely on): AMX tiles continue from C between k
+			// chunks, the same sums as all of k at once; AVX512_BF16
+			// adds each chunk's sum to C.
 			for i := i0; i < i1; i++ {
 				for j := j0; j < j1; j++ {
 					if i < xfull && j < yfull {
 						continue
 					}
 					xa, al, _ := xPanels(i, i+1, xw, i0)
-					tiles(xa, al, yp[(j-j0)*ps:], ps, edge[:], 32, ks, 1, 1, false)
 					rows, cols := min(32, x.n-i*32), min(32, y.n-j*32)
-					for r := range rows {
-						cr := c[(i*32+r)*ldc+j*32 : (i*32+r)*ldc+j*32+cols]
-						er := edge[r*32 : r*32+cols]
-						if add {
-							for q, v := range er {
-								cr[q] += v
-							}
-						} else {
-							copy(cr, er)
-						}
+					step := ks
+					if st.kind != bf16AMX {
+						step = bfKSteps
+					}
+					for s := 0; s < ks; s += step {
+						tiles(xa[s*al.kstep:], al, yp[(j-j0)*ps+s*1024:], ps, edge[:], 32, min(step, ks-s), 1, 1, false)
+						addEdge(c[i*32*ldc+j*32:], ldc, edge[:], rows, cols, add || s > 0)
 					}
 				}
 			}
 		}
 	})
+}
+
+// addEdge sets (or, with add, adds to) the rows x cols corner of C at c
+// (row stride ldc) from the 32-wide block e.
+func addEdge(c []float32, ldc int, e []float32, rows, cols int, add bool) {
+	for r := range rows {
+		cr, er := c[r*ldc:r*ldc+cols], e[r*32:r*32+cols]
+		if add {
+			for q, v := range er {
+				cr[q] += v
+			}
+		} else {
+			copy(cr, er)
+		}
+	}
 }
 
 // splitKBF16 is tilesBF16 for a small C (at most 256 x bfSplitCols) and

@@ -18,6 +18,11 @@ import (
 // GEMM's reuse wins.
 const decodeRows = 32
 
+// PrefillRows is decodeRows+1: below it, products with a weight take the
+// decode kernels (and below attnBlockedMin positions attention takes the
+// per-query path): kernels.PrefillRows.
+func (be *Backend) PrefillRows() int { return max(decodeRows+1, attnBlockedMin) }
+
 // decodeGemm computes C = alpha*A*B^T + beta*C for A [m,k] and B stored
 // [n,k] (the layout of every linear layer's weight) with m <= decodeRows:
 // parallel over output features (column ranges of whole 4-column tiles),

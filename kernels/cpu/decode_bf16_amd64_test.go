@@ -301,3 +301,38 @@ func TestAttnScoresMix(t *testing.T) {
 		}
 	}
 }
+
+// TestGemmBF16RowInvariance checks what a prompt prefilled alone relies
+// on: through MatMul, rows of x times a weight give bit for bit the same
+// C rows in a batch of 300 rows (whole 32-row panels and an edge panel)
+// as in smaller batches from 33 rows up, whatever panel a row lands in,
+// with k long enough (1056) that the GEMM splits it into chunks, for each
+// bf16 unit.
+func TestGemmBF16RowInvariance(t *testing.T) { forKinds(t, testGemmBF16RowInvariance) }
+
+func testGemmBF16RowInvariance(t *testing.T, kind bf16Kind) {
+	rng := rand.New(rand.NewPCG(23, 24))
+	const rows, n, k = 300, 70, 1056
+	xh, _ := bf16Rand(rng, rows*k)
+	wh, _ := bf16Rand(rng, n*k)
+	be := newKind(2, kind)
+	x, _ := be.Alloc(kernels.BF16, len(xh))
+	w, _ := be.Alloc(kernels.BF16, len(wh))
+	copy(u16("test", x, len(xh)), xh)
+	copy(u16("test", w, len(wh)), wh)
+	all, _ := be.Alloc(kernels.F32, rows*n)
+	be.MatMul(all, x, w, rows, n, k, false, true, 1, 0)
+	ref := make([]float32, rows*n)
+	be.Download(ref, all)
+	for _, c := range []struct{ r0, m int }{{0, 33}, {5, 40}, {40, 64}, {100, 70}, {263, 37}} {
+		part, _ := be.Alloc(kernels.F32, c.m*n)
+		be.MatMul(part, x.View(c.r0*k, c.m*k), w, c.m, n, k, false, true, 1, 0)
+		got := make([]float32, c.m*n)
+		be.Download(got, part)
+		for i, v := range got {
+			if math.Float32bits(v) != math.Float32bits(ref[c.r0*n+i]) {
+				t.Fatalf("rows %d..%d alone: element %d = %v, in the batch of %d %v", c.r0, c.r0+c.m, i, v, rows, ref[c.r0*n+i])
+			}
+		}
+	}
+}
