@@ -556,7 +556,7 @@ func (be *Backend) tilesBF16(c []float32, x, y bfOperand, k int, add, trans bool
 					}
 					for s := 0; s < ks; s += step {
 						tiles(xa[s*al.kstep:], al, yp[(j-j0)*ps+s*1024:], ps, edge[:], 32, min(step, ks-s), 1, 1, false)
-						addEdge(c[i*32*ldc+j*32:], ldc, edge[:], rows, cols, add || s > 0)
+						addEdge(c[i*32*ldc+j*32:], ldc, edge[:], 32, rows, cols, add || s > 0)
 					}
 				}
 			}
@@ -565,10 +565,10 @@ func (be *Backend) tilesBF16(c []float32, x, y bfOperand, k int, add, trans bool
 }
 
 // addEdge sets (or, with add, adds to) the rows x cols corner of C at c
-// (row stride ldc) from the 32-wide block e.
-func addEdge(c []float32, ldc int, e []float32, rows, cols int, add bool) {
+// (row stride ldc) from the block e (row stride lde).
+func addEdge(c []float32, ldc int, e []float32, lde, rows, cols int, add bool) {
 	for r := range rows {
-		cr, er := c[r*ldc:r*ldc+cols], e[r*32:r*32+cols]
+		cr, er := c[r*ldc:r*ldc+cols], e[r*lde:r*lde+cols]
 		if add {
 			for q, v := range er {
 				cr[q] += v

@@ -207,8 +207,9 @@ func sampleFull(x []float32, u float64, temp float32, e []float32) int {
 // widen both whole caches (every row, all tmax positions) to F32 first: a
 // decode step's attention then reads half the bytes and writes none. The
 // arithmetic is that of the F32 path but for the softmax's exponential,
-// which is the vector one (expRow: within 1e-6 relative of exp, TestVec). Workers take (row, kv head) units
-// and run the unit's query heads one after another, so the K and V rows
+// which is the vector one (expRow: within 1e-6 relative of exp, TestVec).
+// Workers take (row, kv head) units and run the unit's query heads one
+// after another, so the K and V rows
 // they share come from L1 for all but the first; the scores and the
 // weighted sum of V rows are one assembly call each (attnScores,
 // attnMix), not one per cache row. It reports false, doing nothing, for

@@ -219,25 +219,18 @@ func (be *Backend) decodeDotBF16(c []float32, x, w []uint16, m, n, k int, add bo
 				wp[j] = &w[(j0+min(j, nj-1))*k]
 			}
 			decodeDotBF16Rows(k, &xp, groups, &wp, &out[0])
+			if nj < 4 {
+				addEdge(c[j0:], n, out[:], 4, m, nj, add)
+				continue
+			}
 			for i := range m {
-				ci, oi := c[i*n+j0:i*n+j0+nj], out[4*i:4*i+nj]
-				if nj == 4 {
-					// Whole tiles as 16-byte moves (copy's call costs
-					// as much as a small tile's products).
-					cp, op := (*[4]float32)(ci), (*[4]float32)(oi)
-					if add {
-						cp[0], cp[1], cp[2], cp[3] = cp[0]+op[0], cp[1]+op[1], cp[2]+op[2], cp[3]+op[3]
-					} else {
-						*cp = *op
-					}
-					continue
-				}
+				// Whole tiles as 16-byte moves (copy's call costs as
+				// much as a small tile's products).
+				cp, op := (*[4]float32)(c[i*n+j0:]), (*[4]float32)(out[4*i:])
 				if add {
-					for j, v := range oi {
-						ci[j] += v
-					}
+					cp[0], cp[1], cp[2], cp[3] = cp[0]+op[0], cp[1]+op[1], cp[2]+op[2], cp[3]+op[3]
 				} else {
-					copy(ci, oi)
+					*cp = *op
 				}
 			}
 		}
