@@ -434,6 +434,7 @@ func (m *Model) Generate(prompts [][]int32, opt GenerateOptions) ([][]int32, err
 		}
 	}()
 	one := []int32{0}
+	var pad []int32 // a short prompt's padded ids
 	// refill prefills prompt r alone into slot j's cache rows and samples
 	// its first token into next[j].
 	refill := func(j, r int) error {
@@ -457,8 +458,11 @@ func (m *Model) Generate(prompts [][]int32, opt GenerateOptions) ([][]int32, err
 		p := prompts[r]
 		ids := p
 		if len(p) < minRows {
-			ids = make([]int32, minRows)
-			copy(ids, p)
+			if pad == nil {
+				pad = make([]int32, minRows)
+			}
+			clear(pad[copy(pad, p):])
+			ids = pad
 		}
 		if err := ra.setBatch(ids, []int{len(p)}); err != nil {
 			return err

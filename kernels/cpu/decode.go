@@ -209,11 +209,10 @@ func sampleFull(x []float32, u float64, temp float32, e []float32) int {
 // arithmetic is that of the F32 path but for the softmax's exponential,
 // which is the vector one (expRow: within 1e-6 relative of exp, TestVec).
 // Workers take (row, kv head) units and run the unit's query heads one
-// after another, so the K and V rows
-// they share come from L1 for all but the first; the scores and the
-// weighted sum of V rows are one assembly call each (attnScores,
-// attnMix), not one per cache row. It reports false, doing nothing, for
-// other operand types.
+// after another, so the K and V rows they share come from L1 for all but
+// the first; the scores and the weighted sum of V rows are one assembly
+// call each (attnScores, attnMix), not one per cache row. It reports
+// false, doing nothing, for other operand types.
 func (be *Backend) attentionDecodeBF16(out, q, kc, vc, lens kernels.Tensor, b, tmax, hq, hkv, d int, scale float32, window int) bool {
 	if kc.DType != kernels.BF16 || vc.DType != kernels.BF16 || q.DType != kernels.F32 || out.DType != kernels.F32 {
 		return false
